@@ -1,0 +1,42 @@
+import type { AuthMethod } from "./auth.js";
+
+/** Identity providers with a preset. A preset only sets defaults; every option can still be set. */
+export type ProviderName = "auth0" | "kinde" | "authgear" | "asgardeo" | "okta" | "keycloak" | "entra" | "cognito";
+
+/** How the target API is named in a token request. */
+export type AudienceParam = "audience" | "resource" | "none";
+
+export interface ClientPreset {
+  audienceParam: AudienceParam;
+  authMethod: AuthMethod;
+}
+
+/** From each provider's M2M documentation. */
+export const CLIENT_PRESETS: Readonly<Record<ProviderName, ClientPreset>> = {
+  auth0: { audienceParam: "audience", authMethod: "client_secret_post" },
+  kinde: { audienceParam: "audience", authMethod: "client_secret_post" },
+  authgear: { audienceParam: "resource", authMethod: "client_secret_post" },
+  asgardeo: { audienceParam: "none", authMethod: "client_secret_basic" },
+  okta: { audienceParam: "none", authMethod: "client_secret_basic" },
+  keycloak: { audienceParam: "none", authMethod: "client_secret_basic" },
+  entra: { audienceParam: "none", authMethod: "client_secret_post" },
+  cognito: { audienceParam: "none", authMethod: "client_secret_basic" },
+};
+
+export const PROVIDER_NAMES = Object.keys(CLIENT_PRESETS) as ProviderName[];
+
+const HOST_PATTERNS: ReadonlyArray<[RegExp, ProviderName]> = [
+  [/\.auth0\.com$/, "auth0"],
+  [/\.kinde\.com$/, "kinde"],
+  [/\.authgear\.cloud$/, "authgear"],
+  [/^api\.asgardeo\.io$/, "asgardeo"],
+  [/^login\.microsoftonline\.com$/, "entra"],
+  [/\.okta\.com$/, "okta"],
+  [/^cognito-idp\.[a-z0-9-]+\.amazonaws\.com$/, "cognito"],
+];
+
+/** The preset implied by a well-known issuer or token endpoint host, if any. */
+export function inferProvider(url: URL | undefined): ProviderName | undefined {
+  if (!url) return undefined;
+  return HOST_PATTERNS.find(([pattern]) => pattern.test(url.hostname))?.[1];
+}

@@ -1,0 +1,94 @@
+import { decodeJwt } from "jose";
+import { OAuthError, type OAuthErrorBody, TokenRequestError } from "../errors.js";
+import { parseJsonObject } from "../lib/http.js";
+
+export interface ParsedTokenResponse {
+  accessToken: string;
+  tokenType: string;
+  expiresAt: number;
+  scope: string[] | undefined;
+}
+
+function malformed(reason: string, status: number): TokenRequestError {
+  return new TokenRequestError(`token endpoint returned a malformed response: ${reason}`, {
+    status,
+    transient: false,
+  });
+}
+
+/**
+ * RFC 6749 §5.1. `expiresAt` counts from `sentAt`, when the request left, so that a slow answer never
+ * makes a token look fresher than it is. Without `expires_in`: the JWT's `exp`, else the default.
+ */
+export function parseTokenResponse(
+  text: string,
+  status: number,
+  sentAt: number,
+  defaultLifetimeSeconds: number,
+): ParsedTokenResponse {
+  const body = parseJsonObject(text);
+  if (!body) malformedBody(text, status);
+  const { access_token: accessToken, token_type: tokenType, expires_in: expiresIn, scope } = body;
+  if (typeof accessToken !== "string" || accessToken === "") {
+    throw malformed("access_token is missing or not a string", status);
+  }
+  if (tokenType !== undefined && (typeof tokenType !== "string" || tokenType === "")) {
+    throw malformed("token_type is not a string", status);
+  }
+  if (scope !== undefined && typeof scope !== "string") {
+    throw malformed("scope is not a string", status);
+  }
+  let lifetimeMs: number;
+  if (expiresIn !== undefined && expiresIn !== null) {
+    // Some servers send expires_in as a numeric string ("3600"); accept it.
+    const seconds = typeof expiresIn === "string" && /^\d+$/.test(expiresIn) ? Number(expiresIn) : expiresIn;
+    if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds <= 0) {
+      throw malformed("expires_in is not a positive number", status);
+    }
+    lifetimeMs = seconds * 1000;
+  } else {
+    const exp = jwtExpiry(accessToken);
+    lifetimeMs = exp !== undefined ? exp - sentAt : defaultLifetimeSeconds * 1000;
+  }
+  return {
+    accessToken,
+    tokenType: !tokenType || tokenType.toLowerCase() === "bearer" ? "Bearer" : tokenType,
+    expiresAt: sentAt + lifetimeMs,
+    scope: scope === undefined ? undefined : scope.split(" ").filter(Boolean),
+  };
+}
+
+function malformedBody(text: string, status: number): never {
+  const looksHtml = /^\s*</.test(text);
+  throw malformed(looksHtml ? "an HTML page, not JSON" : "not a JSON object", status);
+}
+
+function jwtExpiry(token: string): number | undefined {
+  try {
+    const { exp } = decodeJwt(token);
+    return typeof exp === "number" ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An OAuth error body (RFC 6749 §5.2), or `undefined` when the text is not one. */
+export function parseOAuthError(text: string): OAuthErrorBody | undefined {
+  const body = parseJsonObject(text);
+  if (!body || typeof body.error !== "string" || body.error === "") return undefined;
+  for (const field of ["error_description", "error_uri"]) {
+    if (body[field] !== undefined && typeof body[field] !== "string") delete body[field];
+  }
+  return body as OAuthErrorBody;
+}
+
+/** The error for a non-2xx token response. */
+export function errorForStatus(text: string, status: number, retryAfterMs: number | undefined): Error {
+  const body = parseOAuthError(text);
+  if (body) return new OAuthError(body, status, retryAfterMs);
+  return new TokenRequestError(`token endpoint answered ${status}`, {
+    status,
+    transient: status >= 500 || status === 429 || status === 408,
+    retryAfterMs,
+  });
+}

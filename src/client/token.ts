@@ -1,0 +1,65 @@
+const inspectSymbol = Symbol.for("nodejs.util.inspect.custom");
+
+/** What a client keeps for one cache key. Stores persist this shape. */
+export interface StoredToken {
+  accessToken: string;
+  tokenType: string;
+  /** Milliseconds since the epoch. */
+  expiresAt: number;
+  /** When a background refresh should start, ms since the epoch. */
+  refreshAt: number;
+  scope: string[];
+  audience: string | undefined;
+}
+
+/**
+ * An access token from the client credentials grant. `toString()`, `JSON.stringify` and
+ * `util.inspect` redact the token itself; read it from `accessToken`.
+ */
+export class AccessToken {
+  readonly #value: string;
+  /** Token type, normally `Bearer`. */
+  readonly tokenType: string;
+  /** Expiry, in milliseconds since the epoch, measured from when the request was sent. */
+  readonly expiresAt: number;
+  /** Scopes granted (the response's `scope`, else the requested ones). */
+  readonly scope: readonly string[];
+  /** The audience the token was requested for, if any. */
+  readonly audience: string | undefined;
+
+  constructor(stored: StoredToken) {
+    this.#value = stored.accessToken;
+    this.tokenType = stored.tokenType;
+    this.expiresAt = stored.expiresAt;
+    this.scope = Object.freeze([...stored.scope]);
+    this.audience = stored.audience;
+  }
+
+  /** The access token string, for an `Authorization` header. */
+  get accessToken(): string {
+    return this.#value;
+  }
+
+  /** `Authorization` header value, e.g. `Bearer eyJ…`. */
+  get authorization(): string {
+    return `${this.tokenType} ${this.#value}`;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      accessToken: "[redacted]",
+      tokenType: this.tokenType,
+      expiresAt: this.expiresAt,
+      scope: this.scope,
+      audience: this.audience,
+    };
+  }
+
+  toString(): string {
+    return `AccessToken { tokenType: ${this.tokenType}, audience: ${this.audience ?? "(none)"}, expiresAt: ${new Date(this.expiresAt).toISOString()} }`;
+  }
+
+  [inspectSymbol](): string {
+    return this.toString();
+  }
+}

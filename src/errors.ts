@@ -1,0 +1,127 @@
+/**
+ * Every error m2m-kit throws on purpose is an {@link M2MError} with a stable string `code`.
+ * Branch on `code`: it survives two copies of the package in one process, `instanceof` does not.
+ *
+ * No message ever contains a client secret, a client assertion or a token.
+ */
+
+/** Stable error codes. New codes may be added in minor versions. */
+export type M2MErrorCode =
+  | "ERR_OAUTH"
+  | "ERR_TOKEN_REQUEST"
+  | "ERR_DISCOVERY"
+  | "ERR_CLIENT_CLOSED"
+  | "ERR_JWT_MALFORMED"
+  | "ERR_JWT_TOO_LARGE"
+  | "ERR_JWT_ALG_NOT_ALLOWED"
+  | "ERR_JWT_SIGNATURE"
+  | "ERR_JWKS_NO_MATCHING_KEY"
+  | "ERR_JWT_EXPIRED"
+  | "ERR_JWT_NOT_YET_VALID"
+  | "ERR_JWT_IAT_IN_FUTURE"
+  | "ERR_JWT_ISSUER"
+  | "ERR_JWT_AUDIENCE"
+  | "ERR_JWT_TYP"
+  | "ERR_JWT_CRIT"
+  | "ERR_JWT_CLAIM_MISSING"
+  | "ERR_JWT_TOO_OLD"
+  | "ERR_INSUFFICIENT_SCOPE"
+  | "ERR_CLAIM_POLICY"
+  | "ERR_VERIFIER_UNAVAILABLE"
+  | (string & {});
+
+/** Base class of every m2m-kit error. */
+export class M2MError extends Error {
+  /** Stable, machine-readable code. */
+  readonly code: M2MErrorCode;
+
+  constructor(code: M2MErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Fields of an OAuth 2.0 error response (RFC 6749 §5.2). */
+export interface OAuthErrorBody {
+  error: string;
+  error_description?: string;
+  error_uri?: string;
+  [extra: string]: unknown;
+}
+
+/**
+ * The token endpoint answered with a valid OAuth 2.0 error body (RFC 6749 §5.2), such as
+ * `invalid_client`, `invalid_scope` or `unauthorized_client`.
+ */
+export class OAuthError extends M2MError {
+  /** The `error` field, e.g. `invalid_client`. */
+  readonly error: string;
+  /** The `error_description` field, if any. */
+  readonly errorDescription: string | undefined;
+  /** The `error_uri` field, if any. */
+  readonly errorUri: string | undefined;
+  /** HTTP status of the response. */
+  readonly status: number;
+  /** Every field of the error body, including provider-specific ones. */
+  readonly body: Readonly<Record<string, unknown>>;
+  /** The server's `Retry-After`, in milliseconds, when it sent one. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(body: OAuthErrorBody, status: number, retryAfterMs?: number) {
+    const description = body.error_description ? `: ${body.error_description}` : "";
+    super("ERR_OAUTH", `token endpoint answered ${status} ${body.error}${description}`);
+    this.error = body.error;
+    this.errorDescription = body.error_description;
+    this.errorUri = body.error_uri;
+    this.status = status;
+    this.body = Object.freeze({ ...body });
+    this.retryAfterMs = retryAfterMs;
+  }
+
+  /** 5xx and 429 answers may succeed later; other OAuth errors will not. */
+  get transient(): boolean {
+    return this.status >= 500 || this.status === 429;
+  }
+}
+
+/**
+ * A token request failed without a valid OAuth error: network error, timeout, HTTP error without an
+ * OAuth body, a response that is not JSON or is missing fields.
+ */
+export class TokenRequestError extends M2MError {
+  /** HTTP status, when a response was received. */
+  readonly status: number | undefined;
+  /** Whether trying again later may succeed (network errors, timeouts, 5xx, 429). */
+  readonly transient: boolean;
+  /** The server's `Retry-After`, in milliseconds, when it sent one. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(
+    message: string,
+    options: { status?: number; transient: boolean; retryAfterMs?: number; cause?: unknown },
+  ) {
+    super("ERR_TOKEN_REQUEST", message, { cause: options.cause });
+    this.status = options.status;
+    this.transient = options.transient;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** Authorization server metadata could not be fetched or is not valid. */
+export class DiscoveryError extends M2MError {
+  /** Whether trying again later may succeed (network errors, timeouts, 5xx). */
+  readonly transient: boolean;
+
+  constructor(message: string, options?: { cause?: unknown; transient?: boolean }) {
+    super("ERR_DISCOVERY", message, { cause: options?.cause });
+    this.transient = options?.transient ?? false;
+  }
+}
+
+/** The client was closed with `close()` and no longer requests tokens. */
+export class ClientClosedError extends M2MError {
+  constructor() {
+    super("ERR_CLIENT_CLOSED", "the client has been closed");
+  }
+}
