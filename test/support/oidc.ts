@@ -1,0 +1,196 @@
+/**
+ * A real oidc-provider (v9) on 127.0.0.1 with the client credentials grant and resource indicators
+ * (RFC 8707): each API is a resource with its own scopes, audience, TTL and JWT access tokens.
+ * The `audience` parameter (Auth0/Kinde style) is accepted too and maps to the resource.
+ */
+import { once } from "node:events";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { exportJWK, generateKeyPair, type JWK } from "jose";
+import Provider, { type ClientMetadata, errors } from "oidc-provider";
+
+export interface TestApi {
+  identifier: string;
+  scopes: string[];
+  ttlSeconds?: number;
+  /** "opaque" for reference tokens (introspection tests). Default "jwt". */
+  format?: "jwt" | "opaque";
+}
+
+export interface TestClient {
+  client_id: string;
+  client_secret?: string;
+  token_endpoint_auth_method: string;
+  jwks?: { keys: JWK[] };
+  token_endpoint_auth_signing_alg?: string;
+  scope?: string;
+}
+
+export interface StartOptions {
+  apis?: TestApi[];
+  clients?: TestClient[];
+  /** Default access-token TTL in seconds. */
+  ttlSeconds?: number;
+}
+
+export interface TokenRequestRecord {
+  params: URLSearchParams;
+  authorization: string | undefined;
+}
+
+export interface RunningProvider {
+  issuer: string;
+  tokenEndpoint: string;
+  jwksUri: string;
+  provider: Provider;
+  /** Number of POSTs to the token endpoint so far. */
+  readonly tokenRequests: number;
+  /** Form parameters and `Authorization` header of every token request, in order. */
+  readonly requests: TokenRequestRecord[];
+  resetCount(): void;
+  /** Public signing keys (JWKS) of the provider. */
+  jwks: { keys: JWK[] };
+  close(): Promise<void>;
+}
+
+/** A secret with every character that breaks naive Basic encoding (RFC 6749 §2.3.1). */
+export const ODD_SECRET = "s3cr+t/with=odd:chars%&";
+export const LONG_SECRET = "a-client-secret-long-enough-for-hs256-0123456789abcdef";
+
+export const DEFAULT_APIS: TestApi[] = [
+  { identifier: "https://api.example.com", scopes: ["read:data", "write:data"] },
+  { identifier: "https://billing.example.com", scopes: ["read:invoices"] },
+];
+
+export interface ClientKeys {
+  rsa: { privateJwk: JWK; publicJwk: JWK; privateKey: CryptoKey };
+  ec: { privateJwk: JWK; publicJwk: JWK; privateKey: CryptoKey };
+}
+
+/** Key pairs for private_key_jwt clients. */
+export async function generateClientKeys(): Promise<ClientKeys> {
+  const rsa = await generateKeyPair("RS256", { extractable: true });
+  const ec = await generateKeyPair("ES256", { extractable: true });
+  const pair = async (p: CryptoKeyPair, kid: string, alg: string) => ({
+    privateJwk: { ...(await exportJWK(p.privateKey)), kid, alg },
+    publicJwk: { ...(await exportJWK(p.publicKey)), kid, alg, use: "sig" },
+    privateKey: p.privateKey,
+  });
+  return { rsa: await pair(rsa, "rsa-1", "RS256"), ec: await pair(ec, "ec-1", "ES256") };
+}
+
+/** The usual set: one client per authentication method. */
+export function defaultClients(keys: ClientKeys): TestClient[] {
+  return [
+    { client_id: "basic-client", client_secret: ODD_SECRET, token_endpoint_auth_method: "client_secret_basic" },
+    { client_id: "post-client", client_secret: ODD_SECRET, token_endpoint_auth_method: "client_secret_post" },
+    { client_id: "hs-client", client_secret: LONG_SECRET, token_endpoint_auth_method: "client_secret_jwt" },
+    {
+      client_id: "rsa-client",
+      token_endpoint_auth_method: "private_key_jwt",
+      token_endpoint_auth_signing_alg: "RS256",
+      jwks: { keys: [keys.rsa.publicJwk] },
+    },
+    {
+      client_id: "ec-client",
+      token_endpoint_auth_method: "private_key_jwt",
+      token_endpoint_auth_signing_alg: "ES256",
+      jwks: { keys: [keys.ec.publicJwk] },
+    },
+  ];
+}
+
+export async function startProvider(options: StartOptions = {}): Promise<RunningProvider> {
+  const apis = new Map((options.apis ?? DEFAULT_APIS).map((api) => [api.identifier, api]));
+  const clients = options.clients ?? defaultClients(await generateClientKeys());
+  const signing = await generateKeyPair("RS256", { extractable: true });
+  const signingJwk = { ...(await exportJWK(signing.privateKey)), kid: "as-key-1", alg: "RS256", use: "sig" };
+
+  const server: Server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  const issuer = `http://127.0.0.1:${port}`;
+
+  const provider = new Provider(issuer, {
+    clients: clients.map((client) => ({
+      grant_types: ["client_credentials"],
+      response_types: [],
+      redirect_uris: [],
+      ...client,
+    })) as ClientMetadata[],
+    jwks: { keys: [signingJwk] },
+    clientAuthMethods: ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (_ctx, identifier) => {
+          const api = apis.get(identifier);
+          if (!api) throw new errors.InvalidTarget(`unknown resource ${identifier}`);
+          return {
+            scope: api.scopes.join(" "),
+            audience: api.identifier,
+            accessTokenTTL: api.ttlSeconds ?? options.ttlSeconds ?? 3600,
+            accessTokenFormat: api.format ?? "jwt",
+            jwt: { sign: { alg: "RS256" } },
+          };
+        },
+      },
+    },
+    ttl: {
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? options.ttlSeconds ?? 3600,
+    },
+  });
+  provider.on("server_error", (_ctx, error) => {
+    console.error("oidc-provider server_error", error);
+  });
+
+  let tokenRequests = 0;
+  const requests: TokenRequestRecord[] = [];
+  const handler = provider.callback();
+  server.on("request", async (req, res) => {
+    if (req.method !== "POST" || !req.url?.startsWith("/token")) {
+      handler(req, res);
+      return;
+    }
+    tokenRequests++;
+    // oidc-provider reads `audience` only at the authorization endpoint; like a thin gateway in
+    // front of it, map the Auth0/Kinde-style `audience` to the RFC 8707 `resource`.
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const params = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
+    requests.push({ params: new URLSearchParams(params), authorization: req.headers.authorization });
+    const audience = params.get("audience");
+    if (audience !== null && !params.has("resource")) params.set("resource", audience);
+    params.delete("audience");
+    (req as unknown as { body: string }).body = params.toString();
+    handler(req, res);
+  });
+
+  const { kid, alg, use, kty, n, e } = signingJwk as JWK;
+  return {
+    issuer,
+    tokenEndpoint: `${issuer}/token`,
+    jwksUri: `${issuer}/jwks`,
+    provider,
+    get tokenRequests() {
+      return tokenRequests;
+    },
+    requests,
+    resetCount() {
+      tokenRequests = 0;
+      requests.length = 0;
+    },
+    jwks: { keys: [{ kid, alg, use, kty, n, e }] },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
