@@ -7,9 +7,9 @@ import {
   type AuthMethod,
   type ClientAuthentication,
   clientSecretBasic,
-  type PrivateKeyInput,
   clientSecretJwt,
   clientSecretPost,
+  type PrivateKeyInput,
   privateKeyJwt,
   tlsClientAuth,
 } from "./auth.js";
@@ -82,6 +82,8 @@ export class ClientCredentialsClient {
   readonly #inflight = new Map<string, Promise<AccessToken>>();
   /** Keys written per audience, so `invalidate({ audience })` finds every scope set. */
   readonly #keysByAudience = new Map<string | undefined, Set<string>>();
+  /** After a failed background refresh, the next one waits (per key) until this time. */
+  readonly #refreshPausedUntil = new Map<string, number>();
   /** Bumped by `invalidate`; a response to a request older than that is not stored. */
   #generation = 0;
   #endpoint: Endpoint | undefined;
@@ -130,7 +132,8 @@ export class ClientCredentialsClient {
       const stored = found instanceof Promise ? await found : found;
       const now = this.#clock.now();
       if (stored && now < stored.expiresAt) {
-        if (now >= stored.refreshAt && !this.#inflight.has(key)) this.#refreshInBackground(key, endpoint, target, stored);
+        if (now >= stored.refreshAt && !this.#inflight.has(key))
+          this.#refreshInBackground(key, endpoint, target, stored, now);
         if (this.#onEvent) this.#emit({ type: "cache_hit", ...target, expiresAt: stored.expiresAt });
         return new AccessToken(stored);
       }
@@ -207,12 +210,14 @@ export class ClientCredentialsClient {
   }
 
   #target(options: GetTokenOptions): Target {
-    if (typeof options !== "object" || options === null) throw new TypeError("getToken options must be an object");
+    if (typeof options !== "object" || options === null)
+      throw new TypeError("getToken options must be an object");
     const audience = options.audience ?? this.#options.defaultAudience;
     if (audience !== undefined && (typeof audience !== "string" || audience === "")) {
       throw new TypeError("audience must be a non-empty string");
     }
-    const scope = options.scope === undefined ? this.#options.defaultScope : normalizeScope(options.scope, "scope");
+    const scope =
+      options.scope === undefined ? this.#options.defaultScope : normalizeScope(options.scope, "scope");
     return { audience, scope };
   }
 
@@ -248,7 +253,12 @@ export class ClientCredentialsClient {
         }
         const endpoint = { url: metadata.token_endpoint, auth: this.#authentication(metadata) };
         this.#endpoint = endpoint;
-        this.#emit({ type: "discovery", issuer, tokenEndpoint: endpoint.url, durationMs: this.#clock.now() - started });
+        this.#emit({
+          type: "discovery",
+          issuer,
+          tokenEndpoint: endpoint.url,
+          durationMs: this.#clock.now() - started,
+        });
         return endpoint;
       })
       .finally(() => {
@@ -305,14 +315,34 @@ export class ClientCredentialsClient {
     return promise;
   }
 
-  #refreshInBackground(key: string, endpoint: Endpoint, target: Target, stored: StoredToken): void {
+  #refreshInBackground(
+    key: string,
+    endpoint: Endpoint,
+    target: Target,
+    stored: StoredToken,
+    now: number,
+  ): void {
+    const pausedUntil = this.#refreshPausedUntil.get(key);
+    if (pausedUntil !== undefined && now < pausedUntil) return;
     this.#emit({ type: "refresh_started", ...target, expiresAt: stored.expiresAt });
-    this.#shared(key, endpoint, target, true).catch((error: Error) => {
-      this.#emit({ type: "refresh_failed", ...target, error });
-    });
+    this.#shared(key, endpoint, target, true).then(
+      () => this.#refreshPausedUntil.delete(key),
+      (error: Error) => {
+        // The request already went through its retries: give the server a rest before the next
+        // background try, but keep trying well before the token expires.
+        const failedAt = this.#clock.now();
+        this.#refreshPausedUntil.set(key, failedAt + Math.min(30_000, (stored.expiresAt - failedAt) / 4));
+        this.#emit({ type: "refresh_failed", ...target, error });
+      },
+    );
   }
 
-  async #fetchAndStore(key: string, endpoint: Endpoint, target: Target, background: boolean): Promise<AccessToken> {
+  async #fetchAndStore(
+    key: string,
+    endpoint: Endpoint,
+    target: Target,
+    background: boolean,
+  ): Promise<AccessToken> {
     const generation = this.#generation;
     const started = this.#clock.now();
     let attempts = 0;
@@ -329,15 +359,22 @@ export class ClientCredentialsClient {
           onRetry: ({ attempt, delayMs, error }) => {
             if (!this.#onEvent) return;
             const status = (error as { status?: number }).status;
-            this.#emit({ type: "retry", ...target, attempt, delayMs, status, reason: (error as Error).message });
+            this.#emit({
+              type: "retry",
+              ...target,
+              attempt,
+              delayMs,
+              status,
+              reason: (error as Error).message,
+            });
           },
         },
       );
       if (generation === this.#generation && !this.#closed.signal.aborted) {
         await this.#store.set(key, stored);
-        let keys = this.#keysByAudience.get(target.audience);
-        if (!keys) this.#keysByAudience.set(target.audience, (keys = new Set()));
+        const keys = this.#keysByAudience.get(target.audience) ?? new Set<string>();
         keys.add(key);
+        this.#keysByAudience.set(target.audience, keys);
       }
       this.#emit({
         type: "token_fetched",
@@ -350,7 +387,13 @@ export class ClientCredentialsClient {
       return new AccessToken(stored);
     } catch (error) {
       const failure = this.#closed.signal.aborted ? new ClientClosedError() : toM2MError(error);
-      this.#emit({ type: "token_failed", ...target, durationMs: this.#clock.now() - started, error: failure, background });
+      this.#emit({
+        type: "token_failed",
+        ...target,
+        durationMs: this.#clock.now() - started,
+        error: failure,
+        background,
+      });
       throw failure;
     }
   }
@@ -366,7 +409,11 @@ export class ClientCredentialsClient {
       "content-type": "application/x-www-form-urlencoded;charset=UTF-8",
     });
     const sentAt = this.#clock.now();
-    await endpoint.auth(body, headers, { tokenEndpoint: endpoint.url, issuer: this.#options.issuer, now: sentAt });
+    await endpoint.auth(body, headers, {
+      tokenEndpoint: endpoint.url,
+      issuer: this.#options.issuer,
+      now: sentAt,
+    });
 
     let response: Response;
     let text: string;
@@ -383,9 +430,18 @@ export class ClientCredentialsClient {
       throw networkError(error);
     }
     if (!response.ok) {
-      throw errorForStatus(text, response.status, parseRetryAfter(response.headers.get("retry-after"), this.#clock.now()));
+      throw errorForStatus(
+        text,
+        response.status,
+        parseRetryAfter(response.headers.get("retry-after"), this.#clock.now()),
+      );
     }
-    const parsed = parseTokenResponse(text, response.status, sentAt, this.#options.defaultTokenLifetimeSeconds);
+    const parsed = parseTokenResponse(
+      text,
+      response.status,
+      sentAt,
+      this.#options.defaultTokenLifetimeSeconds,
+    );
     if (parsed.expiresAt <= this.#clock.now()) {
       throw new TokenRequestError("token endpoint returned a token that has already expired", {
         status: response.status,

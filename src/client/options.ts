@@ -2,18 +2,41 @@ import type { JWK } from "jose";
 import type { Clock } from "../lib/clock.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
 import { DEFAULT_RETRY, type RetryOptions, type RetryPolicy } from "../lib/retry.js";
-import { AUTH_METHODS, type AssertionAudience, type AuthMethod, checkPrivateKey } from "./auth.js";
+import { type AssertionAudience, AUTH_METHODS, type AuthMethod, checkPrivateKey } from "./auth.js";
 import { type AudienceParam, PROVIDER_NAMES, type ProviderName } from "./providers.js";
 import type { TokenStore } from "./store.js";
 
 /** Events a client reports through `onEvent`. None carries a secret, an assertion or a token. */
 export type ClientEvent =
   | { type: "cache_hit"; audience: string | undefined; scope: string[]; expiresAt: number }
-  | { type: "token_fetched"; audience: string | undefined; scope: string[]; expiresAt: number; durationMs: number; attempts: number; background: boolean }
-  | { type: "token_failed"; audience: string | undefined; scope: string[]; durationMs: number; error: Error; background: boolean }
+  | {
+      type: "token_fetched";
+      audience: string | undefined;
+      scope: string[];
+      expiresAt: number;
+      durationMs: number;
+      attempts: number;
+      background: boolean;
+    }
+  | {
+      type: "token_failed";
+      audience: string | undefined;
+      scope: string[];
+      durationMs: number;
+      error: Error;
+      background: boolean;
+    }
   | { type: "refresh_started"; audience: string | undefined; scope: string[]; expiresAt: number }
   | { type: "refresh_failed"; audience: string | undefined; scope: string[]; error: Error }
-  | { type: "retry"; audience: string | undefined; scope: string[]; attempt: number; delayMs: number; status: number | undefined; reason: string }
+  | {
+      type: "retry";
+      audience: string | undefined;
+      scope: string[];
+      attempt: number;
+      delayMs: number;
+      status: number | undefined;
+      reason: string;
+    }
   | { type: "discovery"; issuer: string; tokenEndpoint: string; durationMs: number };
 
 export interface ClientCredentialsClientOptions {
@@ -135,7 +158,9 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
     throw new TypeError("issuer or tokenEndpoint is required");
   }
   const issuer =
-    options.issuer === undefined ? undefined : checkUrl(options.issuer, "issuer", allowInsecureHttp) && options.issuer;
+    options.issuer === undefined
+      ? undefined
+      : checkUrl(options.issuer, "issuer", allowInsecureHttp) && options.issuer;
   const tokenEndpoint =
     options.tokenEndpoint === undefined
       ? undefined
@@ -147,7 +172,10 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
   if (options.authMethod !== undefined && !AUTH_METHODS.includes(options.authMethod)) {
     throw new TypeError(`authMethod must be one of ${AUTH_METHODS.join(", ")}`);
   }
-  if (options.audienceParam !== undefined && !["audience", "resource", "none"].includes(options.audienceParam)) {
+  if (
+    options.audienceParam !== undefined &&
+    !["audience", "resource", "none"].includes(options.audienceParam)
+  ) {
     throw new TypeError('audienceParam must be "audience", "resource" or "none"');
   }
 
@@ -261,7 +289,8 @@ export function refreshAt(
   random: () => number = Math.random,
 ): number {
   const lifetime = Math.max(0, expiresAt - sentAt);
-  const wanted = fixedWindowSeconds !== undefined ? fixedWindowSeconds * 1000 : Math.max(60_000, lifetime * 0.1);
+  const wanted =
+    fixedWindowSeconds !== undefined ? fixedWindowSeconds * 1000 : Math.max(60_000, lifetime * 0.1);
   const window = Math.min(wanted, lifetime / 2) * (1 - 0.1 * random());
   return expiresAt - window;
 }

@@ -1,7 +1,15 @@
 import type { AuthMethod } from "./auth.js";
 
 /** Identity providers with a preset. A preset only sets defaults; every option can still be set. */
-export type ProviderName = "auth0" | "kinde" | "authgear" | "asgardeo" | "okta" | "keycloak" | "entra" | "cognito";
+export type ProviderName =
+  | "auth0"
+  | "kinde"
+  | "authgear"
+  | "asgardeo"
+  | "okta"
+  | "keycloak"
+  | "entra"
+  | "cognito";
 
 /** How the target API is named in a token request. */
 export type AudienceParam = "audience" | "resource" | "none";

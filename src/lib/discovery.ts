@@ -32,7 +32,10 @@ export function metadataUrls(issuer: string): string[] {
  * Fetches and validates the metadata of `issuer`. The document's `issuer` must equal the configured
  * one exactly (RFC 8414 §3.3). Throws `DiscoveryError`; `transient` says whether a later try may work.
  */
-export async function discover(issuer: string, options: DiscoveryOptions): Promise<AuthorizationServerMetadata> {
+export async function discover(
+  issuer: string,
+  options: DiscoveryOptions,
+): Promise<AuthorizationServerMetadata> {
   let lastError: DiscoveryError | undefined;
   for (const url of metadataUrls(issuer)) {
     let response: Response;
@@ -47,7 +50,8 @@ export async function discover(issuer: string, options: DiscoveryOptions): Promi
       ));
     } catch (error) {
       if (options.signal?.aborted) throw error;
-      const reason = error instanceof TimeoutReached ? `timed out after ${error.timeoutMs} ms` : "network error";
+      const reason =
+        error instanceof TimeoutReached ? `timed out after ${error.timeoutMs} ms` : "network error";
       lastError = new DiscoveryError(`discovery of ${issuer} failed: ${url}: ${reason}`, {
         cause: error,
         transient: true,

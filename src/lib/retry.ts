@@ -38,7 +38,11 @@ function isRetryable(error: unknown): error is Retryable {
 }
 
 /** Full-jitter exponential back-off: a random wait in [0, min(max, min · 2^attempt)]. */
-export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  policy: RetryPolicy,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.minDelayMs * 2 ** attempt);
   return Math.floor(random() * ceiling);
 }

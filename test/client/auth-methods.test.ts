@@ -1,4 +1,4 @@
-import { decodeJwt, exportPKCS8 } from "jose";
+import { decodeJwt, decodeProtectedHeader, exportPKCS8 } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClientCredentialsClient, OAuthError } from "../../src/index.js";
 import {
@@ -45,9 +45,26 @@ describe("client authentication against oidc-provider", () => {
   });
 
   it("defaults to client_secret_basic when discovery lists it", async () => {
-    const client = new ClientCredentialsClient({ issuer: as.issuer, clientId: "basic-client", clientSecret: ODD_SECRET });
+    const client = new ClientCredentialsClient({
+      issuer: as.issuer,
+      clientId: "basic-client",
+      clientSecret: ODD_SECRET,
+    });
     const token = await client.getToken({ audience: API, scope: "read:data write:data" });
     expectTokenFor(token.accessToken, "basic-client", "read:data write:data");
+  });
+
+  it("the Basic header carries the form-encoded id and secret", async () => {
+    as.resetCount();
+    const client = new ClientCredentialsClient({
+      issuer: as.issuer,
+      clientId: "basic-client",
+      clientSecret: ODD_SECRET,
+    });
+    await client.getToken({ audience: API });
+    const header = as.requests[0]?.authorization ?? "";
+    expect(atob(header.replace(/^Basic /, ""))).toBe("basic-client:s3cr%2Bt%2Fwith%3Dodd%3Achars%25%26");
+    expect(as.requests[0]?.params.get("client_secret")).toBeNull();
   });
 
   it("client_secret_post", async () => {
@@ -57,7 +74,11 @@ describe("client authentication against oidc-provider", () => {
       clientSecret: ODD_SECRET,
       authMethod: "client_secret_post",
     });
-    expectTokenFor((await client.getToken({ audience: API, scope: "read:data" })).accessToken, "post-client", "read:data");
+    expectTokenFor(
+      (await client.getToken({ audience: API, scope: "read:data" })).accessToken,
+      "post-client",
+      "read:data",
+    );
   });
 
   it("a wrong secret is an OAuthError invalid_client", async () => {
@@ -81,18 +102,63 @@ describe("client authentication against oidc-provider", () => {
       clientSecret: LONG_SECRET,
       authMethod: "client_secret_jwt",
     });
-    expectTokenFor((await client.getToken({ audience: API, scope: "read:data" })).accessToken, "hs-client", "read:data");
+    expectTokenFor(
+      (await client.getToken({ audience: API, scope: "read:data" })).accessToken,
+      "hs-client",
+      "read:data",
+    );
   });
 
   it("private_key_jwt with a JWK (RS256), the default method when a key is given", async () => {
-    const client = new ClientCredentialsClient({ issuer: as.issuer, clientId: "rsa-client", privateKey: keys.rsa.privateJwk });
-    expectTokenFor((await client.getToken({ audience: API, scope: "read:data" })).accessToken, "rsa-client", "read:data");
+    const client = new ClientCredentialsClient({
+      issuer: as.issuer,
+      clientId: "rsa-client",
+      privateKey: keys.rsa.privateJwk,
+    });
+    expectTokenFor(
+      (await client.getToken({ audience: API, scope: "read:data" })).accessToken,
+      "rsa-client",
+      "read:data",
+    );
+  });
+
+  it("private_key_jwt assertions follow RFC 7523: iss = sub = client id, aud, unique jti, short exp, kid", async () => {
+    as.resetCount();
+    const client = new ClientCredentialsClient({
+      issuer: as.issuer,
+      clientId: "rsa-client",
+      privateKey: keys.rsa.privateJwk,
+    });
+    await client.getToken({ audience: API });
+    await client.getToken({ audience: API, forceRefresh: true });
+    const assertions = as.requests.map((r) => r.params.get("client_assertion") as string);
+    expect(as.requests[0]?.params.get("client_assertion_type")).toBe(
+      "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    );
+    const claims = assertions.map((a) => decodeJwt(a));
+    for (const c of claims) {
+      expect(c.iss).toBe("rsa-client");
+      expect(c.sub).toBe("rsa-client");
+      expect(c.aud).toBe(as.tokenEndpoint);
+      expect((c.exp as number) - (c.iat as number)).toBeLessThanOrEqual(60);
+    }
+    expect(claims[0]?.jti).not.toBe(claims[1]?.jti);
+    expect(decodeProtectedHeader(assertions[0] as string)).toMatchObject({ alg: "RS256", kid: "rsa-1" });
   });
 
   it("private_key_jwt with a PKCS#8 PEM (alg inferred) and with a CryptoKey", async () => {
     const pem = await exportPKCS8(keys.ec.privateKey);
-    const fromPem = new ClientCredentialsClient({ issuer: as.issuer, clientId: "ec-client", privateKey: pem, keyId: "ec-1" });
-    expectTokenFor((await fromPem.getToken({ audience: API, scope: "read:data" })).accessToken, "ec-client", "read:data");
+    const fromPem = new ClientCredentialsClient({
+      issuer: as.issuer,
+      clientId: "ec-client",
+      privateKey: pem,
+      keyId: "ec-1",
+    });
+    expectTokenFor(
+      (await fromPem.getToken({ audience: API, scope: "read:data" })).accessToken,
+      "ec-client",
+      "read:data",
+    );
     const fromKey = new ClientCredentialsClient({
       issuer: as.issuer,
       clientId: "rsa-client",
@@ -100,12 +166,20 @@ describe("client authentication against oidc-provider", () => {
       keyId: "rsa-1",
       assertionAudience: "issuer",
     });
-    expectTokenFor((await fromKey.getToken({ audience: API, scope: "read:data" })).accessToken, "rsa-client", "read:data");
+    expectTokenFor(
+      (await fromKey.getToken({ audience: API, scope: "read:data" })).accessToken,
+      "rsa-client",
+      "read:data",
+    );
   });
 
   it("private_key_jwt with a key the server does not know is invalid_client", async () => {
     const other = await generateClientKeys();
-    const client = new ClientCredentialsClient({ issuer: as.issuer, clientId: "rsa-client", privateKey: other.rsa.privateJwk });
+    const client = new ClientCredentialsClient({
+      issuer: as.issuer,
+      clientId: "rsa-client",
+      privateKey: other.rsa.privateJwk,
+    });
     const error = await client.getToken({ audience: API }).catch((e) => e);
     expect(error).toBeInstanceOf(OAuthError);
     expect(error.error).toBe("invalid_client");
@@ -120,7 +194,10 @@ describe("target API parameter", () => {
       clientSecret: ODD_SECRET,
       audienceParam: "resource",
     });
-    const billing = await client.getToken({ audience: "https://billing.example.com", scope: "read:invoices" });
+    const billing = await client.getToken({
+      audience: "https://billing.example.com",
+      scope: "read:invoices",
+    });
     expect(decodeJwt(billing.accessToken).aud).toBe("https://billing.example.com");
     expect(decodeJwt(billing.accessToken).scope).toBe("read:invoices");
   });
@@ -138,7 +215,11 @@ describe("target API parameter", () => {
   });
 
   it("an unknown resource is an OAuthError invalid_target", async () => {
-    const client = new ClientCredentialsClient({ issuer: as.issuer, clientId: "basic-client", clientSecret: ODD_SECRET });
+    const client = new ClientCredentialsClient({
+      issuer: as.issuer,
+      clientId: "basic-client",
+      clientSecret: ODD_SECRET,
+    });
     const error = await client.getToken({ audience: "https://unknown.example.com" }).catch((e) => e);
     expect(error).toBeInstanceOf(OAuthError);
     expect(error.error).toBe("invalid_target");

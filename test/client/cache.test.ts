@@ -21,7 +21,12 @@ afterAll(() => as.close());
 beforeEach(() => as.resetCount());
 
 function newClient(extra: Partial<ConstructorParameters<typeof ClientCredentialsClient>[0]> = {}) {
-  return new ClientCredentialsClient({ issuer: as.issuer, clientId: "basic-client", clientSecret: ODD_SECRET, ...extra });
+  return new ClientCredentialsClient({
+    issuer: as.issuer,
+    clientId: "basic-client",
+    clientSecret: ODD_SECRET,
+    ...extra,
+  });
 }
 
 describe("token cache", () => {
@@ -166,7 +171,9 @@ describe("refresh", () => {
       // 1 s steps: the refresh starts on the first call inside the (jittered) window.
       expect(at).toBeLessThanOrEqual(expiresAt - windowMs * 0.9 + 1_000);
     }
-    expect(events.filter((e) => e.type === "token_fetched" && e.background)).toHaveLength(refreshStarts.length);
+    expect(events.filter((e) => e.type === "token_fetched" && e.background)).toHaveLength(
+      refreshStarts.length,
+    );
   });
 
   it("refreshWindowSeconds sets a fixed window, capped at half the lifetime", async () => {
@@ -204,10 +211,14 @@ describe("single flight", () => {
       clientId: "basic-client",
       clientSecret: "wrong-secret",
     });
-    const first = await Promise.allSettled(Array.from({ length: 50 }, () => client.getToken({ audience: API })));
+    const first = await Promise.allSettled(
+      Array.from({ length: 50 }, () => client.getToken({ audience: API })),
+    );
     expect(first.every((r) => r.status === "rejected" && r.reason instanceof OAuthError)).toBe(true);
     expect(as.tokenRequests).toBe(1);
-    const second = await Promise.allSettled(Array.from({ length: 50 }, () => client.getToken({ audience: API })));
+    const second = await Promise.allSettled(
+      Array.from({ length: 50 }, () => client.getToken({ audience: API })),
+    );
     expect(second.every((r) => r.status === "rejected")).toBe(true);
     expect(as.tokenRequests).toBe(2);
   });

@@ -36,7 +36,12 @@ export interface FaultServer {
 export function tokenReply(overrides: Record<string, unknown> = {}): Reply {
   return {
     status: 200,
-    json: { access_token: `token-${Math.random().toString(36).slice(2)}`, token_type: "Bearer", expires_in: 3600, ...overrides },
+    json: {
+      access_token: `token-${Math.random().toString(36).slice(2)}`,
+      token_type: "Bearer",
+      expires_in: 3600,
+      ...overrides,
+    },
   };
 }
 

@@ -82,7 +82,11 @@ export async function generateClientKeys(): Promise<ClientKeys> {
 /** The usual set: one client per authentication method. */
 export function defaultClients(keys: ClientKeys): TestClient[] {
   return [
-    { client_id: "basic-client", client_secret: ODD_SECRET, token_endpoint_auth_method: "client_secret_basic" },
+    {
+      client_id: "basic-client",
+      client_secret: ODD_SECRET,
+      token_endpoint_auth_method: "client_secret_basic",
+    },
     { client_id: "post-client", client_secret: ODD_SECRET, token_endpoint_auth_method: "client_secret_post" },
     { client_id: "hs-client", client_secret: LONG_SECRET, token_endpoint_auth_method: "client_secret_jwt" },
     {

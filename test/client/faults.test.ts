@@ -1,0 +1,362 @@
+import { SignJWT } from "jose";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import {
+  ClientClosedError,
+  ClientCredentialsClient,
+  type ClientCredentialsClientOptions,
+  type ClientEvent,
+  OAuthError,
+  TokenRequestError,
+} from "../../src/index.js";
+import { ManualClock } from "../support/clock.js";
+import { type FaultServer, startFaultServer, tokenReply } from "../support/fault-server.js";
+
+let server: FaultServer;
+beforeAll(async () => {
+  server = await startFaultServer();
+});
+afterAll(() => server.close());
+beforeEach(() => {
+  server.requests.length = 0;
+});
+
+function newClient(extra: Partial<ClientCredentialsClientOptions> = {}) {
+  return new ClientCredentialsClient({
+    tokenEndpoint: server.tokenEndpoint,
+    clientId: "fault-client",
+    clientSecret: "fault-secret",
+    clock: new ManualClock(),
+    ...extra,
+  });
+}
+
+const oauthError = (status: number, error: string, headers?: Record<string, string>) => ({
+  status,
+  json: { error, error_description: `${error} happened` },
+  headers,
+});
+
+describe("retries", () => {
+  it("N × 503 then success: retried with full-jitter back-off, then the token", async () => {
+    const clock = new ManualClock();
+    const events: ClientEvent[] = [];
+    server.script(
+      { status: 503, body: "busy" },
+      { status: 503, body: "busy" },
+      { status: 503, body: "busy" },
+      tokenReply({ access_token: "after-503s" }),
+    );
+    const token = await newClient({ clock, onEvent: (e) => events.push(e) }).getToken();
+    expect(token.accessToken).toBe("after-503s");
+    expect(server.requests).toHaveLength(4);
+    // Full jitter: each wait is in [0, min(maxDelay, 200 ms · 2^n)].
+    expect(clock.sleeps).toHaveLength(3);
+    clock.sleeps.forEach((ms, n) => {
+      expect(ms).toBeGreaterThanOrEqual(0);
+      expect(ms).toBeLessThanOrEqual(200 * 2 ** n);
+    });
+    const retries = events.filter((e) => e.type === "retry");
+    expect(retries.map((e) => e.type === "retry" && e.status)).toEqual([503, 503, 503]);
+  });
+
+  it("more 503s than retries: TokenRequestError with status and transient", async () => {
+    server.script({ status: 503, body: "busy" });
+    const error = await newClient({ retry: { retries: 2 } })
+      .getToken()
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(TokenRequestError);
+    expect(error.code).toBe("ERR_TOKEN_REQUEST");
+    expect(error.status).toBe(503);
+    expect(error.transient).toBe(true);
+    expect(server.requests).toHaveLength(3);
+  });
+
+  it("a 503 with an OAuth body is an OAuthError once the retries are spent", async () => {
+    server.script(oauthError(503, "temporarily_unavailable"));
+    const error = await newClient({ retry: { retries: 1 } })
+      .getToken()
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(OAuthError);
+    expect(error.error).toBe("temporarily_unavailable");
+    expect(error.status).toBe(503);
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it("429 with Retry-After in seconds waits exactly that long", async () => {
+    const clock = new ManualClock();
+    server.script(
+      { status: 429, body: "", headers: { "retry-after": "3" } },
+      tokenReply({ access_token: "after-429" }),
+    );
+    const token = await newClient({ clock }).getToken();
+    expect(token.accessToken).toBe("after-429");
+    expect(clock.sleeps).toEqual([3000]);
+  });
+
+  it("429 with Retry-After as an HTTP date", async () => {
+    const clock = new ManualClock(Date.parse("2026-01-01T00:00:00Z"));
+    server.script(
+      { status: 429, body: "", headers: { "retry-after": "Thu, 01 Jan 2026 00:00:05 GMT" } },
+      tokenReply({ access_token: "after-date" }),
+    );
+    expect((await newClient({ clock }).getToken()).accessToken).toBe("after-date");
+    expect(clock.sleeps).toEqual([5000]);
+  });
+
+  it("Retry-After is honoured on the real clock too", async () => {
+    server.script(
+      { status: 429, body: "", headers: { "retry-after": "1" } },
+      tokenReply({ access_token: "real-wait" }),
+    );
+    const token = await newClient({ clock: undefined }).getToken();
+    expect(token.accessToken).toBe("real-wait");
+    const [first, second] = server.requests;
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(990);
+  });
+
+  it("a Retry-After beyond maxDelayMs is not waited for: the error says how long", async () => {
+    const clock = new ManualClock();
+    server.script({ status: 429, body: "", headers: { "retry-after": "120" } });
+    const error = await newClient({ clock })
+      .getToken()
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(TokenRequestError);
+    expect(error.status).toBe(429);
+    expect(error.retryAfterMs).toBe(120_000);
+    expect(clock.sleeps).toEqual([]);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("maxElapsedMs bounds the total time spent retrying", async () => {
+    const clock = new ManualClock();
+    server.script({ status: 503, body: "", headers: { "retry-after": "4" } });
+    await expect(
+      newClient({ clock, retry: { retries: 10, maxElapsedMs: 10_000 } }).getToken(),
+    ).rejects.toBeInstanceOf(TokenRequestError);
+    expect(clock.sleeps).toEqual([4000, 4000]);
+    expect(server.requests).toHaveLength(3);
+  });
+
+  it("retry: false makes one attempt", async () => {
+    server.script({ status: 502, body: "" });
+    await expect(newClient({ retry: false }).getToken()).rejects.toBeInstanceOf(TokenRequestError);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("invalid_client is an OAuthError after exactly one request", async () => {
+    server.script(oauthError(401, "invalid_client"));
+    const error = await newClient()
+      .getToken()
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(OAuthError);
+    expect(error.error).toBe("invalid_client");
+    expect(error.errorDescription).toBe("invalid_client happened");
+    expect(error.status).toBe(401);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it.each(["invalid_scope", "unauthorized_client", "invalid_grant"])("%s is not retried", async (code) => {
+    server.script(oauthError(400, code));
+    await expect(newClient().getToken()).rejects.toMatchObject({ error: code, status: 400 });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("provider-specific fields of an error body are kept", async () => {
+    server.script({ status: 400, json: { error: "invalid_scope", error_codes: [70011], trace_id: "abc" } });
+    const error = await newClient()
+      .getToken()
+      .catch((e) => e);
+    expect(error.body).toMatchObject({ error_codes: [70011], trace_id: "abc" });
+  });
+});
+
+describe("malformed and odd responses", () => {
+  it("a socket that never answers: TokenRequestError within the timeout", async () => {
+    server.script({ hang: true });
+    const started = Date.now();
+    const error = await newClient({ timeoutMs: 300, retry: false })
+      .getToken()
+      .catch((e) => e);
+    const elapsed = Date.now() - started;
+    expect(error).toBeInstanceOf(TokenRequestError);
+    expect(error.transient).toBe(true);
+    expect(error.message).toMatch(/timed out after 300 ms/);
+    expect(elapsed).toBeGreaterThanOrEqual(290);
+    expect(elapsed).toBeLessThan(2_000);
+  });
+
+  it("a hang is retried like any transient failure", async () => {
+    server.script({ hang: true }, tokenReply({ access_token: "after-hang" }));
+    const token = await newClient({ timeoutMs: 200 }).getToken();
+    expect(token.accessToken).toBe("after-hang");
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it("an HTML page with 200 is a TokenRequestError, not retried", async () => {
+    server.script({ status: 200, body: "<html><body>Sign in</body></html>" });
+    const error = await newClient()
+      .getToken()
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(TokenRequestError);
+    expect(error.message).toMatch(/HTML/);
+    expect(error.transient).toBe(false);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("an HTML 502 from a proxy is retried, then a TokenRequestError", async () => {
+    server.script({ status: 502, body: "<html>Bad Gateway</html>" });
+    const error = await newClient({ retry: { retries: 1 } })
+      .getToken()
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(TokenRequestError);
+    expect(error.status).toBe(502);
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it.each([
+    [
+      "invalid JSON",
+      { status: 200, body: '{"access_token": "abc"', headers: { "content-type": "application/json" } },
+    ],
+    ["a JSON array", { status: 200, json: [1, 2] }],
+    ["no access_token", { status: 200, json: { token_type: "Bearer", expires_in: 60 } }],
+    ["a numeric access_token", { status: 200, json: { access_token: 42, token_type: "Bearer" } }],
+    [
+      "a negative expires_in",
+      { status: 200, json: { access_token: "x", token_type: "Bearer", expires_in: -5 } },
+    ],
+    [
+      "a non-numeric expires_in",
+      { status: 200, json: { access_token: "x", token_type: "Bearer", expires_in: "soon" } },
+    ],
+    [
+      "a scope that is not a string",
+      { status: 200, json: { access_token: "x", token_type: "Bearer", scope: ["a"] } },
+    ],
+  ])("%s is a TokenRequestError", async (_name, reply) => {
+    server.script(reply);
+    const error = await newClient()
+      .getToken()
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(TokenRequestError);
+    expect(error.code).toBe("ERR_TOKEN_REQUEST");
+    expect(error.transient).toBe(false);
+  });
+
+  it("a 4xx without an OAuth body is a TokenRequestError with its status", async () => {
+    server.script({ status: 404, body: "not found" });
+    const error = await newClient()
+      .getToken()
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(TokenRequestError);
+    expect(error.status).toBe(404);
+    expect(error.transient).toBe(false);
+  });
+
+  it("expires_in as a numeric string is accepted", async () => {
+    const clock = new ManualClock();
+    server.script(tokenReply({ expires_in: "120" }));
+    const token = await newClient({ clock }).getToken();
+    expect(token.expiresAt).toBe(clock.now() + 120_000);
+  });
+
+  it("no expires_in and a JWT: the JWT's exp", async () => {
+    const clock = new ManualClock();
+    const exp = Math.floor(clock.now() / 1000) + 900;
+    const jwt = await new SignJWT({})
+      .setProtectedHeader({ alg: "HS256" })
+      .setExpirationTime(exp)
+      .sign(new Uint8Array(32));
+    server.script({ status: 200, json: { access_token: jwt, token_type: "bearer" } });
+    const token = await newClient({ clock }).getToken();
+    expect(token.expiresAt).toBe(exp * 1000);
+    expect(token.tokenType).toBe("Bearer");
+  });
+
+  it("no expires_in and an opaque token: defaultTokenLifetimeSeconds", async () => {
+    const clock = new ManualClock();
+    server.script({ status: 200, json: { access_token: "opaque", token_type: "Bearer" } });
+    expect((await newClient({ clock }).getToken()).expiresAt).toBe(clock.now() + 300_000);
+    const custom = newClient({ clock, defaultTokenLifetimeSeconds: 45 });
+    expect((await custom.getToken()).expiresAt).toBe(clock.now() + 45_000);
+  });
+
+  it("a JWT that has already expired is refused, never returned", async () => {
+    const clock = new ManualClock();
+    const jwt = await new SignJWT({})
+      .setProtectedHeader({ alg: "HS256" })
+      .setExpirationTime(Math.floor(clock.now() / 1000) - 10)
+      .sign(new Uint8Array(32));
+    server.script({ status: 200, json: { access_token: jwt, token_type: "Bearer" } });
+    await expect(newClient({ clock }).getToken()).rejects.toBeInstanceOf(TokenRequestError);
+  });
+
+  it("the response's scope wins; without one, the requested scopes are reported", async () => {
+    server.script(tokenReply({ scope: "read:data" }));
+    expect((await newClient().getToken({ scope: ["read:data", "write:data"] })).scope).toEqual(["read:data"]);
+    server.script(tokenReply());
+    expect((await newClient().getToken({ scope: "b a" })).scope).toEqual(["a", "b"]);
+  });
+
+  it("a refresh_token in the response is ignored", async () => {
+    server.script(tokenReply({ refresh_token: "rt-should-not-be-kept" }));
+    const token = await newClient().getToken();
+    expect(JSON.stringify(token)).not.toContain("rt-should-not-be-kept");
+    expect(Object.values(token)).not.toContain("rt-should-not-be-kept");
+  });
+});
+
+describe("abort and close", () => {
+  it("an aborted caller rejects with the signal's reason; the shared request goes on for others", async () => {
+    server.script({ ...tokenReply({ access_token: "slow-token" }), delayMs: 200 });
+    const client = newClient();
+    const controller = new AbortController();
+    const aborted = client.getToken({ signal: controller.signal });
+    const patient = client.getToken();
+    const reason = new Error("caller gave up");
+    controller.abort(reason);
+    await expect(aborted).rejects.toBe(reason);
+    expect((await patient).accessToken).toBe("slow-token");
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("an already-aborted signal rejects at once", async () => {
+    const error = await newClient()
+      .getToken({ signal: AbortSignal.abort() })
+      .catch((e) => e);
+    expect(error.name).toBe("AbortError");
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it("close() aborts a request in flight and refuses later calls", async () => {
+    server.script({ hang: true });
+    const client = newClient({ timeoutMs: 10_000 });
+    const pending = client.getToken();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await client.close();
+    await expect(pending).rejects.toBeInstanceOf(ClientClosedError);
+    await expect(client.getToken()).rejects.toMatchObject({ code: "ERR_CLIENT_CLOSED" });
+  });
+
+  it("a failed background refresh keeps serving the valid token; after expiry callers get the error", async () => {
+    const clock = new ManualClock();
+    const events: ClientEvent[] = [];
+    server.script(tokenReply({ access_token: "first", expires_in: 600 }), oauthError(401, "invalid_client"));
+    const client = newClient({ clock, onEvent: (e) => events.push(e) });
+    expect((await client.getToken()).accessToken).toBe("first");
+    clock.advance(590_000);
+    expect((await client.getToken()).accessToken).toBe("first");
+    await expect.poll(() => events.some((e) => e.type === "refresh_failed")).toBe(true);
+    // Right after a failure the next calls do not hammer the server.
+    expect((await client.getToken()).accessToken).toBe("first");
+    expect((await client.getToken()).accessToken).toBe("first");
+    expect(server.requests).toHaveLength(2);
+    // A little later, one more background try.
+    clock.advance(3_000);
+    expect((await client.getToken()).accessToken).toBe("first");
+    await expect.poll(() => events.filter((e) => e.type === "refresh_failed").length).toBe(2);
+    expect(server.requests).toHaveLength(3);
+    clock.advance(7_000);
+    await expect(client.getToken()).rejects.toBeInstanceOf(OAuthError);
+  });
+});
