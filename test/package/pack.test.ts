@@ -1,0 +1,122 @@
+/**
+ * The built package as users consume it: `npm pack`, install the tarball into a fresh project with
+ * no frameworks, then import it from ESM, CommonJS and a TypeScript `nodenext` project. publint and
+ * are-the-types-wrong check the `exports` map and the types.
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type FaultServer, startFaultServer, tokenReply } from "../support/fault-server.js";
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, "../..");
+const bin = (name: string) => join(root, "node_modules", ".bin", name);
+let work: string;
+let tarball: string;
+let server: FaultServer;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), "m2m-kit-pack-"));
+  await run("npm", ["run", "build"], { cwd: root });
+  const { stdout } = await run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", work], {
+    cwd: root,
+  });
+  tarball = join(work, JSON.parse(stdout)[0].filename);
+  const project = join(work, "project");
+  await run("mkdir", ["-p", project]);
+  await writeFile(
+    join(project, "package.json"),
+    JSON.stringify({ name: "consumer", private: true, version: "1.0.0" }),
+  );
+  await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", tarball], { cwd: project });
+  server = await startFaultServer();
+}, 180_000);
+
+afterAll(async () => {
+  await server?.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+const consumer = () => join(work, "project");
+
+async function node(file: string, source: string): Promise<string> {
+  await writeFile(join(consumer(), file), source);
+  const { stdout } = await run(process.execPath, [file], {
+    cwd: consumer(),
+    env: { ...process.env, TOKEN_URL: server.tokenEndpoint },
+  });
+  return stdout.trim();
+}
+
+const usage = (importLine: string) => `${importLine}
+const client = new ClientCredentialsClient({ tokenEndpoint: process.env.TOKEN_URL, clientId: "c", clientSecret: "s" });
+const token = await client.getToken();
+let typed = false;
+try { new ClientCredentialsClient({ clientId: "" }); } catch (e) { typed = e instanceof TypeError; }
+const err = new OAuthError({ error: "invalid_client" }, 401);
+console.log(JSON.stringify({ token: token.accessToken, typed, base: err instanceof M2MError, code: err.code }));
+`;
+
+describe("packed package", () => {
+  it("imports from ESM and gets a token", async () => {
+    server.script(tokenReply({ access_token: "esm-token" }));
+    const out = await node(
+      "esm.mjs",
+      usage(`import { ClientCredentialsClient, M2MError, OAuthError } from "m2m-kit";`),
+    );
+    expect(JSON.parse(out)).toEqual({ token: "esm-token", typed: true, base: true, code: "ERR_OAUTH" });
+  });
+
+  it("requires from CommonJS and gets a token", async () => {
+    server.script(tokenReply({ access_token: "cjs-token" }));
+    const body = usage(`const { ClientCredentialsClient, M2MError, OAuthError } = require("m2m-kit");`);
+    const out = await node("cjs.cjs", `(async () => {\n${body}\n})();`);
+    expect(JSON.parse(out)).toEqual({ token: "cjs-token", typed: true, base: true, code: "ERR_OAUTH" });
+  });
+
+  it("type-checks in a TypeScript nodenext project (ESM and CJS files)", async () => {
+    const source = `import { ClientCredentialsClient, type AccessToken, OAuthError } from "m2m-kit";
+const client = new ClientCredentialsClient({ issuer: "https://tenant.example.com/", clientId: "id", clientSecret: "s" });
+export async function get(): Promise<AccessToken> {
+  const token = await client.getToken({ audience: "https://api.example.com", scope: ["read:data"] });
+  const expiresAt: number = token.expiresAt;
+  void expiresAt;
+  return token;
+}
+export const isOAuth = (e: unknown): boolean => e instanceof OAuthError && e.error === "invalid_client";
+// @ts-expect-error unknown option
+new ClientCredentialsClient({ issuer: "https://x/", clientId: "id", clientSecret: "s", nope: 1 });
+`;
+    await writeFile(join(consumer(), "esm.mts"), source);
+    await writeFile(join(consumer(), "cjs.cts"), source);
+    await writeFile(
+      join(consumer(), "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          module: "nodenext",
+          moduleResolution: "nodenext",
+          target: "es2022",
+          strict: true,
+          noEmit: true,
+          lib: ["es2022", "dom"],
+          types: [],
+        },
+        files: ["esm.mts", "cjs.cts"],
+      }),
+    );
+    await run(bin("tsc"), ["-p", "tsconfig.json"], { cwd: consumer() });
+  });
+
+  it("publint finds no problem", async () => {
+    const { stdout } = await run(bin("publint"), ["--strict", tarball], { cwd: root });
+    expect(stdout).toMatch(/All good!/);
+  });
+
+  it("are-the-types-wrong finds no problem", async () => {
+    const { stdout } = await run(bin("attw"), [tarball, "--format", "ascii"], { cwd: root });
+    expect(stdout).toMatch(/No problems found/);
+  });
+});
