@@ -4,7 +4,11 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   resolve: {
     // Examples import "m2m-kit" as users do; in the test suite that is this repository's source.
-    alias: { "m2m-kit": fileURLToPath(new URL("./src/index.ts", import.meta.url)) },
+    alias: {
+      "m2m-kit": fileURLToPath(new URL("./src/index.ts", import.meta.url)),
+      // Tests run on Node: the `node` condition of the package's `imports` map.
+      "#platform": fileURLToPath(new URL("./src/platform/node.ts", import.meta.url)),
+    },
   },
   test: {
     include: ["test/**/*.test.ts"],

@@ -125,3 +125,82 @@ export class ClientClosedError extends M2MError {
     super("ERR_CLIENT_CLOSED", "the client has been closed");
   }
 }
+
+/** What failed in an {@link InvalidTokenError}. */
+export type InvalidTokenCode =
+  | "ERR_JWT_MALFORMED"
+  | "ERR_JWT_TOO_LARGE"
+  | "ERR_JWT_ALG_NOT_ALLOWED"
+  | "ERR_JWT_SIGNATURE"
+  | "ERR_JWKS_NO_MATCHING_KEY"
+  | "ERR_JWT_EXPIRED"
+  | "ERR_JWT_NOT_YET_VALID"
+  | "ERR_JWT_IAT_IN_FUTURE"
+  | "ERR_JWT_ISSUER"
+  | "ERR_JWT_AUDIENCE"
+  | "ERR_JWT_TYP"
+  | "ERR_JWT_CRIT"
+  | "ERR_JWT_CLAIM_MISSING"
+  | "ERR_JWT_TOO_OLD";
+
+/** The access token is not valid: an API answers 401 `invalid_token` (RFC 6750 §3.1). */
+export class InvalidTokenError extends M2MError {
+  declare readonly code: InvalidTokenCode;
+  /** HTTP status an API should answer. */
+  readonly status = 401;
+
+  constructor(code: InvalidTokenCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** The token is valid but lacks scopes: an API answers 403 `insufficient_scope` (RFC 6750 §3.1). */
+export class InsufficientScopeError extends M2MError {
+  /** HTTP status an API should answer. */
+  readonly status = 403;
+  /** The scopes the call required (all of them, or one of them with `anyOf`). */
+  readonly requiredScopes: readonly string[];
+  /** The scopes the token has. */
+  readonly grantedScopes: readonly string[];
+  /** Whether any one of `requiredScopes` would have been enough. */
+  readonly anyOf: boolean;
+
+  constructor(requiredScopes: readonly string[], grantedScopes: readonly string[], anyOf = false) {
+    const missing = anyOf ? requiredScopes : requiredScopes.filter((s) => !grantedScopes.includes(s));
+    super(
+      "ERR_INSUFFICIENT_SCOPE",
+      anyOf
+        ? `token has none of the scopes: ${missing.join(" ")}`
+        : `token lacks the scopes: ${missing.join(" ")}`,
+    );
+    this.requiredScopes = Object.freeze([...requiredScopes]);
+    this.grantedScopes = Object.freeze([...grantedScopes]);
+    this.anyOf = anyOf;
+  }
+}
+
+/** The token is valid but a claim policy refused it: an authorization decision, HTTP 403. */
+export class ClaimPolicyError extends M2MError {
+  /** HTTP status an API should answer. */
+  readonly status = 403;
+  /** The claim whose policy failed. */
+  readonly claim: string;
+
+  constructor(claim: string) {
+    super("ERR_CLAIM_POLICY", `token claim "${claim}" does not satisfy the policy`);
+    this.claim = claim;
+  }
+}
+
+/**
+ * Tokens cannot be checked right now (no keys and the JWKS or discovery endpoint unreachable): an API
+ * answers 503 so that the caller retries instead of throwing a valid token away.
+ */
+export class VerifierUnavailableError extends M2MError {
+  /** HTTP status an API should answer. */
+  readonly status = 503;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_VERIFIER_UNAVAILABLE", message, options);
+  }
+}

@@ -9,15 +9,33 @@ export type { AudienceParam, ProviderName } from "./client/providers.js";
 export { MemoryTokenStore, type TokenStore } from "./client/store.js";
 export { AccessToken, type StoredToken } from "./client/token.js";
 export {
+  ClaimPolicyError,
   ClientClosedError,
   DiscoveryError,
+  InsufficientScopeError,
+  type InvalidTokenCode,
+  InvalidTokenError,
   M2MError,
   type M2MErrorCode,
   OAuthError,
   type OAuthErrorBody,
   TokenRequestError,
+  VerifierUnavailableError,
 } from "./errors.js";
 export type { Clock } from "./lib/clock.js";
 export type { AuthorizationServerMetadata } from "./lib/discovery.js";
 export type { FetchLike } from "./lib/http.js";
 export type { RetryOptions } from "./lib/retry.js";
+export { ASYMMETRIC_ALGS, type VerifyAlgorithm } from "./verify/algorithms.js";
+export type { JwksOptions } from "./verify/jwks.js";
+export {
+  type AuthResult,
+  type ClaimRule,
+  createVerifier,
+  type JwksState,
+  type ScopeRequirement,
+  type Verifier,
+  type VerifierOptions,
+  type VerifyCallOptions,
+  verifyAccessToken,
+} from "./verify/verifier.js";

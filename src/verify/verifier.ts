@@ -1,0 +1,582 @@
+import type { JWTPayload, ProtectedHeaderParameters } from "jose";
+import { LRUCache } from "lru-cache";
+import { platform } from "#platform";
+import {
+  ClaimPolicyError,
+  DiscoveryError,
+  InsufficientScopeError,
+  type InvalidTokenCode,
+  InvalidTokenError,
+  VerifierUnavailableError,
+} from "../errors.js";
+import { discover } from "../lib/discovery.js";
+import { checkUrl, type FetchLike } from "../lib/http.js";
+import type { Platform } from "../platform/types.js";
+import { ASYMMETRIC_ALGS, type VerifyAlgorithm } from "./algorithms.js";
+import { DEFAULT_JWKS, type JwksOptions, type JwksSettings, RemoteJwks } from "./jwks.js";
+
+/** Scopes a call needs: all of a list (a string or array), or `{ anyOf }` / `{ allOf }`. */
+export type ScopeRequirement =
+  | string
+  | readonly string[]
+  | { anyOf: readonly string[] }
+  | { allOf: readonly string[] };
+
+/** A claim policy: an exact value, a list of allowed values, or a predicate. */
+export type ClaimRule =
+  | string
+  | number
+  | boolean
+  | readonly (string | number | boolean)[]
+  | ((value: unknown, claims: JWTPayload) => boolean);
+
+export interface VerifierOptions {
+  /** Accepted issuer(s), compared exactly with `iss`. */
+  issuer: string | readonly string[];
+  /** Accepted audience(s); the token's `aud` must contain one. `null` turns the check off, explicitly. */
+  audience: string | readonly string[] | null;
+  /** JWKS URL. Default: `jwks_uri` from each issuer's discovery document. */
+  jwksUri?: string;
+  /** Allowed `alg`s. Default: RS/PS/ES 256/384/512 and EdDSA. HMAC and `none` are never accepted. */
+  algorithms?: readonly VerifyAlgorithm[];
+  /** Tolerance for `exp`, `nbf` and `iat`. Default 5. */
+  clockToleranceSeconds?: number;
+  /** Scopes every token must have (a per-call `requiredScopes` adds to these). */
+  requiredScopes?: ScopeRequirement;
+  /** Claim(s) holding the scopes. Default: `scope`, `scp`, `permissions` and `roles`. */
+  scopeClaim?: string | readonly string[];
+  /** `true`: header `typ` must be `at+jwt` or `application/at+jwt` (RFC 9068); a string: that value. */
+  requireTyp?: boolean | string;
+  /** Reject tokens whose `iat` is older than this. */
+  maxTokenAgeSeconds?: number;
+  /** Tokens longer than this are rejected before any decoding. Default 16 384. */
+  maxTokenBytes?: number;
+  /** Claim policies; a failure is a 403 (`ClaimPolicyError`), not a bad token. */
+  claims?: Readonly<Record<string, ClaimRule>>;
+  /** JWKS cache settings. */
+  jwks?: JwksOptions;
+  /** Cache of verified tokens (on by default), or `false`. Default 10 000 entries. */
+  verifiedTokenCache?: { maxEntries?: number } | false;
+  /** `fetch` for discovery and JWKS. Default: the global `fetch`. */
+  fetch?: FetchLike;
+  /** Time source (ms since the epoch); tests inject one. */
+  clock?: { now(): number };
+  /** Allow `http:` URLs on hosts other than loopback. Default false. */
+  allowInsecureHttp?: boolean;
+}
+
+/** The result of a successful verification. */
+export interface AuthResult<Claims extends JWTPayload = JWTPayload> {
+  claims: Claims;
+  header: ProtectedHeaderParameters;
+  /** Scopes from `scope`, `scp`, `permissions` and `roles` (or `scopeClaim`), deduplicated. */
+  scopes: readonly string[];
+  /** From `client_id`, `azp`, `cid` or `appid`. */
+  clientId: string | undefined;
+  subject: string | undefined;
+  issuer: string;
+  /** `exp` in milliseconds since the epoch. */
+  expiresAt: number;
+}
+
+export interface VerifyCallOptions {
+  /** Scopes this call needs, in addition to the verifier's. */
+  requiredScopes?: ScopeRequirement;
+  /** Audience(s) for this call, instead of the verifier's. */
+  audience?: string | readonly string[];
+}
+
+export interface Verifier {
+  /** Verifies an access token; resolves with the result or rejects with an `M2MError`. */
+  verify<Claims extends JWTPayload = JWTPayload>(
+    token: string,
+    options?: VerifyCallOptions,
+  ): Promise<AuthResult<Claims>>;
+  /** Discovers and fetches the keys of every configured issuer now. */
+  warmUp(): Promise<void>;
+  /** JWKS cache state per JWKS URI, for tests and metrics. */
+  readonly jwks: ReadonlyArray<JwksState>;
+}
+
+export interface JwksState {
+  readonly uri: string;
+  readonly fresh: boolean;
+  readonly coolingDown: boolean;
+  readonly lastRefreshAt: number | undefined;
+  readonly fetchCount: number;
+  readonly keyCount: number;
+}
+
+interface Header {
+  alg: string;
+  kid: string | undefined;
+  typ: string | undefined;
+  raw: ProtectedHeaderParameters;
+}
+
+interface VerifiedEntry {
+  result: AuthResult;
+  expiresAt: number;
+  iat: number | undefined;
+  aud: unknown;
+  jwks: RemoteJwks<unknown>;
+  version: number;
+}
+
+type AnyKey = unknown;
+
+const DEFAULT_SCOPE_CLAIMS = ["scope", "scp", "permissions", "roles"];
+
+function invalid(code: InvalidTokenCode, message: string): InvalidTokenError {
+  return new InvalidTokenError(code, message);
+}
+
+function toList(value: string | readonly string[], option: string): readonly string[] {
+  const list = typeof value === "string" ? [value] : value;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((v) => typeof v === "string" && v !== "")) {
+    throw new TypeError(`${option} must be a non-empty string or a non-empty array of strings`);
+  }
+  return list;
+}
+
+interface NormalizedRequirement {
+  scopes: readonly string[];
+  anyOf: boolean;
+}
+
+function normalizeRequirement(
+  value: ScopeRequirement | undefined,
+  option: string,
+): NormalizedRequirement | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === "string") return { scopes: value.split(" ").filter(Boolean), anyOf: false };
+  if (Array.isArray(value)) return { scopes: toList(value as string[], option), anyOf: false };
+  if (typeof value === "object" && value !== null) {
+    if ("anyOf" in value) return { scopes: toList(value.anyOf, `${option}.anyOf`), anyOf: true };
+    if ("allOf" in value) return { scopes: toList(value.allOf, `${option}.allOf`), anyOf: false };
+  }
+  throw new TypeError(`${option} must be a string, an array of strings, { anyOf } or { allOf }`);
+}
+
+function checkScopes(requirement: NormalizedRequirement | undefined, granted: readonly string[]): void {
+  if (!requirement || requirement.scopes.length === 0) return;
+  const ok = requirement.anyOf
+    ? requirement.scopes.some((s) => granted.includes(s))
+    : requirement.scopes.every((s) => granted.includes(s));
+  if (!ok) throw new InsufficientScopeError(requirement.scopes, granted, requirement.anyOf);
+}
+
+function scopesFrom(claims: JWTPayload, names: readonly string[]): string[] {
+  const scopes = new Set<string>();
+  for (const name of names) {
+    const value = claims[name];
+    if (typeof value === "string") {
+      for (const s of value.split(" ")) if (s) scopes.add(s);
+    } else if (Array.isArray(value)) {
+      for (const s of value) if (typeof s === "string" && s) scopes.add(s);
+    }
+  }
+  return [...scopes];
+}
+
+function matchesRule(rule: ClaimRule, value: unknown, claims: JWTPayload): boolean {
+  if (typeof rule === "function") {
+    try {
+      return rule(value, claims) === true;
+    } catch {
+      return false;
+    }
+  }
+  const allowed: readonly unknown[] = Array.isArray(rule) ? rule : [rule];
+  return Array.isArray(value) ? value.some((v) => allowed.includes(v)) : allowed.includes(value);
+}
+
+function nonNegative(value: unknown, option: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`${option} must be a non-negative finite number`);
+  }
+  return value;
+}
+
+function typMatches(typ: string | undefined, required: string): boolean {
+  if (typ === undefined) return false;
+  const normalize = (t: string) => {
+    const lower = t.toLowerCase();
+    return lower.startsWith("application/") ? lower.slice(12) : lower;
+  };
+  return normalize(typ) === normalize(required);
+}
+
+/**
+ * Creates a verifier of JWT access tokens: signature against the issuer's JWKS (cached), `alg`
+ * allowlist, `iss`, `aud`, `exp`, `nbf`, `iat`, optional `typ`, scopes and claim policies.
+ *
+ * @example
+ * ```ts
+ * const verifier = createVerifier({ issuer: "https://tenant.example.com/", audience: "https://api.example.com" });
+ * const auth = await verifier.verify(token, { requiredScopes: ["read:data"] });
+ * auth.clientId; auth.scopes;
+ * ```
+ */
+export function createVerifier(options: VerifierOptions): Verifier {
+  return new JwtVerifier(options, platform as Platform<AnyKey>);
+}
+
+class JwtVerifier implements Verifier {
+  readonly #issuers: Set<string>;
+  readonly #audiences: readonly string[] | null;
+  readonly #algorithms: Set<string>;
+  readonly #toleranceMs: number;
+  readonly #required: NormalizedRequirement | undefined;
+  readonly #scopeClaims: readonly string[];
+  readonly #requireTyp: string | undefined;
+  readonly #maxAgeMs: number | undefined;
+  readonly #maxTokenBytes: number;
+  readonly #claims: ReadonlyArray<[string, ClaimRule]>;
+  readonly #jwksSettings: JwksSettings;
+  readonly #fetch: FetchLike;
+  readonly #now: () => number;
+  readonly #allowInsecureHttp: boolean;
+  readonly #platform: Platform<AnyKey>;
+  /** One JWKS for every issuer (jwksUri given), or one per issuer found by discovery. */
+  readonly #sharedJwks: RemoteJwks<AnyKey> | undefined;
+  readonly #jwksByIssuer = new Map<string, RemoteJwks<AnyKey>>();
+  readonly #discovering = new Map<string, Promise<RemoteJwks<AnyKey>>>();
+  readonly #discoveryFailedAt = new Map<string, { at: number; error: VerifierUnavailableError }>();
+  readonly #headers = new LRUCache<string, Header>({ max: 256 });
+  readonly #verified: LRUCache<string, VerifiedEntry> | undefined;
+
+  constructor(options: VerifierOptions, runtime: Platform<AnyKey>) {
+    if (typeof options !== "object" || options === null)
+      throw new TypeError("verifier options must be an object");
+    this.#allowInsecureHttp = options.allowInsecureHttp === true;
+    this.#issuers = new Set(toList(options.issuer, "issuer"));
+    if (options.audience === undefined) {
+      throw new TypeError("audience is required (a string or array; null turns the audience check off)");
+    }
+    this.#audiences = options.audience === null ? null : toList(options.audience, "audience");
+    const algorithms =
+      options.algorithms === undefined ? ASYMMETRIC_ALGS : toList(options.algorithms, "algorithms");
+    for (const alg of algorithms) {
+      if (!(ASYMMETRIC_ALGS as readonly string[]).includes(alg)) {
+        throw new TypeError(`algorithms: ${alg} is not allowed (asymmetric algorithms only)`);
+      }
+    }
+    this.#algorithms = new Set(algorithms);
+    this.#toleranceMs = nonNegative(options.clockToleranceSeconds ?? 5, "clockToleranceSeconds") * 1000;
+    this.#required = normalizeRequirement(options.requiredScopes, "requiredScopes");
+    this.#scopeClaims =
+      options.scopeClaim === undefined ? DEFAULT_SCOPE_CLAIMS : toList(options.scopeClaim, "scopeClaim");
+    if (
+      options.requireTyp !== undefined &&
+      typeof options.requireTyp !== "boolean" &&
+      typeof options.requireTyp !== "string"
+    ) {
+      throw new TypeError("requireTyp must be a boolean or a string");
+    }
+    this.#requireTyp = options.requireTyp === true ? "at+jwt" : options.requireTyp || undefined;
+    this.#maxAgeMs =
+      options.maxTokenAgeSeconds === undefined
+        ? undefined
+        : nonNegative(options.maxTokenAgeSeconds, "maxTokenAgeSeconds") * 1000;
+    this.#maxTokenBytes = nonNegative(options.maxTokenBytes ?? 16_384, "maxTokenBytes");
+    if (options.claims !== undefined && (typeof options.claims !== "object" || options.claims === null)) {
+      throw new TypeError("claims must be an object of claim rules");
+    }
+    this.#claims = Object.entries(options.claims ?? {});
+    this.#jwksSettings = { ...DEFAULT_JWKS };
+    for (const [name, value] of Object.entries(options.jwks ?? {})) {
+      if (!(name in DEFAULT_JWKS)) throw new TypeError(`jwks.${name} is not a known option`);
+      this.#jwksSettings[name as keyof JwksSettings] = nonNegative(value, `jwks.${name}`);
+    }
+    if (options.fetch !== undefined && typeof options.fetch !== "function")
+      throw new TypeError("fetch must be a function");
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    const clock = options.clock;
+    this.#now = clock ? () => clock.now() : Date.now;
+    this.#platform = runtime;
+    for (const issuer of this.#issuers) checkUrl(issuer, "issuer", this.#allowInsecureHttp);
+    if (options.jwksUri !== undefined) {
+      const uri = checkUrl(options.jwksUri, "jwksUri", this.#allowInsecureHttp).href;
+      this.#sharedJwks = this.#newJwks(uri);
+    }
+    const cache = options.verifiedTokenCache;
+    if (cache !== false) {
+      const maxEntries =
+        cache?.maxEntries === undefined
+          ? 10_000
+          : nonNegative(cache.maxEntries, "verifiedTokenCache.maxEntries");
+      if (maxEntries > 0) this.#verified = new LRUCache({ max: maxEntries });
+    }
+  }
+
+  get jwks(): ReadonlyArray<JwksState> {
+    return this.#sharedJwks ? [this.#sharedJwks] : [...this.#jwksByIssuer.values()];
+  }
+
+  async warmUp(): Promise<void> {
+    if (this.#sharedJwks) return this.#sharedJwks.warmUp();
+    await Promise.all([...this.#issuers].map(async (issuer) => (await this.#jwksFor(issuer)).warmUp()));
+  }
+
+  async verify<Claims extends JWTPayload = JWTPayload>(
+    token: string,
+    options?: VerifyCallOptions,
+  ): Promise<AuthResult<Claims>> {
+    if (typeof token !== "string") throw invalid("ERR_JWT_MALFORMED", "token must be a string");
+    if (token.length > this.#maxTokenBytes) {
+      throw invalid("ERR_JWT_TOO_LARGE", `token is longer than ${this.#maxTokenBytes} bytes`);
+    }
+    const callRequirement =
+      options?.requiredScopes === undefined
+        ? undefined
+        : normalizeRequirement(options.requiredScopes, "requiredScopes");
+    const callAudience = options?.audience === undefined ? undefined : toList(options.audience, "audience");
+
+    const now = this.#now();
+    const hit = this.#verified?.get(token);
+    if (hit) {
+      if (now < hit.expiresAt && hit.version === hit.jwks.version) {
+        if (!hit.jwks.fresh) hit.jwks.revalidate();
+        this.#checkAge(hit.iat, now);
+        if (callAudience) this.#checkAudience(hit.aud, callAudience);
+        this.#authorize(hit.result, callRequirement);
+        return hit.result as AuthResult<Claims>;
+      }
+      this.#verified?.delete(token);
+    }
+
+    const firstDot = token.indexOf(".");
+    const secondDot = token.indexOf(".", firstDot + 1);
+    if (
+      firstDot <= 0 ||
+      secondDot <= firstDot + 1 ||
+      secondDot === token.length - 1 ||
+      token.indexOf(".", secondDot + 1) !== -1
+    ) {
+      throw invalid("ERR_JWT_MALFORMED", "token is not a JWS in compact serialization");
+    }
+    const header = this.#header(token.slice(0, firstDot));
+    if (this.#requireTyp !== undefined && !typMatches(header.typ, this.#requireTyp)) {
+      throw invalid("ERR_JWT_TYP", `token typ must be ${this.#requireTyp}`);
+    }
+    const payloadText = this.#platform.decodeToString(token.slice(firstDot + 1, secondDot));
+    let claims: JWTPayload;
+    try {
+      claims = JSON.parse(payloadText as string);
+    } catch {
+      throw invalid("ERR_JWT_MALFORMED", "token payload is not JSON");
+    }
+    if (typeof claims !== "object" || claims === null || Array.isArray(claims)) {
+      throw invalid("ERR_JWT_MALFORMED", "token payload is not a JSON object");
+    }
+
+    // iss first: keys are never fetched for an issuer that is not configured.
+    const issuer = claims.iss;
+    if (typeof issuer !== "string" || !this.#issuers.has(issuer)) {
+      throw invalid("ERR_JWT_ISSUER", "token issuer is not accepted");
+    }
+    const jwks = this.#sharedJwks ?? (await this.#jwksFor(issuer));
+    const version = jwks.version;
+    const key = await jwks.getKey(header.alg, header.kid);
+    const signature = token.slice(secondDot + 1);
+    const valid =
+      isCanonicalBase64Url(signature) &&
+      (await this.#platform.verify(header.alg, key, token.slice(0, secondDot), signature));
+    if (!valid) throw invalid("ERR_JWT_SIGNATURE", "token signature is not valid");
+
+    const expiresAt = this.#checkTimes(claims, now);
+    this.#checkAudience(claims.aud, callAudience ?? this.#audiences);
+
+    const result: AuthResult = Object.freeze({
+      claims: Object.freeze(claims),
+      header: Object.freeze(header.raw),
+      scopes: Object.freeze(scopesFrom(claims, this.#scopeClaims)),
+      clientId: clientIdOf(claims),
+      subject: typeof claims.sub === "string" ? claims.sub : undefined,
+      issuer,
+      expiresAt,
+    });
+    if (this.#verified && version === jwks.version) {
+      this.#verified.set(token, { result, expiresAt, iat: claims.iat, aud: claims.aud, jwks, version });
+    }
+    this.#authorize(result, callRequirement);
+    return result as AuthResult<Claims>;
+  }
+
+  #newJwks(uri: string): RemoteJwks<AnyKey> {
+    return new RemoteJwks(uri, this.#jwksSettings, this.#fetch, this.#now, this.#platform);
+  }
+
+  #header(segment: string): Header {
+    const cached = this.#headers.get(segment);
+    if (cached) return cached;
+    const text = this.#platform.decodeToString(segment);
+    let raw: ProtectedHeaderParameters;
+    try {
+      raw = JSON.parse(text as string);
+    } catch {
+      throw invalid("ERR_JWT_MALFORMED", "token header is not JSON");
+    }
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+      throw invalid("ERR_JWT_MALFORMED", "token header is not a JSON object");
+    }
+    const { alg, kid, typ, crit } = raw;
+    if (typeof alg !== "string" || !this.#algorithms.has(alg)) {
+      throw invalid("ERR_JWT_ALG_NOT_ALLOWED", "token alg is not allowed");
+    }
+    // RFC 7515 §4.1.11: m2m-kit understands no extension, so any `crit` is rejected.
+    if (crit !== undefined)
+      throw invalid("ERR_JWT_CRIT", "token has critical header parameters that are not supported");
+    if (kid !== undefined && typeof kid !== "string")
+      throw invalid("ERR_JWT_MALFORMED", "token kid is not a string");
+    if (typ !== undefined && typeof typ !== "string")
+      throw invalid("ERR_JWT_MALFORMED", "token typ is not a string");
+    // jku, x5u, x5c and jwk are never used to find a key: only the configured JWKS is trusted.
+    const header: Header = { alg, kid, typ, raw };
+    this.#headers.set(segment, header);
+    return header;
+  }
+
+  #checkTimes(claims: JWTPayload, now: number): number {
+    const { exp, nbf, iat } = claims;
+    if (exp === undefined) throw invalid("ERR_JWT_CLAIM_MISSING", "token has no exp claim");
+    if (typeof exp !== "number" || !Number.isFinite(exp))
+      throw invalid("ERR_JWT_MALFORMED", "token exp is not a number");
+    if (exp * 1000 <= now - this.#toleranceMs) throw invalid("ERR_JWT_EXPIRED", "token has expired");
+    if (nbf !== undefined) {
+      if (typeof nbf !== "number" || !Number.isFinite(nbf))
+        throw invalid("ERR_JWT_MALFORMED", "token nbf is not a number");
+      if (nbf * 1000 > now + this.#toleranceMs)
+        throw invalid("ERR_JWT_NOT_YET_VALID", "token is not valid yet (nbf)");
+    }
+    if (iat !== undefined) {
+      if (typeof iat !== "number" || !Number.isFinite(iat))
+        throw invalid("ERR_JWT_MALFORMED", "token iat is not a number");
+      if (iat * 1000 > now + this.#toleranceMs)
+        throw invalid("ERR_JWT_IAT_IN_FUTURE", "token was issued in the future (iat)");
+    }
+    this.#checkAge(iat, now);
+    return exp * 1000;
+  }
+
+  #checkAge(iat: number | undefined, now: number): void {
+    if (this.#maxAgeMs === undefined) return;
+    if (iat === undefined) throw invalid("ERR_JWT_CLAIM_MISSING", "token has no iat claim");
+    if (now - iat * 1000 > this.#maxAgeMs + this.#toleranceMs)
+      throw invalid("ERR_JWT_TOO_OLD", "token is too old (iat)");
+  }
+
+  #checkAudience(aud: unknown, accepted: readonly string[] | null): void {
+    if (accepted === null) return;
+    const ok =
+      typeof aud === "string"
+        ? accepted.includes(aud)
+        : Array.isArray(aud) && aud.some((a) => typeof a === "string" && accepted.includes(a));
+    if (!ok) throw invalid("ERR_JWT_AUDIENCE", "token audience is not accepted");
+  }
+
+  /** Scopes and claim policy: evaluated on every call, cached or not. */
+  #authorize(result: AuthResult, call: NormalizedRequirement | undefined): void {
+    checkScopes(this.#required, result.scopes);
+    checkScopes(call, result.scopes);
+    for (const [name, rule] of this.#claims) {
+      if (!matchesRule(rule, result.claims[name], result.claims)) throw new ClaimPolicyError(name);
+    }
+  }
+
+  async #jwksFor(issuer: string): Promise<RemoteJwks<AnyKey>> {
+    const known = this.#jwksByIssuer.get(issuer);
+    if (known) return known;
+    const failed = this.#discoveryFailedAt.get(issuer);
+    if (failed && this.#now() - failed.at < this.#jwksSettings.cooldownMs) throw failed.error;
+    let pending = this.#discovering.get(issuer);
+    if (!pending) {
+      pending = this.#discoverJwks(issuer).finally(() => this.#discovering.delete(issuer));
+      this.#discovering.set(issuer, pending);
+    }
+    return pending;
+  }
+
+  async #discoverJwks(issuer: string): Promise<RemoteJwks<AnyKey>> {
+    try {
+      const metadata = await discover(issuer, {
+        fetch: this.#fetch,
+        timeoutMs: this.#jwksSettings.timeoutMs,
+        allowInsecureHttp: this.#allowInsecureHttp,
+      });
+      if (typeof metadata.jwks_uri !== "string")
+        throw new DiscoveryError(`discovery of ${issuer}: no jwks_uri`);
+      const jwks = this.#newJwks(metadata.jwks_uri);
+      this.#jwksByIssuer.set(issuer, jwks);
+      this.#discoveryFailedAt.delete(issuer);
+      return jwks;
+    } catch (cause) {
+      const error = new VerifierUnavailableError(
+        `keys of ${issuer} unavailable: ${(cause as Error).message}`,
+        { cause },
+      );
+      this.#discoveryFailedAt.set(issuer, { at: this.#now(), error });
+      throw error;
+    }
+  }
+}
+
+/**
+ * Base64url decoders ignore the unused low bits of the last character, so several strings decode to
+ * the same signature. Only the canonical one is accepted: a token has exactly one valid spelling.
+ */
+function isCanonicalBase64Url(text: string): boolean {
+  switch (text.length % 4) {
+    case 0:
+      return true;
+    case 2:
+      return "AQgw".includes(text.charAt(text.length - 1));
+    case 3:
+      return "AEIMQUYcgkosw048".includes(text.charAt(text.length - 1));
+    default:
+      return false;
+  }
+}
+
+function clientIdOf(claims: JWTPayload): string | undefined {
+  for (const name of ["client_id", "azp", "cid", "appid"]) {
+    const value = claims[name];
+    if (typeof value === "string") return value;
+  }
+  return undefined;
+}
+
+const shared = new LRUCache<string, Verifier>({ max: 100 });
+
+/**
+ * Verifies an access token with a verifier shared per configuration (and so one JWKS cache per
+ * configuration). Options with functions (`fetch`, `clock`, claim predicates) get a verifier of their
+ * own per call: use `createVerifier` for those.
+ *
+ * @example
+ * ```ts
+ * const auth = await verifyAccessToken(token, { issuer, audience: "https://api.example.com", requiredScopes: ["read:data"] });
+ * ```
+ */
+export function verifyAccessToken<Claims extends JWTPayload = JWTPayload>(
+  token: string,
+  options: VerifierOptions & VerifyCallOptions,
+): Promise<AuthResult<Claims>> {
+  const { requiredScopes, ...config } = options;
+  let key: string | undefined;
+  try {
+    key = JSON.stringify(config, (_k, v) => {
+      if (typeof v === "function") throw new Error("unshareable");
+      return v;
+    });
+  } catch {
+    key = undefined;
+  }
+  let verifier = key === undefined ? undefined : shared.get(key);
+  if (!verifier) {
+    verifier = createVerifier(config);
+    if (key !== undefined) shared.set(key, verifier);
+  }
+  return verifier.verify<Claims>(token, requiredScopes === undefined ? undefined : { requiredScopes });
+}
