@@ -1,19 +1,30 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
+const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
+
 export default defineConfig({
   resolve: {
     // Examples import "m2m-kit" as users do; in the test suite that is this repository's source.
-    alias: {
-      "m2m-kit": fileURLToPath(new URL("./src/index.ts", import.meta.url)),
-      // Tests run on Node: the `node` condition of the package's `imports` map.
-      "#platform": fileURLToPath(new URL("./src/platform/node.ts", import.meta.url)),
-    },
+    alias: { "m2m-kit": src("index.ts") },
   },
   test: {
-    include: ["test/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 180_000,
     reporters: ["default", "./test/support/summary-reporter.ts"],
+    projects: [
+      {
+        extends: true,
+        // Node: the `node` condition of the package's `imports` map (node:crypto).
+        resolve: { alias: { "#platform": src("platform/node.ts") } },
+        test: { name: "node", include: ["test/**/*.test.ts"] },
+      },
+      {
+        extends: true,
+        // Every other runtime: WebCrypto through jose. The verifier's checks run again on it.
+        resolve: { alias: { "#platform": src("platform/web.ts") } },
+        test: { name: "web-platform", include: ["test/verify/checks.test.ts", "test/verify/properties.test.ts"] },
+      },
+    ],
   },
 });

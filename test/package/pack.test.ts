@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FaultServer, startFaultServer, tokenReply } from "../support/fault-server.js";
+import { type KeyServer, startKeyServer } from "../support/key-server.js";
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, "../..");
@@ -17,6 +18,8 @@ const bin = (name: string) => join(root, "node_modules", ".bin", name);
 let work: string;
 let tarball: string;
 let server: FaultServer;
+let keys: KeyServer;
+let jwt: string;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "m2m-kit-pack-"));
@@ -33,10 +36,13 @@ beforeAll(async () => {
   );
   await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", tarball], { cwd: project });
   server = await startFaultServer();
+  keys = await startKeyServer();
+  jwt = await keys.sign({ client_id: "packed-client", scope: "read:data" });
 }, 180_000);
 
 afterAll(async () => {
   await server?.close();
+  await keys?.close();
   await rm(work, { recursive: true, force: true });
 });
 
@@ -46,7 +52,7 @@ async function node(file: string, source: string): Promise<string> {
   await writeFile(join(consumer(), file), source);
   const { stdout } = await run(process.execPath, [file], {
     cwd: consumer(),
-    env: { ...process.env, TOKEN_URL: server.tokenEndpoint },
+    env: { ...process.env, TOKEN_URL: server.tokenEndpoint, ISSUER: keys.issuer, JWT: jwt },
   });
   return stdout.trim();
 }
@@ -57,24 +63,38 @@ const token = await client.getToken();
 let typed = false;
 try { new ClientCredentialsClient({ clientId: "" }); } catch (e) { typed = e instanceof TypeError; }
 const err = new OAuthError({ error: "invalid_client" }, 401);
-console.log(JSON.stringify({ token: token.accessToken, typed, base: err instanceof M2MError, code: err.code }));
+const auth = await createVerifier({ issuer: process.env.ISSUER, audience: "https://api.example.com" }).verify(process.env.JWT);
+const bad = await verifyAccessToken("a.b", { issuer: process.env.ISSUER, audience: "x" }).catch((e) => e);
+console.log(JSON.stringify({
+  token: token.accessToken, typed, base: err instanceof M2MError, code: err.code,
+  client: auth.clientId, badCode: bad.code, badClass: bad instanceof InvalidTokenError,
+}));
 `;
+
+const expected = {
+  typed: true,
+  base: true,
+  code: "ERR_OAUTH",
+  client: "packed-client",
+  badCode: "ERR_JWT_MALFORMED",
+  badClass: true,
+};
 
 describe("packed package", () => {
   it("imports from ESM and gets a token", async () => {
     server.script(tokenReply({ access_token: "esm-token" }));
     const out = await node(
       "esm.mjs",
-      usage(`import { ClientCredentialsClient, M2MError, OAuthError } from "m2m-kit";`),
+      usage(`import { ClientCredentialsClient, M2MError, OAuthError, createVerifier, verifyAccessToken, InvalidTokenError } from "m2m-kit";`),
     );
-    expect(JSON.parse(out)).toEqual({ token: "esm-token", typed: true, base: true, code: "ERR_OAUTH" });
+    expect(JSON.parse(out)).toEqual({ ...expected, token: "esm-token" });
   });
 
   it("requires from CommonJS and gets a token", async () => {
     server.script(tokenReply({ access_token: "cjs-token" }));
-    const body = usage(`const { ClientCredentialsClient, M2MError, OAuthError } = require("m2m-kit");`);
+    const body = usage(`const { ClientCredentialsClient, M2MError, OAuthError, createVerifier, verifyAccessToken, InvalidTokenError } = require("m2m-kit");`);
     const out = await node("cjs.cjs", `(async () => {\n${body}\n})();`);
-    expect(JSON.parse(out)).toEqual({ token: "cjs-token", typed: true, base: true, code: "ERR_OAUTH" });
+    expect(JSON.parse(out)).toEqual({ ...expected, token: "cjs-token" });
   });
 
   it("type-checks in a TypeScript nodenext project (ESM and CJS files)", async () => {
