@@ -110,17 +110,17 @@ export class RemoteJwks<Key> {
     await this.#refresh();
   }
 
+  /** The key for `alg` and `kid` when it is imported and the set is fresh; otherwise `undefined`. */
+  cachedKey(alg: string, kid: string | undefined): Key | undefined {
+    const key = this.#resolved.get(kid)?.get(alg);
+    return key !== undefined && this.fresh ? key : undefined;
+  }
+
   /**
    * The key for a token's `alg` and `kid`. Throws `InvalidTokenError` (`ERR_JWKS_NO_MATCHING_KEY`)
    * when no key fits, `VerifierUnavailableError` when keys are needed and cannot be fetched.
    */
   async getKey(alg: string, kid: string | undefined): Promise<Key> {
-    const cached = this.#resolved.get(kid)?.get(alg);
-    if (cached !== undefined && this.fresh) return cached;
-    return this.#getKeySlow(alg, kid);
-  }
-
-  async #getKeySlow(alg: string, kid: string | undefined): Promise<Key> {
     let set = this.#set;
     if (!set) {
       if (this.coolingDown && this.#lastError) throw this.#lastError;

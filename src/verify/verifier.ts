@@ -125,6 +125,25 @@ interface VerifiedEntry {
 
 type AnyKey = unknown;
 
+interface CallChecks {
+  requirement: NormalizedRequirement | undefined;
+  audience: readonly string[] | undefined;
+}
+
+const DOORKEEPER_SLOTS = 1024;
+
+const NO_CALL_CHECKS: CallChecks = Object.freeze({ requirement: undefined, audience: undefined });
+
+interface ParsedToken {
+  token: string;
+  signingInput: string;
+  signature: string;
+  header: Header;
+  claims: JWTPayload;
+  issuer: string;
+  now: number;
+}
+
 const DEFAULT_SCOPE_CLAIMS = ["scope", "scp", "permissions", "roles"];
 
 function invalid(code: InvalidTokenCode, message: string): InvalidTokenError {
@@ -167,16 +186,16 @@ function checkScopes(requirement: NormalizedRequirement | undefined, granted: re
 }
 
 function scopesFrom(claims: JWTPayload, names: readonly string[]): string[] {
-  const scopes = new Set<string>();
+  const scopes: string[] = [];
   for (const name of names) {
     const value = claims[name];
-    if (typeof value === "string") {
-      for (const s of value.split(" ")) if (s) scopes.add(s);
-    } else if (Array.isArray(value)) {
-      for (const s of value) if (typeof s === "string" && s) scopes.add(s);
+    const list = typeof value === "string" ? value.split(" ") : Array.isArray(value) ? value : undefined;
+    if (!list) continue;
+    for (const scope of list) {
+      if (typeof scope === "string" && scope !== "" && !scopes.includes(scope)) scopes.push(scope);
     }
   }
-  return [...scopes];
+  return scopes;
 }
 
 function matchesRule(rule: ClaimRule, value: unknown, claims: JWTPayload): boolean {
@@ -245,6 +264,8 @@ class JwtVerifier implements Verifier {
   readonly #discoveryFailedAt = new Map<string, { at: number; error: VerifierUnavailableError }>();
   readonly #headers = new LRUCache<string, Header>({ max: 256 });
   readonly #verified: LRUCache<string, VerifiedEntry> | undefined;
+  /** First sightings of tokens; a token enters the verified cache on its second verification. */
+  readonly #doorkeeper = new Int32Array(DOORKEEPER_SLOTS);
 
   constructor(options: VerifierOptions, runtime: Platform<AnyKey>) {
     if (typeof options !== "object" || options === null)
@@ -319,19 +340,35 @@ class JwtVerifier implements Verifier {
     await Promise.all([...this.#issuers].map(async (issuer) => (await this.#jwksFor(issuer)).warmUp()));
   }
 
-  async verify<Claims extends JWTPayload = JWTPayload>(
+  verify<Claims extends JWTPayload = JWTPayload>(
     token: string,
     options?: VerifyCallOptions,
   ): Promise<AuthResult<Claims>> {
+    // Synchronous all the way when the key is cached and the platform verifies synchronously
+    // (node:crypto): no await on the hot path.
+    try {
+      const outcome = this.#verify(token, options);
+      return (outcome instanceof Promise ? outcome : Promise.resolve(outcome)) as Promise<AuthResult<Claims>>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #verify(token: string, options: VerifyCallOptions | undefined): AuthResult | Promise<AuthResult> {
     if (typeof token !== "string") throw invalid("ERR_JWT_MALFORMED", "token must be a string");
     if (token.length > this.#maxTokenBytes) {
       throw invalid("ERR_JWT_TOO_LARGE", `token is longer than ${this.#maxTokenBytes} bytes`);
     }
-    const callRequirement =
-      options?.requiredScopes === undefined
-        ? undefined
-        : normalizeRequirement(options.requiredScopes, "requiredScopes");
-    const callAudience = options?.audience === undefined ? undefined : toList(options.audience, "audience");
+    const call: CallChecks =
+      options === undefined
+        ? NO_CALL_CHECKS
+        : {
+            requirement:
+              options.requiredScopes === undefined
+                ? undefined
+                : normalizeRequirement(options.requiredScopes, "requiredScopes"),
+            audience: options.audience === undefined ? undefined : toList(options.audience, "audience"),
+          };
 
     const now = this.#now();
     const hit = this.#verified?.get(token);
@@ -339,9 +376,9 @@ class JwtVerifier implements Verifier {
       if (now < hit.expiresAt && hit.version === hit.jwks.version) {
         if (!hit.jwks.fresh) hit.jwks.revalidate();
         this.#checkAge(hit.iat, now);
-        if (callAudience) this.#checkAudience(hit.aud, callAudience);
-        this.#authorize(hit.result, callRequirement);
-        return hit.result as AuthResult<Claims>;
+        if (call.audience) this.#checkAudience(hit.aud, call.audience);
+        this.#authorize(hit.result, call.requirement);
+        return hit.result;
       }
       this.#verified?.delete(token);
     }
@@ -370,27 +407,55 @@ class JwtVerifier implements Verifier {
     if (typeof claims !== "object" || claims === null || Array.isArray(claims)) {
       throw invalid("ERR_JWT_MALFORMED", "token payload is not a JSON object");
     }
-
     // iss first: keys are never fetched for an issuer that is not configured.
     const issuer = claims.iss;
     if (typeof issuer !== "string" || !this.#issuers.has(issuer)) {
       throw invalid("ERR_JWT_ISSUER", "token issuer is not accepted");
     }
-    const jwks = this.#sharedJwks ?? (await this.#jwksFor(issuer));
-    const version = jwks.version;
-    const key = await jwks.getKey(header.alg, header.kid);
     const signature = token.slice(secondDot + 1);
-    const valid =
-      isCanonicalBase64Url(signature) &&
-      (await this.#platform.verify(header.alg, key, token.slice(0, secondDot), signature));
+    if (!isCanonicalBase64Url(signature)) throw invalid("ERR_JWT_SIGNATURE", "token signature is not valid");
+    const parsed: ParsedToken = {
+      token,
+      signingInput: token.slice(0, secondDot),
+      signature,
+      header,
+      claims,
+      issuer,
+      now,
+    };
+
+    const jwks = this.#sharedJwks ?? this.#jwksByIssuer.get(issuer);
+    const key = jwks?.cachedKey(header.alg, header.kid);
+    if (jwks === undefined || key === undefined) return this.#verifyWithFetchedKey(parsed, call);
+    const valid = this.#platform.verify(header.alg, key, parsed.signingInput, signature);
+    if (valid instanceof Promise)
+      return valid.then((ok) => this.#accept(ok, parsed, jwks, jwks.version, call));
+    return this.#accept(valid, parsed, jwks, jwks.version, call);
+  }
+
+  async #verifyWithFetchedKey(parsed: ParsedToken, call: CallChecks): Promise<AuthResult> {
+    const jwks = this.#sharedJwks ?? (await this.#jwksFor(parsed.issuer));
+    const version = jwks.version;
+    const key = await jwks.getKey(parsed.header.alg, parsed.header.kid);
+    const valid = await this.#platform.verify(parsed.header.alg, key, parsed.signingInput, parsed.signature);
+    return this.#accept(valid, parsed, jwks, version, call);
+  }
+
+  /** After the signature: time claims, audience, then the result (cached) and authorization. */
+  #accept(
+    valid: boolean,
+    parsed: ParsedToken,
+    jwks: RemoteJwks<AnyKey>,
+    version: number,
+    call: CallChecks,
+  ): AuthResult {
     if (!valid) throw invalid("ERR_JWT_SIGNATURE", "token signature is not valid");
-
-    const expiresAt = this.#checkTimes(claims, now);
-    this.#checkAudience(claims.aud, callAudience ?? this.#audiences);
-
+    const { claims, header, issuer } = parsed;
+    const expiresAt = this.#checkTimes(claims, parsed.now);
+    this.#checkAudience(claims.aud, call.audience ?? this.#audiences);
     const result: AuthResult = Object.freeze({
       claims: Object.freeze(claims),
-      header: Object.freeze(header.raw),
+      header: header.raw,
       scopes: Object.freeze(scopesFrom(claims, this.#scopeClaims)),
       clientId: clientIdOf(claims),
       subject: typeof claims.sub === "string" ? claims.sub : undefined,
@@ -398,10 +463,34 @@ class JwtVerifier implements Verifier {
       expiresAt,
     });
     if (this.#verified && version === jwks.version) {
-      this.#verified.set(token, { result, expiresAt, iat: claims.iat, aud: claims.aud, jwks, version });
+      this.#verified.set(parsed.token, {
+        result,
+        expiresAt,
+        iat: claims.iat,
+        aud: claims.aud,
+        jwks,
+        version,
+      });
     }
-    this.#authorize(result, callRequirement);
-    return result as AuthResult<Claims>;
+    this.#authorize(result, call.requirement);
+    return result;
+  }
+
+  /**
+   * Cache admission (a TinyLFU-style doorkeeper): an M2M client sends its token many times, so a token
+   * is cached from its second verification on, and one-off tokens never churn the cache. The
+   * fingerprint comes from signature characters (uniformly random); a collision only changes when a
+   * token is cached, never whether it is valid.
+   */
+  #seenBefore(signature: string): boolean {
+    const end = signature.length - 2;
+    let hash = 0;
+    for (let i = end; i > end - 6; i--) hash = (hash * 64 + signature.charCodeAt(i)) | 0;
+    const slot = hash & (DOORKEEPER_SLOTS - 1);
+    const tag = (hash >>> 10) | 1;
+    if (this.#doorkeeper[slot] === tag) return true;
+    this.#doorkeeper[slot] = tag;
+    return false;
   }
 
   #newJwks(uri: string): RemoteJwks<AnyKey> {
@@ -433,7 +522,7 @@ class JwtVerifier implements Verifier {
     if (typ !== undefined && typeof typ !== "string")
       throw invalid("ERR_JWT_MALFORMED", "token typ is not a string");
     // jku, x5u, x5c and jwk are never used to find a key: only the configured JWKS is trusted.
-    const header: Header = { alg, kid, typ, raw };
+    const header: Header = { alg, kid, typ, raw: Object.freeze(raw) };
     this.#headers.set(segment, header);
     return header;
   }

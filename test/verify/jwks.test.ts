@@ -87,11 +87,15 @@ describe("JWKS lifecycle", () => {
       { exp: Math.floor(clock.now() / 1000) + 7200 },
       { key: old, now: clock.now() },
     );
-    expect(await codeOf(v.verify(token))).toBe("verified");
+    const first = await v.verify(token);
+    const second = await v.verify(token);
+    // Cached from the second verification on: the third call returns the cached result.
+    expect(await v.verify(token)).toBe(second);
+    expect(second).not.toBe(first);
     ks.removeKey(old.kid);
     clock.advance(600_001);
-    // Past max age: this call is still served (stale-while-revalidate) and starts a refresh.
-    expect(await codeOf(v.verify(token))).toBe("verified");
+    // Past max age: this call is still served from the cache and starts a refresh.
+    expect(await v.verify(token)).toBe(second);
     await expect.poll(() => v.jwks[0]?.lastRefreshAt).toBe(clock.now());
     expect(await codeOf(v.verify(token))).toBe("ERR_JWKS_NO_MATCHING_KEY");
     expect(await codeOf(v.verify(await ks.sign({}, { key: replacement, now: clock.now() })))).toBe(
