@@ -1,0 +1,101 @@
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+import type { JWTPayload } from "jose";
+import {
+  type AuthConfig,
+  authenticateRequest,
+  checkRequestScopes,
+  errorResponseBody,
+  type HttpAuthOptions,
+  HttpAuthError,
+  isVerifier,
+  verifierFrom,
+} from "../http/bearer.js";
+import type { AuthResult, Verifier } from "../verify/verifier.js";
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** Set by `requireAuth` when the request carries a valid access token. */
+      auth?: AuthResult;
+    }
+  }
+}
+
+/** A request that `requireAuth` has authenticated, with typed claims. */
+export type AuthenticatedRequest<Claims extends JWTPayload = JWTPayload> = Request & { auth: AuthResult<Claims> };
+
+export interface ExpressAuthOptions extends HttpAuthOptions {
+  /** Pass failures to `next(err)` (with `status`, `statusCode` and `headers`) instead of answering. */
+  passErrors?: boolean;
+}
+
+/** Where `requireAuth` leaves its options for `requireScopes` (realm, error body, passErrors). */
+const SETTINGS = Symbol("m2m-kit.express.settings");
+
+function queryTokens(req: Request): string[] {
+  const value = (req.query as Record<string, unknown> | undefined)?.access_token;
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value : [value]).map(String);
+}
+
+function fail(error: unknown, res: Response, next: NextFunction, options: ExpressAuthOptions): void {
+  if (!(error instanceof HttpAuthError) || options.passErrors) {
+    next(error);
+    return;
+  }
+  const { contentType, body } = errorResponseBody(error, options);
+  res.status(error.status).set(error.headers).type(contentType).send(body);
+}
+
+/**
+ * Express middleware (Express 4 and 5) that verifies the bearer token and sets `req.auth`.
+ * Answers 400/401/403/503 per RFC 6750 itself, or with `passErrors` hands them to `next(err)`.
+ *
+ * @example
+ * ```ts
+ * app.use(requireAuth({ issuer: "https://tenant.example.com/", audience: "https://api.example.com" }));
+ * app.get("/data", requireScopes("read:data"), (req, res) => res.json({ client: req.auth?.clientId }));
+ * ```
+ */
+export function requireAuth(config: AuthConfig | Verifier, options: ExpressAuthOptions = {}): RequestHandler {
+  const settings: ExpressAuthOptions = isVerifier(config) ? options : { ...(config as HttpAuthOptions), ...options };
+  const verifier = isVerifier(config) ? config : verifierFrom(config);
+  return function m2mRequireAuth(req: Request, res: Response, next: NextFunction): void {
+    (req as unknown as Record<symbol, unknown>)[SETTINGS] = settings;
+    authenticateRequest(verifier, { authorization: req.headers.authorization, queryTokens: queryTokens(req) }, settings).then(
+      (auth) => {
+        if (auth) req.auth = auth;
+        next();
+      },
+      (error) => fail(error, res, next, settings),
+    );
+  };
+}
+
+function scopesMiddleware(scopes: string[], anyOf: boolean): RequestHandler {
+  if (scopes.length === 0 || !scopes.every((s) => typeof s === "string" && s !== "")) {
+    throw new TypeError("requireScopes needs at least one non-empty scope");
+  }
+  return function m2mRequireScopes(req: Request, res: Response, next: NextFunction): void {
+    const options = ((req as unknown as Record<symbol, unknown>)[SETTINGS] ?? {}) as ExpressAuthOptions;
+    try {
+      checkRequestScopes(req.auth, scopes, anyOf, options.realm);
+      next();
+    } catch (error) {
+      fail(error, res, next, options);
+    }
+  };
+}
+
+/** Route middleware: the token must have every one of `scopes` (after `requireAuth`). */
+export function requireScopes(...scopes: string[]): RequestHandler {
+  return scopesMiddleware(scopes, false);
+}
+
+/** Route middleware: the token must have at least one of `scopes` (after `requireAuth`). */
+export function requireAnyScope(...scopes: string[]): RequestHandler {
+  return scopesMiddleware(scopes, true);
+}
+
+export { HttpAuthError } from "../http/bearer.js";
+export type { AuthResult } from "../verify/verifier.js";

@@ -1,0 +1,232 @@
+import {
+  ClaimPolicyError,
+  InsufficientScopeError,
+  InvalidTokenError,
+  M2MError,
+  VerifierUnavailableError,
+} from "../errors.js";
+import {
+  type AuthResult,
+  createVerifier,
+  type ScopeRequirement,
+  type Verifier,
+  type VerifierOptions,
+} from "../verify/verifier.js";
+
+/**
+ * The HTTP meaning of bearer-token authentication (RFC 6750), written once. Every framework adapter
+ * only translates {@link authenticateRequest} and {@link HttpAuthError} into its own terms.
+ */
+
+/** Options every adapter shares. */
+export interface HttpAuthOptions {
+  /** `realm` of the `WWW-Authenticate` challenge. */
+  realm?: string;
+  /** Let requests without credentials through, with no `auth`. A bad token is still refused. */
+  optional?: boolean;
+  /** Scopes every request must have. */
+  requiredScopes?: ScopeRequirement;
+  /** Accept `?access_token=` (RFC 6750 §2.3). Off by default: URLs end up in logs. */
+  allowQueryToken?: boolean;
+  /** Shapes the error response body (e.g. `application/problem+json`); status and headers stay. */
+  errorBody?: (error: HttpAuthError) => { contentType: string; body: string };
+}
+
+/** An adapter takes a verifier, or verifier options plus adapter options. */
+export type AuthConfig = (VerifierOptions & HttpAuthOptions) | ({ verifier: Verifier } & HttpAuthOptions);
+
+export type HttpErrorCode = "invalid_request" | "invalid_token" | "insufficient_scope" | "unauthorized" | "temporarily_unavailable";
+
+/** An authentication failure with its HTTP status, headers and body. */
+export class HttpAuthError extends M2MError {
+  readonly status: number;
+  /** Alias of `status` for frameworks that read `statusCode`. */
+  readonly statusCode: number;
+  readonly headers: Record<string, string>;
+  /** The RFC 6750 error code; `unauthorized` when no credentials were sent (no code in the challenge). */
+  readonly error: HttpErrorCode;
+  readonly errorDescription: string;
+
+  constructor(
+    status: number,
+    error: HttpErrorCode,
+    errorDescription: string,
+    headers: Record<string, string>,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      (options?.cause as M2MError | undefined)?.code ?? `ERR_HTTP_${error.toUpperCase()}`,
+      errorDescription,
+      options,
+    );
+    this.status = status;
+    this.statusCode = status;
+    this.error = error;
+    this.errorDescription = errorDescription;
+    this.headers = headers;
+  }
+
+  /** The JSON body `{ "error", "error_description" }`. */
+  toJSON(): { error: string; error_description: string } {
+    return { error: this.error, error_description: this.errorDescription };
+  }
+}
+
+/** What a request carries, read by the adapter from its framework. */
+export interface RequestCredentials {
+  /** The `Authorization` header, if any. */
+  authorization: string | null | undefined;
+  /** Values of the `access_token` query parameter. */
+  queryTokens?: readonly string[];
+}
+
+/** RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+const SCHEME = /^([A-Za-z][A-Za-z0-9!#$%&'*+\-.^_`|~]*)(?: +(.*))?$/s;
+
+function quote(value: string): string {
+  return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+/** A `WWW-Authenticate: Bearer …` challenge (RFC 6750 §3), every attribute quoted and escaped. */
+export function bearerChallenge(realm: string | undefined, attributes: Record<string, string | undefined> = {}): string {
+  const parts: string[] = [];
+  if (realm !== undefined) parts.push(`realm=${quote(realm)}`);
+  for (const [name, value] of Object.entries(attributes)) if (value !== undefined) parts.push(`${name}=${quote(value)}`);
+  return parts.length ? `Bearer ${parts.join(", ")}` : "Bearer";
+}
+
+function failure(
+  status: number,
+  error: HttpErrorCode,
+  description: string,
+  realm: string | undefined,
+  extra: Record<string, string | undefined> = {},
+  cause?: unknown,
+): HttpAuthError {
+  const headers: Record<string, string> = {};
+  if (status === 503) {
+    headers["retry-after"] = "30";
+  } else {
+    // No credentials: a bare challenge, no error attribute (RFC 6750 §3.1).
+    const attributes = error === "unauthorized" ? {} : { error, error_description: description, ...extra };
+    headers["www-authenticate"] = bearerChallenge(realm, attributes);
+  }
+  return new HttpAuthError(status, error, description, headers, { cause });
+}
+
+/**
+ * Finds the bearer token of a request. Returns the token, `undefined` when there are no bearer
+ * credentials (another scheme counts as none), or throws an {@link HttpAuthError}.
+ */
+export function extractBearerToken(request: RequestCredentials, options: HttpAuthOptions = {}): string | undefined {
+  const { realm } = options;
+  const header = request.authorization ?? undefined;
+  const query = request.queryTokens ?? [];
+  let fromHeader: string | undefined;
+  if (header !== undefined && header !== "") {
+    const match = SCHEME.exec(header);
+    const scheme = match?.[1]?.toLowerCase();
+    if (scheme === "bearer") {
+      const credentials = match?.[2] ?? "";
+      if (!B64TOKEN.test(credentials)) {
+        throw failure(400, "invalid_request", "the Authorization header has no valid bearer token", realm);
+      }
+      fromHeader = credentials;
+    } else if (scheme === "dpop") {
+      throw failure(401, "invalid_token", "DPoP-bound access tokens are not supported", realm);
+    }
+    // Any other scheme (Basic, …) is not a bearer credential: answered like no credentials.
+  }
+  // RFC 6750 §2: a client must not use more than one method in one request.
+  if (query.length > 0 && (fromHeader !== undefined || query.length > 1)) {
+    throw failure(400, "invalid_request", "the access token was sent by more than one method", realm);
+  }
+  if (fromHeader !== undefined) return fromHeader;
+  if (query.length === 1 && options.allowQueryToken) {
+    const token = query[0] as string;
+    if (!B64TOKEN.test(token)) throw failure(400, "invalid_request", "the access_token parameter is not valid", realm);
+    return token;
+  }
+  return undefined;
+}
+
+/** Maps a verification failure to its HTTP answer (RFC 6750 §3.1). Other errors are returned as they are. */
+export function toHttpAuthError(error: unknown, realm?: string): HttpAuthError | unknown {
+  if (error instanceof HttpAuthError) return error;
+  if (error instanceof InvalidTokenError) {
+    return failure(401, "invalid_token", error.message, realm, {}, error);
+  }
+  if (error instanceof InsufficientScopeError) {
+    const scope = error.requiredScopes.join(" ");
+    return failure(403, "insufficient_scope", error.message, realm, { scope }, error);
+  }
+  if (error instanceof ClaimPolicyError) {
+    return failure(403, "insufficient_scope", error.message, realm, {}, error);
+  }
+  if (error instanceof VerifierUnavailableError) {
+    return failure(503, "temporarily_unavailable", "access tokens cannot be checked right now", realm, {}, error);
+  }
+  return error;
+}
+
+/** The response body and content type for an error, through the `errorBody` hook if given. */
+export function errorResponseBody(error: HttpAuthError, options: HttpAuthOptions = {}): { contentType: string; body: string } {
+  if (options.errorBody) return options.errorBody(error);
+  return { contentType: "application/json", body: JSON.stringify(error.toJSON()) };
+}
+
+/** A verifier from an adapter's config, created once per middleware. */
+export function verifierFrom(config: AuthConfig): Verifier {
+  if (typeof config !== "object" || config === null) throw new TypeError("auth options must be an object");
+  if ("verifier" in config && config.verifier !== undefined) {
+    if (typeof config.verifier?.verify !== "function") throw new TypeError("verifier must come from createVerifier()");
+    return config.verifier;
+  }
+  const { realm: _r, optional: _o, requiredScopes: _s, allowQueryToken: _q, errorBody: _e, ...verifierOptions } =
+    config as VerifierOptions & HttpAuthOptions;
+  return createVerifier(verifierOptions as VerifierOptions);
+}
+
+/** Whether a value is a verifier rather than options. */
+export function isVerifier(value: unknown): value is Verifier {
+  return typeof value === "object" && value !== null && typeof (value as Verifier).verify === "function";
+}
+
+/**
+ * Authenticates one request: extracts the token, verifies it, checks scopes. Resolves with the
+ * result, with `undefined` (optional auth, no credentials), or rejects with an {@link HttpAuthError}
+ * (or an unexpected error as it is).
+ */
+export async function authenticateRequest(
+  verifier: Verifier,
+  request: RequestCredentials,
+  options: HttpAuthOptions = {},
+): Promise<AuthResult | undefined> {
+  const token = extractBearerToken(request, options);
+  if (token === undefined) {
+    if (options.optional) return undefined;
+    throw failure(401, "unauthorized", "authentication is required", options.realm);
+  }
+  try {
+    return await verifier.verify(
+      token,
+      options.requiredScopes === undefined ? undefined : { requiredScopes: options.requiredScopes },
+    );
+  } catch (error) {
+    throw toHttpAuthError(error, options.realm);
+  }
+}
+
+/** Checks scopes of an authenticated request (for `requireScopes` helpers). */
+export function checkRequestScopes(
+  auth: AuthResult | undefined,
+  scopes: readonly string[],
+  anyOf: boolean,
+  realm?: string,
+): void {
+  if (!auth) throw failure(401, "unauthorized", "authentication is required", realm);
+  const granted = auth.scopes;
+  const ok = anyOf ? scopes.some((s) => granted.includes(s)) : scopes.every((s) => granted.includes(s));
+  if (!ok) throw toHttpAuthError(new InsufficientScopeError(scopes, granted, anyOf), realm);
+}
