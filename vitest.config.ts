@@ -6,7 +6,10 @@ const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta
 export default defineConfig({
   resolve: {
     // Examples import "m2m-kit" as users do; in the test suite that is this repository's source.
-    alias: { "m2m-kit": src("index.ts") },
+    alias: [
+      { find: /^m2m-kit$/, replacement: src("index.ts") },
+      { find: /^m2m-kit\/(.+)$/, replacement: src("$1/index.ts") },
+    ],
   },
   test: {
     testTimeout: 30_000,
@@ -23,7 +26,10 @@ export default defineConfig({
         extends: true,
         // Every other runtime: WebCrypto through jose. The verifier's checks run again on it.
         resolve: { alias: { "#platform": src("platform/web.ts") } },
-        test: { name: "web-platform", include: ["test/verify/checks.test.ts", "test/verify/properties.test.ts"] },
+        test: {
+          name: "web-platform",
+          include: ["test/verify/checks.test.ts", "test/verify/properties.test.ts"],
+        },
       },
     ],
   },

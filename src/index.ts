@@ -22,6 +22,17 @@ export {
   TokenRequestError,
   VerifierUnavailableError,
 } from "./errors.js";
+export {
+  type AuthConfig,
+  authenticateRequest,
+  bearerChallenge,
+  extractBearerToken,
+  HttpAuthError,
+  type HttpAuthOptions,
+  type HttpErrorCode,
+  type RequestCredentials,
+  toHttpAuthError,
+} from "./http/bearer.js";
 export type { Clock } from "./lib/clock.js";
 export type { AuthorizationServerMetadata } from "./lib/discovery.js";
 export type { FetchLike } from "./lib/http.js";

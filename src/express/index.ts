@@ -5,10 +5,9 @@ import {
   authenticateRequest,
   checkRequestScopes,
   errorResponseBody,
-  type HttpAuthOptions,
   HttpAuthError,
-  isVerifier,
-  verifierFrom,
+  type HttpAuthOptions,
+  resolveAuth,
 } from "../http/bearer.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";
 
@@ -22,7 +21,9 @@ declare global {
 }
 
 /** A request that `requireAuth` has authenticated, with typed claims. */
-export type AuthenticatedRequest<Claims extends JWTPayload = JWTPayload> = Request & { auth: AuthResult<Claims> };
+export type AuthenticatedRequest<Claims extends JWTPayload = JWTPayload> = Request & {
+  auth: AuthResult<Claims>;
+};
 
 export interface ExpressAuthOptions extends HttpAuthOptions {
   /** Pass failures to `next(err)` (with `status`, `statusCode` and `headers`) instead of answering. */
@@ -58,11 +59,17 @@ function fail(error: unknown, res: Response, next: NextFunction, options: Expres
  * ```
  */
 export function requireAuth(config: AuthConfig | Verifier, options: ExpressAuthOptions = {}): RequestHandler {
-  const settings: ExpressAuthOptions = isVerifier(config) ? options : { ...(config as HttpAuthOptions), ...options };
-  const verifier = isVerifier(config) ? config : verifierFrom(config);
+  const { verifier, settings } = resolveAuth(config, options) as {
+    verifier: Verifier;
+    settings: ExpressAuthOptions;
+  };
   return function m2mRequireAuth(req: Request, res: Response, next: NextFunction): void {
     (req as unknown as Record<symbol, unknown>)[SETTINGS] = settings;
-    authenticateRequest(verifier, { authorization: req.headers.authorization, queryTokens: queryTokens(req) }, settings).then(
+    authenticateRequest(
+      verifier,
+      { authorization: req.headers.authorization, queryTokens: queryTokens(req) },
+      settings,
+    ).then(
       (auth) => {
         if (auth) req.auth = auth;
         next();

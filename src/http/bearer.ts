@@ -35,7 +35,12 @@ export interface HttpAuthOptions {
 /** An adapter takes a verifier, or verifier options plus adapter options. */
 export type AuthConfig = (VerifierOptions & HttpAuthOptions) | ({ verifier: Verifier } & HttpAuthOptions);
 
-export type HttpErrorCode = "invalid_request" | "invalid_token" | "insufficient_scope" | "unauthorized" | "temporarily_unavailable";
+export type HttpErrorCode =
+  | "invalid_request"
+  | "invalid_token"
+  | "insufficient_scope"
+  | "unauthorized"
+  | "temporarily_unavailable";
 
 /** An authentication failure with its HTTP status, headers and body. */
 export class HttpAuthError extends M2MError {
@@ -89,10 +94,14 @@ function quote(value: string): string {
 }
 
 /** A `WWW-Authenticate: Bearer …` challenge (RFC 6750 §3), every attribute quoted and escaped. */
-export function bearerChallenge(realm: string | undefined, attributes: Record<string, string | undefined> = {}): string {
+export function bearerChallenge(
+  realm: string | undefined,
+  attributes: Record<string, string | undefined> = {},
+): string {
   const parts: string[] = [];
   if (realm !== undefined) parts.push(`realm=${quote(realm)}`);
-  for (const [name, value] of Object.entries(attributes)) if (value !== undefined) parts.push(`${name}=${quote(value)}`);
+  for (const [name, value] of Object.entries(attributes))
+    if (value !== undefined) parts.push(`${name}=${quote(value)}`);
   return parts.length ? `Bearer ${parts.join(", ")}` : "Bearer";
 }
 
@@ -119,7 +128,10 @@ function failure(
  * Finds the bearer token of a request. Returns the token, `undefined` when there are no bearer
  * credentials (another scheme counts as none), or throws an {@link HttpAuthError}.
  */
-export function extractBearerToken(request: RequestCredentials, options: HttpAuthOptions = {}): string | undefined {
+export function extractBearerToken(
+  request: RequestCredentials,
+  options: HttpAuthOptions = {},
+): string | undefined {
   const { realm } = options;
   const header = request.authorization ?? undefined;
   const query = request.queryTokens ?? [];
@@ -145,7 +157,8 @@ export function extractBearerToken(request: RequestCredentials, options: HttpAut
   if (fromHeader !== undefined) return fromHeader;
   if (query.length === 1 && options.allowQueryToken) {
     const token = query[0] as string;
-    if (!B64TOKEN.test(token)) throw failure(400, "invalid_request", "the access_token parameter is not valid", realm);
+    if (!B64TOKEN.test(token))
+      throw failure(400, "invalid_request", "the access_token parameter is not valid", realm);
     return token;
   }
   return undefined;
@@ -165,13 +178,23 @@ export function toHttpAuthError(error: unknown, realm?: string): HttpAuthError |
     return failure(403, "insufficient_scope", error.message, realm, {}, error);
   }
   if (error instanceof VerifierUnavailableError) {
-    return failure(503, "temporarily_unavailable", "access tokens cannot be checked right now", realm, {}, error);
+    return failure(
+      503,
+      "temporarily_unavailable",
+      "access tokens cannot be checked right now",
+      realm,
+      {},
+      error,
+    );
   }
   return error;
 }
 
 /** The response body and content type for an error, through the `errorBody` hook if given. */
-export function errorResponseBody(error: HttpAuthError, options: HttpAuthOptions = {}): { contentType: string; body: string } {
+export function errorResponseBody(
+  error: HttpAuthError,
+  options: HttpAuthOptions = {},
+): { contentType: string; body: string } {
   if (options.errorBody) return options.errorBody(error);
   return { contentType: "application/json", body: JSON.stringify(error.toJSON()) };
 }
@@ -180,12 +203,38 @@ export function errorResponseBody(error: HttpAuthError, options: HttpAuthOptions
 export function verifierFrom(config: AuthConfig): Verifier {
   if (typeof config !== "object" || config === null) throw new TypeError("auth options must be an object");
   if ("verifier" in config && config.verifier !== undefined) {
-    if (typeof config.verifier?.verify !== "function") throw new TypeError("verifier must come from createVerifier()");
+    if (typeof config.verifier?.verify !== "function")
+      throw new TypeError("verifier must come from createVerifier()");
     return config.verifier;
   }
-  const { realm: _r, optional: _o, requiredScopes: _s, allowQueryToken: _q, errorBody: _e, ...verifierOptions } =
-    config as VerifierOptions & HttpAuthOptions;
+  const {
+    realm: _r,
+    optional: _o,
+    requiredScopes: _s,
+    allowQueryToken: _q,
+    errorBody: _e,
+    ...verifierOptions
+  } = config as VerifierOptions & HttpAuthOptions;
   return createVerifier(verifierOptions as VerifierOptions);
+}
+
+const shared = new WeakMap<object, Verifier>();
+
+/**
+ * The verifier and settings for an adapter: a verifier as it is, or one verifier per options object
+ * (so that one JWKS cache serves every request).
+ */
+export function resolveAuth(
+  config: AuthConfig | Verifier,
+  options: HttpAuthOptions = {},
+): { verifier: Verifier; settings: HttpAuthOptions } {
+  if (isVerifier(config)) return { verifier: config, settings: options };
+  let verifier = shared.get(config);
+  if (!verifier) {
+    verifier = verifierFrom(config);
+    shared.set(config, verifier);
+  }
+  return { verifier, settings: { ...(config as HttpAuthOptions), ...options } };
 }
 
 /** Whether a value is a verifier rather than options. */

@@ -20,7 +20,11 @@ type NodeKey = KeyObject | { key: KeyObject };
 
 function keyInput(alg: string, key: KeyObject): NodeKey {
   if (alg.startsWith("PS")) {
-    return { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST } as NodeKey;
+    return {
+      key,
+      padding: constants.RSA_PKCS1_PSS_PADDING,
+      saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+    } as NodeKey;
   }
   if (alg.startsWith("ES")) return { key, dsaEncoding: "ieee-p1363" } as NodeKey;
   return key;
@@ -45,7 +49,8 @@ export const platform: Platform<NodeKey> = {
     if (hash === undefined) return false;
     // Node's base64url decoder also takes "+", "/" and "=" and skips other characters: refuse the
     // first three, and a decoded length that shows a skipped character, so one signature has one spelling.
-    if (signature.indexOf("+") !== -1 || signature.indexOf("/") !== -1 || signature.indexOf("=") !== -1) return false;
+    if (signature.indexOf("+") !== -1 || signature.indexOf("/") !== -1 || signature.indexOf("=") !== -1)
+      return false;
     const buffer = room(signingInput.length + signature.length);
     const dataLength = buffer.write(signingInput, 0, "latin1");
     const signatureLength = buffer.write(signature, dataLength, "base64url");

@@ -462,7 +462,7 @@ class JwtVerifier implements Verifier {
       issuer,
       expiresAt,
     });
-    if (this.#verified && version === jwks.version) {
+    if (this.#verified && version === jwks.version && this.#seenBefore(parsed.signature)) {
       this.#verified.set(parsed.token, {
         result,
         expiresAt,

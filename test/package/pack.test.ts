@@ -85,14 +85,44 @@ describe("packed package", () => {
     server.script(tokenReply({ access_token: "esm-token" }));
     const out = await node(
       "esm.mjs",
-      usage(`import { ClientCredentialsClient, M2MError, OAuthError, createVerifier, verifyAccessToken, InvalidTokenError } from "m2m-kit";`),
+      usage(
+        `import { ClientCredentialsClient, M2MError, OAuthError, createVerifier, verifyAccessToken, InvalidTokenError } from "m2m-kit";`,
+      ),
     );
     expect(JSON.parse(out)).toEqual({ ...expected, token: "esm-token" });
   });
 
+  it("adapter entry points load without their frameworks installed", async () => {
+    const out = await node(
+      "adapters.mjs",
+      `import { withAuth, authenticate } from "m2m-kit/web";
+import { requireAuth } from "m2m-kit/express";
+import { honoAuth } from "m2m-kit/hono";
+import m2mAuth, { m2mAuth as named } from "m2m-kit/fastify";
+import { createRequire } from "node:module";
+const require = createRequire(import.meta.url);
+const cjs = require("m2m-kit/express");
+let frameworks = [];
+for (const name of ["express", "fastify", "hono"]) { try { require.resolve(name); frameworks.push(name); } catch {} }
+const res = await authenticate(new Request("http://127.0.0.1/"), { issuer: process.env.ISSUER, audience: "x" });
+console.log(JSON.stringify({
+  kinds: [typeof withAuth, typeof requireAuth, typeof honoAuth, typeof m2mAuth, m2mAuth === named, typeof cjs.requireAuth],
+  frameworks, status: res.status, challenge: res.headers.get("www-authenticate"),
+}));`,
+    );
+    expect(JSON.parse(out)).toEqual({
+      kinds: ["function", "function", "function", "function", true, "function"],
+      frameworks: [],
+      status: 401,
+      challenge: "Bearer",
+    });
+  });
+
   it("requires from CommonJS and gets a token", async () => {
     server.script(tokenReply({ access_token: "cjs-token" }));
-    const body = usage(`const { ClientCredentialsClient, M2MError, OAuthError, createVerifier, verifyAccessToken, InvalidTokenError } = require("m2m-kit");`);
+    const body = usage(
+      `const { ClientCredentialsClient, M2MError, OAuthError, createVerifier, verifyAccessToken, InvalidTokenError } = require("m2m-kit");`,
+    );
     const out = await node("cjs.cjs", `(async () => {\n${body}\n})();`);
     expect(JSON.parse(out)).toEqual({ ...expected, token: "cjs-token" });
   });

@@ -83,6 +83,7 @@ describe("JWKS lifecycle", () => {
     const v = verifierFor(ks, clock);
     const old = ks.keys[0]!;
     const replacement = await ks.addKey("RS256");
+    await v.warmUp();
     const token = await ks.sign(
       { exp: Math.floor(clock.now() / 1000) + 7200 },
       { key: old, now: clock.now() },
@@ -175,6 +176,21 @@ describe("JWKS lifecycle", () => {
     expect(state?.coolingDown).toBe(false);
     clock.advance(90_000);
     expect(state?.fresh).toBe(false);
+  });
+
+  it("a token enters the verified-token cache on its second verification; one-off tokens never do", async () => {
+    const ks = await keyServer();
+    const clock = new ManualClock();
+    const v = verifierFor(ks, clock);
+    await v.warmUp();
+    const token = await ks.sign({}, { now: clock.now() });
+    const a = await v.verify(token);
+    const b = await v.verify(token);
+    const c = await v.verify(token);
+    expect(b).not.toBe(a);
+    expect(c).toBe(b);
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.claims)).toBe(true);
   });
 
   it("the verified-token cache never outlives exp, and scopes are checked on every hit", async () => {

@@ -1,0 +1,188 @@
+import { createServer } from "node:http";
+import express, { type Response as ExpressResponse, type NextFunction, type Request } from "express";
+import Fastify from "fastify";
+import { Hono } from "hono";
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
+import { type AuthenticatedRequest, HttpAuthError, requireAuth } from "../../src/express/index.js";
+import { m2mAuth } from "../../src/fastify/index.js";
+import { honoAuth } from "../../src/hono/index.js";
+import {
+  type AuthResult,
+  HttpAuthError as CoreHttpAuthError,
+  createVerifier,
+  type Verifier,
+} from "../../src/index.js";
+import { authenticate } from "../../src/web/index.js";
+import { listen } from "../support/http.js";
+import { type KeyServer, startKeyServer } from "../support/key-server.js";
+
+const API = "https://api.example.com";
+let ks: KeyServer;
+let verifier: Verifier;
+beforeAll(async () => {
+  ks = await startKeyServer();
+  verifier = createVerifier({ issuer: ks.issuer, audience: API, jwksUri: ks.jwksUri });
+});
+afterAll(() => ks.close());
+
+const problem = (error: HttpAuthError) => ({
+  contentType: "application/problem+json",
+  body: JSON.stringify({
+    type: `https://errors.example.com/${error.error}`,
+    status: error.status,
+    detail: error.errorDescription,
+  }),
+});
+
+describe("Express options", () => {
+  it("passErrors hands an error with status and headers to the app's error handler", async () => {
+    const app = express();
+    app.get(
+      "/data",
+      requireAuth(verifier, { passErrors: true, requiredScopes: ["read:data"] }),
+      (_req, res) => {
+        res.send("ok");
+      },
+    );
+    app.use((err: unknown, _req: Request, res: ExpressResponse, _next: NextFunction) => {
+      const e = err as HttpAuthError;
+      res
+        .status(e.status)
+        .set(e.headers)
+        .json({ handledBy: "app", code: e.code, isHttpAuthError: e instanceof HttpAuthError });
+    });
+    const server = await listen(createServer(app));
+    try {
+      const res = await fetch(`${server.url}/data`, {
+        headers: { authorization: `Bearer ${await ks.sign({ scope: "x" })}` },
+      });
+      expect(res.status).toBe(403);
+      expect(res.headers.get("www-authenticate")).toContain('error="insufficient_scope"');
+      expect(await res.json()).toEqual({
+        handledBy: "app",
+        code: "ERR_INSUFFICIENT_SCOPE",
+        isHttpAuthError: true,
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("passErrors also works with Express's own error handler (status and headers kept)", async () => {
+    const app = express();
+    app.get("/data", requireAuth(verifier, { passErrors: true }), (_req, res) => {
+      res.send("ok");
+    });
+    const server = await listen(createServer(app));
+    try {
+      const res = await fetch(`${server.url}/data`, { headers: { authorization: "Bearer a.b.c" } });
+      expect(res.status).toBe(401);
+      expect(res.headers.get("www-authenticate")).toContain('error="invalid_token"');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("errorBody shapes the body; status and WWW-Authenticate stay", async () => {
+    const app = express();
+    app.get("/data", requireAuth(verifier, { errorBody: problem }), (_req, res) => {
+      res.send("ok");
+    });
+    const server = await listen(createServer(app));
+    try {
+      const res = await fetch(`${server.url}/data`, { headers: { authorization: "Bearer a.b.c" } });
+      expect(res.status).toBe(401);
+      expect(res.headers.get("content-type")).toContain("application/problem+json");
+      expect(res.headers.get("www-authenticate")).toContain('error="invalid_token"');
+      expect(await res.json()).toEqual({
+        type: "https://errors.example.com/invalid_token",
+        status: 401,
+        detail: "token header is not JSON",
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("allowQueryToken accepts ?access_token=", async () => {
+    const app = express();
+    app.get("/data", requireAuth(verifier, { allowQueryToken: true }), (req, res) => {
+      res.json({ client: req.auth?.clientId });
+    });
+    const server = await listen(createServer(app));
+    try {
+      const res = await fetch(`${server.url}/data?access_token=${await ks.sign({ client_id: "q" })}`);
+      expect(await res.json()).toEqual({ client: "q" });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("Fastify options", () => {
+  it("global: true protects every route; config.auth false opts one out", async () => {
+    const app = Fastify();
+    await app.register(m2mAuth, { issuer: ks.issuer, audience: API, jwksUri: ks.jwksUri, global: true });
+    app.get("/private", async (request) => ({ client: request.auth?.clientId }));
+    app.get("/health", { config: { auth: false } }, async () => ({ ok: true }));
+    app.get(
+      "/scoped",
+      { onRequest: app.requireAuth(), preHandler: app.requireScopes("admin") },
+      async () => ({ ok: true }),
+    );
+    try {
+      expect((await app.inject({ url: "/private" })).statusCode).toBe(401);
+      expect((await app.inject({ url: "/health" })).json()).toEqual({ ok: true });
+      const token = await ks.sign({ client_id: "svc", scope: "read" });
+      const ok = await app.inject({ url: "/private", headers: { authorization: `Bearer ${token}` } });
+      expect(ok.json()).toEqual({ client: "svc" });
+      const scoped = await app.inject({ url: "/scoped", headers: { authorization: `Bearer ${token}` } });
+      expect(scoped.statusCode).toBe(403);
+      expect(scoped.headers["www-authenticate"]).toContain('scope="admin"');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("passErrors sends failures through Fastify's error handler", async () => {
+    const app = Fastify();
+    await app.register(m2mAuth, { verifier, passErrors: true });
+    app.setErrorHandler((error: HttpAuthError, _request, reply) => {
+      reply.code(error.statusCode).headers(error.headers).send({ handledBy: "fastify", code: error.code });
+    });
+    app.get("/data", { config: { scopes: [] } }, async () => ({ ok: true }));
+    try {
+      const res = await app.inject({ url: "/data" });
+      expect(res.statusCode).toBe(401);
+      expect(res.headers["www-authenticate"]).toBe("Bearer");
+      expect(res.json()).toEqual({ handledBy: "fastify", code: "ERR_HTTP_UNAUTHORIZED" });
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe("types", () => {
+  it("req.auth, request.auth and c.get('auth') are typed", async () => {
+    const app = express();
+    app.get("/", requireAuth(verifier), (req) => {
+      expectTypeOf(req.auth).toEqualTypeOf<AuthResult | undefined>();
+      const typed = req as AuthenticatedRequest<{ tenant: string }>;
+      expectTypeOf(typed.auth.claims.tenant).toEqualTypeOf<string>();
+    });
+    const fastify = Fastify();
+    fastify.get("/", async (request) => {
+      expectTypeOf(request.auth).toEqualTypeOf<AuthResult | null>();
+    });
+    const hono = new Hono();
+    hono.use(honoAuth(verifier));
+    hono.get("/", (c) => {
+      expectTypeOf(c.get("auth")).toEqualTypeOf<AuthResult>();
+      return c.text("ok");
+    });
+    const result = await authenticate(new Request("http://127.0.0.1/"), verifier);
+    expectTypeOf(result).toEqualTypeOf<AuthResult | Response | undefined>();
+    expect(result).toBeInstanceOf(Response);
+    expect(HttpAuthError).toBe(CoreHttpAuthError);
+  });
+});
