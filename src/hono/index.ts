@@ -1,5 +1,12 @@
 import type { MiddlewareHandler } from "hono";
-import { type AuthConfig, type HttpAuthOptions, resolveAuth } from "../http/bearer.js";
+import {
+  type AuthConfig,
+  checkRequestScopes,
+  errorResponseBody,
+  HttpAuthError,
+  type HttpAuthOptions,
+  resolveAuth,
+} from "../http/bearer.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";
 import { authenticate } from "../web/index.js";
 
@@ -26,6 +33,24 @@ export function honoAuth(config: AuthConfig | Verifier, options: HttpAuthOptions
     const auth = await authenticate(c.req.raw, verifier, settings);
     if (auth instanceof Response) return auth;
     if (auth) c.set("auth", auth);
+    await next();
+  };
+}
+
+/** Route middleware after `honoAuth`: the token must have every one of `scopes`. */
+export function requireScopes(...scopes: string[]): MiddlewareHandler {
+  if (scopes.length === 0) throw new TypeError("requireScopes needs at least one scope");
+  return async function m2mHonoRequireScopes(c, next) {
+    try {
+      checkRequestScopes(c.get("auth"), scopes, false);
+    } catch (error) {
+      if (!(error instanceof HttpAuthError)) throw error;
+      const { contentType, body } = errorResponseBody(error);
+      return new Response(body, {
+        status: error.status,
+        headers: { ...error.headers, "content-type": contentType },
+      });
+    }
     await next();
   };
 }
