@@ -8,7 +8,7 @@ import type {
 import fp from "fastify-plugin";
 import {
   type AuthConfig,
-  authenticateRequest,
+  authenticateNow,
   checkRequestScopes,
   errorResponseBody,
   HttpAuthError,
@@ -59,6 +59,7 @@ export interface FastifyAuthOptions extends HttpAuthOptions {
 export type M2MAuthPluginOptions = AuthConfig & FastifyAuthOptions;
 
 function queryTokens(request: FastifyRequest): string[] {
+  if (!request.url.includes("access_token")) return [];
   const value = (request.query as Record<string, unknown> | undefined)?.access_token;
   if (value === undefined) return [];
   return (Array.isArray(value) ? value : [value]).map(String);
@@ -79,20 +80,45 @@ const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options
     const http: HttpAuthOptions = { ...settings, optional: route.optional ?? settings.optional };
     const all = route.scopes && route.scopes.length > 0 ? [...route.scopes] : undefined;
     const any = route.anyScope && route.anyScope.length > 0 ? [...route.anyScope] : undefined;
-    return async function m2mRequireAuth(request: FastifyRequest, reply: FastifyReply) {
+    const accept = (request: FastifyRequest, auth: AuthResult | undefined) => {
+      request.auth = auth ?? null;
+      if (auth && all) checkRequestScopes(auth, all, false, settings.realm);
+      if (auth && any) checkRequestScopes(auth, any, true, settings.realm);
+    };
+    // Callback style: a cached token is answered in the same tick, without a promise.
+    return function m2mRequireAuth(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      done: (error?: Error) => void,
+    ) {
+      const onError = (error: unknown) => {
+        if (!(error instanceof HttpAuthError) || settings.passErrors) return done(error as Error);
+        const { contentType, body } = errorResponseBody(error, settings);
+        reply.code(error.status).headers(error.headers).type(contentType).send(body);
+      };
       try {
-        const auth = await authenticateRequest(
+        const outcome = authenticateNow(
           verifier,
           { authorization: request.headers.authorization, queryTokens: queryTokens(request) },
           http,
         );
-        request.auth = auth ?? null;
-        if (auth && all) checkRequestScopes(auth, all, false, settings.realm);
-        if (auth && any) checkRequestScopes(auth, any, true, settings.realm);
+        if (outcome instanceof Promise) {
+          outcome.then((auth) => {
+            try {
+              accept(request, auth);
+              done();
+            } catch (error) {
+              onError(error);
+            }
+          }, onError);
+          return;
+        }
+        accept(request, outcome);
+        done();
       } catch (error) {
-        return fail(error, reply);
+        onError(error);
       }
-    };
+    } as onRequestHookHandler;
   }
 
   fastify.decorate("requireAuth", (route: RouteAuthOptions = {}) => authHook(route));

@@ -11,6 +11,8 @@ import {
   type ScopeRequirement,
   type Verifier,
   type VerifierOptions,
+  type VerifyCallOptions,
+  verifyNow,
 } from "../verify/verifier.js";
 
 /**
@@ -87,7 +89,15 @@ export interface RequestCredentials {
 
 /** RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
-const SCHEME = /^([A-Za-z][A-Za-z0-9!#$%&'*+\-.^_`|~]*)(?: +(.*))?$/s;
+
+/** Splits `Authorization` into its scheme (lower case) and the rest after 1*SP (RFC 9110 §11.4). */
+function splitCredentials(header: string): [scheme: string, rest: string] {
+  const space = header.indexOf(" ");
+  if (space === -1) return [header.toLowerCase(), ""];
+  let start = space + 1;
+  while (header.charCodeAt(start) === 32) start++;
+  return [header.slice(0, space).toLowerCase(), header.slice(start)];
+}
 
 function quote(value: string): string {
   return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
@@ -132,19 +142,29 @@ export function extractBearerToken(
   request: RequestCredentials,
   options: HttpAuthOptions = {},
 ): string | undefined {
+  const token = findBearerToken(request, options);
+  if (token !== undefined && !B64TOKEN.test(token)) throw malformedToken(options.realm);
+  return token;
+}
+
+function malformedToken(realm: string | undefined): HttpAuthError {
+  return failure(400, "invalid_request", "the Authorization header has no valid bearer token", realm);
+}
+
+/**
+ * {@link extractBearerToken} without the charset check of the token itself, which is deferred to the
+ * failure path: a token that verifies is a JWS, whose characters are all b64token characters.
+ */
+function findBearerToken(request: RequestCredentials, options: HttpAuthOptions): string | undefined {
   const { realm } = options;
   const header = request.authorization ?? undefined;
   const query = request.queryTokens ?? [];
   let fromHeader: string | undefined;
   if (header !== undefined && header !== "") {
-    const match = SCHEME.exec(header);
-    const scheme = match?.[1]?.toLowerCase();
+    const [scheme, rest] = splitCredentials(header);
     if (scheme === "bearer") {
-      const credentials = match?.[2] ?? "";
-      if (!B64TOKEN.test(credentials)) {
-        throw failure(400, "invalid_request", "the Authorization header has no valid bearer token", realm);
-      }
-      fromHeader = credentials;
+      if (rest === "") throw malformedToken(realm);
+      fromHeader = rest;
     } else if (scheme === "dpop") {
       throw failure(401, "invalid_token", "DPoP-bound access tokens are not supported", realm);
     }
@@ -252,19 +272,45 @@ export async function authenticateRequest(
   request: RequestCredentials,
   options: HttpAuthOptions = {},
 ): Promise<AuthResult | undefined> {
-  const token = extractBearerToken(request, options);
+  return authenticateNow(verifier, request, options);
+}
+
+type Outcome = AuthResult | undefined;
+
+/**
+ * {@link authenticateRequest} for adapters: answers in the same tick when the token is in the
+ * verified-token cache (a value, or a throw), and returns a promise only when it must wait.
+ */
+export function authenticateNow(
+  verifier: Verifier,
+  request: RequestCredentials,
+  options: HttpAuthOptions = {},
+): Outcome | Promise<Outcome> {
+  const token = findBearerToken(request, options);
   if (token === undefined) {
     if (options.optional) return undefined;
     throw failure(401, "unauthorized", "authentication is required", options.realm);
   }
+  // A malformed credential is a bad request (400), whatever the verifier would say of it.
+  const refuse = (error: unknown) =>
+    B64TOKEN.test(token) ? toHttpAuthError(error, options.realm) : malformedToken(options.realm);
+  const call: VerifyCallOptions | undefined =
+    options.requiredScopes === undefined ? undefined : { requiredScopes: options.requiredScopes };
+  const now = (
+    verifier as { [verifyNow]?: (t: string, o?: VerifyCallOptions) => AuthResult | Promise<AuthResult> }
+  )[verifyNow];
+  let outcome: AuthResult | Promise<AuthResult>;
   try {
-    return await verifier.verify(
-      token,
-      options.requiredScopes === undefined ? undefined : { requiredScopes: options.requiredScopes },
-    );
+    outcome = now ? now.call(verifier, token, call) : verifier.verify(token, call);
   } catch (error) {
-    throw toHttpAuthError(error, options.realm);
+    throw refuse(error);
   }
+  if (outcome instanceof Promise) {
+    return outcome.catch((error: unknown) => {
+      throw refuse(error);
+    });
+  }
+  return outcome;
 }
 
 /** Checks scopes of an authenticated request (for `requireScopes` helpers). */

@@ -115,6 +115,8 @@ interface Header {
 }
 
 interface VerifiedEntry {
+  /** The whole token: the cache is keyed by its tail, a hit must match it exactly. */
+  token: string;
   result: AuthResult;
   expiresAt: number;
   iat: number | undefined;
@@ -131,6 +133,7 @@ interface CallChecks {
 }
 
 const DOORKEEPER_SLOTS = 1024;
+const CACHE_KEY_CHARS = 32;
 
 const NO_CALL_CHECKS: CallChecks = Object.freeze({ requirement: undefined, audience: undefined });
 
@@ -240,6 +243,12 @@ function typMatches(typ: string | undefined, required: string): boolean {
 export function createVerifier(options: VerifierOptions): Verifier {
   return new JwtVerifier(options, platform as Platform<AnyKey>);
 }
+
+/**
+ * Adapters call this instead of `verify` so that a cached token is answered in the same tick (no
+ * promise, no microtask): returns the result, or a promise when keys must be fetched; throws on failure.
+ */
+export const verifyNow: unique symbol = Symbol("m2m-kit.verifyNow");
 
 class JwtVerifier implements Verifier {
   readonly #issuers: Set<string>;
@@ -354,6 +363,10 @@ class JwtVerifier implements Verifier {
     }
   }
 
+  [verifyNow](token: string, options?: VerifyCallOptions): AuthResult | Promise<AuthResult> {
+    return this.#verify(token, options);
+  }
+
   #verify(token: string, options: VerifyCallOptions | undefined): AuthResult | Promise<AuthResult> {
     if (typeof token !== "string") throw invalid("ERR_JWT_MALFORMED", "token must be a string");
     if (token.length > this.#maxTokenBytes) {
@@ -371,7 +384,11 @@ class JwtVerifier implements Verifier {
           };
 
     const now = this.#now();
-    const hit = this.#verified?.get(token);
+    // Keyed by the token's last characters (signature bytes): hashing a short key is far cheaper than
+    // hashing a whole token, and the entry holds the full token to compare.
+    const cacheKey = token.length > CACHE_KEY_CHARS ? token.slice(-CACHE_KEY_CHARS) : token;
+    const found = this.#verified?.get(cacheKey);
+    const hit = found !== undefined && found.token === token ? found : undefined;
     if (hit) {
       if (now < hit.expiresAt && hit.version === hit.jwks.version) {
         if (!hit.jwks.fresh) hit.jwks.revalidate();
@@ -380,7 +397,7 @@ class JwtVerifier implements Verifier {
         this.#authorize(hit.result, call.requirement);
         return hit.result;
       }
-      this.#verified?.delete(token);
+      this.#verified?.delete(cacheKey);
     }
 
     const firstDot = token.indexOf(".");
@@ -463,7 +480,9 @@ class JwtVerifier implements Verifier {
       expiresAt,
     });
     if (this.#verified && version === jwks.version && this.#seenBefore(parsed.signature)) {
-      this.#verified.set(parsed.token, {
+      const token = parsed.token;
+      this.#verified.set(token.length > CACHE_KEY_CHARS ? token.slice(-CACHE_KEY_CHARS) : token, {
+        token,
         result,
         expiresAt,
         iat: claims.iat,
