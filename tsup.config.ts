@@ -7,19 +7,27 @@ export default defineConfig({
     fastify: "src/fastify/index.ts",
     web: "src/web/index.ts",
     hono: "src/hono/index.ts",
+    testing: "src/testing/index.ts",
+    "dev-server": "src/dev-server/index.ts",
+    "cli/index": "src/cli/index.ts",
+    "cli/bin": "src/cli/bin.ts",
     "platform/node": "src/platform/node.ts",
     "platform/web": "src/platform/web.ts",
   },
   // Resolved at run time through package.json "imports" (the `node` condition picks node:crypto).
-  external: ["#platform", "express", "fastify", "fastify-plugin", "hono"],
+  external: ["#platform", "express", "fastify", "fastify-plugin", "hono", "oidc-provider"],
   format: ["esm", "cjs"],
   dts: {
+    // Declarations only; the isomorphic core is type-checked without Node types by `npm run typecheck`.
+    compilerOptions: { types: ["node"] },
     entry: {
       index: "src/index.ts",
       express: "src/express/index.ts",
       fastify: "src/fastify/index.ts",
       web: "src/web/index.ts",
       hono: "src/hono/index.ts",
+      testing: "src/testing/index.ts",
+      "dev-server": "src/dev-server/index.ts",
     },
   },
   sourcemap: true,

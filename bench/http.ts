@@ -72,7 +72,9 @@ async function measure(scenario: string): Promise<number> {
   });
   try {
     const url = `http://127.0.0.1:${port}/data`;
-    const headers = scenario.endsWith(":none") ? {} : { authorization: `Bearer ${token}` };
+    const headers: Record<string, string> = scenario.endsWith(":none")
+      ? {}
+      : { authorization: `Bearer ${token}` };
     const check = await fetch(url, { headers });
     if (check.status !== 200) throw new Error(`${scenario}: answered ${check.status}`);
     await autocannon({ url, connections: 50, duration: 2, headers }); // warm-up

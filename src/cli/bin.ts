@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+import { main } from "./index.js";
+
+const io = {
+  out: (line: string) => process.stdout.write(`${line}\n`),
+  err: (line: string) => process.stderr.write(`${line}\n`),
+  env: process.env,
+  stdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString("utf8");
+  },
+  color: process.stdout.isTTY === true && !process.env.NO_COLOR,
+};
+
+main(process.argv.slice(2), io, (close) => {
+  const stop = () => {
+    close().then(() => process.exit(0));
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}).then((code) => {
+  // `m2m dev` keeps its server open; every other command ends here.
+  if (process.argv[2] !== "dev" || code !== 0) process.exitCode = code;
+});

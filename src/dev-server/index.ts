@@ -1,0 +1,286 @@
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { basename, dirname, join, resolve } from "node:path";
+import { exportJWK, generateKeyPair, type JWK } from "jose";
+import {
+  type DevApi,
+  type DevApp,
+  type DevConfig,
+  DevConfigError,
+  parseDevConfig,
+  validateDevConfig,
+} from "./config.js";
+
+export {
+  type DevApi,
+  type DevApp,
+  type DevConfig,
+  DevConfigError,
+  parseDevConfig,
+  validateDevConfig,
+} from "./config.js";
+
+export interface StartDevServerOptions {
+  /** The configuration itself… */
+  config?: DevConfig;
+  /** …or the path of `m2m.dev.json`. */
+  configPath?: string;
+  /** Default 0 (a free port). */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /**
+   * Where signing keys are kept so that tokens survive a restart. Default: `m2m.dev.keys.json` next to
+   * the configuration file; in memory only when the configuration is passed as an object.
+   */
+  keysPath?: string | false;
+}
+
+export interface DevServer {
+  issuer: string;
+  tokenEndpoint: string;
+  jwksUri: string;
+  config: DevConfig;
+  /** The keys file, when keys are kept on disk, and whether this start created it. */
+  keys: { path: string | undefined; created: boolean };
+  /** Number of token requests answered so far. */
+  readonly tokenRequests: number;
+  close(): Promise<void>;
+}
+
+type SigningAlg = NonNullable<DevApi["signingAlg"]>;
+
+async function loadKeys(
+  path: string | undefined,
+  algs: SigningAlg[],
+): Promise<{ keys: JWK[]; created: boolean }> {
+  let keys: JWK[] = [];
+  if (path && existsSync(path)) {
+    const parsed = JSON.parse(await readFile(path, "utf8")) as { keys?: JWK[] };
+    keys = Array.isArray(parsed.keys) ? parsed.keys : [];
+  }
+  let changed = false;
+  for (const alg of algs) {
+    if (keys.some((k) => k.alg === alg)) continue;
+    const pair = await generateKeyPair(alg, {
+      extractable: true,
+      crv: alg === "EdDSA" ? "Ed25519" : undefined,
+    });
+    keys.push({
+      ...(await exportJWK(pair.privateKey)),
+      alg,
+      use: "sig",
+      kid: `${alg.toLowerCase()}-${Date.now().toString(36)}`,
+    });
+    changed = true;
+  }
+  const created = changed && path !== undefined && !existsSync(path);
+  if (changed && path) await writeFile(path, `${JSON.stringify({ keys }, null, 2)}\n`, { mode: 0o600 });
+  return { keys, created };
+}
+
+const QUIET = [/in-memory adapter/, /Unsupported runtime/, /already parsed request body/];
+let quieted = false;
+
+function quietProviderNotices(): void {
+  if (quieted) return;
+  quieted = true;
+  for (const level of ["warn", "info"] as const) {
+    const original = console[level].bind(console);
+    console[level] = (...args: unknown[]) => {
+      const first = args[0];
+      if (typeof first === "string" && first.includes("oidc-provider") && QUIET.some((re) => re.test(first)))
+        return;
+      original(...args);
+    };
+  }
+}
+
+function clientMetadata(app: DevApp): Record<string, unknown> {
+  const method = app.authMethod ?? (app.jwks ? "private_key_jwt" : "client_secret_basic");
+  return {
+    client_id: app.clientId,
+    ...(app.clientSecret ? { client_secret: app.clientSecret } : {}),
+    ...(app.jwks ? { jwks: app.jwks } : {}),
+    token_endpoint_auth_method: method,
+    grant_types: ["client_credentials"],
+    response_types: [],
+    redirect_uris: [],
+  };
+}
+
+/** The client id of a token request: `client_id` in the body, or the Basic credentials' user. */
+function clientIdOf(req: IncomingMessage, params: URLSearchParams): string | undefined {
+  const fromBody = params.get("client_id");
+  if (fromBody) return fromBody;
+  const match = /^basic\s+(.+)$/i.exec(req.headers.authorization ?? "");
+  if (!match) return undefined;
+  const user =
+    Buffer.from(match[1] as string, "base64")
+      .toString("utf8")
+      .split(":")[0] ?? "";
+  try {
+    return decodeURIComponent(user.replace(/\+/g, " "));
+  } catch {
+    return undefined;
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * Starts a local M2M authorization server (oidc-provider) from a console-like configuration: API
+ * resources with scopes, M2M apps with credentials and grants. Tokens are RFC 9068 JWTs carrying
+ * exactly the granted scopes; both `resource` (RFC 8707) and `audience` request styles work.
+ *
+ * @example
+ * ```ts
+ * const dev = await startDevServer({ configPath: "m2m.dev.json", port: 4000 });
+ * console.log(dev.issuer); await dev.close();
+ * ```
+ */
+export async function startDevServer(options: StartDevServerOptions = {}): Promise<DevServer> {
+  let config: DevConfig;
+  let keysPath: string | undefined;
+  if (options.config !== undefined) {
+    config = validateDevConfig(options.config, "config");
+    keysPath = options.keysPath || undefined;
+  } else {
+    const path = resolve(options.configPath ?? "m2m.dev.json");
+    let text: string;
+    try {
+      text = await readFile(path, "utf8");
+    } catch {
+      throw new DevConfigError(path, "", "cannot be read");
+    }
+    config = parseDevConfig(text, path);
+    keysPath =
+      options.keysPath === false
+        ? undefined
+        : (options.keysPath ?? join(dirname(path), `${basename(path).replace(/\.json$/, "")}.keys.json`));
+  }
+
+  // oidc-provider warns about its in-memory adapter (what a dev server wants), about its runtime
+  // support policy, and about the pre-read token request body (done on purpose, see below).
+  quietProviderNotices();
+  let ProviderClass: typeof import("oidc-provider").default;
+  let providerErrors: typeof import("oidc-provider").errors;
+  try {
+    const mod = await import("oidc-provider");
+    ProviderClass = mod.default;
+    providerErrors = mod.errors;
+  } catch {
+    throw new Error(
+      "m2m-kit/dev-server needs the oidc-provider package: npm install --save-dev oidc-provider",
+    );
+  }
+
+  const algs = [...new Set(config.apis.map((api) => api.signingAlg ?? "RS256"))];
+  const { keys, created } = await loadKeys(keysPath, algs);
+
+  const server: Server = createServer();
+  await new Promise<void>((resolveListen, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolveListen());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const issuer = `http://${host}:${address.port}`;
+
+  const apis = new Map(config.apis.map((api) => [api.identifier, api]));
+  const apps = new Map(config.apps.map((app) => [app.clientId, app]));
+  const provider = new ProviderClass(issuer, {
+    clients: config.apps.filter((app) => app.enabled !== false).map(clientMetadata) as never,
+    jwks: { keys: keys as never },
+    clientAuthMethods: ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        // An app authorized for exactly one API gets that API when the request names none.
+        defaultResource: async (_ctx, client) => {
+          const granted = Object.keys(apps.get(client?.clientId ?? "")?.grants ?? {});
+          return granted.length === 1 ? granted[0] : undefined;
+        },
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (ctx, identifier, client) => {
+          const api = apis.get(identifier);
+          if (!api) throw new providerErrors.InvalidTarget(`unknown API ${identifier}`);
+          const granted = apps.get(client?.clientId ?? "")?.grants[identifier];
+          if (!granted) {
+            throw new providerErrors.InvalidTarget(`the app is not authorized for the API ${identifier}`);
+          }
+          const requested = String(ctx.oidc.params?.scope ?? "")
+            .split(" ")
+            .filter(Boolean);
+          const refused = requested.filter((scope) => !granted.includes(scope));
+          if (refused.length > 0) {
+            throw new providerErrors.InvalidScope(
+              `the app is not authorized for ${refused.join(" ")}`,
+              refused.join(" "),
+            );
+          }
+          return {
+            scope: granted.join(" "),
+            audience: api.identifier,
+            accessTokenTTL: api.tokenLifetimeSeconds ?? 3600,
+            accessTokenFormat: "jwt",
+            jwt: { sign: { alg: api.signingAlg ?? "RS256" } },
+          };
+        },
+      },
+    },
+    ttl: { ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 3600 },
+  });
+
+  let tokenRequests = 0;
+  const handler = provider.callback();
+  server.on("request", async (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== "POST" || !req.url?.startsWith("/token")) {
+      handler(req, res);
+      return;
+    }
+    tokenRequests++;
+    const params = new URLSearchParams(await readBody(req));
+    // oidc-provider reads `audience` only at the authorization endpoint; Auth0- and Kinde-style
+    // clients send it to the token endpoint, so it is mapped to the RFC 8707 `resource` here.
+    const audience = params.get("audience");
+    if (audience !== null && !params.has("resource")) params.set("resource", audience);
+    params.delete("audience");
+    // Without scope, an app gets every scope it is granted for the API, as in the providers' consoles.
+    const app = apps.get(clientIdOf(req, params) ?? "");
+    const grants = app ? Object.keys(app.grants) : [];
+    const resource = params.get("resource") ?? (grants.length === 1 ? grants[0] : undefined);
+    if (!params.has("scope") && app && resource && app.grants[resource]?.length) {
+      params.set("scope", (app.grants[resource] as string[]).join(" "));
+    }
+    // Handed over pre-read: oidc-provider takes `req.body` when the stream has been consumed.
+    (req as unknown as { body: string }).body = params.toString();
+    handler(req, res);
+  });
+
+  return {
+    issuer,
+    tokenEndpoint: `${issuer}/token`,
+    jwksUri: `${issuer}/jwks`,
+    config,
+    keys: { path: keysPath, created },
+    get tokenRequests() {
+      return tokenRequests;
+    },
+    close: () =>
+      new Promise<void>((resolveClose) => {
+        server.closeAllConnections();
+        server.close(() => resolveClose());
+      }),
+  };
+}

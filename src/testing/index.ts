@@ -1,0 +1,121 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from "jose";
+
+/** Options of {@link createTestIssuer}. */
+export interface TestIssuerOptions {
+  /** Signing algorithm. Default RS256. */
+  algorithm?: "RS256" | "PS256" | "ES256" | "EdDSA";
+  /** Default `aud` of minted tokens. */
+  audience?: string | string[];
+}
+
+/** Options of {@link TestIssuer.mint}. */
+export interface MintOptions {
+  /** Token lifetime. Default 300 s. Negative values mint expired tokens. */
+  expiresInSeconds?: number;
+  /** Extra or replaced protected-header parameters (`typ`, `kid`, …). */
+  header?: Record<string, unknown>;
+  /** Sign with a key that is not in the JWKS (a forged token). */
+  forged?: boolean;
+}
+
+/** A local issuer for API tests: discovery and a JWKS on 127.0.0.1, and a token minter. */
+export interface TestIssuer {
+  issuer: string;
+  jwksUri: string;
+  /** Signs an access token; defaults: iss, aud, iat, exp, `typ: at+jwt`, a `jti`. */
+  mint(claims?: JWTPayload, options?: MintOptions): Promise<string>;
+  /** Adds a new signing key and signs with it from now on; the old key stays in the JWKS unless `dropOld`. */
+  rotateKeys(options?: { dropOld?: boolean }): Promise<void>;
+  /** Number of JWKS requests served. */
+  readonly jwksRequests: number;
+  close(): Promise<void>;
+}
+
+interface Key {
+  kid: string;
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+/**
+ * Starts a local issuer for testing APIs protected by m2m-kit (or any JWT verifier): point the
+ * verifier at `issuer`, mint tokens with any claims.
+ *
+ * @example
+ * ```ts
+ * const issuer = await createTestIssuer({ audience: "https://api.example.com" });
+ * const token = await issuer.mint({ scope: "read:data", client_id: "svc" });
+ * // … call your API with `Authorization: Bearer ${token}` …
+ * await issuer.close();
+ * ```
+ */
+export async function createTestIssuer(options: TestIssuerOptions = {}): Promise<TestIssuer> {
+  const alg = options.algorithm ?? "RS256";
+  const newKey = async (): Promise<Key> => {
+    const pair = await generateKeyPair(alg, {
+      extractable: true,
+      crv: alg === "EdDSA" ? "Ed25519" : undefined,
+    });
+    const kid = `test-${crypto.randomUUID().slice(0, 8)}`;
+    return {
+      kid,
+      privateKey: pair.privateKey,
+      publicJwk: { ...(await exportJWK(pair.publicKey)), kid, alg, use: "sig" },
+    };
+  };
+  let keys = [await newKey()];
+  const stranger = await newKey();
+  let jwksRequests = 0;
+  let issuer = "";
+  const server: Server = createServer((req, res) => {
+    if (
+      req.url === "/.well-known/openid-configuration" ||
+      req.url === "/.well-known/oauth-authorization-server"
+    ) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ issuer, jwks_uri: `${issuer}/jwks` }));
+    } else if (req.url === "/jwks") {
+      jwksRequests++;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ keys: keys.map((k) => k.publicJwk) }));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    issuer,
+    jwksUri: `${issuer}/jwks`,
+    get jwksRequests() {
+      return jwksRequests;
+    },
+    async mint(claims = {}, mintOptions = {}) {
+      const key = mintOptions.forged ? { ...stranger, kid: (keys.at(-1) as Key).kid } : (keys.at(-1) as Key);
+      const now = Math.floor(Date.now() / 1000);
+      const payload: JWTPayload = {
+        iss: issuer,
+        ...(options.audience !== undefined ? { aud: options.audience } : {}),
+        iat: now,
+        exp: now + (mintOptions.expiresInSeconds ?? 300),
+        jti: crypto.randomUUID(),
+        ...claims,
+      };
+      return new SignJWT(payload)
+        .setProtectedHeader({ alg, kid: key.kid, typ: "at+jwt", ...mintOptions.header } as never)
+        .sign(key.privateKey);
+    },
+    async rotateKeys(rotateOptions = {}) {
+      const next = await newKey();
+      keys = rotateOptions.dropOld ? [next] : [...keys, next];
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
