@@ -67,7 +67,7 @@ export function validateDevConfig(value: unknown, file = "m2m.dev.json"): DevCon
   const apis = new Map<string, Set<string>>();
   (config.apis as unknown[]).forEach((api, i) => {
     const at = `apis[${i}]`;
-    if (!isObject(api)) return fail(at, "must be an object");
+    if (!isObject(api)) throw new DevConfigError(file, at, "must be an object");
     if (typeof api.identifier !== "string" || api.identifier === "")
       fail(`${at}.identifier`, "must be a non-empty string");
     const identifier = api.identifier as string;
@@ -92,7 +92,7 @@ export function validateDevConfig(value: unknown, file = "m2m.dev.json"): DevCon
   const clientIds = new Set<string>();
   (config.apps as unknown[]).forEach((app, i) => {
     const at = `apps[${i}]`;
-    if (!isObject(app)) return fail(at, "must be an object");
+    if (!isObject(app)) throw new DevConfigError(file, at, "must be an object");
     if (typeof app.clientId !== "string" || app.clientId === "")
       fail(`${at}.clientId`, "must be a non-empty string");
     if (clientIds.has(app.clientId as string))
@@ -114,7 +114,8 @@ export function validateDevConfig(value: unknown, file = "m2m.dev.json"): DevCon
     }
     if (app.enabled !== undefined && typeof app.enabled !== "boolean")
       fail(`${at}.enabled`, "must be true or false");
-    if (!isObject(app.grants)) return fail(`${at}.grants`, "must be an object: API identifier → scopes");
+    if (!isObject(app.grants))
+      throw new DevConfigError(file, `${at}.grants`, "must be an object: API identifier → scopes");
     for (const [identifier, scopes] of Object.entries(app.grants)) {
       const path = `${at}.grants[${JSON.stringify(identifier)}]`;
       const defined = apis.get(identifier);

@@ -1,0 +1,132 @@
+/**
+ * `npm run demo`: the whole M2M flow of the providers' guides on one machine, no account needed.
+ * A local authorization server (demo/m2m.dev.json), an Express API and a Fastify API protected by
+ * m2m-kit, and a daemon that calls both with cached tokens. Prints what happened; exits 0.
+ */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import express from "express";
+import Fastify from "fastify";
+import { ClientCredentialsClient, type ClientEvent, createVerifier, OAuthError } from "m2m-kit";
+import { startDevServer } from "m2m-kit/dev-server";
+import { requireAuth, requireScopes } from "m2m-kit/express";
+import m2mAuth from "m2m-kit/fastify";
+
+const ORDERS = "https://orders.example.com";
+const BILLING = "https://billing.example.com";
+const color = process.stdout.isTTY && !process.env.NO_COLOR;
+const bold = (s: string) => (color ? `\x1b[1m${s}\x1b[0m` : s);
+const ok = (s: string) => console.log(`  ${color ? "\x1b[32m✓\x1b[0m" : "✓"} ${s}`);
+const step = (s: string) => console.log(`\n${bold(s)}`);
+let failures = 0;
+const check = (condition: boolean, message: string) => {
+  if (condition) ok(message);
+  else {
+    failures++;
+    console.log(`  ✗ ${message}`);
+  }
+};
+
+async function main() {
+  step("1. A local M2M authorization server, configured like a provider's console");
+  const dev = await startDevServer({
+    configPath: fileURLToPath(new URL("./m2m.dev.json", import.meta.url)),
+    keysPath: false,
+  });
+  console.log(`  issuer ${dev.issuer}`);
+  for (const api of dev.config.apis) console.log(`  API ${api.identifier} (${api.name}) scopes: ${api.scopes.join(", ")}`);
+  for (const app of dev.config.apps) {
+    const grants = Object.entries(app.grants).map(([api, scopes]) => `${api} → ${scopes.join(", ")}`);
+    console.log(`  app ${app.clientId}${app.enabled === false ? " (disabled)" : ""}: ${grants.join("; ")}`);
+  }
+
+  step("2. Two APIs protected by m2m-kit");
+  const ordersVerifier = createVerifier({ issuer: dev.issuer, audience: ORDERS });
+  const orders = express();
+  orders.use(requireAuth(ordersVerifier, { realm: "orders" }));
+  orders.get("/orders", requireScopes("read:orders"), (req, res) => {
+    res.json({ orders: [{ id: 1, total: 42 }], client: req.auth?.clientId });
+  });
+  orders.post("/orders", requireScopes("write:orders"), (_req, res) => {
+    res.status(201).json({ id: 2 });
+  });
+  const ordersServer = createServer(orders).listen(0, "127.0.0.1");
+  await new Promise((resolve) => ordersServer.once("listening", resolve));
+  const ordersUrl = `http://127.0.0.1:${(ordersServer.address() as AddressInfo).port}`;
+  console.log(`  Express orders API  ${ordersUrl}  (GET /orders needs read:orders, POST needs write:orders)`);
+
+  const billing = Fastify();
+  await billing.register(m2mAuth, { issuer: dev.issuer, audience: BILLING, realm: "billing" });
+  billing.get("/invoices", { config: { scopes: ["read:invoices"] } }, async (request) => ({
+    invoices: [{ id: "inv-1" }],
+    client: request.auth?.clientId,
+  }));
+  const billingUrl = await billing.listen({ port: 0, host: "127.0.0.1" });
+  console.log(`  Fastify billing API ${billingUrl}  (GET /invoices needs read:invoices)`);
+
+  step("3. A daemon calls both APIs with ClientCredentialsClient");
+  const events: ClientEvent[] = [];
+  const daemon = new ClientCredentialsClient({
+    issuer: dev.issuer,
+    clientId: "report-job",
+    clientSecret: "demo-secret-only-for-local-use",
+    onEvent: (event) => events.push(event),
+  });
+  let okCalls = 0;
+  for (let i = 0; i < 100; i++) {
+    const res = await daemon.fetch(`${ordersUrl}/orders`, { audience: ORDERS, scope: "read:orders" });
+    if (res.status === 200) okCalls++;
+    await res.arrayBuffer();
+  }
+  const fetched = () => events.filter((e) => e.type === "token_fetched").length;
+  check(okCalls === 100 && fetched() === 1, `${okCalls} calls to the orders API, ${fetched()} token request: the cached token served them all`);
+  for (let i = 0; i < 20; i++) {
+    const res = await daemon.fetch(`${billingUrl}/invoices`, { audience: BILLING, scope: "read:invoices" });
+    await res.arrayBuffer();
+  }
+  check(fetched() === 2, `20 calls to the billing API added ${fetched() - 1} token request (one per audience)`);
+  const token = await daemon.getToken({ audience: ORDERS, scope: "read:orders" });
+  console.log(`  the token: ${token} — scopes [${token.scope.join(", ")}]`);
+
+  step("4. What the APIs refuse");
+  const post = await daemon.fetch(`${ordersUrl}/orders`, { method: "POST", audience: ORDERS, scope: "read:orders" });
+  check(post.status === 403, `POST /orders without write:orders → ${post.status}`);
+  console.log(`    WWW-Authenticate: ${post.headers.get("www-authenticate")}`);
+  await post.arrayBuffer();
+
+  const forged = token.accessToken.replace(/\.([^.]+)\./, (_m, payload: string) => {
+    const claims = JSON.parse(Buffer.from(payload, "base64url").toString());
+    claims.scope = "read:orders write:orders";
+    return `.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.`;
+  });
+  const forgedRes = await fetch(`${ordersUrl}/orders`, { method: "POST", headers: { authorization: `Bearer ${forged}` } });
+  check(forgedRes.status === 401, `a forged token (scope edited in the payload) → ${forgedRes.status}`);
+  console.log(`    WWW-Authenticate: ${forgedRes.headers.get("www-authenticate")}`);
+
+  const none = await fetch(`${ordersUrl}/orders`);
+  check(none.status === 401, `no token at all → ${none.status}, ${none.headers.get("www-authenticate")}`);
+
+  step("5. What the authorization server refuses");
+  const greedy = await daemon.getToken({ audience: ORDERS, scope: "write:orders" }).catch((e: unknown) => e);
+  check(
+    greedy instanceof OAuthError && greedy.error === "invalid_scope",
+    `asking for a scope the app is not granted → ${(greedy as OAuthError).error}: ${(greedy as OAuthError).errorDescription}`,
+  );
+  const retired = new ClientCredentialsClient({ issuer: dev.issuer, clientId: "retired-app", clientSecret: "demo-secret-retired" });
+  const refused = await retired.getToken({ audience: ORDERS }).catch((e: unknown) => e);
+  check(refused instanceof OAuthError && refused.error === "invalid_client", `a disabled app → ${(refused as OAuthError).error}`);
+
+  await daemon.close();
+  await retired.close();
+  await billing.close();
+  await new Promise((resolve) => ordersServer.close(resolve));
+  await dev.close();
+  console.log(failures === 0 ? `\n${bold("Done.")} Try it yourself: npx m2m dev --config demo/m2m.dev.json` : `\n${failures} check(s) failed`);
+  process.exitCode = failures === 0 ? 0 : 1;
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
