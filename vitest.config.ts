@@ -20,7 +20,7 @@ export default defineConfig({
         extends: true,
         // Node: the `node` condition of the package's `imports` map (node:crypto).
         resolve: { alias: { "#platform": src("platform/node.ts") } },
-        test: { name: "node", include: ["test/**/*.test.ts"] },
+        test: { name: "node", include: ["test/**/*.test.ts", "examples/**/*.test.ts"] },
       },
       {
         extends: true,

@@ -35,7 +35,8 @@ async function main() {
     keysPath: false,
   });
   console.log(`  issuer ${dev.issuer}`);
-  for (const api of dev.config.apis) console.log(`  API ${api.identifier} (${api.name}) scopes: ${api.scopes.join(", ")}`);
+  for (const api of dev.config.apis)
+    console.log(`  API ${api.identifier} (${api.name}) scopes: ${api.scopes.join(", ")}`);
   for (const app of dev.config.apps) {
     const grants = Object.entries(app.grants).map(([api, scopes]) => `${api} → ${scopes.join(", ")}`);
     console.log(`  app ${app.clientId}${app.enabled === false ? " (disabled)" : ""}: ${grants.join("; ")}`);
@@ -80,17 +81,27 @@ async function main() {
     await res.arrayBuffer();
   }
   const fetched = () => events.filter((e) => e.type === "token_fetched").length;
-  check(okCalls === 100 && fetched() === 1, `${okCalls} calls to the orders API, ${fetched()} token request: the cached token served them all`);
+  check(
+    okCalls === 100 && fetched() === 1,
+    `${okCalls} calls to the orders API, ${fetched()} token request: the cached token served them all`,
+  );
   for (let i = 0; i < 20; i++) {
     const res = await daemon.fetch(`${billingUrl}/invoices`, { audience: BILLING, scope: "read:invoices" });
     await res.arrayBuffer();
   }
-  check(fetched() === 2, `20 calls to the billing API added ${fetched() - 1} token request (one per audience)`);
+  check(
+    fetched() === 2,
+    `20 calls to the billing API added ${fetched() - 1} token request (one per audience)`,
+  );
   const token = await daemon.getToken({ audience: ORDERS, scope: "read:orders" });
   console.log(`  the token: ${token} — scopes [${token.scope.join(", ")}]`);
 
   step("4. What the APIs refuse");
-  const post = await daemon.fetch(`${ordersUrl}/orders`, { method: "POST", audience: ORDERS, scope: "read:orders" });
+  const post = await daemon.fetch(`${ordersUrl}/orders`, {
+    method: "POST",
+    audience: ORDERS,
+    scope: "read:orders",
+  });
   check(post.status === 403, `POST /orders without write:orders → ${post.status}`);
   console.log(`    WWW-Authenticate: ${post.headers.get("www-authenticate")}`);
   await post.arrayBuffer();
@@ -100,7 +111,10 @@ async function main() {
     claims.scope = "read:orders write:orders";
     return `.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.`;
   });
-  const forgedRes = await fetch(`${ordersUrl}/orders`, { method: "POST", headers: { authorization: `Bearer ${forged}` } });
+  const forgedRes = await fetch(`${ordersUrl}/orders`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${forged}` },
+  });
   check(forgedRes.status === 401, `a forged token (scope edited in the payload) → ${forgedRes.status}`);
   console.log(`    WWW-Authenticate: ${forgedRes.headers.get("www-authenticate")}`);
 
@@ -113,16 +127,27 @@ async function main() {
     greedy instanceof OAuthError && greedy.error === "invalid_scope",
     `asking for a scope the app is not granted → ${(greedy as OAuthError).error}: ${(greedy as OAuthError).errorDescription}`,
   );
-  const retired = new ClientCredentialsClient({ issuer: dev.issuer, clientId: "retired-app", clientSecret: "demo-secret-retired" });
+  const retired = new ClientCredentialsClient({
+    issuer: dev.issuer,
+    clientId: "retired-app",
+    clientSecret: "demo-secret-retired",
+  });
   const refused = await retired.getToken({ audience: ORDERS }).catch((e: unknown) => e);
-  check(refused instanceof OAuthError && refused.error === "invalid_client", `a disabled app → ${(refused as OAuthError).error}`);
+  check(
+    refused instanceof OAuthError && refused.error === "invalid_client",
+    `a disabled app → ${(refused as OAuthError).error}`,
+  );
 
   await daemon.close();
   await retired.close();
   await billing.close();
   await new Promise((resolve) => ordersServer.close(resolve));
   await dev.close();
-  console.log(failures === 0 ? `\n${bold("Done.")} Try it yourself: npx m2m dev --config demo/m2m.dev.json` : `\n${failures} check(s) failed`);
+  console.log(
+    failures === 0
+      ? `\n${bold("Done.")} Try it yourself: npx m2m dev --config demo/m2m.dev.json`
+      : `\n${failures} check(s) failed`,
+  );
   process.exitCode = failures === 0 ? 0 : 1;
 }
 

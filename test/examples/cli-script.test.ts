@@ -1,6 +1,6 @@
 import { createServer } from "node:http";
 import { afterAll, beforeAll, expect, it, vi } from "vitest";
-import { main } from "../../examples/client-quickstart/index.js";
+import { main } from "../../examples/cli-script/index.js";
 import { listen } from "../support/http.js";
 import { ODD_SECRET, type RunningProvider, startProvider } from "../support/oidc.js";
 
@@ -19,7 +19,7 @@ afterAll(async () => {
   await as.close();
 });
 
-it("examples/client-quickstart gets a token and calls the API", async () => {
+it("examples/cli-script gets a token and calls the API", async () => {
   const log = vi.spyOn(console, "log").mockImplementation(() => {});
   const result = await main({
     ISSUER: as.issuer,

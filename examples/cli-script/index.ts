@@ -1,8 +1,8 @@
 /**
- * Client quick start: get a token for an API with the client credentials grant and call the API.
+ * CLI script: get a token for an API with the client credentials grant and call the API.
  *
  *   ISSUER=https://tenant.example.com/ CLIENT_ID=… CLIENT_SECRET=… \
- *   AUDIENCE=https://api.example.com API_URL=https://api.example.com/data npx tsx examples/client-quickstart/index.ts
+ *   AUDIENCE=https://api.example.com API_URL=https://api.example.com/data npx tsx examples/cli-script/index.ts
  */
 import { ClientCredentialsClient } from "m2m-kit";
 

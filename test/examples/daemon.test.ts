@@ -1,0 +1,64 @@
+import { execFile } from "node:child_process";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { type DevServer, startDevServer } from "../../src/dev-server/index.js";
+import { createVerifier } from "../../src/index.js";
+import { authenticate } from "../../src/web/index.js";
+import { serveFetch } from "../support/fetch-server.js";
+import { startProcess } from "../support/process.js";
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, "../..");
+let dev: DevServer;
+let api: Awaited<ReturnType<typeof serveFetch>>;
+let apiCalls = 0;
+
+beforeAll(async () => {
+  dev = await startDevServer({ configPath: join(root, "demo/m2m.dev.json"), keysPath: false });
+  const verifier = createVerifier({ issuer: dev.issuer, audience: "https://orders.example.com" });
+  api = await serveFetch(async (request) => {
+    apiCalls++;
+    const auth = await authenticate(request, verifier, { requiredScopes: ["read:orders"] });
+    return auth instanceof Response ? auth : Response.json({ client: auth?.clientId });
+  });
+});
+afterAll(async () => {
+  await api.close();
+  await dev.close();
+});
+
+it("examples/daemon calls the API on an interval with one cached token, and stops", async () => {
+  const daemon = await startProcess(
+    join(root, "node_modules/.bin/tsx"),
+    ["--tsconfig", "examples/tsconfig.json", "examples/daemon/index.ts"],
+    {
+      cwd: root,
+      env: {
+        ISSUER: dev.issuer,
+        CLIENT_ID: "report-job",
+        CLIENT_SECRET: "demo-secret-only-for-local-use",
+        AUDIENCE: "https://orders.example.com",
+        API_URL: `${api.url}/orders`,
+        INTERVAL_MS: "20",
+        MAX_CALLS: "5",
+      },
+      ready: /stopped/,
+    },
+  );
+  const output = daemon.output();
+  expect(output.match(/call \d: 200 \{"client":"report-job"\}/g)).toHaveLength(5);
+  expect(output.match(/token fetched/g)).toHaveLength(1);
+  expect(dev.tokenRequests).toBe(1);
+  expect(apiCalls).toBe(5);
+  expect(output).not.toContain("demo-secret-only-for-local-use");
+  await daemon.stop();
+});
+
+it("examples/testing/api.node-test.mjs passes under node:test", async () => {
+  const { stdout } = await run(process.execPath, ["--test", "examples/testing/api.node-test.mjs"], {
+    cwd: root,
+  });
+  expect(stdout).toMatch(/# pass 2/);
+  expect(stdout).toMatch(/# fail 0/);
+});
