@@ -118,6 +118,28 @@ console.log(JSON.stringify({
     });
   });
 
+  it("the m2m command, the testing helpers and the dev server (without oidc-provider installed)", async () => {
+    const help = await run(join(consumer(), "node_modules/.bin/m2m"), ["--help"], { cwd: consumer() });
+    expect(help.stdout).toContain("Commands:");
+    const out = await node(
+      "tools.mjs",
+      `import { createTestIssuer } from "m2m-kit/testing";
+import { startDevServer } from "m2m-kit/dev-server";
+import { createVerifier } from "m2m-kit";
+import { existsSync } from "node:fs";
+const issuer = await createTestIssuer({ audience: "https://api.example.com" });
+const auth = await createVerifier({ issuer: issuer.issuer, audience: "https://api.example.com" }).verify(await issuer.mint({ client_id: "t" }));
+await issuer.close();
+const dev = await startDevServer({ config: { apis: [{ identifier: "https://a.example.com", scopes: [] }], apps: [{ clientId: "c", clientSecret: "s", grants: {} }] } }).catch((e) => e.message);
+console.log(JSON.stringify({ client: auth.clientId, dev, schema: existsSync("node_modules/m2m-kit/m2m.dev.schema.json") }));`,
+    );
+    expect(JSON.parse(out)).toEqual({
+      client: "t",
+      dev: "m2m-kit/dev-server needs the oidc-provider package: npm install --save-dev oidc-provider",
+      schema: true,
+    });
+  });
+
   it("requires from CommonJS and gets a token", async () => {
     server.script(tokenReply({ access_token: "cjs-token" }));
     const body = usage(
