@@ -1,34 +1,32 @@
 import { defineConfig } from "tsup";
 
+/** The package's public entry points (each one is in package.json "exports", with types). */
+const publicEntries = {
+  index: "src/index.ts",
+  express: "src/express/index.ts",
+  fastify: "src/fastify/index.ts",
+  web: "src/web/index.ts",
+  hono: "src/hono/index.ts",
+  testing: "src/testing/index.ts",
+  "dev-server": "src/dev-server/index.ts",
+};
+
 export default defineConfig({
   entry: {
-    index: "src/index.ts",
-    express: "src/express/index.ts",
-    fastify: "src/fastify/index.ts",
-    web: "src/web/index.ts",
-    hono: "src/hono/index.ts",
-    testing: "src/testing/index.ts",
-    "dev-server": "src/dev-server/index.ts",
+    ...publicEntries,
     "cli/index": "src/cli/index.ts",
     "cli/bin": "src/cli/bin.ts",
     "platform/node": "src/platform/node.ts",
     "platform/web": "src/platform/web.ts",
   },
-  // Resolved at run time through package.json "imports" (the `node` condition picks node:crypto).
+  // "#platform" is resolved at run time through package.json "imports" (the `node` condition picks
+  // node:crypto); frameworks and oidc-provider are the user's.
   external: ["#platform", "express", "fastify", "fastify-plugin", "hono", "oidc-provider"],
   format: ["esm", "cjs"],
   dts: {
     // Declarations only; the isomorphic core is type-checked without Node types by `npm run typecheck`.
     compilerOptions: { types: ["node"] },
-    entry: {
-      index: "src/index.ts",
-      express: "src/express/index.ts",
-      fastify: "src/fastify/index.ts",
-      web: "src/web/index.ts",
-      hono: "src/hono/index.ts",
-      testing: "src/testing/index.ts",
-      "dev-server": "src/dev-server/index.ts",
-    },
+    entry: publicEntries,
   },
   sourcemap: true,
   clean: true,
