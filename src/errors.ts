@@ -128,7 +128,8 @@ export type InvalidTokenCode =
   | "ERR_JWT_TYP"
   | "ERR_JWT_CRIT"
   | "ERR_JWT_CLAIM_MISSING"
-  | "ERR_JWT_TOO_OLD";
+  | "ERR_JWT_TOO_OLD"
+  | "ERR_TOKEN_INACTIVE";
 
 /** The access token is not valid: an API answers 401 `invalid_token` (RFC 6750 §3.1). */
 export class InvalidTokenError extends M2MError {

@@ -38,6 +38,7 @@ export type { AuthorizationServerMetadata } from "./lib/discovery.js";
 export type { FetchLike } from "./lib/http.js";
 export type { RetryOptions } from "./lib/retry.js";
 export { ASYMMETRIC_ALGS, type VerifyAlgorithm } from "./verify/algorithms.js";
+export type { IntrospectionOptions } from "./verify/introspection.js";
 export type { JwksOptions } from "./verify/jwks.js";
 export {
   type AuthResult,

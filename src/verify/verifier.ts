@@ -13,6 +13,7 @@ import { discover } from "../lib/discovery.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
 import type { Platform } from "../platform/types.js";
 import { ASYMMETRIC_ALGS, type VerifyAlgorithm } from "./algorithms.js";
+import { type IntrospectionOptions, Introspector } from "./introspection.js";
 import { DEFAULT_JWKS, type JwksOptions, type JwksSettings, RemoteJwks } from "./jwks.js";
 
 /** Scopes a call needs: all of a list (a string or array), or `{ anyOf }` / `{ allOf }`. */
@@ -55,6 +56,8 @@ export interface VerifierOptions {
   claims?: Readonly<Record<string, ClaimRule>>;
   /** JWKS cache settings. */
   jwks?: JwksOptions;
+  /** RFC 7662 introspection for opaque (non-JWT) tokens, or for every token with `allTokens`. */
+  introspection?: IntrospectionOptions;
   /** Cache of verified tokens (on by default), or `false`. Default 10 000 entries. */
   verifiedTokenCache?: { maxEntries?: number } | false;
   /** `fetch` for discovery and JWKS. Default: the global `fetch`. */
@@ -134,6 +137,8 @@ interface CallChecks {
 
 const DOORKEEPER_SLOTS = 1024;
 const CACHE_KEY_CHARS = 32;
+
+const NO_HEADER: ProtectedHeaderParameters = Object.freeze({});
 
 const NO_CALL_CHECKS: CallChecks = Object.freeze({ requirement: undefined, audience: undefined });
 
@@ -272,6 +277,8 @@ class JwtVerifier implements Verifier {
   readonly #discovering = new Map<string, Promise<RemoteJwks<AnyKey>>>();
   readonly #discoveryFailedAt = new Map<string, { at: number; error: VerifierUnavailableError }>();
   readonly #headers = new LRUCache<string, Header>({ max: 256 });
+  readonly #introspector: Introspector | undefined;
+  #introspectionEndpoint: Promise<string> | undefined;
   readonly #verified: LRUCache<string, VerifiedEntry> | undefined;
   /** First sightings of tokens; a token enters the verified cache on its second verification. */
   readonly #doorkeeper = new Int32Array(DOORKEEPER_SLOTS);
@@ -330,6 +337,25 @@ class JwtVerifier implements Verifier {
       const uri = checkUrl(options.jwksUri, "jwksUri", this.#allowInsecureHttp).href;
       this.#sharedJwks = this.#newJwks(uri);
     }
+    if (options.introspection !== undefined) {
+      if (typeof options.introspection !== "object" || options.introspection === null) {
+        throw new TypeError("introspection must be an object");
+      }
+      const { endpoint } = options.introspection;
+      if (endpoint !== undefined) {
+        this.#introspectionEndpoint = Promise.resolve(
+          checkUrl(endpoint, "introspection.endpoint", this.#allowInsecureHttp).href,
+        );
+      } else if (this.#issuers.size !== 1) {
+        throw new TypeError("introspection.endpoint is required with several issuers");
+      }
+      this.#introspector = new Introspector(
+        options.introspection,
+        this.#fetch,
+        this.#now,
+        this.#jwksSettings.timeoutMs,
+      );
+    }
     const cache = options.verifiedTokenCache;
     if (cache !== false) {
       const maxEntries =
@@ -384,6 +410,7 @@ class JwtVerifier implements Verifier {
           };
 
     const now = this.#now();
+    if (this.#introspector?.handles(token)) return this.#verifyByIntrospection(token, call, now);
     // Keyed by the token's last characters (signature bytes): hashing a short key is far cheaper than
     // hashing a whole token, and the entry holds the full token to compare.
     const cacheKey = token.length > CACHE_KEY_CHARS ? token.slice(-CACHE_KEY_CHARS) : token;
@@ -448,6 +475,58 @@ class JwtVerifier implements Verifier {
     if (valid instanceof Promise)
       return valid.then((ok) => this.#accept(ok, parsed, jwks, jwks.version, call));
     return this.#accept(valid, parsed, jwks, jwks.version, call);
+  }
+
+  /** RFC 7662: the authorization server says whether the token is active; the same checks follow. */
+  async #verifyByIntrospection(token: string, call: CallChecks, now: number): Promise<AuthResult> {
+    const introspector = this.#introspector as Introspector;
+    const claims = await introspector.introspect(token, await this.#introspectionEndpointUrl());
+    if (claims.iss !== undefined && (typeof claims.iss !== "string" || !this.#issuers.has(claims.iss))) {
+      throw invalid("ERR_JWT_ISSUER", "token issuer is not accepted");
+    }
+    if (claims.exp !== undefined) this.#checkTimes(claims, now);
+    // Opaque tokens often carry no aud in their introspection answer: checked when present.
+    if (claims.aud !== undefined) this.#checkAudience(claims.aud, call.audience ?? this.#audiences);
+    const result: AuthResult = Object.freeze({
+      claims: Object.freeze({ ...claims }),
+      header: NO_HEADER,
+      scopes: Object.freeze(scopesFrom(claims, this.#scopeClaims)),
+      clientId: clientIdOf(claims),
+      subject: typeof claims.sub === "string" ? claims.sub : undefined,
+      issuer: typeof claims.iss === "string" ? claims.iss : ([...this.#issuers][0] as string),
+      expiresAt: typeof claims.exp === "number" ? claims.exp * 1000 : Number.POSITIVE_INFINITY,
+    });
+    this.#authorize(result, call.requirement);
+    return result;
+  }
+
+  #introspectionEndpointUrl(): Promise<string> {
+    if (this.#introspectionEndpoint) return this.#introspectionEndpoint;
+    const issuer = [...this.#issuers][0] as string;
+    const pending = discover(issuer, {
+      fetch: this.#fetch,
+      timeoutMs: this.#jwksSettings.timeoutMs,
+      allowInsecureHttp: this.#allowInsecureHttp,
+    }).then(
+      (metadata) => {
+        if (typeof metadata.introspection_endpoint !== "string") {
+          throw new VerifierUnavailableError(`${issuer} publishes no introspection_endpoint`);
+        }
+        return metadata.introspection_endpoint;
+      },
+      (cause: Error) => {
+        throw new VerifierUnavailableError(
+          `introspection endpoint of ${issuer} unavailable: ${cause.message}`,
+          { cause },
+        );
+      },
+    );
+    this.#introspectionEndpoint = pending;
+    // A failed discovery is not kept: the next token tries again.
+    pending.catch(() => {
+      if (this.#introspectionEndpoint === pending) this.#introspectionEndpoint = undefined;
+    });
+    return pending;
   }
 
   async #verifyWithFetchedKey(parsed: ParsedToken, call: CallChecks): Promise<AuthResult> {

@@ -45,6 +45,8 @@ export interface RunningProvider {
   provider: Provider;
   /** Number of POSTs to the token endpoint so far. */
   readonly tokenRequests: number;
+  /** Number of POSTs to the introspection endpoint so far. */
+  readonly introspectionRequests: number;
   /** Form parameters and `Authorization` header of every token request, in order. */
   readonly requests: TokenRequestRecord[];
   resetCount(): void;
@@ -155,10 +157,12 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
   });
 
   let tokenRequests = 0;
+  let introspectionRequests = 0;
   const requests: TokenRequestRecord[] = [];
   const handler = provider.callback();
   server.on("request", async (req, res) => {
-    if (req.method !== "POST" || !req.url?.startsWith("/token")) {
+    if (req.method === "POST" && req.url === "/token/introspection") introspectionRequests++;
+    if (req.method !== "POST" || req.url !== "/token") {
       handler(req, res);
       return;
     }
@@ -184,6 +188,9 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
     provider,
     get tokenRequests() {
       return tokenRequests;
+    },
+    get introspectionRequests() {
+      return introspectionRequests;
     },
     requests,
     resetCount() {
