@@ -1,7 +1,7 @@
 // Testing your own API with m2m-kit/testing and Vitest. Run: npx vitest run examples/testing
 import express from "express";
 import { requireAuth, requireScopes } from "m2m-kit/express";
-import { createTestIssuer, type TestIssuer } from "m2m-kit/testing";
+import { createTestClient, createTestIssuer, type TestIssuer } from "m2m-kit/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
 
 let issuer: TestIssuer;
@@ -33,6 +33,13 @@ it("accepts a token with read:data", async () => {
   const token = await issuer.mint({ client_id: "svc", scope: "read:data" });
   const res = await fetch(`${url}/data`, { headers: { authorization: `Bearer ${token}` } });
   expect(await res.json()).toEqual({ client: "svc" });
+});
+
+it("createTestClient sends a minted token, like an M2M client", async () => {
+  const reader = createTestClient(issuer, { client_id: "reader", scope: "read:data" });
+  expect(await (await reader.fetch(`${url}/data`)).json()).toEqual({ client: "reader" });
+  const writer = createTestClient(issuer, { client_id: "writer", scope: "write:data" });
+  expect((await writer.fetch(`${url}/data`)).status).toBe(403);
 });
 
 it("refuses an expired or forged token, and a token without the scope", async () => {

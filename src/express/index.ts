@@ -40,6 +40,13 @@ function queryTokens(req: Request): string[] {
   return (Array.isArray(value) ? value : [value]).map(String);
 }
 
+function bodyTokens(req: Request, settings: ExpressAuthOptions): string[] {
+  if (!settings.allowBodyToken || !req.is("application/x-www-form-urlencoded")) return [];
+  const value = (req.body as Record<string, unknown> | undefined)?.access_token;
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value : [value]).map(String);
+}
+
 function fail(error: unknown, res: Response, next: NextFunction, options: ExpressAuthOptions): void {
   if (!(error instanceof HttpAuthError) || options.passErrors) {
     next(error);
@@ -72,7 +79,11 @@ export function requireAuth(config: AuthConfig | Verifier, options: ExpressAuthO
     try {
       outcome = authenticateNow(
         verifier,
-        { authorization: req.headers.authorization, queryTokens: queryTokens(req) },
+        {
+          authorization: req.headers.authorization,
+          queryTokens: queryTokens(req),
+          bodyTokens: bodyTokens(req, settings),
+        },
         settings,
       );
     } catch (error) {

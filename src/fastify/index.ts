@@ -65,6 +65,13 @@ function queryTokens(request: FastifyRequest): string[] {
   return (Array.isArray(value) ? value : [value]).map(String);
 }
 
+/** Body tokens exist only where the body is parsed: in a `preHandler` (`fastify.requireAuth()` there). */
+function bodyTokens(request: FastifyRequest): string[] {
+  const value = (request.body as Record<string, unknown> | undefined | null)?.access_token;
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value : [value]).map(String);
+}
+
 const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options) => {
   const verifier = verifierFrom(options);
   const settings: FastifyAuthOptions = options;
@@ -99,7 +106,11 @@ const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options
       try {
         const outcome = authenticateNow(
           verifier,
-          { authorization: request.headers.authorization, queryTokens: queryTokens(request) },
+          {
+            authorization: request.headers.authorization,
+            queryTokens: queryTokens(request),
+            bodyTokens: bodyTokens(request),
+          },
           http,
         );
         if (outcome instanceof Promise) {

@@ -30,6 +30,8 @@ export interface HttpAuthOptions {
   requiredScopes?: ScopeRequirement;
   /** Accept `?access_token=` (RFC 6750 §2.3). Off by default: URLs end up in logs. */
   allowQueryToken?: boolean;
+  /** Accept `access_token` in a form-encoded body (RFC 6750 §2.2). Off by default. */
+  allowBodyToken?: boolean;
   /** Shapes the error response body (e.g. `application/problem+json`); status and headers stay. */
   errorBody?: (error: HttpAuthError) => { contentType: string; body: string };
 }
@@ -85,6 +87,8 @@ export interface RequestCredentials {
   authorization: string | null | undefined;
   /** Values of the `access_token` query parameter. */
   queryTokens?: readonly string[];
+  /** Values of `access_token` in a form-encoded body (read only when `allowBodyToken` is on). */
+  bodyTokens?: readonly string[];
 }
 
 /** RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
@@ -171,15 +175,17 @@ function findBearerToken(request: RequestCredentials, options: HttpAuthOptions):
     // Any other scheme (Basic, …) is not a bearer credential: answered like no credentials.
   }
   // RFC 6750 §2: a client must not use more than one method in one request.
-  if (query.length > 0 && (fromHeader !== undefined || query.length > 1)) {
+  const body = options.allowBodyToken ? (request.bodyTokens ?? []) : [];
+  const sent = (fromHeader === undefined ? 0 : 1) + query.length + body.length;
+  if (sent > 1 && (query.length > 0 || body.length > 0)) {
     throw failure(400, "invalid_request", "the access token was sent by more than one method", realm);
   }
   if (fromHeader !== undefined) return fromHeader;
-  if (query.length === 1 && options.allowQueryToken) {
-    const token = query[0] as string;
-    if (!B64TOKEN.test(token))
+  const other = query.length === 1 && options.allowQueryToken ? query[0] : body[0];
+  if (other !== undefined) {
+    if (!B64TOKEN.test(other))
       throw failure(400, "invalid_request", "the access_token parameter is not valid", realm);
-    return token;
+    return other;
   }
   return undefined;
 }

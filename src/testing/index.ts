@@ -119,3 +119,40 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
       }),
   };
 }
+
+/** A client for API tests that sends a token minted by a {@link TestIssuer}, as an M2M client would. */
+export interface TestClient {
+  /** The token it sends (minted once, reused like a real client's cached token). */
+  token(): Promise<string>;
+  /** `fetch` with `Authorization: Bearer <token>`. */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
+}
+
+/**
+ * A client whose token carries `claims` (e.g. `client_id` and `scope`), for calling the API under test.
+ *
+ * @example
+ * ```ts
+ * const reader = createTestClient(issuer, { client_id: "svc", scope: "read:data" });
+ * expect((await reader.fetch(`${url}/data`)).status).toBe(200);
+ * ```
+ */
+export function createTestClient(
+  issuer: TestIssuer,
+  claims: JWTPayload = {},
+  options: MintOptions = {},
+): TestClient {
+  let minted: Promise<string> | undefined;
+  const token = () => {
+    minted ??= issuer.mint(claims, options);
+    return minted;
+  };
+  return {
+    token,
+    async fetch(input, init = {}) {
+      const headers = new Headers(init.headers);
+      headers.set("authorization", `Bearer ${await token()}`);
+      return fetch(input, { ...init, headers });
+    },
+  };
+}

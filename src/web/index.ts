@@ -12,6 +12,12 @@ function queryTokens(request: Request): string[] {
   return request.url.includes("access_token") ? new URL(request.url).searchParams.getAll("access_token") : [];
 }
 
+/** `access_token` of a form-encoded body, read from a clone so that the handler can still read the body. */
+async function bodyTokens(request: Request): Promise<string[]> {
+  if (!request.headers.get("content-type")?.startsWith("application/x-www-form-urlencoded")) return [];
+  return new URLSearchParams(await request.clone().text()).getAll("access_token");
+}
+
 /** The RFC 6750 response for an authentication failure. */
 export function errorResponse(error: HttpAuthError, options: HttpAuthOptions = {}): Response {
   const { contentType, body } = errorResponseBody(error, options);
@@ -40,7 +46,11 @@ export async function authenticate(
   try {
     return await authenticateRequest(
       verifier,
-      { authorization: request.headers.get("authorization"), queryTokens: queryTokens(request) },
+      {
+        authorization: request.headers.get("authorization"),
+        queryTokens: queryTokens(request),
+        bodyTokens: settings.allowBodyToken ? await bodyTokens(request) : [],
+      },
       settings,
     );
   } catch (error) {

@@ -12,7 +12,7 @@ import {
   createVerifier,
   type Verifier,
 } from "../../src/index.js";
-import { authenticate } from "../../src/web/index.js";
+import { authenticate, withAuth } from "../../src/web/index.js";
 import { listen } from "../support/http.js";
 import { type KeyServer, startKeyServer } from "../support/key-server.js";
 
@@ -184,5 +184,62 @@ describe("types", () => {
     expectTypeOf(result).toEqualTypeOf<AuthResult | Response | undefined>();
     expect(result).toBeInstanceOf(Response);
     expect(HttpAuthError).toBe(CoreHttpAuthError);
+  });
+});
+
+describe("form-body tokens (RFC 6750 §2.2), only when enabled", () => {
+  it("Express: accepted with allowBodyToken; with the header too → 400", async () => {
+    const app = express();
+    app.use(express.urlencoded({ extended: false }));
+    app.post("/data", requireAuth(verifier, { allowBodyToken: true }), (req, res) => {
+      res.json({ client: req.auth?.clientId });
+    });
+    app.post("/strict", requireAuth(verifier), (req, res) => {
+      res.json({ client: req.auth?.clientId });
+    });
+    const server = await listen(createServer(app));
+    try {
+      const token = await ks.sign({ client_id: "form" });
+      const form = { "content-type": "application/x-www-form-urlencoded" };
+      const ok = await fetch(`${server.url}/data`, {
+        method: "POST",
+        headers: form,
+        body: `access_token=${token}`,
+      });
+      expect(await ok.json()).toEqual({ client: "form" });
+      const both = await fetch(`${server.url}/data`, {
+        method: "POST",
+        headers: { ...form, authorization: `Bearer ${token}` },
+        body: `access_token=${token}`,
+      });
+      expect(both.status).toBe(400);
+      expect(both.headers.get("www-authenticate")).toContain("more than one method");
+      const off = await fetch(`${server.url}/strict`, {
+        method: "POST",
+        headers: form,
+        body: `access_token=${token}`,
+      });
+      expect(off.status).toBe(401);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("fetch API: accepted with allowBodyToken, and the handler still reads the body", async () => {
+    const token = await ks.sign({ client_id: "form" });
+    const handler = withAuth(
+      async (request, auth) =>
+        Response.json({ client: auth.clientId, note: new URLSearchParams(await request.text()).get("note") }),
+      verifier,
+      { allowBodyToken: true },
+    );
+    const res = await handler(
+      new Request("http://127.0.0.1/data", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: `access_token=${token}&note=hi`,
+      }),
+    );
+    expect(await res.json()).toEqual({ client: "form", note: "hi" });
   });
 });
