@@ -9,7 +9,9 @@ export type ProviderName =
   | "okta"
   | "keycloak"
   | "entra"
-  | "cognito";
+  | "cognito"
+  | "zitadel"
+  | "hydra";
 
 /** How the target API is named in a token request. */
 export type AudienceParam = "audience" | "resource" | "none";
@@ -29,6 +31,29 @@ export const CLIENT_PRESETS: Readonly<Record<ProviderName, ClientPreset>> = {
   keycloak: { audienceParam: "none", authMethod: "client_secret_basic" },
   entra: { audienceParam: "none", authMethod: "client_secret_post" },
   cognito: { audienceParam: "none", authMethod: "client_secret_basic" },
+  zitadel: { audienceParam: "none", authMethod: "client_secret_basic" },
+  hydra: { audienceParam: "audience", authMethod: "client_secret_basic" },
+};
+
+/** Verifier defaults per provider: where scopes live, which claim names the audience, claim policies. */
+export interface VerifierPreset {
+  scopeClaim: readonly string[];
+  audienceClaim?: string;
+  claims?: Readonly<Record<string, string>>;
+}
+
+export const VERIFIER_PRESETS: Readonly<Record<ProviderName, VerifierPreset>> = {
+  auth0: { scopeClaim: ["scope", "permissions"] },
+  kinde: { scopeClaim: ["scope", "scp"] },
+  authgear: { scopeClaim: ["scope"] },
+  asgardeo: { scopeClaim: ["scope"] },
+  okta: { scopeClaim: ["scp"] },
+  keycloak: { scopeClaim: ["scope", "realm_access.roles", "resource_access.*.roles"] },
+  entra: { scopeClaim: ["roles", "scp"] },
+  // Cognito access tokens have no aud: the app client id is in client_id, and token_use says "access".
+  cognito: { scopeClaim: ["scope"], audienceClaim: "client_id", claims: { token_use: "access" } },
+  zitadel: { scopeClaim: ["scope", "urn:zitadel:iam:org:project:roles"] },
+  hydra: { scopeClaim: ["scp", "scope"] },
 };
 
 export const PROVIDER_NAMES = Object.keys(CLIENT_PRESETS) as ProviderName[];
@@ -41,6 +66,8 @@ const HOST_PATTERNS: ReadonlyArray<[RegExp, ProviderName]> = [
   [/^login\.microsoftonline\.com$/, "entra"],
   [/\.okta\.com$/, "okta"],
   [/^cognito-idp\.[a-z0-9-]+\.amazonaws\.com$/, "cognito"],
+  [/\.zitadel\.cloud$/, "zitadel"],
+  [/\.oryapis\.com$/, "hydra"],
 ];
 
 /** The preset implied by a well-known issuer or token endpoint host, if any. */

@@ -1,6 +1,7 @@
 import type { JWTPayload, ProtectedHeaderParameters } from "jose";
 import { LRUCache } from "lru-cache";
 import { platform } from "#platform";
+import { PROVIDER_NAMES, type ProviderName, VERIFIER_PRESETS } from "../client/providers.js";
 import {
   ClaimPolicyError,
   DiscoveryError,
@@ -44,8 +45,16 @@ export interface VerifierOptions {
   clockToleranceSeconds?: number;
   /** Scopes every token must have (a per-call `requiredScopes` adds to these). */
   requiredScopes?: ScopeRequirement;
-  /** Claim(s) holding the scopes. Default: `scope`, `scp`, `permissions` and `roles`. */
+  /**
+   * Claim(s) holding the scopes. Default: `scope`, `scp`, `permissions` and `roles`. A name that is not
+   * a claim but contains dots is a path (`realm_access.roles`; `*` matches any key); an object claim
+   * contributes its keys.
+   */
   scopeClaim?: string | readonly string[];
+  /** The claim checked against `audience`. Default `aud` (Cognito's preset: `client_id`). */
+  audienceClaim?: string;
+  /** Provider preset: sets `scopeClaim`, `audienceClaim` and claim policies; options still win. */
+  provider?: ProviderName;
   /** `true`: header `typ` must be `at+jwt` or `application/at+jwt` (RFC 9068); a string: that value. */
   requireTyp?: boolean | string;
   /** Reject tokens whose `iat` is older than this. */
@@ -193,14 +202,33 @@ function checkScopes(requirement: NormalizedRequirement | undefined, granted: re
   if (!ok) throw new InsufficientScopeError(requirement.scopes, granted, requirement.anyOf);
 }
 
+/** Values of a claim, or of a dotted path into nested claims (`*` matches every key). */
+function claimValues(claims: JWTPayload, name: string): unknown[] {
+  if (name in claims || !name.includes(".")) return [claims[name]];
+  let current: unknown[] = [claims];
+  for (const part of name.split(".")) {
+    const next: unknown[] = [];
+    for (const value of current) {
+      if (typeof value !== "object" || value === null) continue;
+      if (part === "*") next.push(...Object.values(value));
+      else next.push((value as Record<string, unknown>)[part]);
+    }
+    current = next;
+  }
+  return current;
+}
+
 function scopesFrom(claims: JWTPayload, names: readonly string[]): string[] {
   const scopes: string[] = [];
+  const add = (scope: unknown) => {
+    if (typeof scope === "string" && scope !== "" && !scopes.includes(scope)) scopes.push(scope);
+  };
   for (const name of names) {
-    const value = claims[name];
-    const list = typeof value === "string" ? value.split(" ") : Array.isArray(value) ? value : undefined;
-    if (!list) continue;
-    for (const scope of list) {
-      if (typeof scope === "string" && scope !== "" && !scopes.includes(scope)) scopes.push(scope);
+    for (const value of claimValues(claims, name)) {
+      if (typeof value === "string") for (const scope of value.split(" ")) add(scope);
+      else if (Array.isArray(value)) for (const scope of value) add(scope);
+      else if (typeof value === "object" && value !== null)
+        for (const scope of Object.keys(value)) add(scope);
     }
   }
   return scopes;
@@ -262,6 +290,7 @@ class JwtVerifier implements Verifier {
   readonly #toleranceMs: number;
   readonly #required: NormalizedRequirement | undefined;
   readonly #scopeClaims: readonly string[];
+  readonly #audienceClaim: string;
   readonly #requireTyp: string | undefined;
   readonly #maxAgeMs: number | undefined;
   readonly #maxTokenBytes: number;
@@ -302,8 +331,21 @@ class JwtVerifier implements Verifier {
     this.#algorithms = new Set(algorithms);
     this.#toleranceMs = nonNegative(options.clockToleranceSeconds ?? 5, "clockToleranceSeconds") * 1000;
     this.#required = normalizeRequirement(options.requiredScopes, "requiredScopes");
+    if (options.provider !== undefined && !PROVIDER_NAMES.includes(options.provider)) {
+      throw new TypeError(`provider must be one of ${PROVIDER_NAMES.join(", ")}`);
+    }
+    const preset = options.provider === undefined ? undefined : VERIFIER_PRESETS[options.provider];
     this.#scopeClaims =
-      options.scopeClaim === undefined ? DEFAULT_SCOPE_CLAIMS : toList(options.scopeClaim, "scopeClaim");
+      options.scopeClaim === undefined
+        ? (preset?.scopeClaim ?? DEFAULT_SCOPE_CLAIMS)
+        : toList(options.scopeClaim, "scopeClaim");
+    if (
+      options.audienceClaim !== undefined &&
+      (typeof options.audienceClaim !== "string" || options.audienceClaim === "")
+    ) {
+      throw new TypeError("audienceClaim must be a non-empty string");
+    }
+    this.#audienceClaim = options.audienceClaim ?? preset?.audienceClaim ?? "aud";
     if (
       options.requireTyp !== undefined &&
       typeof options.requireTyp !== "boolean" &&
@@ -320,7 +362,7 @@ class JwtVerifier implements Verifier {
     if (options.claims !== undefined && (typeof options.claims !== "object" || options.claims === null)) {
       throw new TypeError("claims must be an object of claim rules");
     }
-    this.#claims = Object.entries(options.claims ?? {});
+    this.#claims = Object.entries({ ...preset?.claims, ...options.claims });
     this.#jwksSettings = { ...DEFAULT_JWKS };
     for (const [name, value] of Object.entries(options.jwks ?? {})) {
       if (!(name in DEFAULT_JWKS)) throw new TypeError(`jwks.${name} is not a known option`);
@@ -486,7 +528,8 @@ class JwtVerifier implements Verifier {
     }
     if (claims.exp !== undefined) this.#checkTimes(claims, now);
     // Opaque tokens often carry no aud in their introspection answer: checked when present.
-    if (claims.aud !== undefined) this.#checkAudience(claims.aud, call.audience ?? this.#audiences);
+    const audience = claims[this.#audienceClaim];
+    if (audience !== undefined) this.#checkAudience(audience, call.audience ?? this.#audiences);
     const result: AuthResult = Object.freeze({
       claims: Object.freeze({ ...claims }),
       header: NO_HEADER,
@@ -548,7 +591,7 @@ class JwtVerifier implements Verifier {
     if (!valid) throw invalid("ERR_JWT_SIGNATURE", "token signature is not valid");
     const { claims, header, issuer } = parsed;
     const expiresAt = this.#checkTimes(claims, parsed.now);
-    this.#checkAudience(claims.aud, call.audience ?? this.#audiences);
+    this.#checkAudience(claims[this.#audienceClaim], call.audience ?? this.#audiences);
     const result: AuthResult = Object.freeze({
       claims: Object.freeze(claims),
       header: header.raw,
@@ -565,7 +608,7 @@ class JwtVerifier implements Verifier {
         result,
         expiresAt,
         iat: claims.iat,
-        aud: claims.aud,
+        aud: claims[this.#audienceClaim],
         jwks,
         version,
       });

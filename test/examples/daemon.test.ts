@@ -56,9 +56,13 @@ it("examples/daemon calls the API on an interval with one cached token, and stop
 });
 
 it("examples/testing/api.node-test.mjs passes under node:test", async () => {
-  const { stdout } = await run(process.execPath, ["--test", "--test-reporter=tap", "examples/testing/api.node-test.mjs"], {
-    cwd: root,
-  });
+  const { stdout } = await run(
+    process.execPath,
+    ["--test", "--test-reporter=tap", "examples/testing/api.node-test.mjs"],
+    {
+      cwd: root,
+    },
+  );
   expect(stdout).toMatch(/# pass 2/);
   expect(stdout).toMatch(/# fail 0/);
 });
