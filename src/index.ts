@@ -5,7 +5,6 @@ export {
   type GetTokenOptions,
 } from "./client/client.js";
 export type { ClientCredentialsClientOptions, ClientEvent } from "./client/options.js";
-export type { AudienceParam, ProviderName } from "./client/providers.js";
 export { MemoryTokenStore, type TokenStore } from "./client/store.js";
 export { AccessToken, type StoredToken } from "./client/token.js";
 export {
@@ -37,6 +36,7 @@ export type { Clock } from "./lib/clock.js";
 export type { AuthorizationServerMetadata } from "./lib/discovery.js";
 export type { FetchLike } from "./lib/http.js";
 export type { RetryOptions } from "./lib/retry.js";
+export type { AudienceParam, ProviderName } from "./providers.js";
 export { ASYMMETRIC_ALGS, type VerifyAlgorithm } from "./verify/algorithms.js";
 export type { IntrospectionOptions } from "./verify/introspection.js";
 export type { JwksOptions } from "./verify/jwks.js";

@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 import { ClientCredentialsClient } from "../client/client.js";
-import { PROVIDER_NAMES, type ProviderName } from "../client/providers.js";
 import { M2MError } from "../errors.js";
+import { PROVIDER_NAMES, type ProviderName } from "../providers.js";
 import { createVerifier } from "../verify/verifier.js";
 
 /**

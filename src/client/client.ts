@@ -3,6 +3,7 @@ import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import { type AuthorizationServerMetadata, discover } from "../lib/discovery.js";
 import { type FetchLike, fetchText, ResponseTooLarge, TimeoutReached } from "../lib/http.js";
 import { parseRetryAfter, withRetry } from "../lib/retry.js";
+import { type AudienceParam, CLIENT_PRESETS, type ClientPreset, inferProvider } from "../providers.js";
 import {
   type AuthMethod,
   type ClientAuthentication,
@@ -21,7 +22,6 @@ import {
   normalizeScope,
   refreshAt,
 } from "./options.js";
-import { type AudienceParam, CLIENT_PRESETS, type ClientPreset, inferProvider } from "./providers.js";
 import { MemoryTokenStore, type TokenStore } from "./store.js";
 import { AccessToken, type StoredToken } from "./token.js";
 import { errorForStatus, parseTokenResponse } from "./token-response.js";

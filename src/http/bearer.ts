@@ -283,6 +283,19 @@ export async function authenticateRequest(
 
 type Outcome = AuthResult | undefined;
 
+const calls = new WeakMap<HttpAuthOptions, VerifyCallOptions | undefined>();
+
+/** The per-call verify options of an adapter's settings, built once per settings object. */
+function callOptions(options: HttpAuthOptions): VerifyCallOptions | undefined {
+  if (options.requiredScopes === undefined) return undefined;
+  let call = calls.get(options);
+  if (!call) {
+    call = { requiredScopes: options.requiredScopes };
+    calls.set(options, call);
+  }
+  return call;
+}
+
 /**
  * {@link authenticateRequest} for adapters: answers in the same tick when the token is in the
  * verified-token cache (a value, or a throw), and returns a promise only when it must wait.
@@ -300,8 +313,7 @@ export function authenticateNow(
   // A malformed credential is a bad request (400), whatever the verifier would say of it.
   const refuse = (error: unknown) =>
     B64TOKEN.test(token) ? toHttpAuthError(error, options.realm) : malformedToken(options.realm);
-  const call: VerifyCallOptions | undefined =
-    options.requiredScopes === undefined ? undefined : { requiredScopes: options.requiredScopes };
+  const call = callOptions(options);
   const now = (
     verifier as { [verifyNow]?: (t: string, o?: VerifyCallOptions) => AuthResult | Promise<AuthResult> }
   )[verifyNow];

@@ -1,7 +1,6 @@
 import type { JWTPayload, ProtectedHeaderParameters } from "jose";
 import { LRUCache } from "lru-cache";
 import { platform } from "#platform";
-import { PROVIDER_NAMES, type ProviderName, VERIFIER_PRESETS } from "../client/providers.js";
 import {
   ClaimPolicyError,
   DiscoveryError,
@@ -13,6 +12,7 @@ import {
 import { discover } from "../lib/discovery.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
 import type { Platform } from "../platform/types.js";
+import { PROVIDER_NAMES, type ProviderName, VERIFIER_PRESETS } from "../providers.js";
 import { ASYMMETRIC_ALGS, type VerifyAlgorithm } from "./algorithms.js";
 import { type IntrospectionOptions, Introspector } from "./introspection.js";
 import { DEFAULT_JWKS, type JwksOptions, type JwksSettings, RemoteJwks } from "./jwks.js";
