@@ -1,0 +1,293 @@
+/**
+ * End to end per provider: an oidc-provider dressed as that provider (issuer form, request style,
+ * client authentication, token shape); the client preset gets a token, the verifier preset accepts it
+ * with the right scopes and client id, and a token shaped for another provider is refused.
+ */
+
+import { decodeJwt } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { asgardeo } from "../../examples/providers/asgardeo.js";
+import { auth0 } from "../../examples/providers/auth0.js";
+import { authgear } from "../../examples/providers/authgear.js";
+import { kinde } from "../../examples/providers/kinde.js";
+import { ClientCredentialsClient, createVerifier, type ProviderName } from "../../src/index.js";
+import {
+  type ShapedProvider,
+  type ShapedProviderOptions,
+  startShapedProvider,
+} from "../support/shaped-provider.js";
+
+type Payload = Record<string, unknown>;
+const scopesOf = (p: Payload) =>
+  String(p.scope ?? "")
+    .split(" ")
+    .filter(Boolean);
+
+interface Case {
+  provider: ProviderName;
+  server: Omit<ShapedProviderOptions, "client" | "api"> & {
+    api?: ShapedProviderOptions["api"];
+    authMethod: "client_secret_basic" | "client_secret_post";
+  };
+  /** What the app asks for. */
+  request: { audience?: string; scope?: string };
+  /** The audience the API's verifier is configured with. */
+  audience: string;
+  scopes: string[];
+}
+
+const API = { identifier: "https://orders.example.com", scopes: ["read:orders", "write:orders"] };
+
+const CASES: Case[] = [
+  {
+    provider: "auth0",
+    server: {
+      issuerPath: "",
+      trailingSlash: true,
+      authMethod: "client_secret_post",
+      shape: (p, h) => {
+        h.typ = "JWT";
+        p.azp = p.client_id;
+        p.sub = `${p.client_id}@clients`;
+        p.gty = "client-credentials";
+        p.permissions = scopesOf(p);
+        delete p.client_id;
+      },
+    },
+    request: { audience: API.identifier, scope: "read:orders" },
+    audience: API.identifier,
+    scopes: ["read:orders"],
+  },
+  {
+    provider: "kinde",
+    server: {
+      issuerPath: "",
+      authMethod: "client_secret_post",
+      shape: (p) => {
+        p.azp = p.client_id;
+        p.scp = scopesOf(p);
+        p.gty = ["client_credentials"];
+        p.aud = [p.aud];
+        delete p.client_id;
+      },
+    },
+    request: { audience: API.identifier, scope: "read:orders write:orders" },
+    audience: API.identifier,
+    scopes: ["read:orders", "write:orders"],
+  },
+  {
+    provider: "authgear",
+    server: { issuerPath: "", authMethod: "client_secret_post", shape: (p) => void (p.aud = [p.aud]) },
+    request: { audience: API.identifier, scope: "read:orders" },
+    audience: API.identifier,
+    scopes: ["read:orders"],
+  },
+  {
+    provider: "asgardeo",
+    server: {
+      issuerPath: "/t/acme/oauth2/token",
+      authMethod: "client_secret_basic",
+      shape: (p) => void (p.aud = p.client_id),
+    },
+    request: { scope: "read:orders" },
+    audience: "app-asgardeo",
+    scopes: ["read:orders"],
+  },
+  {
+    provider: "okta",
+    server: {
+      issuerPath: "/oauth2/default",
+      authMethod: "client_secret_basic",
+      shape: (p, h) => {
+        delete h.typ;
+        h.typ = undefined;
+        p.cid = p.client_id;
+        p.scp = scopesOf(p);
+        delete p.client_id;
+        delete p.scope;
+      },
+    },
+    request: { scope: "read:orders" },
+    audience: API.identifier,
+    scopes: ["read:orders"],
+  },
+  {
+    provider: "keycloak",
+    server: {
+      issuerPath: "/realms/acme",
+      authMethod: "client_secret_basic",
+      shape: (p, h) => {
+        h.typ = "JWT";
+        p.azp = p.client_id;
+        p.realm_access = { roles: scopesOf(p) };
+        p.resource_access = { account: { roles: ["view-profile"] } };
+        p.scope = "profile email";
+        delete p.client_id;
+      },
+    },
+    request: { scope: "read:orders" },
+    audience: API.identifier,
+    scopes: ["profile", "email", "read:orders", "view-profile"],
+  },
+  {
+    provider: "entra",
+    server: {
+      issuerPath: "/tenant-id/v2.0",
+      authMethod: "client_secret_post",
+      api: { identifier: "api://orders", scopes: ["Orders.Read"] },
+      shape: (p) => {
+        p.azp = p.client_id;
+        p.roles = scopesOf(p);
+        p.ver = "2.0";
+        delete p.scope;
+        delete p.client_id;
+      },
+    },
+    request: { scope: "api://orders/.default" },
+    audience: "api://orders",
+    scopes: ["Orders.Read"],
+  },
+  {
+    provider: "cognito",
+    server: {
+      issuerPath: "/eu-west-1_pool",
+      authMethod: "client_secret_basic",
+      api: { identifier: "https://orders.example.com", scopes: ["orders/read"] },
+      shape: (p) => {
+        p.token_use = "access";
+        // Cognito access tokens carry no aud: keep oidc-provider's check happy but out of the JWT.
+        const aud = p.aud;
+        delete p.aud;
+        Object.defineProperty(p, "aud", {
+          value: aud,
+          enumerable: false,
+          writable: true,
+          configurable: true,
+        });
+      },
+    },
+    request: { scope: "orders/read" },
+    audience: "app-cognito",
+    scopes: ["orders/read"],
+  },
+  {
+    provider: "zitadel",
+    server: {
+      issuerPath: "",
+      authMethod: "client_secret_basic",
+      shape: (p) => {
+        p["urn:zitadel:iam:org:project:roles"] = Object.fromEntries(
+          scopesOf(p).map((s) => [s, { "org-1": "acme" }]),
+        );
+        p.aud = ["project-123", p.client_id];
+        delete p.scope;
+      },
+    },
+    request: { scope: "read:orders" },
+    audience: "project-123",
+    scopes: ["read:orders"],
+  },
+  {
+    provider: "hydra",
+    server: {
+      issuerPath: "",
+      trailingSlash: true,
+      authMethod: "client_secret_basic",
+      shape: (p) => {
+        p.scp = scopesOf(p);
+        p.aud = [p.aud];
+        delete p.scope;
+      },
+    },
+    request: { audience: API.identifier, scope: "read:orders" },
+    audience: API.identifier,
+    scopes: ["read:orders"],
+  },
+];
+
+const servers = new Map<ProviderName, ShapedProvider>();
+const tokens = new Map<ProviderName, string>();
+
+beforeAll(async () => {
+  for (const c of CASES) {
+    servers.set(
+      c.provider,
+      await startShapedProvider({
+        ...c.server,
+        api: c.server.api ?? API,
+        client: {
+          clientId: `app-${c.provider}`,
+          clientSecret: `secret-${c.provider}`,
+          authMethod: c.server.authMethod,
+        },
+      }),
+    );
+  }
+});
+afterAll(async () => {
+  for (const server of servers.values()) await server.close();
+});
+
+function verifierFor(c: Case) {
+  return createVerifier({
+    provider: c.provider,
+    issuer: (servers.get(c.provider) as ShapedProvider).issuer,
+    audience: c.audience,
+  });
+}
+
+describe.each(CASES.map((c) => [c.provider, c] as const))("%s", (provider, c) => {
+  it("the client preset gets a token; the verifier preset accepts it with the right scopes and client id", async () => {
+    const client = new ClientCredentialsClient({
+      provider,
+      issuer: (servers.get(provider) as ShapedProvider).issuer,
+      clientId: `app-${provider}`,
+      clientSecret: `secret-${provider}`,
+    });
+    const token = await client.getToken(c.request);
+    tokens.set(provider, token.accessToken);
+    if (provider === "cognito") expect(decodeJwt(token.accessToken).aud).toBeUndefined();
+    const auth = await verifierFor(c).verify(token.accessToken);
+    expect([...auth.scopes].sort()).toEqual([...c.scopes].sort());
+    expect(auth.clientId).toBe(`app-${provider}`);
+    await client.close();
+  });
+});
+
+describe("examples/providers run against their provider's shape", () => {
+  it.each([
+    ["auth0", auth0, { API_IDENTIFIER: API.identifier }, { audience: API.identifier, scope: "read:orders" }],
+    ["kinde", kinde, { API_AUDIENCE: API.identifier }, { audience: API.identifier, scope: "read:orders" }],
+    [
+      "authgear",
+      authgear,
+      { RESOURCE_URI: API.identifier },
+      { audience: API.identifier, scope: "read:orders" },
+    ],
+    ["asgardeo", asgardeo, {}, { scope: "read:orders" }],
+  ] as const)("%s", async (provider, example, env, request) => {
+    const { client, verifier } = example({
+      ISSUER: (servers.get(provider) as ShapedProvider).issuer,
+      CLIENT_ID: `app-${provider}`,
+      CLIENT_SECRET: `secret-${provider}`,
+      ...env,
+    });
+    const token = await client.getToken(request);
+    const auth = await verifier.verify(token.accessToken, { requiredScopes: ["read:orders"] });
+    expect(auth.clientId).toBe(`app-${provider}`);
+    await client.close();
+  });
+});
+
+describe("tokens shaped for another provider are refused", () => {
+  it.each(CASES.map((c) => [c.provider, c] as const))("by the %s verifier", async (provider, c) => {
+    const others = CASES.filter((o) => o.provider !== provider);
+    expect(others.every((o) => tokens.has(o.provider))).toBe(true);
+    for (const other of others) {
+      const error = await verifierFor(c)
+        .verify(tokens.get(other.provider) as string)
+        .catch((e) => e);
+      expect(error.code).toBe("ERR_JWT_ISSUER");
+    }
+  });
+});
