@@ -75,3 +75,35 @@ export function inferProvider(url: URL | undefined): ProviderName | undefined {
   if (!url) return undefined;
   return HOST_PATTERNS.find(([pattern]) => pattern.test(url.hostname))?.[1];
 }
+
+/**
+ * Issuer(s) of a provider's tenant, for `tenant` instead of `issuer`: a domain, a subdomain or an id,
+ * as each provider names it. Entra gives both the v2 and the v1 issuer (the verifier accepts both).
+ */
+export function tenantIssuers(provider: ProviderName, tenant: string): string[] {
+  const host = (suffix: string) => (tenant.includes(".") ? tenant : `${tenant}${suffix}`);
+  switch (provider) {
+    case "auth0":
+      return [`https://${host(".auth0.com")}/`];
+    case "kinde":
+      return [`https://${host(".kinde.com")}`];
+    case "authgear":
+      return [`https://${host(".authgear.cloud")}`];
+    case "asgardeo":
+      return [`https://api.asgardeo.io/t/${tenant}/oauth2/token`];
+    case "okta":
+      return [`https://${host(".okta.com")}/oauth2/default`];
+    case "entra":
+      return [`https://login.microsoftonline.com/${tenant}/v2.0`, `https://sts.windows.net/${tenant}/`];
+    case "cognito": {
+      const region = tenant.split("_")[0];
+      return [`https://cognito-idp.${region}.amazonaws.com/${tenant}`];
+    }
+    case "zitadel":
+      return [`https://${host(".zitadel.cloud")}`];
+    case "hydra":
+      return [`https://${host(".projects.oryapis.com")}/`];
+    case "keycloak":
+      throw new TypeError("tenant is not enough for keycloak: set issuer to https://{host}/realms/{realm}");
+  }
+}

@@ -2,7 +2,7 @@ import type { JWK } from "jose";
 import type { Clock } from "../lib/clock.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
 import { DEFAULT_RETRY, type RetryOptions, type RetryPolicy } from "../lib/retry.js";
-import { type AudienceParam, PROVIDER_NAMES, type ProviderName } from "../providers.js";
+import { type AudienceParam, PROVIDER_NAMES, type ProviderName, tenantIssuers } from "../providers.js";
 import { type AssertionAudience, AUTH_METHODS, type AuthMethod, checkPrivateKey } from "./auth.js";
 import type { TokenStore } from "./store.js";
 
@@ -56,6 +56,8 @@ export interface ClientCredentialsClientOptions {
   keyId?: string;
   /** Provider preset; inferred from well-known issuer hosts when omitted. */
   provider?: ProviderName;
+  /** With `provider`, instead of `issuer`: the tenant (domain, subdomain or id) the issuer is built from. */
+  tenant?: string;
   /** Client authentication method. Default: see the README ("Client authentication"). */
   authMethod?: AuthMethod;
   /** `aud` of client assertions: `"tokenEndpoint"` (default), `"issuer"`, or a URL. */
@@ -154,6 +156,14 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
   }
   const allowInsecureHttp = options.allowInsecureHttp === true;
   const clientId = nonEmptyString(options.clientId, "clientId");
+  if (options.tenant !== undefined) {
+    nonEmptyString(options.tenant, "tenant");
+    if (options.provider === undefined) throw new TypeError("tenant needs provider");
+    if (options.issuer !== undefined) throw new TypeError("set either tenant or issuer, not both");
+    if (!PROVIDER_NAMES.includes(options.provider))
+      throw new TypeError(`provider must be one of ${PROVIDER_NAMES.join(", ")}`);
+    options = { ...options, issuer: tenantIssuers(options.provider, options.tenant)[0] };
+  }
   if (options.issuer === undefined && options.tokenEndpoint === undefined) {
     throw new TypeError("issuer or tokenEndpoint is required");
   }

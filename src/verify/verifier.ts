@@ -12,7 +12,7 @@ import {
 import { discover } from "../lib/discovery.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
 import type { Platform } from "../platform/types.js";
-import { PROVIDER_NAMES, type ProviderName, VERIFIER_PRESETS } from "../providers.js";
+import { PROVIDER_NAMES, type ProviderName, tenantIssuers, VERIFIER_PRESETS } from "../providers.js";
 import { ASYMMETRIC_ALGS, type VerifyAlgorithm } from "./algorithms.js";
 import { type IntrospectionOptions, Introspector } from "./introspection.js";
 import { DEFAULT_JWKS, type JwksOptions, type JwksSettings, RemoteJwks } from "./jwks.js";
@@ -33,8 +33,10 @@ export type ClaimRule =
   | ((value: unknown, claims: JWTPayload) => boolean);
 
 export interface VerifierOptions {
-  /** Accepted issuer(s), compared exactly with `iss`. */
-  issuer: string | readonly string[];
+  /** Accepted issuer(s), compared exactly with `iss`. Or `provider` and `tenant`. */
+  issuer?: string | readonly string[];
+  /** With `provider`, instead of `issuer`: the tenant the issuer(s) are built from (Entra: v2 and v1). */
+  tenant?: string;
   /** Accepted audience(s); the token's `aud` must contain one. `null` turns the check off, explicitly. */
   audience: string | readonly string[] | null;
   /** JWKS URL. Default: `jwks_uri` from each issuer's discovery document. */
@@ -316,7 +318,17 @@ class JwtVerifier implements Verifier {
     if (typeof options !== "object" || options === null)
       throw new TypeError("verifier options must be an object");
     this.#allowInsecureHttp = options.allowInsecureHttp === true;
-    this.#issuers = new Set(toList(options.issuer, "issuer"));
+    let issuer = options.issuer;
+    if (options.tenant !== undefined) {
+      if (options.provider === undefined || issuer !== undefined) {
+        throw new TypeError("tenant goes with provider, instead of issuer");
+      }
+      if (!PROVIDER_NAMES.includes(options.provider))
+        throw new TypeError(`provider must be one of ${PROVIDER_NAMES.join(", ")}`);
+      issuer = tenantIssuers(options.provider, toList(options.tenant, "tenant")[0] as string);
+    }
+    if (issuer === undefined) throw new TypeError("issuer is required (or provider and tenant)");
+    this.#issuers = new Set(toList(issuer, "issuer"));
     if (options.audience === undefined) {
       throw new TypeError("audience is required (a string or array; null turns the audience check off)");
     }

@@ -288,3 +288,47 @@ describe("verifier presets: each provider's token shape", () => {
     expect((await verifier.verify(await tokenFor(shape))).scopes).toEqual(["ignored-by-preset"]);
   });
 });
+
+describe("tenant instead of issuer", () => {
+  it.each<[ProviderName, string, string]>([
+    ["auth0", "acme.eu.auth0.com", "https://acme.eu.auth0.com/"],
+    ["auth0", "acme", "https://acme.auth0.com/"],
+    ["kinde", "acme", "https://acme.kinde.com"],
+    ["authgear", "acme", "https://acme.authgear.cloud"],
+    ["asgardeo", "acme", "https://api.asgardeo.io/t/acme/oauth2/token"],
+    ["okta", "acme.okta.com", "https://acme.okta.com/oauth2/default"],
+    ["entra", "tid", "https://login.microsoftonline.com/tid/v2.0"],
+    ["cognito", "eu-west-1_AbC", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC"],
+    ["zitadel", "acme", "https://acme.zitadel.cloud"],
+    ["hydra", "acme", "https://acme.projects.oryapis.com/"],
+  ])("%s %s → %s", (provider, tenant, issuer) => {
+    const client = new ClientCredentialsClient({ provider, tenant, clientId: "app", clientSecret: "s" });
+    expect(client.toJSON().issuer).toBe(issuer);
+  });
+
+  it("keycloak needs an issuer; tenant without provider is refused", () => {
+    expect(
+      () =>
+        new ClientCredentialsClient({ provider: "keycloak", tenant: "x", clientId: "a", clientSecret: "s" }),
+    ).toThrow(/realms/);
+    expect(() => new ClientCredentialsClient({ tenant: "x", clientId: "a", clientSecret: "s" })).toThrow(
+      /tenant needs provider/,
+    );
+  });
+
+  it("an Entra verifier built from the tenant accepts its v2 and v1 issuers, and no other tenant's", async () => {
+    const verifier = createVerifier({
+      provider: "entra",
+      tenant: "tid",
+      audience: "api://orders",
+      jwksUri: ks.jwksUri,
+    });
+    for (const iss of ["https://login.microsoftonline.com/tid/v2.0", "https://sts.windows.net/tid/"]) {
+      await expect(
+        verifier.verify(await ks.sign({ iss, aud: "api://orders", azp: "app", roles: ["R"] })),
+      ).resolves.toMatchObject({ clientId: "app" });
+    }
+    const other = await ks.sign({ iss: "https://login.microsoftonline.com/other/v2.0", aud: "api://orders" });
+    await expect(verifier.verify(other)).rejects.toMatchObject({ code: "ERR_JWT_ISSUER" });
+  });
+});
