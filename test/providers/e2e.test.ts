@@ -77,7 +77,13 @@ const CASES: Case[] = [
   },
   {
     provider: "authgear",
-    server: { issuerPath: "", authMethod: "client_secret_post", shape: (p) => void (p.aud = [p.aud]) },
+    server: {
+      issuerPath: "",
+      authMethod: "client_secret_post",
+      shape: (p) => {
+        p.aud = [p.aud];
+      },
+    },
     request: { audience: API.identifier, scope: "read:orders" },
     audience: API.identifier,
     scopes: ["read:orders"],
@@ -87,7 +93,9 @@ const CASES: Case[] = [
     server: {
       issuerPath: "/t/acme/oauth2/token",
       authMethod: "client_secret_basic",
-      shape: (p) => void (p.aud = p.client_id),
+      shape: (p) => {
+        p.aud = p.client_id;
+      },
     },
     request: { scope: "read:orders" },
     audience: "app-asgardeo",
