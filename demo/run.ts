@@ -145,7 +145,7 @@ async function main() {
   await dev.close();
   console.log(
     failures === 0
-      ? `\n${bold("Done.")} Try it yourself: npx m2m dev --config demo/m2m.dev.json`
+      ? `\n${bold("Done.")} Try it yourself: npm run m2m -- dev --config demo/m2m.dev.json`
       : `\n${failures} check(s) failed`,
   );
   process.exitCode = failures === 0 ? 0 : 1;

@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 import { main } from "./index.js";
 
+// A closed pipe (`m2m decode … | head`) ends the command quietly.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0);
+  throw error;
+});
+
 const io = {
   out: (line: string) => process.stdout.write(`${line}\n`),
   err: (line: string) => process.stderr.write(`${line}\n`),
