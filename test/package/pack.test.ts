@@ -98,16 +98,19 @@ describe("packed package", () => {
       `import { withAuth, authenticate } from "m2m-kit/web";
 import { requireAuth } from "m2m-kit/express";
 import { honoAuth } from "m2m-kit/hono";
-import m2mAuth, { m2mAuth as named } from "m2m-kit/fastify";
+import m2mAuth, { m2mAuth as named, HttpAuthError as FromFastify } from "m2m-kit/fastify";
+import { HttpAuthError as FromCore } from "m2m-kit";
+import { HttpAuthError as FromExpress } from "m2m-kit/express";
 import { createRequire } from "node:module";
 const require = createRequire(import.meta.url);
 const cjs = require("m2m-kit/express");
+const sameClass = FromCore === FromExpress && FromCore === FromFastify && require("m2m-kit").HttpAuthError === cjs.HttpAuthError;
 let frameworks = [];
 for (const name of ["express", "fastify", "hono"]) { try { require.resolve(name); frameworks.push(name); } catch {} }
 const res = await authenticate(new Request("http://127.0.0.1/"), { issuer: process.env.ISSUER, audience: "x" });
 console.log(JSON.stringify({
   kinds: [typeof withAuth, typeof requireAuth, typeof honoAuth, typeof m2mAuth, m2mAuth === named, typeof cjs.requireAuth],
-  frameworks, status: res.status, challenge: res.headers.get("www-authenticate"),
+  frameworks, status: res.status, challenge: res.headers.get("www-authenticate"), sameClass,
 }));`,
     );
     expect(JSON.parse(out)).toEqual({
@@ -115,6 +118,7 @@ console.log(JSON.stringify({
       frameworks: [],
       status: 401,
       challenge: "Bearer",
+      sameClass: true,
     });
   });
 
