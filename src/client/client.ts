@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import { ClientClosedError, DiscoveryError, M2MError, TokenRequestError } from "../errors.js";
 import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import { type AuthorizationServerMetadata, discover } from "../lib/discovery.js";
@@ -80,6 +81,7 @@ export class ClientCredentialsClient {
   readonly #preset: ClientPreset | undefined;
   readonly #closed = new AbortController();
   readonly #inflight = new Map<string, Promise<AccessToken>>();
+  readonly #targets = new LRUCache<string, Target & { key: string; endpoint: string }>({ max: 256 });
   /** Keys written per audience, so `invalidate({ audience })` finds every scope set. */
   readonly #keysByAudience = new Map<string | undefined, Set<string>>();
   /** After a failed background refresh, the next one waits (per key) until this time. */
@@ -124,9 +126,10 @@ export class ClientCredentialsClient {
    */
   async getToken(options: GetTokenOptions = {}): Promise<AccessToken> {
     this.#assertOpen();
-    const target = this.#target(options);
+    if (!this.#endpoint) this.#checkCall(options);
     const endpoint = this.#endpoint ?? (await raceAbort(this.#discover(), options.signal));
-    const key = this.#key(endpoint, target);
+    const target = this.#target(options, endpoint);
+    const key = target.key;
     if (!options.forceRefresh) {
       const found = this.#store.get(key);
       const stored = found instanceof Promise ? await found : found;
@@ -134,7 +137,13 @@ export class ClientCredentialsClient {
       if (stored && now < stored.expiresAt) {
         if (now >= stored.refreshAt && !this.#inflight.has(key))
           this.#refreshInBackground(key, endpoint, target, stored, now);
-        if (this.#onEvent) this.#emit({ type: "cache_hit", ...target, expiresAt: stored.expiresAt });
+        if (this.#onEvent)
+          this.#emit({
+            type: "cache_hit",
+            audience: target.audience,
+            scope: target.scope,
+            expiresAt: stored.expiresAt,
+          });
         return new AccessToken(stored);
       }
     }
@@ -209,20 +218,41 @@ export class ClientCredentialsClient {
     if (this.#closed.signal.aborted) throw new ClientClosedError();
   }
 
-  #target(options: GetTokenOptions): Target {
+  /** Per-call options checked before any request (the memoized path below checks them too). */
+  #checkCall(options: GetTokenOptions): void {
     if (typeof options !== "object" || options === null)
       throw new TypeError("getToken options must be an object");
+    if (options.scope !== undefined) normalizeScope(options.scope, "scope");
+    const audience = options.audience;
+    if (audience !== undefined && (typeof audience !== "string" || audience === "")) {
+      throw new TypeError("audience must be a non-empty string");
+    }
+  }
+
+  /**
+   * The audience, normalized scopes and cache key of a call. Memoized per (audience, scope as given)
+   * for string scopes and the defaults, so a cache hit does no parsing or key building.
+   */
+  #target(options: GetTokenOptions, endpoint: Endpoint): Target & { key: string } {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError("getToken options must be an object");
+    }
     const audience = options.audience ?? this.#options.defaultAudience;
     if (audience !== undefined && (typeof audience !== "string" || audience === "")) {
       throw new TypeError("audience must be a non-empty string");
     }
+    const memoKey =
+      typeof options.scope === "string" || options.scope === undefined
+        ? `${audience ?? ""}\n${options.scope ?? "\u0000"}`
+        : undefined;
+    const memo = memoKey === undefined ? undefined : this.#targets.get(memoKey);
+    if (memo && memo.endpoint === endpoint.url) return memo;
     const scope =
       options.scope === undefined ? this.#options.defaultScope : normalizeScope(options.scope, "scope");
-    return { audience, scope };
-  }
-
-  #key(endpoint: Endpoint, target: Target): string {
-    return JSON.stringify([endpoint.url, this.#options.clientId, target.audience ?? null, target.scope]);
+    const key = JSON.stringify([endpoint.url, this.#options.clientId, audience ?? null, scope]);
+    const target = { audience, scope, key, endpoint: endpoint.url };
+    if (memoKey !== undefined) this.#targets.set(memoKey, target);
+    return target;
   }
 
   #emit(event: ClientEvent): void {
@@ -324,7 +354,12 @@ export class ClientCredentialsClient {
   ): void {
     const pausedUntil = this.#refreshPausedUntil.get(key);
     if (pausedUntil !== undefined && now < pausedUntil) return;
-    this.#emit({ type: "refresh_started", ...target, expiresAt: stored.expiresAt });
+    this.#emit({
+      type: "refresh_started",
+      audience: target.audience,
+      scope: target.scope,
+      expiresAt: stored.expiresAt,
+    });
     this.#shared(key, endpoint, target, true).then(
       () => this.#refreshPausedUntil.delete(key),
       (error: Error) => {
@@ -332,7 +367,7 @@ export class ClientCredentialsClient {
         // background try, but keep trying well before the token expires.
         const failedAt = this.#clock.now();
         this.#refreshPausedUntil.set(key, failedAt + Math.min(30_000, (stored.expiresAt - failedAt) / 4));
-        this.#emit({ type: "refresh_failed", ...target, error });
+        this.#emit({ type: "refresh_failed", audience: target.audience, scope: target.scope, error });
       },
     );
   }
@@ -361,7 +396,8 @@ export class ClientCredentialsClient {
             const status = (error as { status?: number }).status;
             this.#emit({
               type: "retry",
-              ...target,
+              audience: target.audience,
+              scope: target.scope,
               attempt,
               delayMs,
               status,
@@ -378,7 +414,8 @@ export class ClientCredentialsClient {
       }
       this.#emit({
         type: "token_fetched",
-        ...target,
+        audience: target.audience,
+        scope: target.scope,
         expiresAt: stored.expiresAt,
         durationMs: this.#clock.now() - started,
         attempts,
@@ -389,7 +426,8 @@ export class ClientCredentialsClient {
       const failure = this.#closed.signal.aborted ? new ClientClosedError() : toM2MError(error);
       this.#emit({
         type: "token_failed",
-        ...target,
+        audience: target.audience,
+        scope: target.scope,
         durationMs: this.#clock.now() - started,
         error: failure,
         background,
@@ -461,7 +499,7 @@ export class ClientCredentialsClient {
   async #dropToken(token: AccessToken, options: GetTokenOptions): Promise<void> {
     const endpoint = this.#endpoint;
     if (!endpoint) return;
-    const key = this.#key(endpoint, this.#target(options));
+    const key = this.#target(options, endpoint).key;
     const found = await this.#store.get(key);
     // Only drop the token that was refused: a concurrent caller may already have a newer one.
     if (found && found.accessToken === token.accessToken) await this.#store.delete(key);
