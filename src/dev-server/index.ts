@@ -13,14 +13,7 @@ import {
   validateDevConfig,
 } from "./config.js";
 
-export {
-  type DevApi,
-  type DevApp,
-  type DevConfig,
-  DevConfigError,
-  parseDevConfig,
-  validateDevConfig,
-} from "./config.js";
+export { type DevApi, type DevApp, type DevConfig, DevConfigError, parseDevConfig, validateDevConfig };
 
 export interface StartDevServerOptions {
   /** The configuration itself… */

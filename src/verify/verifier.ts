@@ -495,16 +495,10 @@ class JwtVerifier implements Verifier {
     if (this.#requireTyp !== undefined && !typMatches(header.typ, this.#requireTyp)) {
       throw invalid("ERR_JWT_TYP", `token typ must be ${this.#requireTyp}`);
     }
-    const payloadText = this.#platform.decodeToString(token.slice(firstDot + 1, secondDot));
-    let claims: JWTPayload;
-    try {
-      claims = JSON.parse(payloadText as string);
-    } catch {
-      throw invalid("ERR_JWT_MALFORMED", "token payload is not JSON");
-    }
-    if (typeof claims !== "object" || claims === null || Array.isArray(claims)) {
-      throw invalid("ERR_JWT_MALFORMED", "token payload is not a JSON object");
-    }
+    const claims = parseSegment<JWTPayload>(
+      this.#platform.decodeToString(token.slice(firstDot + 1, secondDot)),
+      "payload",
+    );
     // iss first: keys are never fetched for an issuer that is not configured.
     const issuer = claims.iss;
     if (typeof issuer !== "string" || !this.#issuers.has(issuer)) {
@@ -542,15 +536,12 @@ class JwtVerifier implements Verifier {
     // Opaque tokens often carry no aud in their introspection answer: checked when present.
     const audience = claims[this.#audienceClaim];
     if (audience !== undefined) this.#checkAudience(audience, call.audience ?? this.#audiences);
-    const result: AuthResult = Object.freeze({
-      claims: Object.freeze({ ...claims }),
-      header: NO_HEADER,
-      scopes: Object.freeze(scopesFrom(claims, this.#scopeClaims)),
-      clientId: clientIdOf(claims),
-      subject: typeof claims.sub === "string" ? claims.sub : undefined,
-      issuer: typeof claims.iss === "string" ? claims.iss : ([...this.#issuers][0] as string),
-      expiresAt: typeof claims.exp === "number" ? claims.exp * 1000 : Number.POSITIVE_INFINITY,
-    });
+    const result = this.#result(
+      { ...claims },
+      NO_HEADER,
+      typeof claims.iss === "string" ? claims.iss : ([...this.#issuers][0] as string),
+      typeof claims.exp === "number" ? claims.exp * 1000 : Number.POSITIVE_INFINITY,
+    );
     this.#authorize(result, call.requirement);
     return result;
   }
@@ -604,15 +595,7 @@ class JwtVerifier implements Verifier {
     const { claims, header, issuer } = parsed;
     const expiresAt = this.#checkTimes(claims, parsed.now);
     this.#checkAudience(claims[this.#audienceClaim], call.audience ?? this.#audiences);
-    const result: AuthResult = Object.freeze({
-      claims: Object.freeze(claims),
-      header: header.raw,
-      scopes: Object.freeze(scopesFrom(claims, this.#scopeClaims)),
-      clientId: clientIdOf(claims),
-      subject: typeof claims.sub === "string" ? claims.sub : undefined,
-      issuer,
-      expiresAt,
-    });
+    const result = this.#result(claims, header.raw, issuer, expiresAt);
     if (this.#verified && version === jwks.version && this.#seenBefore(parsed.signature)) {
       const token = parsed.token;
       this.#verified.set(token.length > CACHE_KEY_CHARS ? token.slice(-CACHE_KEY_CHARS) : token, {
@@ -646,6 +629,24 @@ class JwtVerifier implements Verifier {
     return false;
   }
 
+  /** The frozen result of a successful check, JWT or introspection alike. */
+  #result(
+    claims: JWTPayload,
+    header: ProtectedHeaderParameters,
+    issuer: string,
+    expiresAt: number,
+  ): AuthResult {
+    return Object.freeze({
+      claims: Object.freeze(claims),
+      header,
+      scopes: Object.freeze(scopesFrom(claims, this.#scopeClaims)),
+      clientId: clientIdOf(claims),
+      subject: typeof claims.sub === "string" ? claims.sub : undefined,
+      issuer,
+      expiresAt,
+    });
+  }
+
   #newJwks(uri: string): RemoteJwks<AnyKey> {
     return new RemoteJwks(uri, this.#jwksSettings, this.#fetch, this.#now, this.#platform);
   }
@@ -653,16 +654,7 @@ class JwtVerifier implements Verifier {
   #header(segment: string): Header {
     const cached = this.#headers.get(segment);
     if (cached) return cached;
-    const text = this.#platform.decodeToString(segment);
-    let raw: ProtectedHeaderParameters;
-    try {
-      raw = JSON.parse(text as string);
-    } catch {
-      throw invalid("ERR_JWT_MALFORMED", "token header is not JSON");
-    }
-    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-      throw invalid("ERR_JWT_MALFORMED", "token header is not a JSON object");
-    }
+    const raw = parseSegment<ProtectedHeaderParameters>(this.#platform.decodeToString(segment), "header");
     const { alg, kid, typ, crit } = raw;
     if (typeof alg !== "string" || !this.#algorithms.has(alg)) {
       throw invalid("ERR_JWT_ALG_NOT_ALLOWED", "token alg is not allowed");
@@ -779,6 +771,20 @@ function isCanonicalBase64Url(text: string): boolean {
     default:
       return false;
   }
+}
+
+/** A decoded JWS segment that must be a JSON object. */
+function parseSegment<T>(text: string | undefined, part: "header" | "payload"): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text as string);
+  } catch {
+    throw invalid("ERR_JWT_MALFORMED", `token ${part} is not JSON`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw invalid("ERR_JWT_MALFORMED", `token ${part} is not a JSON object`);
+  }
+  return value as T;
 }
 
 function clientIdOf(claims: JWTPayload): string | undefined {
