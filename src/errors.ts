@@ -198,7 +198,6 @@ export class VerifierUnavailableError extends M2MError {
   }
 }
 
-<<<<<<< HEAD
 /** What failed in an {@link InvalidDpopProofError}. */
 export type DpopProofCode =
   | "ERR_DPOP_MISSING"
@@ -257,7 +256,9 @@ export class ReplayStoreFullError extends M2MError {
   constructor(retryAfterSeconds: number) {
     super("ERR_DPOP_REPLAY_STORE_FULL", "the DPoP replay store is full; try again later");
     this.retryAfterSeconds = retryAfterSeconds;
-=======
+  }
+}
+
 /**
  * A shared store (Redis) did not answer where an answer is required: a DPoP replay check cannot
  * pass without one. Token stores never throw it; they fall back to fetching locally.
@@ -265,6 +266,5 @@ export class ReplayStoreFullError extends M2MError {
 export class StoreUnavailableError extends M2MError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("ERR_STORE_UNAVAILABLE", message, options);
->>>>>>> main
   }
 }
