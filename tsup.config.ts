@@ -10,6 +10,7 @@ const publicEntries = {
   testing: "src/testing/index.ts",
   "dev-server": "src/dev-server/index.ts",
   redis: "src/redis/index.ts",
+  node: "src/node/index.ts",
 };
 
 export default defineConfig({

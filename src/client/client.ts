@@ -74,6 +74,7 @@ export class ClientCredentialsClient {
     this.#clock = options.clock ?? systemClock;
     this.#cache = new TokenCache(
       options.store ?? new MemoryTokenStore({ maxEntries: options.cacheMaxEntries }),
+      this.#options.clientId,
     );
     this.#onEvent = options.onEvent;
     const provider =
@@ -138,7 +139,9 @@ export class ClientCredentialsClient {
         return new AccessToken(stored);
       }
     }
-    return raceAbort(this.#shared(endpoint, target, false), options.signal);
+    // forceRefresh: a token waited for through a shared store must be newer than the one there now.
+    const previous = options.forceRefresh && this.#cache.lease ? await this.#cache.get(key) : undefined;
+    return raceAbort(this.#shared(endpoint, target, false, previous), options.signal);
   }
 
   /**
@@ -166,7 +169,7 @@ export class ClientCredentialsClient {
   async invalidate(options: { audience?: string } = {}): Promise<void> {
     this.#generation++;
     this.#inflight.clear();
-    await this.#cache.invalidate(options);
+    await this.#cache.invalidate(options, this.#endpoints.current?.url);
   }
 
   /** Stops background work and aborts requests in flight; later calls reject with `ClientClosedError`. */
@@ -205,8 +208,48 @@ export class ClientCredentialsClient {
     }
   }
 
-  #shared(endpoint: Endpoint, target: KeyedTarget, background: boolean): Promise<AccessToken> {
-    return this.#inflight.run(target.key, () => this.#fetchAndStore(endpoint, target, background));
+  #shared(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    background: boolean,
+    previous?: StoredToken,
+  ): Promise<AccessToken> {
+    return this.#inflight.run(target.key, () => this.#obtain(endpoint, target, background, previous));
+  }
+
+  /**
+   * A shared store with a lease: one process of the fleet fetches, the others wait for its token
+   * (DESIGN.md "Fleets"). Otherwise: fetch.
+   */
+  async #obtain(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    background: boolean,
+    previous: StoredToken | undefined,
+  ): Promise<AccessToken> {
+    const lease = this.#cache.lease;
+    if (!lease) return this.#fetchAndStore(endpoint, target, background);
+    let fetched: AccessToken | undefined;
+    const outcome = await this.#cache.leased(lease, target.key, {
+      previousExpiresAt: previous?.expiresAt,
+      clock: this.#clock,
+      signal: this.#closed.signal,
+      fetch: async () => {
+        const token = await this.#fetchAndStore(endpoint, target, background);
+        fetched = token;
+        const { accessToken, tokenType, expiresAt, audience } = token;
+        return { accessToken, tokenType, expiresAt, refreshAt: expiresAt, scope: [...token.scope], audience };
+      },
+    });
+    const { audience, scope } = target;
+    if (outcome.kind === "unavailable") {
+      this.#emit({ type: "lease_unavailable", audience, scope, reason: outcome.reason });
+    } else if (outcome.kind === "shared" || outcome.waited !== "none") {
+      const result =
+        outcome.kind === "shared" ? "shared" : outcome.waited === "timeout" ? "timeout" : "acquired";
+      this.#emit({ type: "lease_wait", audience, scope, waitedMs: outcome.waitedMs, outcome: result });
+    }
+    return fetched ?? new AccessToken(outcome.token);
   }
 
   #refreshInBackground(endpoint: Endpoint, target: KeyedTarget, stored: StoredToken, now: number): void {
@@ -219,7 +262,7 @@ export class ClientCredentialsClient {
       scope: target.scope,
       expiresAt: stored.expiresAt,
     });
-    this.#shared(endpoint, target, true).then(
+    this.#shared(endpoint, target, true, stored).then(
       () => this.#refreshPausedUntil.delete(key),
       (error: Error) => {
         // The request already went through its retries: give the server a rest before the next

@@ -1,0 +1,1 @@
+export { FileTokenStore, type FileTokenStoreOptions } from "./file-store.js";
