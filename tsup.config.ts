@@ -9,6 +9,7 @@ const publicEntries = {
   hono: "src/hono/index.ts",
   testing: "src/testing/index.ts",
   "dev-server": "src/dev-server/index.ts",
+  redis: "src/redis/index.ts",
 };
 
 export default defineConfig({
