@@ -9,6 +9,7 @@ const publicEntries = {
   hono: "src/hono/index.ts",
   testing: "src/testing/index.ts",
   "dev-server": "src/dev-server/index.ts",
+  node: "src/node/index.ts",
   redis: "src/redis/index.ts",
 };
 
@@ -22,7 +23,7 @@ export default defineConfig({
   },
   // "#platform" is resolved at run time through package.json "imports" (the `node` condition picks
   // node:crypto); frameworks and oidc-provider are the user's.
-  external: ["#platform", "express", "fastify", "fastify-plugin", "hono", "oidc-provider"],
+  external: ["#platform", "express", "fastify", "fastify-plugin", "hono", "oidc-provider", "undici"],
   format: ["esm", "cjs"],
   dts: {
     // Declarations only; the isomorphic core is type-checked without Node types by `npm run typecheck`.
