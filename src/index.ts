@@ -1,4 +1,3 @@
-export type { AssertionAudience, AuthMethod, PrivateKeyInput } from "./client/auth.js";
 export {
   ClientCredentialsClient,
   type ClientFetchInit,
@@ -36,6 +35,7 @@ export type { Clock } from "./lib/clock.js";
 export type { AuthorizationServerMetadata } from "./lib/discovery.js";
 export type { FetchLike } from "./lib/http.js";
 export type { RetryOptions } from "./lib/retry.js";
+export type { AssertionAudience, AuthMethod, PrivateKeyInput } from "./oauth/client-auth.js";
 export type { AudienceParam, ProviderName } from "./providers.js";
 export { ASYMMETRIC_ALGS, type VerifyAlgorithm } from "./verify/algorithms.js";
 export type { IntrospectionOptions } from "./verify/introspection.js";
