@@ -10,6 +10,7 @@ export const publicEntries: Record<string, string> = {
   hono: "src/hono/index.ts",
   testing: "src/testing/index.ts",
   "dev-server": "src/dev-server/index.ts",
+  redis: "src/redis/index.ts",
 };
 
 /** Source file of a public entry → the specifier users import it by (`m2m-kit`, `m2m-kit/web`, …). */

@@ -4,7 +4,12 @@ export {
   type GetTokenOptions,
 } from "./client/client.js";
 export type { ClientCredentialsClientOptions, ClientEvent } from "./client/options.js";
-export { MemoryTokenStore, type TokenStore } from "./client/store.js";
+export {
+  MemoryTokenStore,
+  type TokenLease,
+  type TokenStore,
+  type TokenWriteContext,
+} from "./client/store.js";
 export { AccessToken, type StoredToken } from "./client/token.js";
 export {
   ClaimPolicyError,
@@ -17,6 +22,7 @@ export {
   type M2MErrorCode,
   OAuthError,
   type OAuthErrorBody,
+  StoreUnavailableError,
   TokenRequestError,
   VerifierUnavailableError,
 } from "./errors.js";
