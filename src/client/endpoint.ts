@@ -3,7 +3,6 @@ import type { Clock } from "../lib/clock.js";
 import { type AuthorizationServerMetadata, discover } from "../lib/discovery.js";
 import type { FetchLike } from "../lib/http.js";
 import { withRetry } from "../lib/retry.js";
-import type { ClientPreset } from "../providers.js";
 import {
   type AuthMethod,
   type ClientAuthentication,
@@ -13,7 +12,8 @@ import {
   type PrivateKeyInput,
   privateKeyJwt,
   tlsClientAuth,
-} from "./auth.js";
+} from "../oauth/client-auth.js";
+import type { ClientPreset } from "../providers.js";
 import type { ClientEvent, NormalizedOptions } from "./options.js";
 import type { Endpoint } from "./token-request.js";
 
