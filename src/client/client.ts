@@ -13,7 +13,7 @@ import {
 import { authorizedInit, isReplayable } from "./resource-request.js";
 import { SingleFlight } from "./single-flight.js";
 import { MemoryTokenStore } from "./store.js";
-import { checkTargetOptions, type KeyedTarget, type Target, TargetResolver, targetParams } from "./target.js";
+import { type KeyedTarget, TargetResolver } from "./target.js";
 import { AccessToken, type StoredToken } from "./token.js";
 import { TokenCache } from "./token-cache.js";
 import { buildTokenRequest, type Endpoint, sendTokenRequest } from "./token-request.js";
@@ -22,7 +22,11 @@ import { UnauthorizedPolicy } from "./unauthorized.js";
 
 /** Per-call options of {@link ClientCredentialsClient.getToken}. */
 export interface GetTokenOptions {
-  /** Target API identifier. Default: `defaultAudience`. */
+  /**
+   * Target API identifier (Auth0 API identifier, Entra Application ID URI, Cognito resource server,
+   * Zitadel project id, …); the provider preset puts it where that provider reads it. Default:
+   * `defaultAudience`.
+   */
   audience?: string;
   /** Scopes, as a list or a space-delimited string. Default: `defaultScope`. */
   scope?: string | string[];
@@ -81,10 +85,15 @@ export class ClientCredentialsClient {
       this.#options.provider ??
       inferProvider(new URL(this.#options.issuer ?? this.#options.tokenEndpoint ?? "invalid:"));
     this.#preset = provider ? CLIENT_PRESETS[provider] : undefined;
-    this.#targets = new TargetResolver(this.#options.clientId, {
-      audience: this.#options.defaultAudience,
-      scope: this.#options.defaultScope,
-    });
+    this.#targets = new TargetResolver(
+      this.#options.clientId,
+      { audience: this.#options.defaultAudience, scope: this.#options.defaultScope },
+      {
+        audienceParam: this.audienceParam,
+        // An explicit audienceParam replaces the preset's translation.
+        scopeTarget: this.#options.audienceParam === undefined ? this.#preset?.scopeTarget : undefined,
+      },
+    );
     this.#endpoints = new EndpointResolver({
       options: this.#options,
       credentials: {
@@ -117,7 +126,7 @@ export class ClientCredentialsClient {
   async getToken(options: GetTokenOptions = {}): Promise<AccessToken> {
     this.#assertOpen();
     const known = this.#endpoints.current;
-    if (!known) checkTargetOptions(options);
+    if (!known) this.#targets.check(options);
     const endpoint =
       known ?? (await raceAbort(this.#endpoints.discover(this.#closed.signal), options.signal));
     const target = this.#targets.resolve(options, endpoint.url);
@@ -331,12 +340,12 @@ export class ClientCredentialsClient {
   }
 
   /** One attempt: build, send, read. */
-  async #requestOnce(endpoint: Endpoint, target: Target): Promise<StoredToken> {
+  async #requestOnce(endpoint: Endpoint, target: KeyedTarget): Promise<StoredToken> {
     const sentAt = this.#clock.now();
     const request = await buildTokenRequest({
       endpoint,
       issuer: this.#options.issuer,
-      params: targetParams(target, this.audienceParam),
+      params: target.params,
       extraParams: this.#options.extraParams,
       now: sentAt,
     });

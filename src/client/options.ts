@@ -86,7 +86,12 @@ export interface ClientCredentialsClientOptions {
   authMethod?: AuthMethod;
   /** `aud` of client assertions: `"tokenEndpoint"` (default), `"issuer"`, or a URL. */
   assertionAudience?: AssertionAudience;
-  /** How the target API is sent: `audience`, `resource` (RFC 8707) or not at all. */
+  /**
+   * How the target API is sent: `audience`, `resource` (RFC 8707) or not at all (`none`). Default: the
+   * preset's translation (Entra `{audience}/.default`, Cognito `{audience}/{scope}`, Zitadel's project
+   * `…:aud` scope, `audience=`, `resource=`, or nothing), else `resource`. Setting it replaces the
+   * preset's translation.
+   */
   audienceParam?: AudienceParam;
   /** Audience used when a call names none. */
   defaultAudience?: string;
