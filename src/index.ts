@@ -66,6 +66,13 @@ export {
   type RequestCredentials,
   toHttpAuthError,
 } from "./http/bearer.js";
+export {
+  type CertificateBindingOptions,
+  type ClientCertificateSource,
+  certificateThumbprint,
+  checkCertificateBinding,
+  parseClientCertificateHeader,
+} from "./http/certificate-binding.js";
 export type { Clock } from "./lib/clock.js";
 export type { AuthorizationServerMetadata } from "./lib/discovery.js";
 export type { FetchLike } from "./lib/http.js";

@@ -9,6 +9,7 @@ import {
   type HttpAuthOptions,
   resolveAuth,
 } from "../http/bearer.js";
+import { nodeCertificateSource } from "../node/peer-certificate.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";
 
 declare global {
@@ -71,6 +72,8 @@ export function requireAuth(config: AuthConfig | Verifier, options: ExpressAuthO
     verifier: Verifier;
     settings: ExpressAuthOptions;
   };
+  // RFC 8705 §3: the client certificate of the TLS connection, or of the configured header.
+  const certificateOf = nodeCertificateSource(settings);
   return function m2mRequireAuth(req: Request, res: Response, next: NextFunction): void {
     // On res.locals (a plain object), not on req: a new key on the request object slows Express down.
     (res.locals as Record<symbol, unknown>)[SETTINGS] = settings;
@@ -83,6 +86,7 @@ export function requireAuth(config: AuthConfig | Verifier, options: ExpressAuthO
           authorization: req.headers.authorization,
           queryTokens: queryTokens(req),
           bodyTokens: bodyTokens(req, settings),
+          clientCertificate: certificateOf(req.socket, (name) => req.headers[name]),
         },
         settings,
       );

@@ -15,6 +15,7 @@ import {
   type HttpAuthOptions,
   verifierFrom,
 } from "../http/bearer.js";
+import { nodeCertificateSource } from "../node/peer-certificate.js";
 import type { AuthResult } from "../verify/verifier.js";
 
 /** Per-route or per-hook requirements. */
@@ -75,6 +76,8 @@ function bodyTokens(request: FastifyRequest): string[] {
 const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options) => {
   const verifier = verifierFrom(options);
   const settings: FastifyAuthOptions = options;
+  // RFC 8705 §3: the client certificate of the TLS connection, or of the configured header.
+  const certificateOf = nodeCertificateSource(settings);
   fastify.decorateRequest("auth", null);
 
   async function fail(error: unknown, reply: FastifyReply): Promise<FastifyReply> {
@@ -110,6 +113,7 @@ const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options
             authorization: request.headers.authorization,
             queryTokens: queryTokens(request),
             bodyTokens: bodyTokens(request),
+            clientCertificate: certificateOf(request.raw.socket, (name) => request.headers[name]),
           },
           http,
         );

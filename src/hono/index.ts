@@ -7,6 +7,7 @@ import {
   type HttpAuthOptions,
   resolveAuth,
 } from "../http/bearer.js";
+import { checkCertificateBindingOptions } from "../http/certificate-binding.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";
 import { authenticate } from "../web/index.js";
 
@@ -29,6 +30,7 @@ declare module "hono" {
  */
 export function honoAuth(config: AuthConfig | Verifier, options: HttpAuthOptions = {}): MiddlewareHandler {
   const { verifier, settings } = resolveAuth(config, options);
+  checkCertificateBindingOptions(settings);
   return async function m2mHonoAuth(c, next) {
     const auth = await authenticate(c.req.raw, verifier, settings);
     if (auth instanceof Response) return auth;

@@ -14,6 +14,11 @@ import {
   type VerifyCallOptions,
   verifyNow,
 } from "../verify/verifier.js";
+import {
+  type CertificateBindingOptions,
+  type ClientCertificateSource,
+  checkCertificateBinding,
+} from "./certificate-binding.js";
 
 /**
  * The HTTP meaning of bearer-token authentication (RFC 6750), written once. Every framework adapter
@@ -21,7 +26,7 @@ import {
  */
 
 /** Options every adapter shares. */
-export interface HttpAuthOptions {
+export interface HttpAuthOptions extends CertificateBindingOptions {
   /** `realm` of the `WWW-Authenticate` challenge. */
   realm?: string;
   /** Let requests without credentials through, with no `auth`. A bad token is still refused. */
@@ -89,6 +94,8 @@ export interface RequestCredentials {
   queryTokens?: readonly string[];
   /** Values of `access_token` in a form-encoded body (read only when `allowBodyToken` is on). */
   bodyTokens?: readonly string[];
+  /** The TLS client certificate the request was made with (RFC 8705 §3), when the adapter can see it. */
+  clientCertificate?: ClientCertificateSource;
 }
 
 /** RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
@@ -323,12 +330,24 @@ export function authenticateNow(
   } catch (error) {
     throw refuse(error);
   }
+  // RFC 8705 §3: a certificate-bound token only with its certificate, checked on every request.
   if (outcome instanceof Promise) {
-    return outcome.catch((error: unknown) => {
-      throw refuse(error);
-    });
+    return outcome
+      .then((auth) => checkCertificateBinding(auth, request.clientCertificate, options))
+      .catch((error: unknown) => {
+        throw refuse(error);
+      });
   }
-  return outcome;
+  try {
+    const bound = checkCertificateBinding(outcome, request.clientCertificate, options);
+    return bound instanceof Promise
+      ? bound.catch((error: unknown) => {
+          throw refuse(error);
+        })
+      : bound;
+  } catch (error) {
+    throw refuse(error);
+  }
 }
 
 /** Checks scopes of an authenticated request (for `requireScopes` helpers). */

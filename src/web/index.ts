@@ -6,6 +6,7 @@ import {
   type HttpAuthOptions,
   resolveAuth,
 } from "../http/bearer.js";
+import { checkCertificateBindingOptions, headerCertificateSource } from "../http/certificate-binding.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";
 
 function queryTokens(request: Request): string[] {
@@ -43,6 +44,10 @@ export async function authenticate(
   options: HttpAuthOptions = {},
 ): Promise<AuthResult | Response | undefined> {
   const { verifier, settings } = resolveAuth(config, options);
+  const header = settings.clientCertificateHeader;
+  if (header !== undefined || settings.requireCertificateBoundTokens !== undefined) {
+    checkCertificateBindingOptions(settings);
+  }
   try {
     return await authenticateRequest(
       verifier,
@@ -50,6 +55,9 @@ export async function authenticate(
         authorization: request.headers.get("authorization"),
         queryTokens: queryTokens(request),
         bodyTokens: settings.allowBodyToken ? await bodyTokens(request) : [],
+        // The web adapter never sees the TLS connection: only a header set by a trusted proxy.
+        clientCertificate:
+          header === undefined ? undefined : headerCertificateSource(request.headers.get(header)),
       },
       settings,
     );
@@ -75,6 +83,7 @@ export function withAuth<Rest extends unknown[]>(
 ): (request: Request, ...rest: Rest) => Promise<Response> {
   const { verifier, settings } = resolveAuth(config, options);
   if (settings.optional) throw new TypeError("withAuth does not take optional: true; use authenticate()");
+  checkCertificateBindingOptions(settings);
   return async function m2mWithAuth(request: Request, ...rest: Rest): Promise<Response> {
     const auth = await authenticate(request, verifier, settings);
     if (auth instanceof Response) return auth;

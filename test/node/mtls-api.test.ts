@@ -1,0 +1,273 @@
+/**
+ * Certificate-bound access tokens at the API (RFC 8705 §3): HTTPS Express and Fastify APIs that ask
+ * for client certificates read them from the TLS socket; behind a TLS-terminating proxy (and in the
+ * fetch-API adapter) they read the header named by `clientCertificateHeader`, and only then.
+ * Tokens come from oidc-provider with `certificateBoundAccessTokens` over its mTLS alias endpoint.
+ */
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import express from "express";
+import Fastify, { type FastifyInstance } from "fastify";
+import { decodeJwt } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requireAuth } from "../../src/express/index.js";
+import { m2mAuth } from "../../src/fastify/index.js";
+import {
+  ClientCredentialsClient,
+  createVerifier,
+  parseClientCertificateHeader,
+  type Verifier,
+} from "../../src/index.js";
+import { createNodeFetch, type NodeFetch } from "../../src/node/index.js";
+import { withAuth } from "../../src/web/index.js";
+import { createTestPki, type TestCert, type TestPki } from "../support/certs.js";
+import { serveFetch } from "../support/fetch-server.js";
+import { listen } from "../support/http.js";
+import { ODD_SECRET, type RunningProvider, startProvider } from "../support/oidc.js";
+
+const API = "https://api.example.com";
+const HEADER = "client-cert";
+type Server = { url: string; close: () => Promise<void> };
+
+let pki: TestPki;
+let as: RunningProvider;
+let verifier: Verifier;
+let boundToken: string;
+let unboundToken: string;
+const transports: NodeFetch[] = [];
+const servers: Server[] = [];
+
+function transport(cert?: TestCert): NodeFetch {
+  const made = createNodeFetch({
+    proxy: false,
+    ca: pki.ca.cert,
+    ...(cert && { cert: cert.cert, key: cert.key }),
+  });
+  transports.push(made);
+  return made;
+}
+
+/** RFC 9440 `Client-Cert`: the DER certificate as a structured-field byte sequence. */
+const rfc9440 = (cert: TestCert) => `:${cert.der.toString("base64")}:`;
+/** nginx `$ssl_client_escaped_cert`, AWS ALB `X-Amzn-Mtls-Clientcert`: the PEM, URL-encoded. */
+const escapedPem = (cert: TestCert) => encodeURIComponent(cert.cert);
+
+beforeAll(async () => {
+  pki = await createTestPki();
+  as = await startProvider({
+    https: { cert: pki.server.cert, key: pki.server.key },
+    mtls: { ca: pki.ca.cert },
+    clients: [
+      {
+        client_id: "orders-job",
+        token_endpoint_auth_method: "tls_client_auth",
+        tls_client_auth_san_dns: "orders-job.clients.example",
+        tls_client_certificate_bound_access_tokens: true,
+      },
+      {
+        client_id: "plain-job",
+        client_secret: ODD_SECRET,
+        token_endpoint_auth_method: "client_secret_basic",
+      },
+    ],
+  });
+  const bound = new ClientCredentialsClient({
+    issuer: as.issuer,
+    clientId: "orders-job",
+    authMethod: "tls_client_auth",
+    fetch: transport(pki.client),
+  });
+  boundToken = (await bound.getToken({ audience: API })).accessToken;
+  expect(decodeJwt(boundToken).cnf).toEqual({ "x5t#S256": pki.client.thumbprint });
+  const plain = new ClientCredentialsClient({
+    issuer: as.issuer,
+    clientId: "plain-job",
+    clientSecret: ODD_SECRET,
+    fetch: transport(),
+  });
+  unboundToken = (await plain.getToken({ audience: API })).accessToken;
+  expect(decodeJwt(unboundToken).cnf).toBeUndefined();
+  verifier = createVerifier({ issuer: as.issuer, audience: API, fetch: transport() });
+});
+afterAll(async () => {
+  await Promise.all(servers.map((server) => server.close()));
+  await Promise.all(transports.map((made) => made.close()));
+  await as.close();
+});
+
+/** TLS options of an API that asks for a client certificate and lets the app decide (RFC 8705 §3). */
+const tlsOptions = () => ({
+  cert: pki.server.cert,
+  key: pki.server.key,
+  requestCert: true,
+  rejectUnauthorized: false,
+});
+
+async function expressApi(options: Parameters<typeof requireAuth>[1] = {}, https = true): Promise<Server> {
+  const app = express();
+  app.get("/data", requireAuth(verifier, options), (req, res) => {
+    res.json({ client: req.auth?.clientId });
+  });
+  const server = https ? createHttpsServer(tlsOptions(), app) : (await import("node:http")).createServer(app);
+  const { url, close } = await listen(server as never);
+  const running = { url: https ? url.replace("http:", "https:") : url, close };
+  servers.push(running);
+  return running;
+}
+
+async function fastifyApi(options: Record<string, unknown> = {}, https = true): Promise<Server> {
+  const app: FastifyInstance = (https ? Fastify({ https: tlsOptions() }) : Fastify()) as FastifyInstance;
+  await app.register(m2mAuth, { verifier, ...options });
+  app.get("/data", { config: { scopes: [] } }, async (request) => ({ client: request.auth?.clientId }));
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const port = (app.server.address() as AddressInfo).port;
+  const running = { url: `${https ? "https" : "http"}://127.0.0.1:${port}`, close: () => app.close() };
+  servers.push(running);
+  return running;
+}
+
+async function call(
+  server: Server,
+  token: string,
+  options: { cert?: TestCert; headers?: Record<string, string> } = {},
+) {
+  const response = await transport(options.cert)(`${server.url}/data`, {
+    headers: { authorization: `Bearer ${token}`, ...options.headers },
+  });
+  return {
+    status: response.status,
+    challenge: response.headers.get("www-authenticate"),
+    body: (await response.json()) as Record<string, unknown>,
+  };
+}
+
+describe.each([
+  ["Express", expressApi],
+  ["Fastify", fastifyApi],
+])("%s over HTTPS, certificate from the TLS socket", (_name, start) => {
+  let api: Server;
+  let strict: Server;
+  beforeAll(async () => {
+    api = await start();
+    strict = await start({ requireCertificateBoundTokens: true });
+  });
+
+  it("a bound token with the same certificate → 200", async () => {
+    const result = await call(api, boundToken, { cert: pki.client });
+    expect(result).toMatchObject({ status: 200, body: { client: "orders-job" } });
+  });
+
+  it("a bound token with another certificate → 401 invalid_token", async () => {
+    for (const cert of [pki.otherClient, pki.strangerClient, pki.selfSigned]) {
+      const result = await call(api, boundToken, { cert });
+      expect(result.status).toBe(401);
+      expect(result.challenge).toContain('error="invalid_token"');
+      expect(result.body).toEqual({
+        error: "invalid_token",
+        error_description:
+          "the access token is bound to another client certificate than the one of the request (RFC 8705)",
+      });
+    }
+  });
+
+  it("a bound token without a certificate → 401 invalid_token", async () => {
+    const result = await call(api, boundToken);
+    expect(result.status).toBe(401);
+    expect(result.body.error_description).toBe(
+      "the access token is bound to a client certificate (RFC 8705) and the request presented none",
+    );
+  });
+
+  it("a forged certificate header is ignored when clientCertificateHeader is not set", async () => {
+    for (const forged of [rfc9440(pki.client), escapedPem(pki.client)]) {
+      const result = await call(api, boundToken, {
+        headers: { [HEADER]: forged, "x-amzn-mtls-clientcert": forged },
+      });
+      expect(result.status).toBe(401);
+      expect(result.challenge).toContain('error="invalid_token"');
+    }
+  });
+
+  it("an unbound token is accepted, unless bound tokens are required", async () => {
+    expect((await call(api, unboundToken)).status).toBe(200);
+    const refused = await call(strict, unboundToken, { cert: pki.client });
+    expect(refused.status).toBe(401);
+    expect(refused.body.error_description).toBe(
+      "the access token is not bound to a client certificate (RFC 8705)",
+    );
+    expect((await call(strict, boundToken, { cert: pki.client })).status).toBe(200);
+  });
+});
+
+describe.each([
+  ["Express", (options: Record<string, unknown>) => expressApi(options, false)],
+  ["Fastify", (options: Record<string, unknown>) => fastifyApi(options, false)],
+  [
+    "fetch-API (m2m-kit/web)",
+    async (options: Record<string, unknown>) => {
+      const server = await serveFetch(
+        withAuth((_request, auth) => Response.json({ client: auth.clientId }), verifier, options),
+      );
+      servers.push(server);
+      return server;
+    },
+  ],
+])("%s behind a TLS-terminating proxy, certificate from the configured header", (_name, start) => {
+  let api: Server;
+  let unconfigured: Server;
+  beforeAll(async () => {
+    api = await start({ clientCertificateHeader: HEADER });
+    unconfigured = await start({});
+  });
+
+  it("RFC 9440 Client-Cert and URL-encoded PEM of the bound certificate → 200", async () => {
+    for (const value of [rfc9440(pki.client), escapedPem(pki.client)]) {
+      const result = await call(api, boundToken, { headers: { [HEADER]: value } });
+      expect(result).toMatchObject({ status: 200, body: { client: "orders-job" } });
+    }
+  });
+
+  it("another certificate, no header or garbage → 401 invalid_token", async () => {
+    const cases: Record<string, string>[] = [
+      { [HEADER]: rfc9440(pki.otherClient) },
+      { [HEADER]: escapedPem(pki.strangerClient) },
+      {},
+      { [HEADER]: ":not base64 at all:" },
+      { [HEADER]: `${rfc9440(pki.client)}, ${rfc9440(pki.otherClient)}` },
+    ];
+    for (const headers of cases) {
+      const result = await call(api, boundToken, { headers });
+      expect(result.status).toBe(401);
+      expect(result.challenge).toContain('error="invalid_token"');
+    }
+  });
+
+  it("without the option the header is never read", async () => {
+    const result = await call(unconfigured, boundToken, { headers: { [HEADER]: rfc9440(pki.client) } });
+    expect(result.status).toBe(401);
+    expect((await call(unconfigured, unboundToken, { headers: { [HEADER]: "garbage" } })).status).toBe(200);
+  });
+});
+
+describe("options and header formats", () => {
+  it("a bad clientCertificateHeader is a TypeError naming it", async () => {
+    expect(() => requireAuth(verifier, { clientCertificateHeader: "client cert" })).toThrow(
+      new TypeError("clientCertificateHeader must be a header name, such as client-cert"),
+    );
+    expect(() =>
+      withAuth(() => new Response(), verifier, { requireCertificateBoundTokens: "yes" as never }),
+    ).toThrow(new TypeError("requireCertificateBoundTokens must be a boolean"));
+    const app = Fastify();
+    await expect(app.register(m2mAuth, { verifier, clientCertificateHeader: "" })).rejects.toThrow(TypeError);
+  });
+
+  it("parses RFC 9440, URL-encoded PEM and PEM with spaces to the DER bytes", () => {
+    const der = new Uint8Array(pki.client.der);
+    expect(parseClientCertificateHeader(rfc9440(pki.client))).toEqual(der);
+    expect(parseClientCertificateHeader(escapedPem(pki.client))).toEqual(der);
+    expect(parseClientCertificateHeader(pki.client.cert.replace(/\n/g, " "))).toEqual(der);
+    expect(parseClientCertificateHeader(`${pki.client.cert}${pki.ca.cert}`)).toBeUndefined();
+    expect(parseClientCertificateHeader("")).toBeUndefined();
+    expect(parseClientCertificateHeader(":AAAA:")).toBeUndefined();
+  });
+});
