@@ -2,9 +2,11 @@ import { ClientClosedError, M2MError, TokenRequestError } from "../errors.js";
 import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import type { FetchLike } from "../lib/http.js";
 import { withRetry } from "../lib/retry.js";
+import { transportInfo } from "../lib/transport.js";
 import { type AudienceParam, CLIENT_PRESETS, type ClientPreset, inferProvider } from "../providers.js";
 import { DpopSession, isResourceNonceChallenge, isTokenNonceChallenge } from "./dpop.js";
 import { EndpointResolver } from "./endpoint.js";
+import { withMutualTlsHint } from "./mtls.js";
 import {
   type ClientCredentialsClientOptions,
   type ClientEvent,
@@ -419,13 +421,18 @@ export class ClientCredentialsClient {
       if (!nonceRetry && isTokenNonceChallenge(response, text))
         return this.#requestOnce(endpoint, target, true);
     }
-    const stored = readTokenResponse(response, text, {
-      sentAt,
-      now: this.#clock.now(),
-      target,
-      defaultTokenLifetimeSeconds: this.#options.defaultTokenLifetimeSeconds,
-      refreshWindowSeconds: this.#options.refreshWindowSeconds,
-    });
+    let stored: StoredToken;
+    try {
+      stored = readTokenResponse(response, text, {
+        sentAt,
+        now: this.#clock.now(),
+        target,
+        defaultTokenLifetimeSeconds: this.#options.defaultTokenLifetimeSeconds,
+        refreshWindowSeconds: this.#options.refreshWindowSeconds,
+      });
+    } catch (error) {
+      throw withMutualTlsHint(error, endpoint.method, transportInfo(this.#fetch));
+    }
     if (this.#dpop) {
       if (stored.tokenType.toLowerCase() === "dpop") stored.tokenType = "DPoP";
       else if (!this.#dpop.allowBearer) {
