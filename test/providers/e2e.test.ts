@@ -128,14 +128,15 @@ const CASES: Case[] = [
         h.typ = "JWT";
         p.azp = p.client_id;
         p.realm_access = { roles: scopesOf(p) };
-        p.resource_access = { account: { roles: ["view-profile"] } };
+        // Roles of another client (Keycloak's own account console) are not this API's.
+        p.resource_access = { account: { roles: ["view-profile"] }, [String(p.aud)]: { roles: ["audit"] } };
         p.scope = "profile email";
         delete p.client_id;
       },
     },
     request: { scope: "read:orders" },
     audience: API.identifier,
-    scopes: ["profile", "email", "read:orders", "view-profile"],
+    scopes: ["profile", "email", "read:orders", "audit"],
   },
   {
     provider: "entra",
