@@ -2,8 +2,10 @@ import { ClientClosedError, M2MError, TokenRequestError } from "../errors.js";
 import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import type { FetchLike } from "../lib/http.js";
 import { withRetry } from "../lib/retry.js";
+import { transportInfo } from "../lib/transport.js";
 import { type AudienceParam, CLIENT_PRESETS, type ClientPreset, inferProvider } from "../providers.js";
 import { EndpointResolver } from "./endpoint.js";
+import { withMutualTlsHint } from "./mtls.js";
 import {
   type ClientCredentialsClientOptions,
   type ClientEvent,
@@ -13,7 +15,7 @@ import {
 import { authorizedInit, isReplayable } from "./resource-request.js";
 import { SingleFlight } from "./single-flight.js";
 import { MemoryTokenStore } from "./store.js";
-import { checkTargetOptions, type KeyedTarget, type Target, TargetResolver, targetParams } from "./target.js";
+import { type KeyedTarget, TargetResolver } from "./target.js";
 import { AccessToken, type StoredToken } from "./token.js";
 import { TokenCache } from "./token-cache.js";
 import { buildTokenRequest, type Endpoint, sendTokenRequest } from "./token-request.js";
@@ -22,7 +24,11 @@ import { UnauthorizedPolicy } from "./unauthorized.js";
 
 /** Per-call options of {@link ClientCredentialsClient.getToken}. */
 export interface GetTokenOptions {
-  /** Target API identifier. Default: `defaultAudience`. */
+  /**
+   * Target API identifier (Auth0 API identifier, Entra Application ID URI, Cognito resource server,
+   * Zitadel project id, …); the provider preset puts it where that provider reads it. Default:
+   * `defaultAudience`.
+   */
   audience?: string;
   /** Scopes, as a list or a space-delimited string. Default: `defaultScope`. */
   scope?: string | string[];
@@ -74,16 +80,22 @@ export class ClientCredentialsClient {
     this.#clock = options.clock ?? systemClock;
     this.#cache = new TokenCache(
       options.store ?? new MemoryTokenStore({ maxEntries: options.cacheMaxEntries }),
+      this.#options.clientId,
     );
     this.#onEvent = options.onEvent;
     const provider =
       this.#options.provider ??
       inferProvider(new URL(this.#options.issuer ?? this.#options.tokenEndpoint ?? "invalid:"));
     this.#preset = provider ? CLIENT_PRESETS[provider] : undefined;
-    this.#targets = new TargetResolver(this.#options.clientId, {
-      audience: this.#options.defaultAudience,
-      scope: this.#options.defaultScope,
-    });
+    this.#targets = new TargetResolver(
+      this.#options.clientId,
+      { audience: this.#options.defaultAudience, scope: this.#options.defaultScope },
+      {
+        audienceParam: this.audienceParam,
+        // An explicit audienceParam replaces the preset's translation.
+        scopeTarget: this.#options.audienceParam === undefined ? this.#preset?.scopeTarget : undefined,
+      },
+    );
     this.#endpoints = new EndpointResolver({
       options: this.#options,
       credentials: {
@@ -116,7 +128,7 @@ export class ClientCredentialsClient {
   async getToken(options: GetTokenOptions = {}): Promise<AccessToken> {
     this.#assertOpen();
     const known = this.#endpoints.current;
-    if (!known) checkTargetOptions(options);
+    if (!known) this.#targets.check(options);
     const endpoint =
       known ?? (await raceAbort(this.#endpoints.discover(this.#closed.signal), options.signal));
     const target = this.#targets.resolve(options, endpoint.url);
@@ -138,7 +150,9 @@ export class ClientCredentialsClient {
         return new AccessToken(stored);
       }
     }
-    return raceAbort(this.#shared(endpoint, target, false), options.signal);
+    // forceRefresh: a token waited for through a shared store must be newer than the one there now.
+    const previous = options.forceRefresh && this.#cache.lease ? await this.#cache.get(key) : undefined;
+    return raceAbort(this.#shared(endpoint, target, false, previous), options.signal);
   }
 
   /**
@@ -166,7 +180,7 @@ export class ClientCredentialsClient {
   async invalidate(options: { audience?: string } = {}): Promise<void> {
     this.#generation++;
     this.#inflight.clear();
-    await this.#cache.invalidate(options);
+    await this.#cache.invalidate(options, this.#endpoints.current?.url);
   }
 
   /** Stops background work and aborts requests in flight; later calls reject with `ClientClosedError`. */
@@ -205,8 +219,48 @@ export class ClientCredentialsClient {
     }
   }
 
-  #shared(endpoint: Endpoint, target: KeyedTarget, background: boolean): Promise<AccessToken> {
-    return this.#inflight.run(target.key, () => this.#fetchAndStore(endpoint, target, background));
+  #shared(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    background: boolean,
+    previous?: StoredToken,
+  ): Promise<AccessToken> {
+    return this.#inflight.run(target.key, () => this.#obtain(endpoint, target, background, previous));
+  }
+
+  /**
+   * A shared store with a lease: one process of the fleet fetches, the others wait for its token
+   * (DESIGN.md "Fleets"). Otherwise: fetch.
+   */
+  async #obtain(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    background: boolean,
+    previous: StoredToken | undefined,
+  ): Promise<AccessToken> {
+    const lease = this.#cache.lease;
+    if (!lease) return this.#fetchAndStore(endpoint, target, background);
+    let fetched: AccessToken | undefined;
+    const outcome = await this.#cache.leased(lease, target.key, {
+      previousExpiresAt: previous?.expiresAt,
+      clock: this.#clock,
+      signal: this.#closed.signal,
+      fetch: async () => {
+        const token = await this.#fetchAndStore(endpoint, target, background);
+        fetched = token;
+        const { accessToken, tokenType, expiresAt, audience } = token;
+        return { accessToken, tokenType, expiresAt, refreshAt: expiresAt, scope: [...token.scope], audience };
+      },
+    });
+    const { audience, scope } = target;
+    if (outcome.kind === "unavailable") {
+      this.#emit({ type: "lease_unavailable", audience, scope, reason: outcome.reason });
+    } else if (outcome.kind === "shared" || outcome.waited !== "none") {
+      const result =
+        outcome.kind === "shared" ? "shared" : outcome.waited === "timeout" ? "timeout" : "acquired";
+      this.#emit({ type: "lease_wait", audience, scope, waitedMs: outcome.waitedMs, outcome: result });
+    }
+    return fetched ?? new AccessToken(outcome.token);
   }
 
   #refreshInBackground(endpoint: Endpoint, target: KeyedTarget, stored: StoredToken, now: number): void {
@@ -219,7 +273,7 @@ export class ClientCredentialsClient {
       scope: target.scope,
       expiresAt: stored.expiresAt,
     });
-    this.#shared(endpoint, target, true).then(
+    this.#shared(endpoint, target, true, stored).then(
       () => this.#refreshPausedUntil.delete(key),
       (error: Error) => {
         // The request already went through its retries: give the server a rest before the next
@@ -288,12 +342,12 @@ export class ClientCredentialsClient {
   }
 
   /** One attempt: build, send, read. */
-  async #requestOnce(endpoint: Endpoint, target: Target): Promise<StoredToken> {
+  async #requestOnce(endpoint: Endpoint, target: KeyedTarget): Promise<StoredToken> {
     const sentAt = this.#clock.now();
     const request = await buildTokenRequest({
       endpoint,
       issuer: this.#options.issuer,
-      params: targetParams(target, this.audienceParam),
+      params: target.params,
       extraParams: this.#options.extraParams,
       now: sentAt,
     });
@@ -303,13 +357,17 @@ export class ClientCredentialsClient {
       this.#options.timeoutMs,
       this.#closed.signal,
     );
-    return readTokenResponse(response, text, {
-      sentAt,
-      now: this.#clock.now(),
-      target,
-      defaultTokenLifetimeSeconds: this.#options.defaultTokenLifetimeSeconds,
-      refreshWindowSeconds: this.#options.refreshWindowSeconds,
-    });
+    try {
+      return readTokenResponse(response, text, {
+        sentAt,
+        now: this.#clock.now(),
+        target,
+        defaultTokenLifetimeSeconds: this.#options.defaultTokenLifetimeSeconds,
+        refreshWindowSeconds: this.#options.refreshWindowSeconds,
+      });
+    } catch (error) {
+      throw withMutualTlsHint(error, endpoint.method, transportInfo(this.#fetch));
+    }
   }
 
   async #dropToken(token: AccessToken, options: GetTokenOptions): Promise<void> {

@@ -2,6 +2,7 @@ import type { JWK } from "jose";
 import type { Clock } from "../lib/clock.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
 import { DEFAULT_RETRY, type RetryOptions, type RetryPolicy } from "../lib/retry.js";
+import { transportInfo } from "../lib/transport.js";
 import {
   type AssertionAudience,
   AUTH_METHODS,
@@ -9,6 +10,7 @@ import {
   checkPrivateKey,
 } from "../oauth/client-auth.js";
 import { type AudienceParam, PROVIDER_NAMES, type ProviderName, tenantIssuers } from "../providers.js";
+import { checkMutualTlsTransport } from "./mtls.js";
 import type { TokenStore } from "./store.js";
 
 /** Events a client reports through `onEvent`. None carries a secret, an assertion or a token. */
@@ -42,7 +44,26 @@ export type ClientEvent =
       status: number | undefined;
       reason: string;
     }
-  | { type: "discovery"; issuer: string; tokenEndpoint: string; durationMs: number };
+  | { type: "discovery"; issuer: string; tokenEndpoint: string; durationMs: number }
+  | {
+      /**
+       * A shared store's lease was held by another process: this client waited `waitedMs`. `outcome`:
+       * `shared` (the holder's token arrived), `acquired` (the lease freed up and this client fetched),
+       * `timeout` (`lease.waitTimeoutMs` passed, this client fetched on its own).
+       */
+      type: "lease_wait";
+      audience: string | undefined;
+      scope: string[];
+      waitedMs: number;
+      outcome: "shared" | "acquired" | "timeout";
+    }
+  | {
+      /** The store's lease could not be asked (store down): this client fetched on its own. */
+      type: "lease_unavailable";
+      audience: string | undefined;
+      scope: string[];
+      reason: string;
+    };
 
 export interface ClientCredentialsClientOptions {
   /** Issuer identifier; the token endpoint is discovered from it. Either this or `tokenEndpoint`. */
@@ -63,11 +84,21 @@ export interface ClientCredentialsClientOptions {
   provider?: ProviderName;
   /** With `provider`, instead of `issuer`: the tenant (domain, subdomain or id) the issuer is built from. */
   tenant?: string;
-  /** Client authentication method. Default: see the README ("Client authentication"). */
+  /**
+   * Client authentication method. Default: see the README ("Client authentication");
+   * `tls_client_auth` when no secret or key is given and `fetch` (from `m2m-kit/node`) presents a
+   * client certificate. `tls_client_auth` and `self_signed_tls_client_auth` (RFC 8705 §2) need such a
+   * `fetch`; one that is known to present no certificate is a `TypeError`.
+   */
   authMethod?: AuthMethod;
   /** `aud` of client assertions: `"tokenEndpoint"` (default), `"issuer"`, or a URL. */
   assertionAudience?: AssertionAudience;
-  /** How the target API is sent: `audience`, `resource` (RFC 8707) or not at all. */
+  /**
+   * How the target API is sent: `audience`, `resource` (RFC 8707) or not at all (`none`). Default: the
+   * preset's translation (Entra `{audience}/.default`, Cognito `{audience}/{scope}`, Zitadel's project
+   * `…:aud` scope, `audience=`, `resource=`, or nothing), else `resource`. Setting it replaces the
+   * preset's translation.
+   */
   audienceParam?: AudienceParam;
   /** Audience used when a call names none. */
   defaultAudience?: string;
@@ -198,10 +229,19 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
   if (options.privateKey !== undefined) checkPrivateKey(options.privateKey);
   if (options.privateKeyAlg !== undefined) nonEmptyString(options.privateKeyAlg, "privateKeyAlg");
   if (options.keyId !== undefined) nonEmptyString(options.keyId, "keyId");
-  const method = options.authMethod;
-  if (method === undefined && options.clientSecret === undefined && options.privateKey === undefined) {
-    throw new TypeError("clientSecret or privateKey is required");
+  const noCredentials = options.clientSecret === undefined && options.privateKey === undefined;
+  // A transport that presents a client certificate and no other credential: RFC 8705 §2.
+  const method =
+    options.authMethod ??
+    (noCredentials && transportInfo(options.fetch)?.presentsClientCertificate
+      ? "tls_client_auth"
+      : undefined);
+  if (method === undefined && noCredentials) {
+    throw new TypeError(
+      "clientSecret or privateKey is required (or authMethod tls_client_auth with a fetch that presents a client certificate)",
+    );
   }
+  checkMutualTlsTransport(method, options.fetch);
   if (method?.startsWith("client_secret_") && options.clientSecret === undefined) {
     throw new TypeError(`clientSecret is required for authMethod ${method}`);
   }
