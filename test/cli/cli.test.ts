@@ -60,7 +60,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe("m2m", () => {
+describe("m2m", { timeout: 120_000 }, () => {
   it("startDevServer leaves the host process's console alone", () => {
     expect([console.warn, console.info]).toEqual(consoleBefore);
   });
