@@ -9,12 +9,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServer, startDevServer } from "../../src/dev-server/index.js";
 import { ClientCredentialsClient } from "../../src/index.js";
 
-const exec = promisify(execFile);
 const root = resolve(import.meta.dirname, "../..");
 const BIN = join(root, "dist/cli/bin.js");
 const API = "https://api.example.com";
