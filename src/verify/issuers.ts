@@ -1,6 +1,7 @@
 import { DiscoveryError, VerifierUnavailableError } from "../errors.js";
 import { discover } from "../lib/discovery.js";
 import type { FetchLike } from "../lib/http.js";
+import { requestScopedIo } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { type JwksSettings, RemoteJwks } from "./jwks.js";
 
@@ -47,6 +48,8 @@ export class IssuerKeys<Key> {
     if (known) return known;
     const failed = this.#failedAt.get(issuer);
     if (failed && this.#options.now() - failed.at < this.#options.settings.cooldownMs) throw failed.error;
+    // On Workers each request discovers on its own until one has succeeded (lib/runtime.ts).
+    if (requestScopedIo) return this.#discover(issuer);
     let pending = this.#discovering.get(issuer);
     if (!pending) {
       pending = this.#discover(issuer).finally(() => this.#discovering.delete(issuer));
@@ -77,7 +80,8 @@ export class IssuerKeys<Key> {
       });
       if (typeof metadata.jwks_uri !== "string")
         throw new DiscoveryError(`discovery of ${issuer}: no jwks_uri`);
-      const jwks = this.#newJwks(metadata.jwks_uri);
+      // A concurrent discovery (Workers) may have finished first: keep its key set.
+      const jwks = this.#byIssuer.get(issuer) ?? this.#newJwks(metadata.jwks_uri);
       this.#byIssuer.set(issuer, jwks);
       this.#failedAt.delete(issuer);
       return jwks;

@@ -1,6 +1,7 @@
 import type { JWK } from "jose";
 import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
 import { type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "../lib/http.js";
+import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { jwkFitsAlg } from "./algorithms.js";
 
@@ -52,6 +53,9 @@ export class RemoteJwks<Key> {
   #lastError: VerifierUnavailableError | undefined;
   #version = 0;
   #fetches = 0;
+  /** Sequence of loads started and of the newest one applied: an older answer never replaces a newer. */
+  #started = 0;
+  #applied = 0;
 
   constructor(
     uri: string,
@@ -100,9 +104,23 @@ export class RemoteJwks<Key> {
   /**
    * Starts a background refresh when the keys are past their max age (and not cooling down), so that
    * a removed key is noticed even when every token is answered from the verified-token cache.
+   * Returns a promise only when the caller must wait for it (Workers without `waitUntil`).
    */
-  revalidate(): void {
-    if (!this.fresh && this.#set && !this.coolingDown) this.#refresh().catch(() => {});
+  revalidate(waitUntil?: WaitUntil): Promise<void> | undefined {
+    if (!this.fresh && this.#set && !this.coolingDown) return this.#background(waitUntil);
+    return undefined;
+  }
+
+  /**
+   * A refresh whose result this call does not need. Elsewhere it runs unawaited (and is handed to
+   * `waitUntil` when given). On Workers it runs through `waitUntil`, or, without one, in this call:
+   * a fetch left open by a finished request never completes there.
+   */
+  #background(waitUntil: WaitUntil | undefined): Promise<void> | undefined {
+    const refresh = this.#refresh().catch(() => {});
+    if (waitUntil) waitUntil(refresh);
+    else if (requestScopedIo) return refresh;
+    return undefined;
   }
 
   /** Fetches the keys now (e.g. at start-up). Rejects with `VerifierUnavailableError`. */
@@ -120,7 +138,7 @@ export class RemoteJwks<Key> {
    * The key for a token's `alg` and `kid`. Throws `InvalidTokenError` (`ERR_JWKS_NO_MATCHING_KEY`)
    * when no key fits, `VerifierUnavailableError` when keys are needed and cannot be fetched.
    */
-  async getKey(alg: string, kid: string | undefined): Promise<Key> {
+  async getKey(alg: string, kid: string | undefined, waitUntil?: WaitUntil): Promise<Key> {
     let set = this.#set;
     if (!set) {
       if (this.coolingDown && this.#lastError) throw this.#lastError;
@@ -130,7 +148,8 @@ export class RemoteJwks<Key> {
       const age = this.#now() - set.fetchedAt;
       if (age >= set.maxAgeMs && age < this.#settings.staleMaxAgeMs) {
         // Stale-while-revalidate: the cached keys serve this call; a failed refresh keeps them.
-        if (!this.coolingDown) this.#refresh().catch(() => {});
+        if (!this.coolingDown) await this.#background(waitUntil);
+        set = this.#set as KeySet;
       } else if (age >= this.#settings.staleMaxAgeMs) {
         if (this.coolingDown) {
           throw this.#lastError ?? new VerifierUnavailableError(`JWKS at ${this.uri} is too old to trust`);
@@ -180,7 +199,9 @@ export class RemoteJwks<Key> {
     return key;
   }
 
+  /** One load in flight, shared by every caller; on Workers each caller loads on its own. */
   #refresh(): Promise<void> {
+    if (requestScopedIo) return this.#load();
     this.#inflight ??= this.#load().finally(() => {
       this.#inflight = undefined;
     });
@@ -190,8 +211,11 @@ export class RemoteJwks<Key> {
   async #load(): Promise<void> {
     this.#lastAttemptAt = this.#now();
     this.#fetches++;
+    const sequence = ++this.#started;
     try {
       const set = await this.#fetchSet();
+      if (sequence < this.#applied) return;
+      this.#applied = sequence;
       this.#lastError = undefined;
       if (set.text !== this.#set?.text) {
         this.#version++;

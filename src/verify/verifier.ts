@@ -3,6 +3,7 @@ import { LRUCache } from "lru-cache";
 import { platform } from "#platform";
 import { type InvalidTokenCode, InvalidTokenError } from "../errors.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
+import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { PROVIDER_NAMES, tenantIssuers, VERIFIER_PRESETS } from "../providers.js";
 import { ASYMMETRIC_ALGS } from "./algorithms.js";
@@ -296,7 +297,10 @@ class JwtVerifier implements Verifier {
     const hit = found !== undefined && found.token === token ? found : undefined;
     if (hit) {
       if (now < hit.expiresAt && hit.version === hit.jwks.version) {
-        if (!hit.jwks.fresh) hit.jwks.revalidate();
+        if (!hit.jwks.fresh) {
+          const refreshed = hit.jwks.revalidate(options?.waitUntil);
+          if (refreshed) return refreshed.then(() => this.#verify(token, options));
+        }
         checkAge(hit.iat, now, this.#toleranceMs, this.#maxAgeMs);
         if (call.audience) checkAudience(hit.aud, call.audience);
         this.#authorize(hit.result, call.requirement);
@@ -333,7 +337,8 @@ class JwtVerifier implements Verifier {
 
     const jwks = this.#keys.known(issuer);
     const key = jwks?.cachedKey(header.alg, header.kid);
-    if (jwks === undefined || key === undefined) return this.#verifyWithFetchedKey(parsed, call);
+    if (jwks === undefined || key === undefined)
+      return this.#verifyWithFetchedKey(parsed, call, options?.waitUntil);
     const valid = this.#platform.verify(header.alg, key, parsed.signingInput, signature);
     if (valid instanceof Promise)
       return valid.then((ok) => this.#accept(ok, parsed, jwks, jwks.version, call));
@@ -370,17 +375,28 @@ class JwtVerifier implements Verifier {
       allowInsecureHttp: this.#allowInsecureHttp,
     });
     this.#introspectionEndpoint = pending;
-    // A failed discovery is not kept: the next token tries again.
-    pending.catch(() => {
-      if (this.#introspectionEndpoint === pending) this.#introspectionEndpoint = undefined;
-    });
+    // A failed discovery is not kept: the next token tries again. On Workers only the answer is
+    // kept, never the request in flight (lib/runtime.ts).
+    if (requestScopedIo) this.#introspectionEndpoint = undefined;
+    pending.then(
+      (url) => {
+        if (requestScopedIo) this.#introspectionEndpoint ??= Promise.resolve(url);
+      },
+      () => {
+        if (this.#introspectionEndpoint === pending) this.#introspectionEndpoint = undefined;
+      },
+    );
     return pending;
   }
 
-  async #verifyWithFetchedKey(parsed: ParsedToken, call: CallChecks): Promise<AuthResult> {
+  async #verifyWithFetchedKey(
+    parsed: ParsedToken,
+    call: CallChecks,
+    waitUntil: WaitUntil | undefined,
+  ): Promise<AuthResult> {
     const jwks = this.#keys.known(parsed.issuer) ?? (await this.#keys.forIssuer(parsed.issuer));
     const version = jwks.version;
-    const key = await jwks.getKey(parsed.header.alg, parsed.header.kid);
+    const key = await jwks.getKey(parsed.header.alg, parsed.header.kid, waitUntil);
     const valid = await this.#platform.verify(parsed.header.alg, key, parsed.signingInput, parsed.signature);
     return this.#accept(valid, parsed, jwks, version, call);
   }
