@@ -185,7 +185,10 @@ const checks: Check[] = [
       let after = before;
       for (let i = 0; i < 100 && after === before; i++) after = await getToken(ctx);
       assert(after !== before, "no refresh inside the window");
-      assert(ctx.issuer.tokenRequests === requests + 1, `token requests: ${ctx.issuer.tokenRequests - requests}`);
+      assert(
+        ctx.issuer.tokenRequests === requests + 1,
+        `token requests: ${ctx.issuer.tokenRequests - requests}`,
+      );
     },
   ],
   [

@@ -3,9 +3,12 @@
  * (RFC 8707): each API is a resource with its own scopes, audience, TTL and JWT access tokens.
  * The `audience` parameter (Auth0/Kinde style) is accepted too and maps to the resource.
  */
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { exportJWK, generateKeyPair, type JWK } from "jose";
 import Provider, { type ClientMetadata, errors } from "oidc-provider";
 
@@ -31,11 +34,27 @@ export interface StartOptions {
   clients?: TestClient[];
   /** Default access-token TTL in seconds. */
   ttlSeconds?: number;
+  /**
+   * oidc-provider's DPoP feature (features.dPoP, RFC 9449). Always on with a nonce secret, so the
+   * provider hands out `DPoP-Nonce`; `requireNonce: true` makes every proof need one.
+   */
+  dpop?: { requireNonce?: boolean; algorithms?: string[] };
+  /** Serve over HTTPS with this certificate (the issuer becomes `https://127.0.0.1:port`). */
+  https?: { cert: string; key: string };
+  /**
+   * RFC 8705: oidc-provider's mTLS features (certificate-bound tokens, `tls_client_auth`,
+   * `self_signed_tls_client_auth`) and a second HTTPS listener that asks for client certificates,
+   * listed as `mtls_endpoint_aliases.token_endpoint`. `ca` verifies `tls_client_auth` certificates.
+   * Needs `https`. The issuer's own listener asks for no certificate.
+   */
+  mtls?: { ca: string };
 }
 
 export interface TokenRequestRecord {
   params: URLSearchParams;
   authorization: string | undefined;
+  /** The `DPoP` header of the request. */
+  dpop: string | undefined;
 }
 
 export interface RunningProvider {
@@ -50,6 +69,10 @@ export interface RunningProvider {
   /** Form parameters and `Authorization` header of every token request, in order. */
   readonly requests: TokenRequestRecord[];
   resetCount(): void;
+  /** TCP connections accepted (both listeners). */
+  readonly connections: number;
+  /** With `mtls`: the alias token endpoint on the listener that asks for client certificates. */
+  mtlsTokenEndpoint?: string;
   /** Public signing keys (JWKS) of the provider. */
   jwks: { keys: JWK[] };
   close(): Promise<void>;
@@ -112,11 +135,30 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
   const signing = await generateKeyPair("RS256", { extractable: true });
   const signingJwk = { ...(await exportJWK(signing.privateKey)), kid: "as-key-1", alg: "RS256", use: "sig" };
 
-  const server: Server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
+  if (options.mtls && !options.https) throw new Error("mtls needs https");
+  const server: Server = options.https ? createHttpsServer(options.https) : createServer();
+  const servers: Server[] = [server];
+  // The mTLS alias: asks for a client certificate, lets the provider decide what to do without one.
+  const aliasServer = options.mtls
+    ? createHttpsServer({
+        ...options.https,
+        ca: options.mtls.ca,
+        requestCert: true,
+        rejectUnauthorized: false,
+      })
+    : undefined;
+  if (aliasServer) servers.push(aliasServer);
+  let connections = 0;
+  for (const listener of servers) {
+    listener.on("connection", () => connections++);
+    listener.listen(0, "127.0.0.1");
+    await once(listener, "listening");
+  }
   const { port } = server.address() as AddressInfo;
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `${options.https ? "https" : "http"}://127.0.0.1:${port}`;
+  const mtlsTokenEndpoint = aliasServer
+    ? `https://127.0.0.1:${(aliasServer.address() as AddressInfo).port}/token`
+    : undefined;
 
   const provider = new Provider(issuer, {
     clients: clients.map((client) => ({
@@ -126,10 +168,58 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
       ...client,
     })) as ClientMetadata[],
     jwks: { keys: [signingJwk] },
-    clientAuthMethods: ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
+    enabledJWA: {
+      dPoPSigningAlgValues: (options.dpop?.algorithms ?? [
+        "ES256",
+        "ES384",
+        "PS256",
+        "RS256",
+        "Ed25519",
+        "EdDSA",
+      ]) as never,
+    },
+    clientAuthMethods: [
+      "client_secret_basic",
+      "client_secret_post",
+      "client_secret_jwt",
+      "private_key_jwt",
+      ...(options.mtls ? (["tls_client_auth", "self_signed_tls_client_auth"] as const) : []),
+    ],
+    ...(mtlsTokenEndpoint && { discovery: { mtls_endpoint_aliases: { token_endpoint: mtlsTokenEndpoint } } }),
     features: {
+      ...(options.mtls && {
+        mTLS: {
+          enabled: true,
+          certificateBoundAccessTokens: true,
+          tlsClientAuth: true,
+          selfSignedTlsClientAuth: true,
+          getCertificate: (ctx) => (ctx.req.socket as TLSSocket).getPeerX509Certificate?.(),
+          certificateAuthorized: (ctx) => (ctx.req.socket as TLSSocket).authorized,
+          certificateSubjectMatches: (ctx, property, expected) => {
+            const cert = (ctx.req.socket as TLSSocket).getPeerX509Certificate?.();
+            if (!cert) return false;
+            if (property === "tls_client_auth_san_dns") {
+              return (cert.subjectAltName ?? "").split(", ").includes(`DNS:${expected}`);
+            }
+            if (property === "tls_client_auth_subject_dn") {
+              const normalize = (parts: string[]) =>
+                parts
+                  .map((part) => part.trim())
+                  .sort()
+                  .join(",");
+              return normalize(cert.subject.split("\n")) === normalize(expected.split(","));
+            }
+            return false;
+          },
+        },
+      }),
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      dPoP: {
+        enabled: true,
+        nonceSecret: randomBytes(32),
+        requireNonce: () => options.dpop?.requireNonce === true,
+      },
       introspection: { enabled: true },
       revocation: { enabled: true },
       resourceIndicators: {
@@ -160,7 +250,7 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
   let introspectionRequests = 0;
   const requests: TokenRequestRecord[] = [];
   const handler = provider.callback();
-  server.on("request", async (req, res) => {
+  const onRequest = async (req: IncomingMessage, res: ServerResponse) => {
     if (req.method === "POST" && req.url === "/token/introspection") introspectionRequests++;
     if (req.method !== "POST" || req.url !== "/token") {
       handler(req, res);
@@ -172,13 +262,18 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const params = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
-    requests.push({ params: new URLSearchParams(params), authorization: req.headers.authorization });
+    requests.push({
+      params: new URLSearchParams(params),
+      authorization: req.headers.authorization,
+      dpop: req.headers.dpop as string | undefined,
+    });
     const audience = params.get("audience");
     if (audience !== null && !params.has("resource")) params.set("resource", audience);
     params.delete("audience");
     (req as unknown as { body: string }).body = params.toString();
     handler(req, res);
-  });
+  };
+  for (const listener of servers) listener.on("request", onRequest);
 
   const { kid, alg, use, kty, n, e } = signingJwk as JWK;
   return {
@@ -197,11 +292,21 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
       tokenRequests = 0;
       requests.length = 0;
     },
+    get connections() {
+      return connections;
+    },
+    mtlsTokenEndpoint,
     jwks: { keys: [{ kid, alg, use, kty, n, e }] },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: async () => {
+      await Promise.all(
+        servers.map(
+          (listener) =>
+            new Promise<void>((resolve) => {
+              listener.closeAllConnections();
+              listener.close(() => resolve());
+            }),
+        ),
+      );
+    },
   };
 }
