@@ -34,27 +34,24 @@ const shared: Options = {
   target: "es2022",
 };
 
-const library: Options = {
-  ...shared,
-  entry: {
-    ...publicEntries,
-    "platform/node": "src/platform/node.ts",
-    "platform/web": "src/platform/web.ts",
-  },
-  dts: {
-    // Declarations only; the isomorphic core is type-checked without Node types by `npm run typecheck`.
-    compilerOptions: { types: ["node"] },
-    entry: publicEntries,
-  },
-  splitting: true,
-};
-
 export default defineConfig([
-  // The three builds run side by side: each cleans only its own files (the bin's are in dist/cli).
-  { ...library, format: "esm", clean: ["**/*.js", "**/*.js.map", "**/*.d.ts", "!cli/**"] },
-  // jose is ESM only: the CommonJS build carries its own copy, so that loaders that cannot
-  // `require` ESM (Jest, Node before 20.19) load the package.
-  { ...library, format: "cjs", noExternal: ["jose"], clean: ["**/*.cjs", "**/*.cjs.map", "**/*.d.cts"] },
+  {
+    ...shared,
+    entry: {
+      ...publicEntries,
+      "platform/node": "src/platform/node.ts",
+      "platform/web": "src/platform/web.ts",
+    },
+    format: ["esm", "cjs"],
+    dts: {
+      // Declarations only; the isomorphic core is type-checked without Node types by `npm run typecheck`.
+      compilerOptions: { types: ["node"] },
+      entry: publicEntries,
+    },
+    // The bin below builds into dist/cli at the same time.
+    clean: ["!cli/**"],
+    splitting: true,
+  },
   {
     ...shared,
     // The `m2m` command: one ESM file (the bin is loaded by `node`, never required). It imports the
