@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 // The library through its public entry points only (the build turns them into `m2m-kit` imports).
 import { ClientCredentialsClient, createVerifier, M2MError } from "../index.js";
+import { FileTokenStore } from "../node/index.js";
 import { PROVIDER_NAMES, type ProviderName } from "../providers.js";
 
 /**
@@ -42,9 +43,14 @@ issuer, the token URL and a ready curl line per app. Signing keys are kept in m2
 the configuration (add it to .gitignore). Stops on Ctrl-C.`,
   token: `Usage: m2m token --issuer URL --client-id ID (--client-secret-env VAR | --client-secret-file FILE | --private-key-file FILE)
                  [--audience URL] [--scope "a b"] [--provider NAME] [--token-endpoint URL] [--json]
+                 [--cache [DIR]]
 
 Prints the access token (or with --json the whole result, token included). Secrets are read only from
-an environment variable or a file, never from the command line.`,
+an environment variable or a file, never from the command line.
+
+--cache keeps the token in a file (DIR/m2m-tokens.json, mode 0600; default DIR: $XDG_CACHE_HOME/m2m-kit
+or ~/.cache/m2m-kit) so the next runs reuse it until its refresh window, and concurrent runs fetch one
+token between them. With M2M_CACHE_KEY set (32 characters or more) the file is encrypted.`,
   decode: `Usage: m2m decode <token | ->
 
 Shows the header and claims of a JWT, with times in ISO 8601. Does not verify anything. "-" reads stdin.`,
@@ -73,9 +79,24 @@ function readSecretFile(path: string, option: string): string {
   }
 }
 
+/** `--cache [DIR]`: the folder is optional, so a bare `--cache` becomes `--cache=`. */
+function optionalCacheValue(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const next = args[i + 1];
+    if (arg !== "--cache") out.push(arg);
+    else if (next !== undefined && !next.startsWith("-")) {
+      out.push(`--cache=${next}`);
+      i++;
+    } else out.push("--cache=");
+  }
+  return out;
+}
+
 async function commandToken(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
-    args,
+    args: optionalCacheValue(args),
     options: {
       issuer: { type: "string" },
       "token-endpoint": { type: "string" },
@@ -87,6 +108,7 @@ async function commandToken(args: string[], io: Io): Promise<number> {
       scope: { type: "string" },
       provider: { type: "string" },
       json: { type: "boolean" },
+      cache: { type: "string" },
       debug: { type: "boolean" },
     },
     strict: true,
@@ -113,7 +135,15 @@ async function commandToken(args: string[], io: Io): Promise<number> {
   }
   let client: ClientCredentialsClient;
   try {
+    const store =
+      values.cache === undefined
+        ? undefined
+        : new FileTokenStore({
+            directory: values.cache === "" ? undefined : values.cache,
+            encryptionKey: io.env.M2M_CACHE_KEY || undefined,
+          });
     client = new ClientCredentialsClient({
+      store,
       issuer: values.issuer,
       tokenEndpoint: values["token-endpoint"],
       clientId: values["client-id"],
