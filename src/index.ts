@@ -83,6 +83,7 @@ export {
   type IssuerOptions,
   type JwksState,
   type ScopeRequirement,
+  type SharedVerifierOptions,
   type Verifier,
   type VerifierEvent,
   type VerifierEventListener,

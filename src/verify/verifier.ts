@@ -35,6 +35,7 @@ export type {
   AuthResult,
   IssuerOptions,
   JwksState,
+  SharedVerifierOptions,
   Verifier,
   VerifierOptions,
   VerifyCallOptions,
