@@ -1,4 +1,5 @@
 import type { JWTPayload, ProtectedHeaderParameters } from "jose";
+import type { DpopOptions, DpopProofVerifier } from "../dpop/verify.js";
 import type { FetchLike } from "../lib/http.js";
 import type { ProviderName } from "../providers.js";
 import type { VerifyAlgorithm } from "./algorithms.js";
@@ -52,6 +53,12 @@ export interface VerifierOptions {
   clock?: { now(): number };
   /** Allow `http:` URLs on hosts other than loopback. Default false. */
   allowInsecureHttp?: boolean;
+  /**
+   * DPoP (RFC 9449): accept `Authorization: DPoP` with a `DPoP` proof, checked on every request
+   * (the verified-token cache still serves the token). See {@link DpopOptions}. Without it, the
+   * `DPoP` scheme is refused. A token with `cnf.jkt` is never accepted as a Bearer token.
+   */
+  dpop?: DpopOptions;
 }
 
 /** The result of a successful verification. */
@@ -85,6 +92,8 @@ export interface Verifier {
   warmUp(): Promise<void>;
   /** JWKS cache state per JWKS URI, for tests and metrics. */
   readonly jwks: ReadonlyArray<JwksState>;
+  /** The DPoP proof check, when the verifier was created with `dpop`. */
+  readonly dpop?: DpopProofVerifier | undefined;
 }
 
 export interface JwksState {

@@ -1,6 +1,7 @@
 import type { JWTPayload, ProtectedHeaderParameters } from "jose";
 import { LRUCache } from "lru-cache";
 import { platform } from "#platform";
+import { createDpopProofVerifier, type DpopProofVerifier } from "../dpop/verify.js";
 import { type InvalidTokenCode, InvalidTokenError } from "../errors.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
 import type { Platform } from "../platform/types.js";
@@ -107,6 +108,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
 export const verifyNow: unique symbol = Symbol("m2m-kit.verifyNow");
 
 class JwtVerifier implements Verifier {
+  readonly dpop: DpopProofVerifier | undefined;
   readonly #issuers: Set<string>;
   readonly #audiences: readonly string[] | null;
   readonly #algorithms: Set<string>;
@@ -202,6 +204,8 @@ class JwtVerifier implements Verifier {
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     const clock = options.clock;
     this.#now = clock ? () => clock.now() : Date.now;
+    this.dpop =
+      options.dpop === undefined ? undefined : createDpopProofVerifier(options.dpop, { now: this.#now });
     this.#platform = runtime;
     for (const issuer of this.#issuers) checkUrl(issuer, "issuer", this.#allowInsecureHttp);
     this.#keys = new IssuerKeys({
