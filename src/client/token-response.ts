@@ -1,6 +1,10 @@
 import { decodeJwt } from "jose";
 import { OAuthError, type OAuthErrorBody, TokenRequestError } from "../errors.js";
 import { parseJsonObject } from "../lib/http.js";
+import { parseRetryAfter } from "../lib/retry.js";
+import { refreshAt } from "./options.js";
+import type { Target } from "./target.js";
+import type { StoredToken } from "./token.js";
 
 export interface ParsedTokenResponse {
   accessToken: string;
@@ -91,4 +95,53 @@ export function errorForStatus(text: string, status: number, retryAfterMs: numbe
     transient: status >= 500 || status === 429 || status === 408,
     retryAfterMs,
   });
+}
+
+/** What reading a token response needs besides the response itself. */
+export interface TokenResponseContext {
+  /** When the request left, ms since the epoch: lifetimes count from here. */
+  sentAt: number;
+  /** Now, ms since the epoch (after the answer arrived). */
+  now: number;
+  target: Target;
+  defaultTokenLifetimeSeconds: number;
+  refreshWindowSeconds: number | undefined;
+}
+
+/**
+ * Reads a token endpoint answer into what the store keeps, or throws the error it stands for
+ * (`OAuthError`, `TokenRequestError`).
+ */
+export function readTokenResponse(
+  response: Response,
+  text: string,
+  context: TokenResponseContext,
+): StoredToken {
+  if (!response.ok) {
+    throw errorForStatus(
+      text,
+      response.status,
+      parseRetryAfter(response.headers.get("retry-after"), context.now),
+    );
+  }
+  const parsed = parseTokenResponse(
+    text,
+    response.status,
+    context.sentAt,
+    context.defaultTokenLifetimeSeconds,
+  );
+  if (parsed.expiresAt <= context.now) {
+    throw new TokenRequestError("token endpoint returned a token that has already expired", {
+      status: response.status,
+      transient: false,
+    });
+  }
+  return {
+    accessToken: parsed.accessToken,
+    tokenType: parsed.tokenType,
+    expiresAt: parsed.expiresAt,
+    refreshAt: refreshAt(context.sentAt, parsed.expiresAt, context.refreshWindowSeconds),
+    scope: parsed.scope ?? context.target.scope,
+    audience: context.target.audience,
+  };
 }

@@ -1,0 +1,149 @@
+import { DiscoveryError } from "../errors.js";
+import type { Clock } from "../lib/clock.js";
+import { type AuthorizationServerMetadata, discover } from "../lib/discovery.js";
+import type { FetchLike } from "../lib/http.js";
+import { withRetry } from "../lib/retry.js";
+import type { ClientPreset } from "../providers.js";
+import {
+  type AuthMethod,
+  type ClientAuthentication,
+  clientSecretBasic,
+  clientSecretJwt,
+  clientSecretPost,
+  type PrivateKeyInput,
+  privateKeyJwt,
+  tlsClientAuth,
+} from "./auth.js";
+import type { ClientEvent, NormalizedOptions } from "./options.js";
+import type { Endpoint } from "./token-request.js";
+
+/** The credentials a client authenticates with. */
+export interface ClientCredentials {
+  secret: string | undefined;
+  privateKey: PrivateKeyInput | undefined;
+  privateKeyAlg: string | undefined;
+  keyId: string | undefined;
+}
+
+/**
+ * DESIGN.md: `private_key_jwt` when a private key is given; otherwise the preset's; otherwise
+ * `client_secret_basic` if discovery lists it (or lists nothing), else `client_secret_post`.
+ */
+export function chooseAuthMethod(
+  options: NormalizedOptions,
+  credentials: ClientCredentials,
+  preset: ClientPreset | undefined,
+  metadata: AuthorizationServerMetadata | undefined,
+): AuthMethod {
+  if (options.authMethod) return options.authMethod;
+  if (credentials.privateKey !== undefined) return "private_key_jwt";
+  if (preset) return preset.authMethod;
+  const supported = metadata?.token_endpoint_auth_methods_supported;
+  if (!supported || supported.length === 0 || supported.includes("client_secret_basic")) {
+    return "client_secret_basic";
+  }
+  return "client_secret_post";
+}
+
+export function clientAuthentication(
+  method: AuthMethod,
+  options: NormalizedOptions,
+  credentials: ClientCredentials,
+): ClientAuthentication {
+  const { clientId, assertionAudience } = options;
+  const secret = credentials.secret as string;
+  switch (method) {
+    case "client_secret_basic":
+      return clientSecretBasic(clientId, secret);
+    case "client_secret_post":
+      return clientSecretPost(clientId, secret);
+    case "client_secret_jwt":
+      return clientSecretJwt(clientId, secret, assertionAudience);
+    case "private_key_jwt":
+      return privateKeyJwt(clientId, credentials.privateKey as PrivateKeyInput, {
+        alg: credentials.privateKeyAlg,
+        kid: credentials.keyId,
+        audience: assertionAudience,
+      });
+    case "tls_client_auth":
+      return tlsClientAuth(clientId);
+  }
+}
+
+/**
+ * The token endpoint and client authentication: from `tokenEndpoint` at once, or discovered from the
+ * issuer on first use. A discovered endpoint is kept; a failed discovery is not, so the next call
+ * tries again. Concurrent callers share one discovery.
+ */
+export class EndpointResolver {
+  #endpoint: Endpoint | undefined;
+  #discovering: Promise<Endpoint> | undefined;
+
+  constructor(
+    private readonly config: {
+      options: NormalizedOptions;
+      credentials: ClientCredentials;
+      preset: ClientPreset | undefined;
+      fetch: FetchLike;
+      clock: Clock;
+      emit: (event: ClientEvent) => void;
+    },
+  ) {
+    const { options } = config;
+    if (options.tokenEndpoint) {
+      this.#endpoint = { url: options.tokenEndpoint, auth: this.#authentication(undefined) };
+    }
+  }
+
+  /** The endpoint once known (configured or discovered). */
+  get current(): Endpoint | undefined {
+    return this.#endpoint;
+  }
+
+  /** Discovers the endpoint (one discovery in flight); `signal` cancels it (the client closing). */
+  discover(signal: AbortSignal): Promise<Endpoint> {
+    if (this.#discovering) return this.#discovering;
+    const { options, clock } = this.config;
+    const issuer = options.issuer as string;
+    const started = clock.now();
+    const promise = withRetry(
+      () =>
+        discover(issuer, {
+          fetch: this.config.fetch,
+          timeoutMs: options.timeoutMs,
+          allowInsecureHttp: options.allowInsecureHttp,
+          signal,
+        }),
+      { policy: options.retry, clock, signal },
+    )
+      .then((metadata) => {
+        if (typeof metadata.token_endpoint !== "string") {
+          throw new DiscoveryError(`discovery of ${issuer} failed: the metadata has no token_endpoint`);
+        }
+        const endpoint = { url: metadata.token_endpoint, auth: this.#authentication(metadata) };
+        this.#endpoint = endpoint;
+        this.config.emit({
+          type: "discovery",
+          issuer,
+          tokenEndpoint: endpoint.url,
+          durationMs: clock.now() - started,
+        });
+        return endpoint;
+      })
+      .finally(() => {
+        this.#discovering = undefined;
+      });
+    this.#discovering = promise;
+    promise.catch(() => {});
+    return promise;
+  }
+
+  #authentication(metadata: AuthorizationServerMetadata | undefined): ClientAuthentication {
+    const { options, credentials, preset } = this.config;
+    return clientAuthentication(
+      chooseAuthMethod(options, credentials, preset, metadata),
+      options,
+      credentials,
+    );
+  }
+}

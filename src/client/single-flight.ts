@@ -1,0 +1,31 @@
+/**
+ * One request in flight per cache key: concurrent callers share it, also after a failure (the entry
+ * goes when the request settles, so the next caller starts a new one).
+ */
+export class SingleFlight<T> {
+  readonly #inflight = new Map<string, Promise<T>>();
+
+  has(key: string): boolean {
+    return this.#inflight.has(key);
+  }
+
+  /** Joins the request in flight for `key`, or starts one with `start`. */
+  run(key: string, start: () => Promise<T>): Promise<T> {
+    let promise = this.#inflight.get(key);
+    if (!promise) {
+      const started = start().finally(() => {
+        if (this.#inflight.get(key) === started) this.#inflight.delete(key);
+      });
+      promise = started;
+      this.#inflight.set(key, promise);
+      // Waiters may all have abandoned the request; its failure must not go unhandled.
+      promise.catch(() => {});
+    }
+    return promise;
+  }
+
+  /** Forgets every request in flight: later callers start new ones. */
+  clear(): void {
+    this.#inflight.clear();
+  }
+}

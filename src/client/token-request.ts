@@ -1,0 +1,80 @@
+import { TokenRequestError } from "../errors.js";
+import { type FetchLike, fetchText, ResponseTooLarge, TimeoutReached } from "../lib/http.js";
+import type { ClientAuthentication } from "./auth.js";
+
+/** Where token requests go and how the client authenticates there. */
+export interface Endpoint {
+  url: string;
+  auth: ClientAuthentication;
+}
+
+/** Everything one token request (RFC 6749 §4.4.2) is built from. */
+export interface TokenRequestInput {
+  endpoint: Endpoint;
+  issuer: string | undefined;
+  /** Parameters naming the target (see `targetParams`). */
+  params: ReadonlyArray<readonly [string, string]>;
+  /** Sent with every request (`extraParams`), after the target. */
+  extraParams?: Readonly<Record<string, string>>;
+  /** Extra request headers (e.g. a DPoP proof), set before client authentication. */
+  headers?: HeadersInit;
+  /** When the request is built, ms since the epoch (assertion `iat`). */
+  now: number;
+}
+
+/** A token request ready for `fetch`. */
+export interface TokenRequest {
+  url: string;
+  init: RequestInit & { method: "POST"; headers: Headers; body: string };
+}
+
+/** Builds the client credentials request: form body, target, extra parameters, client authentication. */
+export async function buildTokenRequest(input: TokenRequestInput): Promise<TokenRequest> {
+  const body = new URLSearchParams({ grant_type: "client_credentials" });
+  for (const [name, value] of input.params) body.set(name, value);
+  for (const [name, value] of Object.entries(input.extraParams ?? {})) body.set(name, value);
+  const headers = new Headers({
+    accept: "application/json",
+    "content-type": "application/x-www-form-urlencoded;charset=UTF-8",
+  });
+  new Headers(input.headers).forEach((value, name) => {
+    headers.set(name, value);
+  });
+  await input.endpoint.auth(body, headers, {
+    tokenEndpoint: input.endpoint.url,
+    issuer: input.issuer,
+    now: input.now,
+  });
+  return { url: input.endpoint.url, init: { method: "POST", headers, body: body.toString() } };
+}
+
+/**
+ * Sends a token request with a timeout over headers and body. Rejects with `signal.reason` when the
+ * signal aborts, else with a `TokenRequestError` that says what went wrong on the network.
+ */
+export async function sendTokenRequest(
+  fetchImpl: FetchLike,
+  request: TokenRequest,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<{ response: Response; text: string }> {
+  try {
+    return await fetchText(fetchImpl, request.url, request.init, timeoutMs, signal);
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    throw networkError(error);
+  }
+}
+
+function networkError(error: unknown): TokenRequestError {
+  if (error instanceof TimeoutReached) {
+    return new TokenRequestError(`token request timed out after ${error.timeoutMs} ms`, {
+      transient: true,
+      cause: error,
+    });
+  }
+  if (error instanceof ResponseTooLarge) {
+    return new TokenRequestError(`token endpoint ${error.message}`, { transient: false, cause: error });
+  }
+  return new TokenRequestError("token request failed: network error", { transient: true, cause: error });
+}
