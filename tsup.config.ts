@@ -22,7 +22,15 @@ export default defineConfig({
   },
   // "#platform" is resolved at run time through package.json "imports" (the `node` condition picks
   // node:crypto); frameworks and oidc-provider are the user's.
-  external: ["#platform", "@opentelemetry/api", "express", "fastify", "fastify-plugin", "hono", "oidc-provider"],
+  external: [
+    "#platform",
+    "@opentelemetry/api",
+    "express",
+    "fastify",
+    "fastify-plugin",
+    "hono",
+    "oidc-provider",
+  ],
   format: ["esm", "cjs"],
   dts: {
     // Declarations only; the isomorphic core is type-checked without Node types by `npm run typecheck`.

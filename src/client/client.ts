@@ -1,6 +1,7 @@
 import { ClientClosedError, M2MError, TokenRequestError } from "../errors.js";
 import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import type { FetchLike } from "../lib/http.js";
+import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
 import { withRetry } from "../lib/retry.js";
 import { type AudienceParam, CLIENT_PRESETS, type ClientPreset, inferProvider } from "../providers.js";
 import { EndpointResolver } from "./endpoint.js";
@@ -53,10 +54,10 @@ const inspectSymbol = Symbol.for("nodejs.util.inspect.custom");
  */
 export class ClientCredentialsClient {
   readonly #options: NormalizedOptions;
-  readonly #fetch: FetchLike;
   readonly #clock: Clock;
   readonly #cache: TokenCache;
-  readonly #onEvent: ((event: ClientEvent) => void) | undefined;
+  /** `onEvent` and the transport, plus what `m2m-kit/otel` attaches. */
+  readonly #instrumentations: Instrumentations<ClientEvent>;
   readonly #preset: ClientPreset | undefined;
   readonly #endpoints: EndpointResolver;
   readonly #targets: TargetResolver;
@@ -70,12 +71,14 @@ export class ClientCredentialsClient {
 
   constructor(options: ClientCredentialsClientOptions) {
     this.#options = normalizeOptions(options);
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#instrumentations = new Instrumentations(
+      options.onEvent,
+      options.fetch ?? ((input, init) => fetch(input, init)),
+    );
     this.#clock = options.clock ?? systemClock;
     this.#cache = new TokenCache(
       options.store ?? new MemoryTokenStore({ maxEntries: options.cacheMaxEntries }),
     );
-    this.#onEvent = options.onEvent;
     const provider =
       this.#options.provider ??
       inferProvider(new URL(this.#options.issuer ?? this.#options.tokenEndpoint ?? "invalid:"));
@@ -93,15 +96,24 @@ export class ClientCredentialsClient {
         keyId: options.keyId,
       },
       preset: this.#preset,
-      fetch: this.#fetch,
+      fetch: (input, init) => this.#fetch(input, init),
       clock: this.#clock,
       emit: (event) => this.#emit(event),
+      run: (operation, work) => this.#instrumentations.run(operation, work),
     });
   }
 
   /** The client id this client authenticates as. */
   get clientId(): string {
     return this.#options.clientId;
+  }
+
+  get #onEvent(): ((event: ClientEvent) => void) | undefined {
+    return this.#instrumentations.listener;
+  }
+
+  get #fetch(): FetchLike {
+    return this.#instrumentations.fetch;
   }
 
   /** How the target API is sent in token requests. */
@@ -138,6 +150,7 @@ export class ClientCredentialsClient {
         return new AccessToken(stored);
       }
     }
+    if (this.#onEvent) this.#emit({ type: "cache_miss", audience: target.audience, scope: target.scope });
     return raceAbort(this.#shared(endpoint, target, false), options.signal);
   }
 
@@ -193,6 +206,11 @@ export class ClientCredentialsClient {
     return this.toString();
   }
 
+  /** Attaches an instrumentation (`m2m-kit/otel`); returns the function that detaches it. */
+  [instrumentationHook](instrumentation: Instrumentation<ClientEvent>): () => void {
+    return this.#instrumentations.attach(instrumentation);
+  }
+
   #assertOpen(): void {
     if (this.#closed.signal.aborted) throw new ClientClosedError();
   }
@@ -206,7 +224,12 @@ export class ClientCredentialsClient {
   }
 
   #shared(endpoint: Endpoint, target: KeyedTarget, background: boolean): Promise<AccessToken> {
-    return this.#inflight.run(target.key, () => this.#fetchAndStore(endpoint, target, background));
+    return this.#inflight.run(target.key, () =>
+      this.#instrumentations.run(
+        { kind: "token_request", audience: target.audience, scope: target.scope, background },
+        () => this.#fetchAndStore(endpoint, target, background),
+      ),
+    );
   }
 
   #refreshInBackground(endpoint: Endpoint, target: KeyedTarget, stored: StoredToken, now: number): void {

@@ -65,7 +65,7 @@ export function logEvents<Event extends { type: string }>(
     const write = logger[level as LogLevel] as ((...args: unknown[]) => unknown) | undefined;
     if (typeof write !== "function") return;
     const fields: Record<string, unknown> = { event: event.type };
-    for (const [name, value] of Object.entries(event)) {
+    for (const [name, value] of Object.entries(event) as [string, unknown][]) {
       if (name === "type") continue;
       fields[name] = value instanceof Error ? describeError(value) : value;
     }

@@ -12,7 +12,17 @@ import {
 import type { FetchLike } from "../lib/http.js";
 
 /** Methods kept as they are in `http.request.method`; anything else is `_OTHER` (semantic conventions). */
-const KNOWN_METHODS = new Set(["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"]);
+const KNOWN_METHODS = new Set([
+  "CONNECT",
+  "DELETE",
+  "GET",
+  "HEAD",
+  "OPTIONS",
+  "PATCH",
+  "POST",
+  "PUT",
+  "TRACE",
+]);
 
 const headerSetter: TextMapSetter<Headers> = {
   set(carrier, key, value) {
@@ -96,24 +106,26 @@ export function tracedFetch(fetch: FetchLike, tracer: Tracer, duration: Histogra
       duration.record((performance.now() - started) / 1000, { ...metricAttributes, ...attributes });
       span.end();
     };
-    return context.with(active, () => fetch(input, { ...init, headers })).then(
-      (response) => {
-        const attributes: Attributes = { "http.response.status_code": response.status };
-        if (response.status >= 400) {
-          attributes["error.type"] = String(response.status);
-          span.setStatus({ code: SpanStatusCode.ERROR });
-        }
-        span.setAttributes(attributes);
-        finish(attributes);
-        return response;
-      },
-      (error: unknown) => {
-        const type = errorType(error);
-        span.setAttribute("error.type", type);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: type });
-        finish({ "error.type": type });
-        throw error;
-      },
-    );
+    return context
+      .with(active, () => fetch(input, { ...init, headers }))
+      .then(
+        (response) => {
+          const attributes: Attributes = { "http.response.status_code": response.status };
+          if (response.status >= 400) {
+            attributes["error.type"] = String(response.status);
+            span.setStatus({ code: SpanStatusCode.ERROR });
+          }
+          span.setAttributes(attributes);
+          finish(attributes);
+          return response;
+        },
+        (error: unknown) => {
+          const type = errorType(error);
+          span.setAttribute("error.type", type);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: type });
+          finish({ "error.type": type });
+          throw error;
+        },
+      );
   };
 }

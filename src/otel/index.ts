@@ -59,8 +59,8 @@ export const INSTRUMENTATION_SCOPE = "m2m-kit";
 const REMOTE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 /** Duration buckets of verifications, in seconds: from a cached answer (µs) to a JWKS fetch. */
 const VERIFY_BUCKETS = [
-  0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-  0.1, 0.25, 0.5, 1, 2.5, 5,
+  0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+  0.25, 0.5, 1, 2.5, 5,
 ];
 
 /** OAuth `error` values kept in `m2m.oauth.error` (RFC 6749 §5.2, RFC 8707, RFC 9449); others are `_OTHER`. */
@@ -125,7 +125,10 @@ export function instrument(
       throw new TypeError(`${name} must be a boolean`);
     }
   }
-  const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_SCOPE, VERSION);
+  const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(
+    INSTRUMENTATION_SCOPE,
+    VERSION,
+  );
   const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(
     INSTRUMENTATION_SCOPE,
     VERSION,
@@ -278,11 +281,18 @@ class Telemetry {
   run<T>(operation: Operation, work: () => Promise<T>): Promise<T> {
     const attributes = this.#operationAttributes(operation);
     const parent = context.active();
-    const span = this.#tracer.startSpan(SPAN_NAMES[operation.kind], { kind: SpanKind.INTERNAL, attributes }, parent);
+    const span = this.#tracer.startSpan(
+      SPAN_NAMES[operation.kind],
+      { kind: SpanKind.INTERNAL, attributes },
+      parent,
+    );
     this.#open.add(span);
     const started = performance.now();
     const end = (extra: Attributes) => {
-      this.#duration(operation.kind).record((performance.now() - started) / 1000, { ...attributes, ...extra });
+      this.#duration(operation.kind).record((performance.now() - started) / 1000, {
+        ...attributes,
+        ...extra,
+      });
       this.#open.delete(span);
       span.end();
     };

@@ -36,6 +36,8 @@ export interface StartOptions {
 export interface TokenRequestRecord {
   params: URLSearchParams;
   authorization: string | undefined;
+  /** W3C trace context the request carried. */
+  traceparent: string | undefined;
 }
 
 export interface RunningProvider {
@@ -172,7 +174,11 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const params = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
-    requests.push({ params: new URLSearchParams(params), authorization: req.headers.authorization });
+    requests.push({
+      params: new URLSearchParams(params),
+      authorization: req.headers.authorization,
+      traceparent: req.headers.traceparent as string | undefined,
+    });
     const audience = params.get("audience");
     if (audience !== null && !params.has("resource")) params.set("resource", audience);
     params.delete("audience");
