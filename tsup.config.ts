@@ -10,6 +10,7 @@ const publicEntries = {
   testing: "src/testing/index.ts",
   "dev-server": "src/dev-server/index.ts",
   otel: "src/otel/index.ts",
+  redis: "src/redis/index.ts",
 };
 
 export default defineConfig({

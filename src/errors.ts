@@ -192,3 +192,13 @@ export class VerifierUnavailableError extends M2MError {
     super("ERR_VERIFIER_UNAVAILABLE", message, options);
   }
 }
+
+/**
+ * A shared store (Redis) did not answer where an answer is required: a DPoP replay check cannot
+ * pass without one. Token stores never throw it; they fall back to fetching locally.
+ */
+export class StoreUnavailableError extends M2MError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_STORE_UNAVAILABLE", message, options);
+  }
+}

@@ -1,11 +1,15 @@
-export type { AssertionAudience, AuthMethod, PrivateKeyInput } from "./client/auth.js";
 export {
   ClientCredentialsClient,
   type ClientFetchInit,
   type GetTokenOptions,
 } from "./client/client.js";
 export type { ClientCredentialsClientOptions, ClientEvent } from "./client/options.js";
-export { MemoryTokenStore, type TokenStore } from "./client/store.js";
+export {
+  MemoryTokenStore,
+  type TokenLease,
+  type TokenStore,
+  type TokenWriteContext,
+} from "./client/store.js";
 export { AccessToken, type StoredToken } from "./client/token.js";
 export {
   ClaimPolicyError,
@@ -18,6 +22,7 @@ export {
   type M2MErrorCode,
   OAuthError,
   type OAuthErrorBody,
+  StoreUnavailableError,
   TokenRequestError,
   VerifierUnavailableError,
 } from "./errors.js";
@@ -43,6 +48,7 @@ export {
   logEvents,
 } from "./lib/log-events.js";
 export type { RetryOptions } from "./lib/retry.js";
+export type { AssertionAudience, AuthMethod, PrivateKeyInput } from "./oauth/client-auth.js";
 export type { AudienceParam, ProviderName } from "./providers.js";
 export { ASYMMETRIC_ALGS, type VerifyAlgorithm } from "./verify/algorithms.js";
 export type { IntrospectionOptions } from "./verify/introspection.js";

@@ -1,4 +1,4 @@
-import type { AuthMethod } from "./client/auth.js";
+import type { AuthMethod } from "./oauth/client-auth.js";
 
 /** Identity providers with a preset. A preset only sets defaults; every option can still be set. */
 export type ProviderName =

@@ -4,7 +4,6 @@ import { type AuthorizationServerMetadata, discover } from "../lib/discovery.js"
 import type { FetchLike } from "../lib/http.js";
 import type { Operation } from "../lib/instrumentation.js";
 import { withRetry } from "../lib/retry.js";
-import type { ClientPreset } from "../providers.js";
 import {
   type AuthMethod,
   type ClientAuthentication,
@@ -14,7 +13,8 @@ import {
   type PrivateKeyInput,
   privateKeyJwt,
   tlsClientAuth,
-} from "./auth.js";
+} from "../oauth/client-auth.js";
+import type { ClientPreset } from "../providers.js";
 import type { ClientEvent, NormalizedOptions } from "./options.js";
 import type { Endpoint } from "./token-request.js";
 

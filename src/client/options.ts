@@ -2,8 +2,13 @@ import type { JWK } from "jose";
 import type { Clock } from "../lib/clock.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
 import { DEFAULT_RETRY, type RetryOptions, type RetryPolicy } from "../lib/retry.js";
+import {
+  type AssertionAudience,
+  AUTH_METHODS,
+  type AuthMethod,
+  checkPrivateKey,
+} from "../oauth/client-auth.js";
 import { type AudienceParam, PROVIDER_NAMES, type ProviderName, tenantIssuers } from "../providers.js";
-import { type AssertionAudience, AUTH_METHODS, type AuthMethod, checkPrivateKey } from "./auth.js";
 import type { TokenStore } from "./store.js";
 
 /** Events a client reports through `onEvent`. None carries a secret, an assertion or a token. */

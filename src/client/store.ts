@@ -4,14 +4,55 @@ import type { StoredToken } from "./token.js";
 type MaybePromise<T> = T | Promise<T>;
 
 /**
- * Where a client keeps its tokens. The default is in memory, per client; `m2m-kit/redis` shares one
- * store across processes. Keys are opaque strings built from (token endpoint, client id, audience,
- * sorted scope set).
+ * Where a client keeps its tokens. The default is in memory, per client; `m2m-kit/redis` and
+ * `FileTokenStore` (`m2m-kit/node`) share one store across processes. Keys are opaque strings built
+ * from (token endpoint, client id, audience, sorted scope set).
+ *
+ * Shared stores add the optional parts: `lease` (so a fleet fetches one token per key per lifetime),
+ * `deleteGroup` (fleet-wide `invalidate`) and the `accessToken` condition of `delete` (the 401 path
+ * drops only the token that was refused).
  */
 export interface TokenStore {
   get(key: string): MaybePromise<StoredToken | undefined>;
-  set(key: string, token: StoredToken): MaybePromise<void>;
-  delete(key: string): MaybePromise<void>;
+  /**
+   * Keeps `token` under `key`. Shared stores never replace a token that expires later (a late
+   * writer cannot roll the cache back). `context.groups` names the groups the entry belongs to.
+   */
+  set(key: string, token: StoredToken, context?: TokenWriteContext): MaybePromise<void>;
+  /** Drops the entry; with `accessToken`, only while the entry still holds that token. */
+  delete(key: string, condition?: { accessToken?: string }): MaybePromise<void>;
+  /** Drops every entry written with this group in `context.groups`, in every process sharing the store. */
+  deleteGroup?(group: string): MaybePromise<void>;
+  /** Present on stores shared by several processes: one of them fetches, the others wait. */
+  lease?: TokenLease;
+}
+
+/** What the client says about an entry it writes. */
+export interface TokenWriteContext {
+  /**
+   * Opaque group names: one per (token endpoint, client id) and one per (token endpoint, client id,
+   * audience), so `invalidate()` and `invalidate({ audience })` reach every scope set.
+   */
+  groups: string[];
+}
+
+/**
+ * A lease per cache key, held by the one process that fetches the token. The client takes it on a
+ * miss and in the refresh window; the holder fetches, writes and releases; every other caller polls
+ * the store (`get`) with back-off until the token appears, the lease frees up (it then takes it) or
+ * `waitTimeoutMs` passes (it then fetches on its own rather than fail).
+ */
+export interface TokenLease {
+  /** Lease lifetime in ms: a holder that dies is replaced after this long. */
+  readonly ttlMs: number;
+  /** How long a caller waits for another holder's token before fetching itself, in ms. */
+  readonly waitTimeoutMs: number;
+  /**
+   * Takes the lease for `key` for `ttlMs`. Returns a release function (compare-and-delete: it frees
+   * only this holder's lease) when taken, `undefined` when another holder has it. Throws when the
+   * store cannot answer; the client then fetches on its own.
+   */
+  acquire(key: string, ttlMs: number): MaybePromise<(() => MaybePromise<void>) | undefined>;
 }
 
 /** Bounded in-memory store (least recently used entries go first). */
@@ -30,7 +71,9 @@ export class MemoryTokenStore implements TokenStore {
     this.#cache.set(key, token);
   }
 
-  delete(key: string): void {
+  delete(key: string, condition?: { accessToken?: string }): void {
+    if (condition?.accessToken !== undefined && this.#cache.get(key)?.accessToken !== condition.accessToken)
+      return;
     this.#cache.delete(key);
   }
 

@@ -1,6 +1,6 @@
 import { TokenRequestError } from "../errors.js";
 import { type FetchLike, fetchText, ResponseTooLarge, TimeoutReached } from "../lib/http.js";
-import type { ClientAuthentication } from "./auth.js";
+import type { ClientAuthentication } from "../oauth/client-auth.js";
 
 /** Where token requests go and how the client authenticates there. */
 export interface Endpoint {

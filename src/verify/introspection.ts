@@ -1,8 +1,8 @@
 import type { JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
-import { clientSecretBasic, clientSecretPost } from "../client/auth.js";
 import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
 import { type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "../lib/http.js";
+import { clientSecretBasic, clientSecretPost } from "../oauth/client-auth.js";
 
 /** RFC 7662 token introspection, for opaque access tokens. */
 export interface IntrospectionOptions {

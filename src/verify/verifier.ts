@@ -1,132 +1,50 @@
 import type { JWTPayload, ProtectedHeaderParameters } from "jose";
 import { LRUCache } from "lru-cache";
 import { platform } from "#platform";
-import {
-  ClaimPolicyError,
-  DiscoveryError,
-  InsufficientScopeError,
-  type InvalidTokenCode,
-  InvalidTokenError,
-  VerifierUnavailableError,
-} from "../errors.js";
-import { discover } from "../lib/discovery.js";
+import { type InvalidTokenCode, InvalidTokenError } from "../errors.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
 import type { Platform } from "../platform/types.js";
-import { PROVIDER_NAMES, type ProviderName, tenantIssuers, VERIFIER_PRESETS } from "../providers.js";
-import { ASYMMETRIC_ALGS, type VerifyAlgorithm } from "./algorithms.js";
-import { type IntrospectionOptions, Introspector } from "./introspection.js";
-import { DEFAULT_JWKS, type JwksOptions, type JwksSettings, RemoteJwks } from "./jwks.js";
+import { PROVIDER_NAMES, tenantIssuers, VERIFIER_PRESETS } from "../providers.js";
+import { ASYMMETRIC_ALGS } from "./algorithms.js";
+import {
+  type ClaimRule,
+  checkAge,
+  checkAudience,
+  checkClaimPolicies,
+  checkTimes,
+  clientIdOf,
+} from "./claims.js";
+import { Introspector } from "./introspection.js";
+import { discoverIntrospectionEndpoint, IssuerKeys } from "./issuers.js";
+import { DEFAULT_JWKS, type JwksSettings, type RemoteJwks } from "./jwks.js";
+import {
+  checkHeader,
+  type Header,
+  isCanonicalBase64Url,
+  parseSegment,
+  splitCompact,
+  typMatches,
+} from "./jws.js";
+import {
+  type AuthResult,
+  type JwksState,
+  nonNegative,
+  toList,
+  type Verifier,
+  type VerifierOptions,
+  type VerifyCallOptions,
+} from "./options.js";
+import {
+  checkScopes,
+  DEFAULT_SCOPE_CLAIMS,
+  type NormalizedRequirement,
+  normalizeRequirement,
+  scopesFrom,
+} from "./scopes.js";
 
-/** Scopes a call needs: all of a list (a string or array), or `{ anyOf }` / `{ allOf }`. */
-export type ScopeRequirement =
-  | string
-  | readonly string[]
-  | { anyOf: readonly string[] }
-  | { allOf: readonly string[] };
-
-/** A claim policy: an exact value, a list of allowed values, or a predicate. */
-export type ClaimRule =
-  | string
-  | number
-  | boolean
-  | readonly (string | number | boolean)[]
-  | ((value: unknown, claims: JWTPayload) => boolean);
-
-export interface VerifierOptions {
-  /** Accepted issuer(s), compared exactly with `iss`. Or `provider` and `tenant`. */
-  issuer?: string | readonly string[];
-  /** With `provider`, instead of `issuer`: the tenant the issuer(s) are built from (Entra: v2 and v1). */
-  tenant?: string;
-  /** Accepted audience(s); the token's `aud` must contain one. `null` turns the check off, explicitly. */
-  audience: string | readonly string[] | null;
-  /** JWKS URL. Default: `jwks_uri` from each issuer's discovery document. */
-  jwksUri?: string;
-  /** Allowed `alg`s. Default: RS/PS/ES 256/384/512 and EdDSA. HMAC and `none` are never accepted. */
-  algorithms?: readonly VerifyAlgorithm[];
-  /** Tolerance for `exp`, `nbf` and `iat`. Default 5. */
-  clockToleranceSeconds?: number;
-  /** Scopes every token must have (a per-call `requiredScopes` adds to these). */
-  requiredScopes?: ScopeRequirement;
-  /**
-   * Claim(s) holding the scopes. Default: `scope`, `scp`, `permissions` and `roles`. A name that is not
-   * a claim but contains dots is a path (`realm_access.roles`; `*` matches any key); an object claim
-   * contributes its keys.
-   */
-  scopeClaim?: string | readonly string[];
-  /** The claim checked against `audience`. Default `aud` (Cognito's preset: `client_id`). */
-  audienceClaim?: string;
-  /** Provider preset: sets `scopeClaim`, `audienceClaim` and claim policies; options still win. */
-  provider?: ProviderName;
-  /** `true`: header `typ` must be `at+jwt` or `application/at+jwt` (RFC 9068); a string: that value. */
-  requireTyp?: boolean | string;
-  /** Reject tokens whose `iat` is older than this. */
-  maxTokenAgeSeconds?: number;
-  /** Tokens longer than this are rejected before any decoding. Default 16 384. */
-  maxTokenBytes?: number;
-  /** Claim policies; a failure is a 403 (`ClaimPolicyError`), not a bad token. */
-  claims?: Readonly<Record<string, ClaimRule>>;
-  /** JWKS cache settings. */
-  jwks?: JwksOptions;
-  /** RFC 7662 introspection for opaque (non-JWT) tokens, or for every token with `allTokens`. */
-  introspection?: IntrospectionOptions;
-  /** Cache of verified tokens (on by default), or `false`. Default 10 000 entries. */
-  verifiedTokenCache?: { maxEntries?: number } | false;
-  /** `fetch` for discovery and JWKS. Default: the global `fetch`. */
-  fetch?: FetchLike;
-  /** Time source (ms since the epoch); tests inject one. */
-  clock?: { now(): number };
-  /** Allow `http:` URLs on hosts other than loopback. Default false. */
-  allowInsecureHttp?: boolean;
-}
-
-/** The result of a successful verification. */
-export interface AuthResult<Claims extends JWTPayload = JWTPayload> {
-  claims: Claims;
-  header: ProtectedHeaderParameters;
-  /** Scopes from `scope`, `scp`, `permissions` and `roles` (or `scopeClaim`), deduplicated. */
-  scopes: readonly string[];
-  /** From `client_id`, `azp`, `cid` or `appid`. */
-  clientId: string | undefined;
-  subject: string | undefined;
-  issuer: string;
-  /** `exp` in milliseconds since the epoch. */
-  expiresAt: number;
-}
-
-export interface VerifyCallOptions {
-  /** Scopes this call needs, in addition to the verifier's. */
-  requiredScopes?: ScopeRequirement;
-  /** Audience(s) for this call, instead of the verifier's. */
-  audience?: string | readonly string[];
-}
-
-export interface Verifier {
-  /** Verifies an access token; resolves with the result or rejects with an `M2MError`. */
-  verify<Claims extends JWTPayload = JWTPayload>(
-    token: string,
-    options?: VerifyCallOptions,
-  ): Promise<AuthResult<Claims>>;
-  /** Discovers and fetches the keys of every configured issuer now. */
-  warmUp(): Promise<void>;
-  /** JWKS cache state per JWKS URI, for tests and metrics. */
-  readonly jwks: ReadonlyArray<JwksState>;
-}
-
-export interface JwksState {
-  readonly uri: string;
-  readonly fresh: boolean;
-  readonly coolingDown: boolean;
-  readonly lastRefreshAt: number | undefined;
-  readonly fetchCount: number;
-  readonly keyCount: number;
-}
-
-interface Header {
-  alg: string;
-  kid: string | undefined;
-  typ: string | undefined;
-  raw: ProtectedHeaderParameters;
-}
+export type { ClaimRule } from "./claims.js";
+export type { AuthResult, JwksState, Verifier, VerifierOptions, VerifyCallOptions } from "./options.js";
+export type { ScopeRequirement } from "./scopes.js";
 
 interface VerifiedEntry {
   /** The whole token: the cache is keyed by its tail, a hit must match it exactly. */
@@ -163,105 +81,8 @@ interface ParsedToken {
   now: number;
 }
 
-const DEFAULT_SCOPE_CLAIMS = ["scope", "scp", "permissions", "roles"];
-
 function invalid(code: InvalidTokenCode, message: string): InvalidTokenError {
   return new InvalidTokenError(code, message);
-}
-
-function toList(value: string | readonly string[], option: string): readonly string[] {
-  const list = typeof value === "string" ? [value] : value;
-  if (!Array.isArray(list) || list.length === 0 || !list.every((v) => typeof v === "string" && v !== "")) {
-    throw new TypeError(`${option} must be a non-empty string or a non-empty array of strings`);
-  }
-  return list;
-}
-
-interface NormalizedRequirement {
-  scopes: readonly string[];
-  anyOf: boolean;
-}
-
-function normalizeRequirement(
-  value: ScopeRequirement | undefined,
-  option: string,
-): NormalizedRequirement | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value === "string") return { scopes: value.split(" ").filter(Boolean), anyOf: false };
-  if (Array.isArray(value)) return { scopes: toList(value as string[], option), anyOf: false };
-  if (typeof value === "object" && value !== null) {
-    if ("anyOf" in value) return { scopes: toList(value.anyOf, `${option}.anyOf`), anyOf: true };
-    if ("allOf" in value) return { scopes: toList(value.allOf, `${option}.allOf`), anyOf: false };
-  }
-  throw new TypeError(`${option} must be a string, an array of strings, { anyOf } or { allOf }`);
-}
-
-function checkScopes(requirement: NormalizedRequirement | undefined, granted: readonly string[]): void {
-  if (!requirement || requirement.scopes.length === 0) return;
-  const ok = requirement.anyOf
-    ? requirement.scopes.some((s) => granted.includes(s))
-    : requirement.scopes.every((s) => granted.includes(s));
-  if (!ok) throw new InsufficientScopeError(requirement.scopes, granted, requirement.anyOf);
-}
-
-/** Values of a claim, or of a dotted path into nested claims (`*` matches every key). */
-function claimValues(claims: JWTPayload, name: string): unknown[] {
-  if (name in claims || !name.includes(".")) return [claims[name]];
-  let current: unknown[] = [claims];
-  for (const part of name.split(".")) {
-    const next: unknown[] = [];
-    for (const value of current) {
-      if (typeof value !== "object" || value === null) continue;
-      if (part === "*") next.push(...Object.values(value));
-      else next.push((value as Record<string, unknown>)[part]);
-    }
-    current = next;
-  }
-  return current;
-}
-
-function scopesFrom(claims: JWTPayload, names: readonly string[]): string[] {
-  const scopes: string[] = [];
-  const add = (scope: unknown) => {
-    if (typeof scope === "string" && scope !== "" && !scopes.includes(scope)) scopes.push(scope);
-  };
-  for (const name of names) {
-    for (const value of claimValues(claims, name)) {
-      if (typeof value === "string") for (const scope of value.split(" ")) add(scope);
-      else if (Array.isArray(value)) for (const scope of value) add(scope);
-      else if (typeof value === "object" && value !== null)
-        for (const scope of Object.keys(value)) add(scope);
-    }
-  }
-  return scopes;
-}
-
-function matchesRule(rule: ClaimRule, value: unknown, claims: JWTPayload): boolean {
-  if (typeof rule === "function") {
-    try {
-      return rule(value, claims) === true;
-    } catch {
-      return false;
-    }
-  }
-  const allowed: readonly unknown[] = Array.isArray(rule) ? rule : [rule];
-  return Array.isArray(value) ? value.some((v) => allowed.includes(v)) : allowed.includes(value);
-}
-
-function nonNegative(value: unknown, option: string): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw new TypeError(`${option} must be a non-negative finite number`);
-  }
-  return value;
-}
-
-function typMatches(typ: string | undefined, required: string): boolean {
-  if (typ === undefined) return false;
-  const normalize = (t: string) => {
-    const lower = t.toLowerCase();
-    return lower.startsWith("application/") ? lower.slice(12) : lower;
-  };
-  return normalize(typ) === normalize(required);
 }
 
 /**
@@ -302,11 +123,7 @@ class JwtVerifier implements Verifier {
   readonly #now: () => number;
   readonly #allowInsecureHttp: boolean;
   readonly #platform: Platform<AnyKey>;
-  /** One JWKS for every issuer (jwksUri given), or one per issuer found by discovery. */
-  readonly #sharedJwks: RemoteJwks<AnyKey> | undefined;
-  readonly #jwksByIssuer = new Map<string, RemoteJwks<AnyKey>>();
-  readonly #discovering = new Map<string, Promise<RemoteJwks<AnyKey>>>();
-  readonly #discoveryFailedAt = new Map<string, { at: number; error: VerifierUnavailableError }>();
+  readonly #keys: IssuerKeys<AnyKey>;
   readonly #headers = new LRUCache<string, Header>({ max: 256 });
   readonly #introspector: Introspector | undefined;
   #introspectionEndpoint: Promise<string> | undefined;
@@ -387,10 +204,18 @@ class JwtVerifier implements Verifier {
     this.#now = clock ? () => clock.now() : Date.now;
     this.#platform = runtime;
     for (const issuer of this.#issuers) checkUrl(issuer, "issuer", this.#allowInsecureHttp);
-    if (options.jwksUri !== undefined) {
-      const uri = checkUrl(options.jwksUri, "jwksUri", this.#allowInsecureHttp).href;
-      this.#sharedJwks = this.#newJwks(uri);
-    }
+    this.#keys = new IssuerKeys({
+      issuers: this.#issuers,
+      jwksUri:
+        options.jwksUri === undefined
+          ? undefined
+          : checkUrl(options.jwksUri, "jwksUri", this.#allowInsecureHttp).href,
+      settings: this.#jwksSettings,
+      fetch: this.#fetch,
+      now: this.#now,
+      platform: runtime,
+      allowInsecureHttp: this.#allowInsecureHttp,
+    });
     if (options.introspection !== undefined) {
       if (typeof options.introspection !== "object" || options.introspection === null) {
         throw new TypeError("introspection must be an object");
@@ -421,12 +246,11 @@ class JwtVerifier implements Verifier {
   }
 
   get jwks(): ReadonlyArray<JwksState> {
-    return this.#sharedJwks ? [this.#sharedJwks] : [...this.#jwksByIssuer.values()];
+    return this.#keys.all;
   }
 
-  async warmUp(): Promise<void> {
-    if (this.#sharedJwks) return this.#sharedJwks.warmUp();
-    await Promise.all([...this.#issuers].map(async (issuer) => (await this.#jwksFor(issuer)).warmUp()));
+  warmUp(): Promise<void> {
+    return this.#keys.warmUp();
   }
 
   verify<Claims extends JWTPayload = JWTPayload>(
@@ -473,24 +297,15 @@ class JwtVerifier implements Verifier {
     if (hit) {
       if (now < hit.expiresAt && hit.version === hit.jwks.version) {
         if (!hit.jwks.fresh) hit.jwks.revalidate();
-        this.#checkAge(hit.iat, now);
-        if (call.audience) this.#checkAudience(hit.aud, call.audience);
+        checkAge(hit.iat, now, this.#toleranceMs, this.#maxAgeMs);
+        if (call.audience) checkAudience(hit.aud, call.audience);
         this.#authorize(hit.result, call.requirement);
         return hit.result;
       }
       this.#verified?.delete(cacheKey);
     }
 
-    const firstDot = token.indexOf(".");
-    const secondDot = token.indexOf(".", firstDot + 1);
-    if (
-      firstDot <= 0 ||
-      secondDot <= firstDot + 1 ||
-      secondDot === token.length - 1 ||
-      token.indexOf(".", secondDot + 1) !== -1
-    ) {
-      throw invalid("ERR_JWT_MALFORMED", "token is not a JWS in compact serialization");
-    }
+    const [firstDot, secondDot] = splitCompact(token);
     const header = this.#header(token.slice(0, firstDot));
     if (this.#requireTyp !== undefined && !typMatches(header.typ, this.#requireTyp)) {
       throw invalid("ERR_JWT_TYP", `token typ must be ${this.#requireTyp}`);
@@ -516,7 +331,7 @@ class JwtVerifier implements Verifier {
       now,
     };
 
-    const jwks = this.#sharedJwks ?? this.#jwksByIssuer.get(issuer);
+    const jwks = this.#keys.known(issuer);
     const key = jwks?.cachedKey(header.alg, header.kid);
     if (jwks === undefined || key === undefined) return this.#verifyWithFetchedKey(parsed, call);
     const valid = this.#platform.verify(header.alg, key, parsed.signingInput, signature);
@@ -532,10 +347,10 @@ class JwtVerifier implements Verifier {
     if (claims.iss !== undefined && (typeof claims.iss !== "string" || !this.#issuers.has(claims.iss))) {
       throw invalid("ERR_JWT_ISSUER", "token issuer is not accepted");
     }
-    if (claims.exp !== undefined) this.#checkTimes(claims, now);
+    if (claims.exp !== undefined) checkTimes(claims, now, this.#toleranceMs, this.#maxAgeMs);
     // Opaque tokens often carry no aud in their introspection answer: checked when present.
     const audience = claims[this.#audienceClaim];
-    if (audience !== undefined) this.#checkAudience(audience, call.audience ?? this.#audiences);
+    if (audience !== undefined) checkAudience(audience, call.audience ?? this.#audiences);
     const result = this.#result(
       { ...claims },
       NO_HEADER,
@@ -549,24 +364,11 @@ class JwtVerifier implements Verifier {
   #introspectionEndpointUrl(): Promise<string> {
     if (this.#introspectionEndpoint) return this.#introspectionEndpoint;
     const issuer = [...this.#issuers][0] as string;
-    const pending = discover(issuer, {
+    const pending = discoverIntrospectionEndpoint(issuer, {
       fetch: this.#fetch,
       timeoutMs: this.#jwksSettings.timeoutMs,
       allowInsecureHttp: this.#allowInsecureHttp,
-    }).then(
-      (metadata) => {
-        if (typeof metadata.introspection_endpoint !== "string") {
-          throw new VerifierUnavailableError(`${issuer} publishes no introspection_endpoint`);
-        }
-        return metadata.introspection_endpoint;
-      },
-      (cause: Error) => {
-        throw new VerifierUnavailableError(
-          `introspection endpoint of ${issuer} unavailable: ${cause.message}`,
-          { cause },
-        );
-      },
-    );
+    });
     this.#introspectionEndpoint = pending;
     // A failed discovery is not kept: the next token tries again.
     pending.catch(() => {
@@ -576,7 +378,7 @@ class JwtVerifier implements Verifier {
   }
 
   async #verifyWithFetchedKey(parsed: ParsedToken, call: CallChecks): Promise<AuthResult> {
-    const jwks = this.#sharedJwks ?? (await this.#jwksFor(parsed.issuer));
+    const jwks = this.#keys.known(parsed.issuer) ?? (await this.#keys.forIssuer(parsed.issuer));
     const version = jwks.version;
     const key = await jwks.getKey(parsed.header.alg, parsed.header.kid);
     const valid = await this.#platform.verify(parsed.header.alg, key, parsed.signingInput, parsed.signature);
@@ -593,8 +395,8 @@ class JwtVerifier implements Verifier {
   ): AuthResult {
     if (!valid) throw invalid("ERR_JWT_SIGNATURE", "token signature is not valid");
     const { claims, header, issuer } = parsed;
-    const expiresAt = this.#checkTimes(claims, parsed.now);
-    this.#checkAudience(claims[this.#audienceClaim], call.audience ?? this.#audiences);
+    const expiresAt = checkTimes(claims, parsed.now, this.#toleranceMs, this.#maxAgeMs);
+    checkAudience(claims[this.#audienceClaim], call.audience ?? this.#audiences);
     const result = this.#result(claims, header.raw, issuer, expiresAt);
     if (this.#verified && version === jwks.version && this.#seenBefore(parsed.signature)) {
       const token = parsed.token;
@@ -647,152 +449,20 @@ class JwtVerifier implements Verifier {
     });
   }
 
-  #newJwks(uri: string): RemoteJwks<AnyKey> {
-    return new RemoteJwks(uri, this.#jwksSettings, this.#fetch, this.#now, this.#platform);
-  }
-
   #header(segment: string): Header {
     const cached = this.#headers.get(segment);
     if (cached) return cached;
-    const raw = parseSegment<ProtectedHeaderParameters>(this.#platform.decodeToString(segment), "header");
-    const { alg, kid, typ, crit } = raw;
-    if (typeof alg !== "string" || !this.#algorithms.has(alg)) {
-      throw invalid("ERR_JWT_ALG_NOT_ALLOWED", "token alg is not allowed");
-    }
-    // RFC 7515 §4.1.11: m2m-kit understands no extension, so any `crit` is rejected.
-    if (crit !== undefined)
-      throw invalid("ERR_JWT_CRIT", "token has critical header parameters that are not supported");
-    if (kid !== undefined && typeof kid !== "string")
-      throw invalid("ERR_JWT_MALFORMED", "token kid is not a string");
-    if (typ !== undefined && typeof typ !== "string")
-      throw invalid("ERR_JWT_MALFORMED", "token typ is not a string");
-    // jku, x5u, x5c and jwk are never used to find a key: only the configured JWKS is trusted.
-    const header: Header = { alg, kid, typ, raw: Object.freeze(raw) };
+    const header = checkHeader(this.#platform.decodeToString(segment), this.#algorithms);
     this.#headers.set(segment, header);
     return header;
-  }
-
-  #checkTimes(claims: JWTPayload, now: number): number {
-    const { exp, nbf, iat } = claims;
-    if (exp === undefined) throw invalid("ERR_JWT_CLAIM_MISSING", "token has no exp claim");
-    if (typeof exp !== "number" || !Number.isFinite(exp))
-      throw invalid("ERR_JWT_MALFORMED", "token exp is not a number");
-    if (exp * 1000 <= now - this.#toleranceMs) throw invalid("ERR_JWT_EXPIRED", "token has expired");
-    if (nbf !== undefined) {
-      if (typeof nbf !== "number" || !Number.isFinite(nbf))
-        throw invalid("ERR_JWT_MALFORMED", "token nbf is not a number");
-      if (nbf * 1000 > now + this.#toleranceMs)
-        throw invalid("ERR_JWT_NOT_YET_VALID", "token is not valid yet (nbf)");
-    }
-    if (iat !== undefined) {
-      if (typeof iat !== "number" || !Number.isFinite(iat))
-        throw invalid("ERR_JWT_MALFORMED", "token iat is not a number");
-      if (iat * 1000 > now + this.#toleranceMs)
-        throw invalid("ERR_JWT_IAT_IN_FUTURE", "token was issued in the future (iat)");
-    }
-    this.#checkAge(iat, now);
-    return exp * 1000;
-  }
-
-  #checkAge(iat: number | undefined, now: number): void {
-    if (this.#maxAgeMs === undefined) return;
-    if (iat === undefined) throw invalid("ERR_JWT_CLAIM_MISSING", "token has no iat claim");
-    if (now - iat * 1000 > this.#maxAgeMs + this.#toleranceMs)
-      throw invalid("ERR_JWT_TOO_OLD", "token is too old (iat)");
-  }
-
-  #checkAudience(aud: unknown, accepted: readonly string[] | null): void {
-    if (accepted === null) return;
-    const ok =
-      typeof aud === "string"
-        ? accepted.includes(aud)
-        : Array.isArray(aud) && aud.some((a) => typeof a === "string" && accepted.includes(a));
-    if (!ok) throw invalid("ERR_JWT_AUDIENCE", "token audience is not accepted");
   }
 
   /** Scopes and claim policy: evaluated on every call, cached or not. */
   #authorize(result: AuthResult, call: NormalizedRequirement | undefined): void {
     checkScopes(this.#required, result.scopes);
     checkScopes(call, result.scopes);
-    for (const [name, rule] of this.#claims) {
-      if (!matchesRule(rule, result.claims[name], result.claims)) throw new ClaimPolicyError(name);
-    }
+    checkClaimPolicies(this.#claims, result.claims);
   }
-
-  async #jwksFor(issuer: string): Promise<RemoteJwks<AnyKey>> {
-    const known = this.#jwksByIssuer.get(issuer);
-    if (known) return known;
-    const failed = this.#discoveryFailedAt.get(issuer);
-    if (failed && this.#now() - failed.at < this.#jwksSettings.cooldownMs) throw failed.error;
-    let pending = this.#discovering.get(issuer);
-    if (!pending) {
-      pending = this.#discoverJwks(issuer).finally(() => this.#discovering.delete(issuer));
-      this.#discovering.set(issuer, pending);
-    }
-    return pending;
-  }
-
-  async #discoverJwks(issuer: string): Promise<RemoteJwks<AnyKey>> {
-    try {
-      const metadata = await discover(issuer, {
-        fetch: this.#fetch,
-        timeoutMs: this.#jwksSettings.timeoutMs,
-        allowInsecureHttp: this.#allowInsecureHttp,
-      });
-      if (typeof metadata.jwks_uri !== "string")
-        throw new DiscoveryError(`discovery of ${issuer}: no jwks_uri`);
-      const jwks = this.#newJwks(metadata.jwks_uri);
-      this.#jwksByIssuer.set(issuer, jwks);
-      this.#discoveryFailedAt.delete(issuer);
-      return jwks;
-    } catch (cause) {
-      const error = new VerifierUnavailableError(
-        `keys of ${issuer} unavailable: ${(cause as Error).message}`,
-        { cause },
-      );
-      this.#discoveryFailedAt.set(issuer, { at: this.#now(), error });
-      throw error;
-    }
-  }
-}
-
-/**
- * Base64url decoders ignore the unused low bits of the last character, so several strings decode to
- * the same signature. Only the canonical one is accepted: a token has exactly one valid spelling.
- */
-function isCanonicalBase64Url(text: string): boolean {
-  switch (text.length % 4) {
-    case 0:
-      return true;
-    case 2:
-      return "AQgw".includes(text.charAt(text.length - 1));
-    case 3:
-      return "AEIMQUYcgkosw048".includes(text.charAt(text.length - 1));
-    default:
-      return false;
-  }
-}
-
-/** A decoded JWS segment that must be a JSON object. */
-function parseSegment<T>(text: string | undefined, part: "header" | "payload"): T {
-  let value: unknown;
-  try {
-    value = JSON.parse(text as string);
-  } catch {
-    throw invalid("ERR_JWT_MALFORMED", `token ${part} is not JSON`);
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw invalid("ERR_JWT_MALFORMED", `token ${part} is not a JSON object`);
-  }
-  return value as T;
-}
-
-function clientIdOf(claims: JWTPayload): string | undefined {
-  for (const name of ["client_id", "azp", "cid", "appid"]) {
-    const value = claims[name];
-    if (typeof value === "string") return value;
-  }
-  return undefined;
 }
 
 const shared = new LRUCache<string, Verifier>({ max: 100 });

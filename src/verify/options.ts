@@ -1,0 +1,112 @@
+import type { JWTPayload, ProtectedHeaderParameters } from "jose";
+import type { FetchLike } from "../lib/http.js";
+import type { ProviderName } from "../providers.js";
+import type { VerifyAlgorithm } from "./algorithms.js";
+import type { ClaimRule } from "./claims.js";
+import type { IntrospectionOptions } from "./introspection.js";
+import type { JwksOptions } from "./jwks.js";
+import type { ScopeRequirement } from "./scopes.js";
+
+export interface VerifierOptions {
+  /** Accepted issuer(s), compared exactly with `iss`. Or `provider` and `tenant`. */
+  issuer?: string | readonly string[];
+  /** With `provider`, instead of `issuer`: the tenant the issuer(s) are built from (Entra: v2 and v1). */
+  tenant?: string;
+  /** Accepted audience(s); the token's `aud` must contain one. `null` turns the check off, explicitly. */
+  audience: string | readonly string[] | null;
+  /** JWKS URL. Default: `jwks_uri` from each issuer's discovery document. */
+  jwksUri?: string;
+  /** Allowed `alg`s. Default: RS/PS/ES 256/384/512 and EdDSA. HMAC and `none` are never accepted. */
+  algorithms?: readonly VerifyAlgorithm[];
+  /** Tolerance for `exp`, `nbf` and `iat`. Default 5. */
+  clockToleranceSeconds?: number;
+  /** Scopes every token must have (a per-call `requiredScopes` adds to these). */
+  requiredScopes?: ScopeRequirement;
+  /**
+   * Claim(s) holding the scopes. Default: `scope`, `scp`, `permissions` and `roles`. A name that is not
+   * a claim but contains dots is a path (`realm_access.roles`; `*` matches any key); an object claim
+   * contributes its keys.
+   */
+  scopeClaim?: string | readonly string[];
+  /** The claim checked against `audience`. Default `aud` (Cognito's preset: `client_id`). */
+  audienceClaim?: string;
+  /** Provider preset: sets `scopeClaim`, `audienceClaim` and claim policies; options still win. */
+  provider?: ProviderName;
+  /** `true`: header `typ` must be `at+jwt` or `application/at+jwt` (RFC 9068); a string: that value. */
+  requireTyp?: boolean | string;
+  /** Reject tokens whose `iat` is older than this. */
+  maxTokenAgeSeconds?: number;
+  /** Tokens longer than this are rejected before any decoding. Default 16 384. */
+  maxTokenBytes?: number;
+  /** Claim policies; a failure is a 403 (`ClaimPolicyError`), not a bad token. */
+  claims?: Readonly<Record<string, ClaimRule>>;
+  /** JWKS cache settings. */
+  jwks?: JwksOptions;
+  /** RFC 7662 introspection for opaque (non-JWT) tokens, or for every token with `allTokens`. */
+  introspection?: IntrospectionOptions;
+  /** Cache of verified tokens (on by default), or `false`. Default 10 000 entries. */
+  verifiedTokenCache?: { maxEntries?: number } | false;
+  /** `fetch` for discovery and JWKS. Default: the global `fetch`. */
+  fetch?: FetchLike;
+  /** Time source (ms since the epoch); tests inject one. */
+  clock?: { now(): number };
+  /** Allow `http:` URLs on hosts other than loopback. Default false. */
+  allowInsecureHttp?: boolean;
+}
+
+/** The result of a successful verification. */
+export interface AuthResult<Claims extends JWTPayload = JWTPayload> {
+  claims: Claims;
+  header: ProtectedHeaderParameters;
+  /** Scopes from `scope`, `scp`, `permissions` and `roles` (or `scopeClaim`), deduplicated. */
+  scopes: readonly string[];
+  /** From `client_id`, `azp`, `cid` or `appid`. */
+  clientId: string | undefined;
+  subject: string | undefined;
+  issuer: string;
+  /** `exp` in milliseconds since the epoch. */
+  expiresAt: number;
+}
+
+export interface VerifyCallOptions {
+  /** Scopes this call needs, in addition to the verifier's. */
+  requiredScopes?: ScopeRequirement;
+  /** Audience(s) for this call, instead of the verifier's. */
+  audience?: string | readonly string[];
+}
+
+export interface Verifier {
+  /** Verifies an access token; resolves with the result or rejects with an `M2MError`. */
+  verify<Claims extends JWTPayload = JWTPayload>(
+    token: string,
+    options?: VerifyCallOptions,
+  ): Promise<AuthResult<Claims>>;
+  /** Discovers and fetches the keys of every configured issuer now. */
+  warmUp(): Promise<void>;
+  /** JWKS cache state per JWKS URI, for tests and metrics. */
+  readonly jwks: ReadonlyArray<JwksState>;
+}
+
+export interface JwksState {
+  readonly uri: string;
+  readonly fresh: boolean;
+  readonly coolingDown: boolean;
+  readonly lastRefreshAt: number | undefined;
+  readonly fetchCount: number;
+  readonly keyCount: number;
+}
+
+export function toList(value: string | readonly string[], option: string): readonly string[] {
+  const list = typeof value === "string" ? [value] : value;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((v) => typeof v === "string" && v !== "")) {
+    throw new TypeError(`${option} must be a non-empty string or a non-empty array of strings`);
+  }
+  return list;
+}
+
+export function nonNegative(value: unknown, option: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`${option} must be a non-negative finite number`);
+  }
+  return value;
+}

@@ -1,0 +1,76 @@
+import type { JWTPayload } from "jose";
+import { InsufficientScopeError } from "../errors.js";
+import { toList } from "./options.js";
+
+/** Scopes a call needs: all of a list (a string or array), or `{ anyOf }` / `{ allOf }`. */
+export type ScopeRequirement =
+  | string
+  | readonly string[]
+  | { anyOf: readonly string[] }
+  | { allOf: readonly string[] };
+
+export interface NormalizedRequirement {
+  scopes: readonly string[];
+  anyOf: boolean;
+}
+
+/** Read when neither `scopeClaim` nor a provider preset names the claims. */
+export const DEFAULT_SCOPE_CLAIMS: readonly string[] = ["scope", "scp", "permissions", "roles"];
+
+export function normalizeRequirement(
+  value: ScopeRequirement | undefined,
+  option: string,
+): NormalizedRequirement | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === "string") return { scopes: value.split(" ").filter(Boolean), anyOf: false };
+  if (Array.isArray(value)) return { scopes: toList(value as string[], option), anyOf: false };
+  if (typeof value === "object" && value !== null) {
+    if ("anyOf" in value) return { scopes: toList(value.anyOf, `${option}.anyOf`), anyOf: true };
+    if ("allOf" in value) return { scopes: toList(value.allOf, `${option}.allOf`), anyOf: false };
+  }
+  throw new TypeError(`${option} must be a string, an array of strings, { anyOf } or { allOf }`);
+}
+
+export function checkScopes(
+  requirement: NormalizedRequirement | undefined,
+  granted: readonly string[],
+): void {
+  if (!requirement || requirement.scopes.length === 0) return;
+  const ok = requirement.anyOf
+    ? requirement.scopes.some((s) => granted.includes(s))
+    : requirement.scopes.every((s) => granted.includes(s));
+  if (!ok) throw new InsufficientScopeError(requirement.scopes, granted, requirement.anyOf);
+}
+
+/** Values of a claim, or of a dotted path into nested claims (`*` matches every key). */
+export function claimValues(claims: JWTPayload, name: string): unknown[] {
+  if (name in claims || !name.includes(".")) return [claims[name]];
+  let current: unknown[] = [claims];
+  for (const part of name.split(".")) {
+    const next: unknown[] = [];
+    for (const value of current) {
+      if (typeof value !== "object" || value === null) continue;
+      if (part === "*") next.push(...Object.values(value));
+      else next.push((value as Record<string, unknown>)[part]);
+    }
+    current = next;
+  }
+  return current;
+}
+
+/** The granted scopes: every value of the named claims, deduplicated. */
+export function scopesFrom(claims: JWTPayload, names: readonly string[]): string[] {
+  const scopes: string[] = [];
+  const add = (scope: unknown) => {
+    if (typeof scope === "string" && scope !== "" && !scopes.includes(scope)) scopes.push(scope);
+  };
+  for (const name of names) {
+    for (const value of claimValues(claims, name)) {
+      if (typeof value === "string") for (const scope of value.split(" ")) add(scope);
+      else if (Array.isArray(value)) for (const scope of value) add(scope);
+      else if (typeof value === "object" && value !== null)
+        for (const scope of Object.keys(value)) add(scope);
+    }
+  }
+  return scopes;
+}
