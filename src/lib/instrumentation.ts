@@ -13,6 +13,9 @@ export type Operation =
   | { kind: "jwks_fetch"; uri: string }
   | { kind: "introspection" };
 
+/** Runs `work` as `operation` (see {@link Instrumentation.run}). */
+export type RunOperation = <T>(operation: Operation, work: () => Promise<T>) => Promise<T>;
+
 /** What an instrumentation may provide; every member is optional. */
 export interface Instrumentation<Event> {
   /** Receives every event, after the `onEvent` of the options. */

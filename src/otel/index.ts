@@ -20,7 +20,9 @@ import {
   trace,
   ValueType,
 } from "@opentelemetry/api";
+import type { ClientCredentialsClient } from "../client/client.js";
 import { type Instrumentable, instrumentationHook, type Operation } from "../lib/instrumentation.js";
+import type { Verifier } from "../verify/options.js";
 import { verifyNow } from "../verify/verifier.js";
 import { errorType, tracedFetch } from "./http.js";
 import { VERSION } from "./version.js";
@@ -112,7 +114,7 @@ type Event = { type: string; [field: string]: unknown };
  * ```
  */
 export function instrument(
-  target: ClientCredentialsClientLike | VerifierTarget,
+  target: ClientCredentialsClient | Verifier,
   options: InstrumentOptions = {},
 ): Uninstrument {
   const hook = (target as Partial<Instrumentable<Event>> | null)?.[instrumentationHook];
@@ -152,11 +154,6 @@ export function instrument(
     telemetry.close();
   };
 }
-
-/** A `ClientCredentialsClient` (structural, so two copies of the package still fit). */
-export type ClientCredentialsClientLike = ClientLike & Instrumentable<never>;
-/** A verifier made by `createVerifier`. */
-export type VerifierTarget = VerifierLike & Instrumentable<never>;
 
 class Telemetry {
   readonly httpDuration: Histogram;

@@ -2,6 +2,7 @@ import type { JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
 import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
 import { type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "../lib/http.js";
+import type { RunOperation } from "../lib/instrumentation.js";
 import { clientSecretBasic, clientSecretPost } from "../oauth/client-auth.js";
 
 /** RFC 7662 token introspection, for opaque access tokens. */
@@ -31,6 +32,7 @@ interface Answer {
 export class Introspector {
   readonly #options: IntrospectionOptions;
   readonly #fetch: FetchLike;
+  readonly #run: RunOperation;
   readonly #now: () => number;
   readonly #timeoutMs: number;
   readonly #answers: LRUCache<string, Answer>;
@@ -38,7 +40,13 @@ export class Introspector {
   readonly #authenticate: ReturnType<typeof clientSecretBasic>;
   #requests = 0;
 
-  constructor(options: IntrospectionOptions, fetchImpl: FetchLike, now: () => number, timeoutMs: number) {
+  constructor(
+    options: IntrospectionOptions,
+    fetchImpl: FetchLike,
+    now: () => number,
+    timeoutMs: number,
+    run: RunOperation = (_operation, work) => work(),
+  ) {
     if (typeof options.clientId !== "string" || options.clientId === "") {
       throw new TypeError("introspection.clientId must be a non-empty string");
     }
@@ -53,6 +61,7 @@ export class Introspector {
     this.#fetch = fetchImpl;
     this.#now = now;
     this.#timeoutMs = timeoutMs;
+    this.#run = run;
     this.#answers = new LRUCache({ max: options.cacheMaxEntries ?? 10_000 });
     this.#authenticate =
       method === "client_secret_basic"
@@ -83,7 +92,9 @@ export class Introspector {
     if (cached && cached.token === token && this.#now() < cached.until) return this.#settle(cached.claims);
     let pending = this.#inflight.get(token);
     if (!pending) {
-      pending = this.#request(token, endpoint, key).finally(() => this.#inflight.delete(token));
+      pending = this.#run({ kind: "introspection" }, () => this.#request(token, endpoint, key)).finally(() =>
+        this.#inflight.delete(token),
+      );
       this.#inflight.set(token, pending);
     }
     return pending;

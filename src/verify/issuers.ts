@@ -1,6 +1,7 @@
 import { DiscoveryError, VerifierUnavailableError } from "../errors.js";
 import { discover } from "../lib/discovery.js";
 import type { FetchLike } from "../lib/http.js";
+import type { RunOperation } from "../lib/instrumentation.js";
 import type { Platform } from "../platform/types.js";
 import { type JwksSettings, RemoteJwks } from "./jwks.js";
 
@@ -13,6 +14,8 @@ export interface IssuerKeysOptions<Key> {
   now: () => number;
   platform: Platform<Key>;
   allowInsecureHttp: boolean;
+  /** Runs discoveries and JWKS fetches as operations (instrumentation). */
+  run?: RunOperation;
 }
 
 /**
@@ -64,17 +67,20 @@ export class IssuerKeys<Key> {
   }
 
   #newJwks(uri: string): RemoteJwks<Key> {
-    const { settings, fetch, now, platform } = this.#options;
-    return new RemoteJwks(uri, settings, fetch, now, platform);
+    const { settings, fetch, now, platform, run } = this.#options;
+    return new RemoteJwks(uri, settings, fetch, now, platform, run);
   }
 
   async #discover(issuer: string): Promise<RemoteJwks<Key>> {
     try {
-      const metadata = await discover(issuer, {
-        fetch: this.#options.fetch,
-        timeoutMs: this.#options.settings.timeoutMs,
-        allowInsecureHttp: this.#options.allowInsecureHttp,
-      });
+      const request = () =>
+        discover(issuer, {
+          fetch: this.#options.fetch,
+          timeoutMs: this.#options.settings.timeoutMs,
+          allowInsecureHttp: this.#options.allowInsecureHttp,
+        });
+      const run = this.#options.run;
+      const metadata = await (run ? run({ kind: "discovery", issuer }, request) : request());
       if (typeof metadata.jwks_uri !== "string")
         throw new DiscoveryError(`discovery of ${issuer}: no jwks_uri`);
       const jwks = this.#newJwks(metadata.jwks_uri);

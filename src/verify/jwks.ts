@@ -1,6 +1,7 @@
 import type { JWK } from "jose";
 import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
 import { type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "../lib/http.js";
+import type { RunOperation } from "../lib/instrumentation.js";
 import type { Platform } from "../platform/types.js";
 import { jwkFitsAlg } from "./algorithms.js";
 
@@ -42,6 +43,7 @@ export class RemoteJwks<Key> {
   readonly uri: string;
   readonly #settings: JwksSettings;
   readonly #fetch: FetchLike;
+  readonly #run: RunOperation;
   readonly #now: () => number;
   readonly #platform: Platform<Key>;
   #set: KeySet | undefined;
@@ -59,12 +61,14 @@ export class RemoteJwks<Key> {
     fetchImpl: FetchLike,
     now: () => number,
     platform: Platform<Key>,
+    run: RunOperation = (_operation, work) => work(),
   ) {
     this.uri = uri;
     this.#settings = settings;
     this.#fetch = fetchImpl;
     this.#now = now;
     this.#platform = platform;
+    this.#run = run;
   }
 
   /** Incremented whenever the fetched key set differs from the previous one. */
@@ -191,7 +195,7 @@ export class RemoteJwks<Key> {
     this.#lastAttemptAt = this.#now();
     this.#fetches++;
     try {
-      const set = await this.#fetchSet();
+      const set = await this.#run({ kind: "jwks_fetch", uri: this.uri }, () => this.#fetchSet());
       this.#lastError = undefined;
       if (set.text !== this.#set?.text) {
         this.#version++;

@@ -3,6 +3,7 @@ import { LRUCache } from "lru-cache";
 import { platform } from "#platform";
 import { type InvalidTokenCode, InvalidTokenError } from "../errors.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
+import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
 import type { Platform } from "../platform/types.js";
 import { PROVIDER_NAMES, tenantIssuers, VERIFIER_PRESETS } from "../providers.js";
 import { ASYMMETRIC_ALGS } from "./algorithms.js";
@@ -106,6 +107,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
  */
 export const verifyNow: unique symbol = Symbol("m2m-kit.verifyNow");
 
+/** Until the verifier reports events of its own, instrumentations receive none. */
+type VerifierEventLike = { type: string };
+
 class JwtVerifier implements Verifier {
   readonly #issuers: Set<string>;
   readonly #audiences: readonly string[] | null;
@@ -119,7 +123,8 @@ class JwtVerifier implements Verifier {
   readonly #maxTokenBytes: number;
   readonly #claims: ReadonlyArray<[string, ClaimRule]>;
   readonly #jwksSettings: JwksSettings;
-  readonly #fetch: FetchLike;
+  /** The transport (and `onEvent`), plus what `m2m-kit/otel` attaches. */
+  readonly #instrumentations: Instrumentations<VerifierEventLike>;
   readonly #now: () => number;
   readonly #allowInsecureHttp: boolean;
   readonly #platform: Platform<AnyKey>;
@@ -199,7 +204,11 @@ class JwtVerifier implements Verifier {
     }
     if (options.fetch !== undefined && typeof options.fetch !== "function")
       throw new TypeError("fetch must be a function");
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#instrumentations = new Instrumentations<VerifierEventLike>(
+      undefined,
+      options.fetch ?? ((input, init) => fetch(input, init)),
+    );
+    const run = this.#instrumentations.run.bind(this.#instrumentations);
     const clock = options.clock;
     this.#now = clock ? () => clock.now() : Date.now;
     this.#platform = runtime;
@@ -211,7 +220,8 @@ class JwtVerifier implements Verifier {
           ? undefined
           : checkUrl(options.jwksUri, "jwksUri", this.#allowInsecureHttp).href,
       settings: this.#jwksSettings,
-      fetch: this.#fetch,
+      fetch: (input, init) => this.#fetch(input, init),
+      run,
       now: this.#now,
       platform: runtime,
       allowInsecureHttp: this.#allowInsecureHttp,
@@ -230,9 +240,10 @@ class JwtVerifier implements Verifier {
       }
       this.#introspector = new Introspector(
         options.introspection,
-        this.#fetch,
+        (input, init) => this.#fetch(input, init),
         this.#now,
         this.#jwksSettings.timeoutMs,
+        run,
       );
     }
     const cache = options.verifiedTokenCache;
@@ -269,6 +280,15 @@ class JwtVerifier implements Verifier {
 
   [verifyNow](token: string, options?: VerifyCallOptions): AuthResult | Promise<AuthResult> {
     return this.#verify(token, options);
+  }
+
+  /** Attaches an instrumentation (`m2m-kit/otel`); returns the function that detaches it. */
+  [instrumentationHook](instrumentation: Instrumentation<VerifierEventLike>): () => void {
+    return this.#instrumentations.attach(instrumentation);
+  }
+
+  get #fetch(): FetchLike {
+    return this.#instrumentations.fetch;
   }
 
   #verify(token: string, options: VerifyCallOptions | undefined): AuthResult | Promise<AuthResult> {

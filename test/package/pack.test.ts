@@ -147,9 +147,13 @@ console.log(JSON.stringify({ client: auth.clientId, dev, schema: existsSync("nod
   it("m2m-kit/otel: nothing under @opentelemetry/ is loaded unless the entry point is imported", async () => {
     // The API is installed (as in an app that uses OpenTelemetry elsewhere), so only m2m-kit's own
     // imports decide whether it loads. ESM loads are seen by a resolve hook, CommonJS ones in require.cache.
-    await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "@opentelemetry/api@^1.9.0"], {
-      cwd: consumer(),
-    });
+    await run(
+      "npm",
+      ["install", "--no-audit", "--no-fund", "--prefer-offline", "@opentelemetry/api@^1.9.0"],
+      {
+        cwd: consumer(),
+      },
+    );
     await writeFile(
       join(consumer(), "hooks.mjs"),
       `let port;
