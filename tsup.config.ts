@@ -10,6 +10,7 @@ const publicEntries = {
   testing: "src/testing/index.ts",
   "dev-server": "src/dev-server/index.ts",
   otel: "src/otel/index.ts",
+  node: "src/node/index.ts",
   redis: "src/redis/index.ts",
 };
 
@@ -31,6 +32,7 @@ export default defineConfig({
     "fastify-plugin",
     "hono",
     "oidc-provider",
+    "undici",
   ],
   format: ["esm", "cjs"],
   dts: {

@@ -1,4 +1,5 @@
 import type { FetchLike } from "./http.js";
+import { TRANSPORT_INFO } from "./transport.js";
 
 /**
  * The key under which a client or verifier accepts an instrumentation (`m2m-kit/otel` attaches
@@ -82,6 +83,11 @@ export class Instrumentations<Event> {
               }
             };
     this.fetch = this.#attached.reduce((f, i) => (i.wrapFetch ? i.wrapFetch(f) : f), this.#baseFetch);
+    // A wrapped transport still says what it presents (a client certificate).
+    const info = (this.#baseFetch as { [TRANSPORT_INFO]?: unknown })[TRANSPORT_INFO];
+    if (info !== undefined && this.fetch !== this.#baseFetch) {
+      Object.defineProperty(this.fetch, TRANSPORT_INFO, { value: info, configurable: true });
+    }
     const runners = this.#attached.flatMap((i) => (i.run ? [i.run.bind(i)] : []));
     this.runner =
       runners.length === 0

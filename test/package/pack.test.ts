@@ -236,6 +236,29 @@ console.log(JSON.stringify({ before, after: loaded(), instrument: typeof instrum
     expect(JSON.parse(out)).toEqual({ ...expected, token: "cjs-token" });
   });
 
+  it("m2m-kit/node loads from ESM and CommonJS and its fetch gets a token", async () => {
+    server.script(
+      tokenReply({ access_token: "node-esm-token" }),
+      tokenReply({ access_token: "node-cjs-token" }),
+    );
+    const out = await node(
+      "transport.mjs",
+      `import { createNodeFetch } from "m2m-kit/node";
+import { ClientCredentialsClient } from "m2m-kit";
+import { createRequire } from "node:module";
+const cjs = createRequire(import.meta.url)("m2m-kit/node");
+const tokens = [];
+for (const make of [createNodeFetch, cjs.createNodeFetch]) {
+  const fetch = make({ proxy: false });
+  const client = new ClientCredentialsClient({ tokenEndpoint: process.env.TOKEN_URL, clientId: "c", clientSecret: "s", fetch });
+  tokens.push((await client.getToken()).accessToken);
+  await fetch.close();
+}
+console.log(JSON.stringify({ tokens, cert: createNodeFetch().presentsClientCertificate }));`,
+    );
+    expect(JSON.parse(out)).toEqual({ tokens: ["node-esm-token", "node-cjs-token"], cert: false });
+  });
+
   it("type-checks in a TypeScript nodenext project (ESM and CJS files)", async () => {
     const source = `import { ClientCredentialsClient, type AccessToken, OAuthError } from "m2m-kit";
 const client = new ClientCredentialsClient({ issuer: "https://tenant.example.com/", clientId: "id", clientSecret: "s" });

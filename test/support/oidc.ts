@@ -4,8 +4,10 @@
  * The `audience` parameter (Auth0/Kinde style) is accepted too and maps to the resource.
  */
 import { once } from "node:events";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { exportJWK, generateKeyPair, type JWK } from "jose";
 import Provider, { type ClientMetadata, errors } from "oidc-provider";
 
@@ -31,6 +33,15 @@ export interface StartOptions {
   clients?: TestClient[];
   /** Default access-token TTL in seconds. */
   ttlSeconds?: number;
+  /** Serve over HTTPS with this certificate (the issuer becomes `https://127.0.0.1:port`). */
+  https?: { cert: string; key: string };
+  /**
+   * RFC 8705: oidc-provider's mTLS features (certificate-bound tokens, `tls_client_auth`,
+   * `self_signed_tls_client_auth`) and a second HTTPS listener that asks for client certificates,
+   * listed as `mtls_endpoint_aliases.token_endpoint`. `ca` verifies `tls_client_auth` certificates.
+   * Needs `https`. The issuer's own listener asks for no certificate.
+   */
+  mtls?: { ca: string };
 }
 
 export interface TokenRequestRecord {
@@ -52,6 +63,10 @@ export interface RunningProvider {
   /** Form parameters and `Authorization` header of every token request, in order. */
   readonly requests: TokenRequestRecord[];
   resetCount(): void;
+  /** TCP connections accepted (both listeners). */
+  readonly connections: number;
+  /** With `mtls`: the alias token endpoint on the listener that asks for client certificates. */
+  mtlsTokenEndpoint?: string;
   /** Public signing keys (JWKS) of the provider. */
   jwks: { keys: JWK[] };
   close(): Promise<void>;
@@ -114,11 +129,30 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
   const signing = await generateKeyPair("RS256", { extractable: true });
   const signingJwk = { ...(await exportJWK(signing.privateKey)), kid: "as-key-1", alg: "RS256", use: "sig" };
 
-  const server: Server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
+  if (options.mtls && !options.https) throw new Error("mtls needs https");
+  const server: Server = options.https ? createHttpsServer(options.https) : createServer();
+  const servers: Server[] = [server];
+  // The mTLS alias: asks for a client certificate, lets the provider decide what to do without one.
+  const aliasServer = options.mtls
+    ? createHttpsServer({
+        ...options.https,
+        ca: options.mtls.ca,
+        requestCert: true,
+        rejectUnauthorized: false,
+      })
+    : undefined;
+  if (aliasServer) servers.push(aliasServer);
+  let connections = 0;
+  for (const listener of servers) {
+    listener.on("connection", () => connections++);
+    listener.listen(0, "127.0.0.1");
+    await once(listener, "listening");
+  }
   const { port } = server.address() as AddressInfo;
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `${options.https ? "https" : "http"}://127.0.0.1:${port}`;
+  const mtlsTokenEndpoint = aliasServer
+    ? `https://127.0.0.1:${(aliasServer.address() as AddressInfo).port}/token`
+    : undefined;
 
   const provider = new Provider(issuer, {
     clients: clients.map((client) => ({
@@ -128,8 +162,41 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
       ...client,
     })) as ClientMetadata[],
     jwks: { keys: [signingJwk] },
-    clientAuthMethods: ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
+    clientAuthMethods: [
+      "client_secret_basic",
+      "client_secret_post",
+      "client_secret_jwt",
+      "private_key_jwt",
+      ...(options.mtls ? (["tls_client_auth", "self_signed_tls_client_auth"] as const) : []),
+    ],
+    ...(mtlsTokenEndpoint && { discovery: { mtls_endpoint_aliases: { token_endpoint: mtlsTokenEndpoint } } }),
     features: {
+      ...(options.mtls && {
+        mTLS: {
+          enabled: true,
+          certificateBoundAccessTokens: true,
+          tlsClientAuth: true,
+          selfSignedTlsClientAuth: true,
+          getCertificate: (ctx) => (ctx.req.socket as TLSSocket).getPeerX509Certificate?.(),
+          certificateAuthorized: (ctx) => (ctx.req.socket as TLSSocket).authorized,
+          certificateSubjectMatches: (ctx, property, expected) => {
+            const cert = (ctx.req.socket as TLSSocket).getPeerX509Certificate?.();
+            if (!cert) return false;
+            if (property === "tls_client_auth_san_dns") {
+              return (cert.subjectAltName ?? "").split(", ").includes(`DNS:${expected}`);
+            }
+            if (property === "tls_client_auth_subject_dn") {
+              const normalize = (parts: string[]) =>
+                parts
+                  .map((part) => part.trim())
+                  .sort()
+                  .join(",");
+              return normalize(cert.subject.split("\n")) === normalize(expected.split(","));
+            }
+            return false;
+          },
+        },
+      }),
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
@@ -162,7 +229,7 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
   let introspectionRequests = 0;
   const requests: TokenRequestRecord[] = [];
   const handler = provider.callback();
-  server.on("request", async (req, res) => {
+  const onRequest = async (req: IncomingMessage, res: ServerResponse) => {
     if (req.method === "POST" && req.url === "/token/introspection") introspectionRequests++;
     if (req.method !== "POST" || req.url !== "/token") {
       handler(req, res);
@@ -184,7 +251,8 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
     params.delete("audience");
     (req as unknown as { body: string }).body = params.toString();
     handler(req, res);
-  });
+  };
+  for (const listener of servers) listener.on("request", onRequest);
 
   const { kid, alg, use, kty, n, e } = signingJwk as JWK;
   return {
@@ -203,11 +271,21 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
       tokenRequests = 0;
       requests.length = 0;
     },
+    get connections() {
+      return connections;
+    },
+    mtlsTokenEndpoint,
     jwks: { keys: [{ kid, alg, use, kty, n, e }] },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: async () => {
+      await Promise.all(
+        servers.map(
+          (listener) =>
+            new Promise<void>((resolve) => {
+              listener.closeAllConnections();
+              listener.close(() => resolve());
+            }),
+        ),
+      );
+    },
   };
 }

@@ -1,0 +1,1 @@
+export { createNodeFetch, type NodeFetch, type NodeFetchOptions, type PemInput } from "./fetch.js";

@@ -1,0 +1,99 @@
+/**
+ * The application of the runtime suite, the same on every runtime: a fetch handler
+ * `(request, env, ctx) => Response` (a Worker's shape) over the packed `m2m-kit`, with one client
+ * and one verifier per process (or per Worker isolate) shared by every request. The suite's driver
+ * calls it over HTTP.
+ *
+ *   GET  /token               client.getToken() → { accessToken }
+ *   POST /verify?via=…        verifier.verify(bearer) via discovery or jwksUri → { clientId, alg } | 401 { code }
+ *   GET  /api                 withAuth(…, { requiredScopes: ["read:data"] }) → { client } | RFC 6750 error
+ *   POST /clock?client=&verifier=   moves the client's and the verifiers' clocks forward (ms)
+ */
+import { ClientCredentialsClient, createVerifier } from "m2m-kit";
+import { withAuth } from "m2m-kit/web";
+
+/** A clock the driver moves forward instead of waiting. */
+function testClock() {
+  let offset = 0;
+  return {
+    now: () => Date.now() + offset,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    advance(ms) {
+      offset += ms;
+    },
+  };
+}
+
+/**
+ * @param {{ issuer: string, jwksUri: string, audience: string, clientId: string, clientSecret: string, lazy?: boolean }} config
+ *   `lazy`: make the client and verifiers in the first request instead of at module scope.
+ */
+export function createApp(config) {
+  const clientClock = testClock();
+  const verifierClock = testClock();
+  const jwks = { cooldownMs: 30_000, cacheMaxAgeMs: 600_000 };
+
+  const make = () => {
+    const client = new ClientCredentialsClient({
+      issuer: config.issuer,
+      clientId: config.clientId,
+      clientSecret: config.clientSecret,
+      clock: clientClock,
+      retry: false,
+    });
+    const viaDiscovery = createVerifier({
+      issuer: config.issuer,
+      audience: config.audience,
+      clock: verifierClock,
+      jwks,
+    });
+    const viaJwksUri = createVerifier({
+      issuer: config.issuer,
+      audience: config.audience,
+      jwksUri: config.jwksUri,
+      clock: verifierClock,
+      jwks,
+    });
+    const api = withAuth(
+      (_request, auth) => Response.json({ client: auth.clientId, scopes: auth.scopes }),
+      viaDiscovery,
+      { requiredScopes: ["read:data"], realm: "runtime-suite" },
+    );
+    return { client, viaDiscovery, viaJwksUri, api };
+  };
+
+  let shared = config.lazy ? undefined : make();
+
+  return async function handle(request, env, ctx) {
+    shared ??= make();
+    const url = new URL(request.url);
+    try {
+      switch (url.pathname) {
+        case "/token": {
+          const token = await shared.client.getToken();
+          return Response.json({ accessToken: token.accessToken, expiresAt: token.expiresAt });
+        }
+        case "/verify": {
+          const verifier = url.searchParams.get("via") === "jwks" ? shared.viaJwksUri : shared.viaDiscovery;
+          const token = (request.headers.get("authorization") ?? "").replace(/^Bearer /, "");
+          try {
+            const auth = await verifier.verify(token);
+            return Response.json({ clientId: auth.clientId, alg: auth.header.alg });
+          } catch (error) {
+            return Response.json({ code: error.code, name: error.name }, { status: 401 });
+          }
+        }
+        case "/api":
+          return await shared.api(request, env, ctx);
+        case "/clock":
+          clientClock.advance(Number(url.searchParams.get("client") ?? 0));
+          verifierClock.advance(Number(url.searchParams.get("verifier") ?? 0));
+          return new Response(null, { status: 204 });
+        default:
+          return new Response("not found", { status: 404 });
+      }
+    } catch (error) {
+      return Response.json({ unexpected: String(error?.stack ?? error) }, { status: 500 });
+    }
+  };
+}
