@@ -15,6 +15,9 @@ export type M2MErrorCode =
   | "ERR_INSUFFICIENT_SCOPE"
   | "ERR_CLAIM_POLICY"
   | "ERR_VERIFIER_UNAVAILABLE"
+  | DpopProofCode
+  | "ERR_DPOP_NONCE"
+  | "ERR_DPOP_REPLAY_STORE_FULL"
   | (string & {});
 
 /** Base class of every m2m-kit error. */
@@ -129,7 +132,9 @@ export type InvalidTokenCode =
   | "ERR_JWT_CRIT"
   | "ERR_JWT_CLAIM_MISSING"
   | "ERR_JWT_TOO_OLD"
-  | "ERR_TOKEN_INACTIVE";
+  | "ERR_TOKEN_INACTIVE"
+  | "ERR_DPOP_BINDING"
+  | "ERR_DPOP_BOUND_AS_BEARER";
 
 /** The access token is not valid: an API answers 401 `invalid_token` (RFC 6750 §3.1). */
 export class InvalidTokenError extends M2MError {
@@ -190,6 +195,67 @@ export class VerifierUnavailableError extends M2MError {
 
   constructor(message: string, options?: { cause?: unknown }) {
     super("ERR_VERIFIER_UNAVAILABLE", message, options);
+  }
+}
+
+/** What failed in an {@link InvalidDpopProofError}. */
+export type DpopProofCode =
+  | "ERR_DPOP_MISSING"
+  | "ERR_DPOP_MULTIPLE"
+  | "ERR_DPOP_MALFORMED"
+  | "ERR_DPOP_TYP"
+  | "ERR_DPOP_ALG_NOT_ALLOWED"
+  | "ERR_DPOP_JWK"
+  | "ERR_DPOP_SIGNATURE"
+  | "ERR_DPOP_HTM"
+  | "ERR_DPOP_HTU"
+  | "ERR_DPOP_IAT"
+  | "ERR_DPOP_ATH"
+  | "ERR_DPOP_REPLAY";
+
+/**
+ * The DPoP proof (RFC 9449 §4) is missing or does not pass the checks of RFC 9449 §4.3: an API
+ * answers 401 with `WWW-Authenticate: DPoP error="invalid_dpop_proof"` (RFC 9449 §7.1).
+ */
+export class InvalidDpopProofError extends M2MError {
+  declare readonly code: DpopProofCode;
+  /** HTTP status an API should answer. */
+  readonly status = 401;
+
+  constructor(code: DpopProofCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * The server wants a nonce in the DPoP proof (RFC 9449 §8, §9): an API answers 401 with
+ * `WWW-Authenticate: DPoP error="use_dpop_nonce"` and the nonce in the `DPoP-Nonce` header.
+ */
+export class UseDpopNonceError extends M2MError {
+  /** HTTP status an API should answer. */
+  readonly status = 401;
+  /** The nonce the client must put in its next proof (sent as `DPoP-Nonce`). */
+  readonly nonce: string;
+
+  constructor(nonce: string, message = "the DPoP proof must carry the server's current nonce") {
+    super("ERR_DPOP_NONCE", message);
+    this.nonce = nonce;
+  }
+}
+
+/**
+ * The replay store is full of proofs still inside their window: rather than forget one (and let a
+ * replay through), new proofs are refused until room frees up. An API answers 503 with `Retry-After`.
+ */
+export class ReplayStoreFullError extends M2MError {
+  /** HTTP status an API should answer. */
+  readonly status = 503;
+  /** Seconds until the oldest remembered proof leaves its window (the `Retry-After` value). */
+  readonly retryAfterSeconds: number;
+
+  constructor(retryAfterSeconds: number) {
+    super("ERR_DPOP_REPLAY_STORE_FULL", "the DPoP replay store is full; try again later");
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 

@@ -16,9 +16,17 @@ export type ProviderName =
 /** How the target API is named in a token request. */
 export type AudienceParam = "audience" | "resource" | "none";
 
+/**
+ * Providers that name the API inside `scope` instead of a parameter of its own: Entra
+ * `{audience}/.default`, Cognito `{audience}/{scope}`, Zitadel `urn:zitadel:iam:org:project:id:{audience}:aud`.
+ */
+export type ScopeTarget = "entra" | "cognito" | "zitadel";
+
 export interface ClientPreset {
   audienceParam: AudienceParam;
   authMethod: AuthMethod;
+  /** How the audience is written into `scope`, when the provider names the API there. */
+  scopeTarget?: ScopeTarget;
 }
 
 /** From each provider's M2M documentation. */
@@ -29,9 +37,9 @@ export const CLIENT_PRESETS: Readonly<Record<ProviderName, ClientPreset>> = {
   asgardeo: { audienceParam: "none", authMethod: "client_secret_basic" },
   okta: { audienceParam: "none", authMethod: "client_secret_basic" },
   keycloak: { audienceParam: "none", authMethod: "client_secret_basic" },
-  entra: { audienceParam: "none", authMethod: "client_secret_post" },
-  cognito: { audienceParam: "none", authMethod: "client_secret_basic" },
-  zitadel: { audienceParam: "none", authMethod: "client_secret_basic" },
+  entra: { audienceParam: "none", authMethod: "client_secret_post", scopeTarget: "entra" },
+  cognito: { audienceParam: "none", authMethod: "client_secret_basic", scopeTarget: "cognito" },
+  zitadel: { audienceParam: "none", authMethod: "client_secret_basic", scopeTarget: "zitadel" },
   hydra: { audienceParam: "audience", authMethod: "client_secret_basic" },
 };
 

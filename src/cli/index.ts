@@ -1,10 +1,9 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { decodeJwt, decodeProtectedHeader } from "jose";
-import { ClientCredentialsClient } from "../client/client.js";
-import { M2MError } from "../errors.js";
+// The library through its public entry points only (the build turns them into `m2m-kit` imports).
+import { ClientCredentialsClient, createVerifier, M2MError } from "../index.js";
 import { PROVIDER_NAMES, type ProviderName } from "../providers.js";
-import { createVerifier } from "../verify/verifier.js";
 
 /**
  * The `m2m` command. Exit codes: 0 success; 1 the operation failed (token refused, token invalid);

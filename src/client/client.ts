@@ -14,7 +14,7 @@ import {
 import { authorizedInit, isReplayable } from "./resource-request.js";
 import { SingleFlight } from "./single-flight.js";
 import { MemoryTokenStore } from "./store.js";
-import { checkTargetOptions, type KeyedTarget, type Target, TargetResolver, targetParams } from "./target.js";
+import { type KeyedTarget, TargetResolver } from "./target.js";
 import { AccessToken, type StoredToken } from "./token.js";
 import { TokenCache } from "./token-cache.js";
 import { buildTokenRequest, type Endpoint, sendTokenRequest } from "./token-request.js";
@@ -23,7 +23,11 @@ import { UnauthorizedPolicy } from "./unauthorized.js";
 
 /** Per-call options of {@link ClientCredentialsClient.getToken}. */
 export interface GetTokenOptions {
-  /** Target API identifier. Default: `defaultAudience`. */
+  /**
+   * Target API identifier (Auth0 API identifier, Entra Application ID URI, Cognito resource server,
+   * Zitadel project id, …); the provider preset puts it where that provider reads it. Default:
+   * `defaultAudience`.
+   */
   audience?: string;
   /** Scopes, as a list or a space-delimited string. Default: `defaultScope`. */
   scope?: string | string[];
@@ -78,15 +82,21 @@ export class ClientCredentialsClient {
     this.#clock = options.clock ?? systemClock;
     this.#cache = new TokenCache(
       options.store ?? new MemoryTokenStore({ maxEntries: options.cacheMaxEntries }),
+      this.#options.clientId,
     );
     const provider =
       this.#options.provider ??
       inferProvider(new URL(this.#options.issuer ?? this.#options.tokenEndpoint ?? "invalid:"));
     this.#preset = provider ? CLIENT_PRESETS[provider] : undefined;
-    this.#targets = new TargetResolver(this.#options.clientId, {
-      audience: this.#options.defaultAudience,
-      scope: this.#options.defaultScope,
-    });
+    this.#targets = new TargetResolver(
+      this.#options.clientId,
+      { audience: this.#options.defaultAudience, scope: this.#options.defaultScope },
+      {
+        audienceParam: this.audienceParam,
+        // An explicit audienceParam replaces the preset's translation.
+        scopeTarget: this.#options.audienceParam === undefined ? this.#preset?.scopeTarget : undefined,
+      },
+    );
     this.#endpoints = new EndpointResolver({
       options: this.#options,
       credentials: {
@@ -128,7 +138,7 @@ export class ClientCredentialsClient {
   async getToken(options: GetTokenOptions = {}): Promise<AccessToken> {
     this.#assertOpen();
     const known = this.#endpoints.current;
-    if (!known) checkTargetOptions(options);
+    if (!known) this.#targets.check(options);
     const endpoint =
       known ?? (await raceAbort(this.#endpoints.discover(this.#closed.signal), options.signal));
     const target = this.#targets.resolve(options, endpoint.url);
@@ -151,7 +161,9 @@ export class ClientCredentialsClient {
       }
     }
     if (this.#onEvent) this.#emit({ type: "cache_miss", audience: target.audience, scope: target.scope });
-    return raceAbort(this.#shared(endpoint, target, false), options.signal);
+    // forceRefresh: a token waited for through a shared store must be newer than the one there now.
+    const previous = options.forceRefresh && this.#cache.lease ? await this.#cache.get(key) : undefined;
+    return raceAbort(this.#shared(endpoint, target, false, previous), options.signal);
   }
 
   /**
@@ -179,7 +191,7 @@ export class ClientCredentialsClient {
   async invalidate(options: { audience?: string } = {}): Promise<void> {
     this.#generation++;
     this.#inflight.clear();
-    await this.#cache.invalidate(options);
+    await this.#cache.invalidate(options, this.#endpoints.current?.url);
   }
 
   /** Stops background work and aborts requests in flight; later calls reject with `ClientClosedError`. */
@@ -223,12 +235,55 @@ export class ClientCredentialsClient {
     }
   }
 
-  #shared(endpoint: Endpoint, target: KeyedTarget, background: boolean): Promise<AccessToken> {
-    return this.#inflight.run(target.key, () =>
-      this.#instrumentations.run(
-        { kind: "token_request", audience: target.audience, scope: target.scope, background },
-        () => this.#fetchAndStore(endpoint, target, background),
-      ),
+  #shared(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    background: boolean,
+    previous?: StoredToken,
+  ): Promise<AccessToken> {
+    return this.#inflight.run(target.key, () => this.#obtain(endpoint, target, background, previous));
+  }
+
+  /**
+   * A shared store with a lease: one process of the fleet fetches, the others wait for its token
+   * (DESIGN.md "Fleets"). Otherwise: fetch.
+   */
+  async #obtain(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    background: boolean,
+    previous: StoredToken | undefined,
+  ): Promise<AccessToken> {
+    const lease = this.#cache.lease;
+    if (!lease) return this.#request(endpoint, target, background);
+    let fetched: AccessToken | undefined;
+    const outcome = await this.#cache.leased(lease, target.key, {
+      previousExpiresAt: previous?.expiresAt,
+      clock: this.#clock,
+      signal: this.#closed.signal,
+      fetch: async () => {
+        const token = await this.#request(endpoint, target, background);
+        fetched = token;
+        const { accessToken, tokenType, expiresAt, audience } = token;
+        return { accessToken, tokenType, expiresAt, refreshAt: expiresAt, scope: [...token.scope], audience };
+      },
+    });
+    const { audience, scope } = target;
+    if (outcome.kind === "unavailable") {
+      this.#emit({ type: "lease_unavailable", audience, scope, reason: outcome.reason });
+    } else if (outcome.kind === "shared" || outcome.waited !== "none") {
+      const result =
+        outcome.kind === "shared" ? "shared" : outcome.waited === "timeout" ? "timeout" : "acquired";
+      this.#emit({ type: "lease_wait", audience, scope, waitedMs: outcome.waitedMs, outcome: result });
+    }
+    return fetched ?? new AccessToken(outcome.token);
+  }
+
+  /** One token request (with its retries), run as an operation for instrumentations. */
+  #request(endpoint: Endpoint, target: KeyedTarget, background: boolean): Promise<AccessToken> {
+    return this.#instrumentations.run(
+      { kind: "token_request", audience: target.audience, scope: target.scope, background },
+      () => this.#fetchAndStore(endpoint, target, background),
     );
   }
 
@@ -242,7 +297,7 @@ export class ClientCredentialsClient {
       scope: target.scope,
       expiresAt: stored.expiresAt,
     });
-    this.#shared(endpoint, target, true).then(
+    this.#shared(endpoint, target, true, stored).then(
       () => this.#refreshPausedUntil.delete(key),
       (error: Error) => {
         // The request already went through its retries: give the server a rest before the next
@@ -311,12 +366,12 @@ export class ClientCredentialsClient {
   }
 
   /** One attempt: build, send, read. */
-  async #requestOnce(endpoint: Endpoint, target: Target): Promise<StoredToken> {
+  async #requestOnce(endpoint: Endpoint, target: KeyedTarget): Promise<StoredToken> {
     const sentAt = this.#clock.now();
     const request = await buildTokenRequest({
       endpoint,
       issuer: this.#options.issuer,
-      params: targetParams(target, this.audienceParam),
+      params: target.params,
       extraParams: this.#options.extraParams,
       now: sentAt,
     });

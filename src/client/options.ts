@@ -44,7 +44,26 @@ export type ClientEvent =
       status: number | undefined;
       reason: string;
     }
-  | { type: "discovery"; issuer: string; tokenEndpoint: string; durationMs: number };
+  | { type: "discovery"; issuer: string; tokenEndpoint: string; durationMs: number }
+  | {
+      /**
+       * A shared store's lease was held by another process: this client waited `waitedMs`. `outcome`:
+       * `shared` (the holder's token arrived), `acquired` (the lease freed up and this client fetched),
+       * `timeout` (`lease.waitTimeoutMs` passed, this client fetched on its own).
+       */
+      type: "lease_wait";
+      audience: string | undefined;
+      scope: string[];
+      waitedMs: number;
+      outcome: "shared" | "acquired" | "timeout";
+    }
+  | {
+      /** The store's lease could not be asked (store down): this client fetched on its own. */
+      type: "lease_unavailable";
+      audience: string | undefined;
+      scope: string[];
+      reason: string;
+    };
 
 export interface ClientCredentialsClientOptions {
   /** Issuer identifier; the token endpoint is discovered from it. Either this or `tokenEndpoint`. */
@@ -69,7 +88,12 @@ export interface ClientCredentialsClientOptions {
   authMethod?: AuthMethod;
   /** `aud` of client assertions: `"tokenEndpoint"` (default), `"issuer"`, or a URL. */
   assertionAudience?: AssertionAudience;
-  /** How the target API is sent: `audience`, `resource` (RFC 8707) or not at all. */
+  /**
+   * How the target API is sent: `audience`, `resource` (RFC 8707) or not at all (`none`). Default: the
+   * preset's translation (Entra `{audience}/.default`, Cognito `{audience}/{scope}`, Zitadel's project
+   * `…:aud` scope, `audience=`, `resource=`, or nothing), else `resource`. Setting it replaces the
+   * preset's translation.
+   */
   audienceParam?: AudienceParam;
   /** Audience used when a call names none. */
   defaultAudience?: string;

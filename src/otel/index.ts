@@ -6,6 +6,7 @@
  */
 import {
   type Attributes,
+  type Counter,
   context,
   type Histogram,
   type Meter,
@@ -175,6 +176,8 @@ class Telemetry {
   readonly #observeMisses: (result: ObservableResult) => void;
   readonly #hitCounter;
   readonly #missCounter;
+  #leaseWaitHistogram: Histogram | undefined;
+  #leaseUnavailableCounter: Counter | undefined;
   /** Spans this instrumentation opened and has not ended, so events land only on its own spans. */
   readonly #open = new WeakSet<Span>();
 
@@ -263,6 +266,15 @@ class Telemetry {
           this.#activeSpan()?.setAttribute("m2m.token.attempts", event.attempts);
         }
         return;
+      case "lease_wait":
+        this.#leaseWaits().record(Number(event.waitedMs) / 1000, {
+          ...this.#attributes(event),
+          "m2m.lease.outcome": String(event.outcome),
+        });
+        return;
+      case "lease_unavailable":
+        this.#leaseUnavailable().add(1, this.#attributes(event));
+        return;
       case "jwks_stale":
       case "keys_stale":
         this.#staleKeys.add(1);
@@ -306,6 +318,24 @@ class Telemetry {
         throw error;
       },
     );
+  }
+
+  #leaseWaits(): Histogram {
+    this.#leaseWaitHistogram ??= this.#meter.createHistogram("m2m.client.lease.wait.duration", {
+      description: "Time a client waited for another process holding a shared store's lease.",
+      unit: "s",
+      advice: { explicitBucketBoundaries: REMOTE_BUCKETS },
+    });
+    return this.#leaseWaitHistogram;
+  }
+
+  #leaseUnavailable(): Counter {
+    this.#leaseUnavailableCounter ??= this.#meter.createCounter("m2m.client.lease.unavailable", {
+      description: "Token requests made without the shared store's lease because the store did not answer.",
+      unit: "{request}",
+      valueType: ValueType.INT,
+    });
+    return this.#leaseUnavailableCounter;
   }
 
   #activeSpan(): Span | undefined {

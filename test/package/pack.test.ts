@@ -4,7 +4,8 @@
  * are-the-types-wrong check the `exports` map and the types.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { cp, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -21,13 +22,31 @@ let server: FaultServer;
 let keys: KeyServer;
 let jwt: string;
 
+let packed: { filename: string; files: Array<{ path: string }> };
+
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "m2m-kit-pack-"));
-  await run("npm", ["run", "build"], { cwd: root });
-  const { stdout } = await run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", work], {
-    cwd: root,
+  // An unbuilt clone: the repository's files without dist/, sharing node_modules. `npm pack` builds
+  // through `prepack`.
+  const clone = join(work, "clone");
+  const { stdout: files } = await run(
+    "git",
+    ["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+    {
+      cwd: root,
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
+  for (const file of files.split("\0").filter(Boolean)) {
+    if (existsSync(join(root, file))) await cp(join(root, file), join(clone, file));
+  }
+  await symlink(join(root, "node_modules"), join(clone, "node_modules"), "dir");
+  const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", work], {
+    cwd: clone,
+    maxBuffer: 16 * 1024 * 1024,
   });
-  tarball = join(work, JSON.parse(stdout)[0].filename);
+  packed = JSON.parse(stdout)[0];
+  tarball = join(work, packed.filename);
   const project = join(work, "project");
   await run("mkdir", ["-p", project]);
   await writeFile(
@@ -81,6 +100,26 @@ const expected = {
 };
 
 describe("packed package", () => {
+  it("an unbuilt clone packs the build; no file nothing loads; maps without embedded sources", async () => {
+    const paths = packed.files.map((f) => f.path);
+    expect(paths).toContain("dist/index.js");
+    expect(paths).toContain("dist/cli/bin.js");
+    // The bin is ESM only (node loads it); nothing requires a CommonJS CLI.
+    expect(paths.filter((p) => p.startsWith("dist/cli/"))).toEqual([
+      "dist/cli/bin.js",
+      "dist/cli/bin.js.map",
+    ]);
+    expect(paths.filter((p) => p.startsWith("src/") || p.startsWith("test/"))).toEqual([]);
+    const installed = join(consumer(), "node_modules/m2m-kit");
+    for (const map of paths.filter((p) => p.endsWith(".map"))) {
+      expect(JSON.parse(await readFile(join(installed, map), "utf8")).sourcesContent, map).toBeUndefined();
+    }
+    const manifest = JSON.parse(await readFile(join(installed, "package.json"), "utf8"));
+    expect(manifest.repository.url).toMatch(/^git\+https:\/\/github\.com\//);
+    expect(manifest.homepage).toMatch(/^https:\/\//);
+    expect(manifest.bugs.url).toMatch(/^https:\/\//);
+  });
+
   it("imports from ESM and gets a token", async () => {
     server.script(tokenReply({ access_token: "esm-token" }));
     const out = await node(

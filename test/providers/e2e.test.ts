@@ -29,8 +29,10 @@ interface Case {
     api?: ShapedProviderOptions["api"];
     authMethod: "client_secret_basic" | "client_secret_post";
   };
-  /** What the app asks for. */
-  request: { audience?: string; scope?: string };
+  /** What the app asks for: the one call shape of every provider. */
+  request: { audience: string; scope?: string };
+  /** The form parameters the provider receives for it (client authentication left out). */
+  sent: Record<string, string>;
   /** The audience the API's verifier is configured with. */
   audience: string;
   scopes: string[];
@@ -44,6 +46,7 @@ const CASES: Case[] = [
     server: {
       issuerPath: "",
       trailingSlash: true,
+      reads: "audience",
       authMethod: "client_secret_post",
       shape: (p, h) => {
         h.typ = "JWT";
@@ -55,6 +58,7 @@ const CASES: Case[] = [
       },
     },
     request: { audience: API.identifier, scope: "read:orders" },
+    sent: { grant_type: "client_credentials", scope: "read:orders", audience: API.identifier },
     audience: API.identifier,
     scopes: ["read:orders"],
   },
@@ -62,6 +66,7 @@ const CASES: Case[] = [
     provider: "kinde",
     server: {
       issuerPath: "",
+      reads: "audience",
       authMethod: "client_secret_post",
       shape: (p) => {
         p.azp = p.client_id;
@@ -72,6 +77,7 @@ const CASES: Case[] = [
       },
     },
     request: { audience: API.identifier, scope: "read:orders write:orders" },
+    sent: { grant_type: "client_credentials", scope: "read:orders write:orders", audience: API.identifier },
     audience: API.identifier,
     scopes: ["read:orders", "write:orders"],
   },
@@ -79,12 +85,14 @@ const CASES: Case[] = [
     provider: "authgear",
     server: {
       issuerPath: "",
+      reads: "resource",
       authMethod: "client_secret_post",
       shape: (p) => {
         p.aud = [p.aud];
       },
     },
     request: { audience: API.identifier, scope: "read:orders" },
+    sent: { grant_type: "client_credentials", scope: "read:orders", resource: API.identifier },
     audience: API.identifier,
     scopes: ["read:orders"],
   },
@@ -92,12 +100,14 @@ const CASES: Case[] = [
     provider: "asgardeo",
     server: {
       issuerPath: "/t/acme/oauth2/token",
+      reads: "scope",
       authMethod: "client_secret_basic",
       shape: (p) => {
         p.aud = p.client_id;
       },
     },
-    request: { scope: "read:orders" },
+    request: { audience: API.identifier, scope: "read:orders" },
+    sent: { grant_type: "client_credentials", scope: "read:orders" },
     audience: "app-asgardeo",
     scopes: ["read:orders"],
   },
@@ -105,6 +115,7 @@ const CASES: Case[] = [
     provider: "okta",
     server: {
       issuerPath: "/oauth2/default",
+      reads: "scope",
       authMethod: "client_secret_basic",
       shape: (p, h) => {
         delete h.typ;
@@ -115,7 +126,8 @@ const CASES: Case[] = [
         delete p.scope;
       },
     },
-    request: { scope: "read:orders" },
+    request: { audience: API.identifier, scope: "read:orders" },
+    sent: { grant_type: "client_credentials", scope: "read:orders" },
     audience: API.identifier,
     scopes: ["read:orders"],
   },
@@ -123,6 +135,7 @@ const CASES: Case[] = [
     provider: "keycloak",
     server: {
       issuerPath: "/realms/acme",
+      reads: "scope",
       authMethod: "client_secret_basic",
       shape: (p, h) => {
         h.typ = "JWT";
@@ -133,7 +146,8 @@ const CASES: Case[] = [
         delete p.client_id;
       },
     },
-    request: { scope: "read:orders" },
+    request: { audience: API.identifier, scope: "read:orders" },
+    sent: { grant_type: "client_credentials", scope: "read:orders" },
     audience: API.identifier,
     scopes: ["profile", "email", "read:orders", "view-profile"],
   },
@@ -141,6 +155,7 @@ const CASES: Case[] = [
     provider: "entra",
     server: {
       issuerPath: "/tenant-id/v2.0",
+      reads: "entra",
       authMethod: "client_secret_post",
       api: { identifier: "api://orders", scopes: ["Orders.Read"] },
       shape: (p) => {
@@ -151,7 +166,8 @@ const CASES: Case[] = [
         delete p.client_id;
       },
     },
-    request: { scope: "api://orders/.default" },
+    request: { audience: "api://orders" },
+    sent: { grant_type: "client_credentials", scope: "api://orders/.default" },
     audience: "api://orders",
     scopes: ["Orders.Read"],
   },
@@ -159,8 +175,9 @@ const CASES: Case[] = [
     provider: "cognito",
     server: {
       issuerPath: "/eu-west-1_pool",
+      reads: "cognito",
       authMethod: "client_secret_basic",
-      api: { identifier: "https://orders.example.com", scopes: ["orders/read"] },
+      api: { identifier: "https://orders.example.com", scopes: ["https://orders.example.com/read"] },
       shape: (p) => {
         p.token_use = "access";
         // Cognito access tokens carry no aud: keep oidc-provider's check happy but out of the JWT.
@@ -174,24 +191,32 @@ const CASES: Case[] = [
         });
       },
     },
-    request: { scope: "orders/read" },
+    request: { audience: "https://orders.example.com", scope: "read" },
+    sent: { grant_type: "client_credentials", scope: "https://orders.example.com/read" },
     audience: "app-cognito",
-    scopes: ["orders/read"],
+    scopes: ["https://orders.example.com/read"],
   },
   {
     provider: "zitadel",
     server: {
       issuerPath: "",
+      reads: "zitadel",
       authMethod: "client_secret_basic",
-      shape: (p) => {
+      shape: (p, _h, r) => {
         p["urn:zitadel:iam:org:project:roles"] = Object.fromEntries(
           scopesOf(p).map((s) => [s, { "org-1": "acme" }]),
         );
-        p.aud = ["project-123", p.client_id];
+        // The project is in aud only when the request asks for it in scope.
+        const asked = (r.get("scope") ?? "").includes("urn:zitadel:iam:org:project:id:project-123:aud");
+        p.aud = asked ? ["project-123", p.client_id] : [p.client_id];
         delete p.scope;
       },
     },
-    request: { scope: "read:orders" },
+    request: { audience: "project-123", scope: "read:orders" },
+    sent: {
+      grant_type: "client_credentials",
+      scope: "read:orders urn:zitadel:iam:org:project:id:project-123:aud",
+    },
     audience: "project-123",
     scopes: ["read:orders"],
   },
@@ -200,6 +225,7 @@ const CASES: Case[] = [
     server: {
       issuerPath: "",
       trailingSlash: true,
+      reads: "audience",
       authMethod: "client_secret_basic",
       shape: (p) => {
         p.scp = scopesOf(p);
@@ -208,6 +234,7 @@ const CASES: Case[] = [
       },
     },
     request: { audience: API.identifier, scope: "read:orders" },
+    sent: { grant_type: "client_credentials", scope: "read:orders", audience: API.identifier },
     audience: API.identifier,
     scopes: ["read:orders"],
   },
@@ -245,20 +272,74 @@ function verifierFor(c: Case) {
 }
 
 describe.each(CASES.map((c) => [c.provider, c] as const))("%s", (provider, c) => {
-  it("the client preset gets a token; the verifier preset accepts it with the right scopes and client id", async () => {
+  it("getToken({ audience, scope }) gets a token with the exact parameters the provider reads; the verifier preset accepts it", async () => {
+    const server = servers.get(provider) as ShapedProvider;
     const client = new ClientCredentialsClient({
       provider,
-      issuer: (servers.get(provider) as ShapedProvider).issuer,
+      issuer: server.issuer,
       clientId: `app-${provider}`,
       clientSecret: `secret-${provider}`,
     });
+    server.received.length = 0;
     const token = await client.getToken(c.request);
+    expect(server.received).toEqual([c.sent]);
     tokens.set(provider, token.accessToken);
     if (provider === "cognito") expect(decodeJwt(token.accessToken).aud).toBeUndefined();
     const auth = await verifierFor(c).verify(token.accessToken);
     expect([...auth.scopes].sort()).toEqual([...c.scopes].sort());
     expect(auth.clientId).toBe(`app-${provider}`);
     await client.close();
+  });
+});
+
+describe("the providers that name the API in scope refuse the plain request a client without translation sends", () => {
+  const untranslated = (provider: ProviderName) =>
+    new ClientCredentialsClient({
+      provider,
+      // An explicit audienceParam turns the preset's translation off: what the client sent before.
+      audienceParam: "none",
+      issuer: (servers.get(provider) as ShapedProvider).issuer,
+      clientId: `app-${provider}`,
+      clientSecret: `secret-${provider}`,
+    });
+  const caseOf = (provider: ProviderName) => CASES.find((c) => c.provider === provider) as Case;
+
+  it("entra answers AADSTS900144; with the preset a scope list beside the audience is a TypeError", async () => {
+    const error = await untranslated("entra")
+      .getToken({ audience: "api://orders" })
+      .catch((e) => e);
+    expect(error.code).toBe("ERR_OAUTH");
+    expect(error.errorDescription).toMatch(/^AADSTS900144/);
+    const server = servers.get("entra") as ShapedProvider;
+    server.received.length = 0;
+    const client = new ClientCredentialsClient({
+      provider: "entra",
+      issuer: server.issuer,
+      clientId: "app-entra",
+      clientSecret: "secret-entra",
+    });
+    const typeError = await client
+      .getToken({ audience: "api://orders", scope: ["Orders.Read"] })
+      .catch((e) => e);
+    expect(typeError).toBeInstanceOf(TypeError);
+    expect(typeError.message).toMatch(/\/\.default/);
+    expect(server.received).toEqual([]);
+  });
+
+  it("cognito answers invalid_scope", async () => {
+    const error = await untranslated("cognito")
+      .getToken(caseOf("cognito").request)
+      .catch((e) => e);
+    expect([error.code, error.error]).toEqual(["ERR_OAUTH", "invalid_scope"]);
+  });
+
+  it("zitadel issues a token without the project in aud, which the API refuses", async () => {
+    const c = caseOf("zitadel");
+    const token = await untranslated("zitadel").getToken(c.request);
+    const error = await verifierFor(c)
+      .verify(token.accessToken)
+      .catch((e) => e);
+    expect(error.code).toBe("ERR_JWT_AUDIENCE");
   });
 });
 

@@ -26,18 +26,17 @@ beforeEach(() => {
 const API = "https://api.example.com";
 
 describe("client presets: the token request each provider expects", () => {
-  it.each<[ProviderName, "audience" | "resource" | null, "basic" | "post"]>([
-    ["auth0", "audience", "post"],
-    ["kinde", "audience", "post"],
-    ["authgear", "resource", "post"],
-    ["asgardeo", null, "basic"],
-    ["okta", null, "basic"],
-    ["keycloak", null, "basic"],
-    ["entra", null, "post"],
-    ["cognito", null, "basic"],
-    ["zitadel", null, "basic"],
-    ["hydra", "audience", "basic"],
-  ])("%s: target %s, client_secret_%s", async (provider, target, auth) => {
+  it.each<[ProviderName, "audience" | "resource" | null, string, "basic" | "post"]>([
+    ["auth0", "audience", "read:data", "post"],
+    ["kinde", "audience", "read:data", "post"],
+    ["authgear", "resource", "read:data", "post"],
+    ["asgardeo", null, "read:data", "basic"],
+    ["okta", null, "read:data", "basic"],
+    ["keycloak", null, "read:data", "basic"],
+    ["cognito", null, `${API}/read:data`, "basic"],
+    ["zitadel", null, `read:data urn:zitadel:iam:org:project:id:${API}:aud`, "basic"],
+    ["hydra", "audience", "read:data", "basic"],
+  ])("%s: target %s, scope %s, client_secret_%s", async (provider, target, scope, auth) => {
     server.script(tokenReply());
     const client = new ClientCredentialsClient({
       tokenEndpoint: server.tokenEndpoint,
@@ -49,7 +48,7 @@ describe("client presets: the token request each provider expects", () => {
     const [request] = server.requests;
     const params = new URLSearchParams(request?.body);
     expect(params.get("grant_type")).toBe("client_credentials");
-    expect(params.get("scope")).toBe("read:data");
+    expect(params.get("scope")).toBe(scope);
     expect(params.get("audience")).toBe(target === "audience" ? API : null);
     expect(params.get("resource")).toBe(target === "resource" ? API : null);
     if (auth === "basic") {
@@ -59,6 +58,93 @@ describe("client presets: the token request each provider expects", () => {
       expect(request?.headers.authorization).toBeUndefined();
       expect(params.get("client_secret")).toBe("secret");
     }
+  });
+
+  it("entra: { audience } is sent as scope={audience}/.default, client_secret_post", async () => {
+    server.script(tokenReply());
+    const client = new ClientCredentialsClient({
+      tokenEndpoint: server.tokenEndpoint,
+      clientId: "app",
+      clientSecret: "secret",
+      provider: "entra",
+    });
+    await client.getToken({ audience: "api://orders" });
+    await client.getToken({ audience: "https://graph.microsoft.com/" });
+    const [first, second] = server.requests.map((r) => Object.fromEntries(new URLSearchParams(r.body)));
+    expect(first).toEqual({
+      grant_type: "client_credentials",
+      scope: "api://orders/.default",
+      client_id: "app",
+      client_secret: "secret",
+    });
+    expect(second?.scope).toBe("https://graph.microsoft.com/.default");
+  });
+
+  it("entra: a scope list beside an audience, or no audience at all, is a TypeError that explains .default", async () => {
+    const client = new ClientCredentialsClient({
+      tokenEndpoint: server.tokenEndpoint,
+      clientId: "app",
+      clientSecret: "secret",
+      provider: "entra",
+    });
+    const beside = await client
+      .getToken({ audience: "api://orders", scope: ["Orders.Read"] })
+      .catch((e) => e);
+    expect(beside).toBeInstanceOf(TypeError);
+    expect(beside.message).toMatch(/\.default/);
+    expect(beside.message).toMatch(/app roles/);
+    const none = await client.getToken({ scope: "Orders.Read" }).catch((e) => e);
+    expect(none).toBeInstanceOf(TypeError);
+    expect(none.message).toMatch(/needs an audience/);
+    expect(server.requests).toHaveLength(0);
+    // The same check holds before discovery.
+    const discovering = new ClientCredentialsClient({
+      issuer: server.url,
+      clientId: "app",
+      clientSecret: "secret",
+      provider: "entra",
+    });
+    await expect(discovering.getToken({ audience: "api://orders", scope: "Orders.Read" })).rejects.toThrow(
+      TypeError,
+    );
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it.each<[ProviderName, { audience?: string; scope: string }, string]>([
+    ["entra", { scope: "api://orders/.default" }, "api://orders/.default"],
+    ["entra", { audience: "api://orders", scope: "api://orders/.default" }, "api://orders/.default"],
+    ["cognito", { audience: API, scope: `${API}/read write` }, `${API}/read ${API}/write`],
+    ["cognito", { scope: "orders/read" }, "orders/read"],
+    [
+      "zitadel",
+      { audience: "123", scope: "openid urn:zitadel:iam:org:project:id:123:aud" },
+      "openid urn:zitadel:iam:org:project:id:123:aud",
+    ],
+    ["zitadel", { scope: "urn:zitadel:iam:org:project:id:9:aud" }, "urn:zitadel:iam:org:project:id:9:aud"],
+  ])("%s: a request in the provider's own form is sent as written (%j)", async (provider, request, scope) => {
+    server.script(tokenReply());
+    const client = new ClientCredentialsClient({
+      tokenEndpoint: server.tokenEndpoint,
+      clientId: "app",
+      clientSecret: "secret",
+      provider,
+    });
+    await client.getToken(request);
+    expect(new URLSearchParams(server.requests[0]?.body).get("scope")).toBe(scope);
+  });
+
+  it("an explicit audienceParam replaces the preset's translation", async () => {
+    server.script(tokenReply());
+    const client = new ClientCredentialsClient({
+      tokenEndpoint: server.tokenEndpoint,
+      clientId: "app",
+      clientSecret: "secret",
+      provider: "cognito",
+      audienceParam: "resource",
+    });
+    await client.getToken({ audience: API, scope: "read" });
+    const params = new URLSearchParams(server.requests[0]?.body);
+    expect([params.get("scope"), params.get("resource")]).toEqual(["read", API]);
   });
 
   it("provider error fields land on OAuthError (Entra error_codes and trace_id, Hydra status_code)", async () => {

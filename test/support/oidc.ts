@@ -3,6 +3,7 @@
  * (RFC 8707): each API is a resource with its own scopes, audience, TTL and JWT access tokens.
  * The `audience` parameter (Auth0/Kinde style) is accepted too and maps to the resource.
  */
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
@@ -33,6 +34,11 @@ export interface StartOptions {
   clients?: TestClient[];
   /** Default access-token TTL in seconds. */
   ttlSeconds?: number;
+  /**
+   * oidc-provider's DPoP feature (features.dPoP, RFC 9449). Always on with a nonce secret, so the
+   * provider hands out `DPoP-Nonce`; `requireNonce: true` makes every proof need one.
+   */
+  dpop?: { requireNonce?: boolean; algorithms?: string[] };
   /** Serve over HTTPS with this certificate (the issuer becomes `https://127.0.0.1:port`). */
   https?: { cert: string; key: string };
   /**
@@ -49,6 +55,8 @@ export interface TokenRequestRecord {
   authorization: string | undefined;
   /** W3C trace context the request carried. */
   traceparent: string | undefined;
+  /** The `DPoP` header of the request. */
+  dpop: string | undefined;
 }
 
 export interface RunningProvider {
@@ -162,6 +170,16 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
       ...client,
     })) as ClientMetadata[],
     jwks: { keys: [signingJwk] },
+    enabledJWA: {
+      dPoPSigningAlgValues: (options.dpop?.algorithms ?? [
+        "ES256",
+        "ES384",
+        "PS256",
+        "RS256",
+        "Ed25519",
+        "EdDSA",
+      ]) as never,
+    },
     clientAuthMethods: [
       "client_secret_basic",
       "client_secret_post",
@@ -199,6 +217,11 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
       }),
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      dPoP: {
+        enabled: true,
+        nonceSecret: randomBytes(32),
+        requireNonce: () => options.dpop?.requireNonce === true,
+      },
       introspection: { enabled: true },
       revocation: { enabled: true },
       resourceIndicators: {
@@ -245,6 +268,7 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
       params: new URLSearchParams(params),
       authorization: req.headers.authorization,
       traceparent: req.headers.traceparent as string | undefined,
+      dpop: req.headers.dpop as string | undefined,
     });
     const audience = params.get("audience");
     if (audience !== null && !params.has("resource")) params.set("resource", audience);

@@ -2,7 +2,8 @@
  * oidc-provider dressed as one identity provider: its issuer form (path, trailing slash), the way its
  * token endpoint is asked for an API (audience, resource, scope only, Entra's `/.default`), its
  * client authentication, and its access-token shape (claims, `typ`), through oidc-provider's JWT
- * customizer. A thin front maps the request styles oidc-provider does not read at its token endpoint.
+ * customizer. A thin front reads each token request the way that provider does (refusing what it
+ * refuses) and maps it onto what oidc-provider reads at its token endpoint.
  */
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -20,13 +21,86 @@ export interface ShapedProviderOptions {
     clientSecret: string;
     authMethod: "client_secret_basic" | "client_secret_post";
   };
+  /**
+   * How the provider reads the API from a token request: `audience=` (Auth0, Kinde, Hydra),
+   * `resource=` (Authgear), the scopes only (Okta, Keycloak, Asgardeo: the API follows from the
+   * authorization server or the client), or inside `scope` (Entra, Cognito, Zitadel).
+   */
+  reads: "audience" | "resource" | "scope" | "entra" | "cognito" | "zitadel";
   /** Reshapes the access token's payload and header as the provider issues them. */
-  shape: (payload: Record<string, unknown>, header: Record<string, unknown>) => void;
+  shape: (
+    payload: Record<string, unknown>,
+    header: Record<string, unknown>,
+    request: URLSearchParams,
+  ) => void;
 }
 
 export interface ShapedProvider {
   issuer: string;
+  /** Every token request's form parameters as received, client authentication left out. */
+  received: Array<Record<string, string>>;
   close(): Promise<void>;
+}
+
+interface Refusal {
+  status: number;
+  error: string;
+  error_description: string;
+}
+
+/** Reads the target the provider's way into oidc-provider's `resource` and `scope`, or refuses. */
+function readTarget(
+  params: URLSearchParams,
+  reads: ShapedProviderOptions["reads"],
+  api: ShapedProviderOptions["api"],
+): Refusal | undefined {
+  const scopes = (params.get("scope") ?? "").split(" ").filter(Boolean);
+  const audience = params.get("audience");
+  params.delete("audience");
+  if (reads !== "resource") params.delete("resource");
+  switch (reads) {
+    case "audience":
+      if (audience !== null) params.set("resource", audience);
+      return undefined;
+    case "resource":
+    case "scope":
+      return undefined;
+    case "entra": {
+      // login.microsoftonline.com v2.0: the client credentials flow takes exactly one {resource}/.default.
+      if (scopes.length === 0) {
+        return {
+          status: 400,
+          error: "invalid_request",
+          error_description: "AADSTS900144: The request body must contain the following parameter: 'scope'.",
+        };
+      }
+      const scope = scopes[0] as string;
+      if (scopes.length > 1 || !scope.endsWith("/.default")) {
+        return {
+          status: 400,
+          error: "invalid_scope",
+          error_description: `AADSTS1002012: The provided value for scope ${scopes.join(" ")} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
+        };
+      }
+      params.set("resource", scope.slice(0, -"/.default".length));
+      params.set("scope", api.scopes.join(" "));
+      return undefined;
+    }
+    case "cognito": {
+      // Custom scopes are {resource server identifier}/{scope name}; none asked = all the app may have.
+      if (scopes.some((s) => !api.scopes.includes(s))) {
+        return { status: 400, error: "invalid_scope", error_description: "invalid_scope" };
+      }
+      return undefined;
+    }
+    case "zitadel": {
+      const marker = /^urn:zitadel:iam:org:project:id:(.+):aud$/;
+      const kept = scopes.filter((s) => !marker.test(s));
+      if (kept.length > 0) params.set("scope", kept.join(" "));
+      else params.delete("scope");
+      return undefined;
+    }
+  }
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -79,30 +153,37 @@ export async function startShapedProvider(options: ShapedProviderOptions): Promi
     },
     formats: {
       customizers: {
-        jwt: async (_ctx, _token, parts) => {
+        jwt: async (ctx, _token, parts) => {
           parts.header ??= {};
-          options.shape(parts.payload as Record<string, unknown>, parts.header as Record<string, unknown>);
+          const request = (ctx?.req as { shapedRequest?: URLSearchParams } | undefined)?.shapedRequest;
+          options.shape(
+            parts.payload as Record<string, unknown>,
+            parts.header as Record<string, unknown>,
+            request ?? new URLSearchParams(),
+          );
         },
       },
     },
   });
   const handler = provider.callback();
   const prefix = new URL(issuer).pathname.replace(/\/$/, "");
+  const received: Array<Record<string, string>> = [];
   server.on("request", async (req, res) => {
     // oidc-provider is mounted under the issuer's path.
     if (prefix && req.url?.startsWith(prefix)) req.url = req.url.slice(prefix.length) || "/";
     if (req.method === "POST" && req.url === "/token") {
       const params = new URLSearchParams(await readBody(req));
-      const audience = params.get("audience");
-      if (audience !== null) {
-        params.set("resource", audience);
-        params.delete("audience");
-      }
-      // Entra: scope={App ID URI}/.default asks for every granted permission of that API.
-      const scope = params.get("scope") ?? "";
-      if (scope.endsWith("/.default")) {
-        params.set("resource", scope.slice(0, -"/.default".length));
-        params.set("scope", api.scopes.join(" "));
+      const seen = Object.fromEntries(params);
+      delete seen.client_secret;
+      delete seen.client_id;
+      received.push(seen);
+      (req as unknown as { shapedRequest: URLSearchParams }).shapedRequest = new URLSearchParams(params);
+      const refusal = readTarget(params, options.reads, api);
+      if (refusal) {
+        const { status, ...body } = refusal;
+        res.writeHead(status, { "content-type": "application/json" });
+        res.end(JSON.stringify(body));
+        return;
       }
       (req as unknown as { body: string }).body = params.toString();
     }
@@ -110,6 +191,7 @@ export async function startShapedProvider(options: ShapedProviderOptions): Promi
   });
   return {
     issuer,
+    received,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
