@@ -3,7 +3,12 @@
  * OpenTelemetry SDK's in-memory metric reader and span exporter.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ClientCredentialsClient, type ClientCredentialsClientOptions } from "../../src/index.js";
+import {
+  ClientCredentialsClient,
+  type ClientCredentialsClientOptions,
+  type StoredToken,
+  type TokenStore,
+} from "../../src/index.js";
 import { instrument } from "../../src/otel/index.js";
 import { ManualClock } from "../support/clock.js";
 import { type FaultServer, startFaultServer, tokenReply } from "../support/fault-server.js";
@@ -214,6 +219,69 @@ describe("client metrics and spans", () => {
       });
       expect(api.status).toBe(200);
       expect(api.sent).toBe(api.mine);
+    }));
+
+  it("fleet stores: lease waits by outcome, and requests made without the lease", () =>
+    withTelemetry(async (t) => {
+      // A shared store whose lease another process holds: its token shows up while this one waits.
+      const clock = new ManualClock();
+      const entries = new Map<string, StoredToken>();
+      let polls = 0;
+      const store: TokenStore = {
+        get: (key) => {
+          if (++polls === 3) {
+            entries.set(key, {
+              accessToken: "from-the-holder",
+              tokenType: "Bearer",
+              expiresAt: clock.now() + 600_000,
+              refreshAt: clock.now() + 540_000,
+              scope: [],
+              audience: undefined,
+            });
+          }
+          return entries.get(key);
+        },
+        set: (key, token) => {
+          entries.set(key, token);
+        },
+        delete: (key) => {
+          entries.delete(key);
+        },
+        lease: { ttlMs: 5_000, waitTimeoutMs: 2_000, acquire: () => undefined },
+      };
+      const waiting = new ClientCredentialsClient({
+        tokenEndpoint: faults.tokenEndpoint,
+        clientId: "fleet-client",
+        clientSecret: "fleet-secret",
+        clock,
+        store,
+      });
+      instrument(waiting, { meterProvider: t.meterProvider, tracerProvider: t.tracerProvider });
+      expect((await waiting.getToken()).accessToken).toBe("from-the-holder");
+      const waits = await t.points("m2m.client.lease.wait.duration");
+      expect(waits.map((p) => p.attributes)).toEqual([{ "m2m.lease.outcome": "shared" }]);
+
+      const down = new ClientCredentialsClient({
+        tokenEndpoint: faults.tokenEndpoint,
+        clientId: "fleet-client",
+        clientSecret: "fleet-secret",
+        store: {
+          get: () => undefined,
+          set: () => {},
+          delete: () => {},
+          lease: {
+            ttlMs: 5_000,
+            waitTimeoutMs: 2_000,
+            acquire: () => {
+              throw new Error("store down");
+            },
+          },
+        },
+      });
+      instrument(down, { meterProvider: t.meterProvider, tracerProvider: t.tracerProvider });
+      faults.script(tokenReply({ access_token: "fetched-alone" }));
+      expect((await down.getToken()).accessToken).toBe("fetched-alone");
+      expect(countOf(await t.points("m2m.client.lease.unavailable"))).toBe(1);
     }));
 
   it("detached: nothing more is recorded", () =>
