@@ -3,8 +3,10 @@ import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import type { FetchLike } from "../lib/http.js";
 import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
 import { withRetry } from "../lib/retry.js";
+import { transportInfo } from "../lib/transport.js";
 import { type AudienceParam, CLIENT_PRESETS, type ClientPreset, inferProvider } from "../providers.js";
 import { EndpointResolver } from "./endpoint.js";
+import { withMutualTlsHint } from "./mtls.js";
 import {
   type ClientCredentialsClientOptions,
   type ClientEvent,
@@ -381,13 +383,17 @@ export class ClientCredentialsClient {
       this.#options.timeoutMs,
       this.#closed.signal,
     );
-    return readTokenResponse(response, text, {
-      sentAt,
-      now: this.#clock.now(),
-      target,
-      defaultTokenLifetimeSeconds: this.#options.defaultTokenLifetimeSeconds,
-      refreshWindowSeconds: this.#options.refreshWindowSeconds,
-    });
+    try {
+      return readTokenResponse(response, text, {
+        sentAt,
+        now: this.#clock.now(),
+        target,
+        defaultTokenLifetimeSeconds: this.#options.defaultTokenLifetimeSeconds,
+        refreshWindowSeconds: this.#options.refreshWindowSeconds,
+      });
+    } catch (error) {
+      throw withMutualTlsHint(error, endpoint.method, transportInfo(this.#fetch));
+    }
   }
 
   async #dropToken(token: AccessToken, options: GetTokenOptions): Promise<void> {

@@ -4,6 +4,7 @@ import { type AuthorizationServerMetadata, discover } from "../lib/discovery.js"
 import type { FetchLike } from "../lib/http.js";
 import type { Operation } from "../lib/instrumentation.js";
 import { withRetry } from "../lib/retry.js";
+import { transportInfo } from "../lib/transport.js";
 import {
   type AuthMethod,
   type ClientAuthentication,
@@ -15,6 +16,7 @@ import {
   tlsClientAuth,
 } from "../oauth/client-auth.js";
 import type { ClientPreset } from "../providers.js";
+import { mutualTlsTokenEndpoint } from "./mtls.js";
 import type { ClientEvent, NormalizedOptions } from "./options.js";
 import type { Endpoint } from "./token-request.js";
 
@@ -67,6 +69,7 @@ export function clientAuthentication(
         audience: assertionAudience,
       });
     case "tls_client_auth":
+    case "self_signed_tls_client_auth":
       return tlsClientAuth(clientId);
   }
 }
@@ -94,7 +97,7 @@ export class EndpointResolver {
   ) {
     const { options } = config;
     if (options.tokenEndpoint) {
-      this.#endpoint = { url: options.tokenEndpoint, auth: this.#authentication(undefined) };
+      this.#endpoint = this.#endpointAt(options.tokenEndpoint, undefined);
     }
   }
 
@@ -126,7 +129,7 @@ export class EndpointResolver {
         if (typeof metadata.token_endpoint !== "string") {
           throw new DiscoveryError(`discovery of ${issuer} failed: the metadata has no token_endpoint`);
         }
-        const endpoint = { url: metadata.token_endpoint, auth: this.#authentication(metadata) };
+        const endpoint = this.#endpointAt(metadata.token_endpoint, metadata);
         this.#endpoint = endpoint;
         this.config.emit({
           type: "discovery",
@@ -144,12 +147,15 @@ export class EndpointResolver {
     return promise;
   }
 
-  #authentication(metadata: AuthorizationServerMetadata | undefined): ClientAuthentication {
-    const { options, credentials, preset } = this.config;
-    return clientAuthentication(
-      chooseAuthMethod(options, credentials, preset, metadata),
-      options,
-      credentials,
-    );
+  #endpointAt(tokenEndpoint: string, metadata: AuthorizationServerMetadata | undefined): Endpoint {
+    const { options, credentials, preset, fetch } = this.config;
+    const method = chooseAuthMethod(options, credentials, preset, metadata);
+    const alias =
+      metadata && mutualTlsTokenEndpoint(metadata, method, transportInfo(fetch), options.allowInsecureHttp);
+    return {
+      url: alias ?? tokenEndpoint,
+      method,
+      auth: clientAuthentication(method, options, credentials),
+    };
   }
 }
