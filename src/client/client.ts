@@ -108,7 +108,7 @@ export class ClientCredentialsClient {
         keyId: options.keyId,
       },
       preset: this.#preset,
-      fetch: (input, init) => this.#fetch(input, init),
+      fetch: this.#instrumentations.dispatch,
       clock: this.#clock,
       emit: (event) => this.#emit(event),
       run: (operation, work) => this.#instrumentations.run(operation, work),

@@ -40,6 +40,8 @@ export class Instrumentations<Event> {
   listener: ((event: Event) => void) | undefined;
   runner: (<T>(operation: Operation, work: () => Promise<T>) => Promise<T>) | undefined;
   fetch: FetchLike;
+  /** Calls the current `fetch`; for parts made before an instrumentation is attached. */
+  readonly dispatch: FetchLike;
   readonly #own: ((event: Event) => void) | undefined;
   readonly #baseFetch: FetchLike;
   #attached: Instrumentation<Event>[] = [];
@@ -49,6 +51,8 @@ export class Instrumentations<Event> {
     this.#baseFetch = fetch;
     this.listener = onEvent;
     this.fetch = fetch;
+    this.dispatch = (input, init) => this.fetch(input, init);
+    keepTransportInfo(fetch, this.dispatch);
   }
 
   attach(instrumentation: Instrumentation<Event>): () => void {
@@ -83,11 +87,7 @@ export class Instrumentations<Event> {
               }
             };
     this.fetch = this.#attached.reduce((f, i) => (i.wrapFetch ? i.wrapFetch(f) : f), this.#baseFetch);
-    // A wrapped transport still says what it presents (a client certificate).
-    const info = (this.#baseFetch as { [TRANSPORT_INFO]?: unknown })[TRANSPORT_INFO];
-    if (info !== undefined && this.fetch !== this.#baseFetch) {
-      Object.defineProperty(this.fetch, TRANSPORT_INFO, { value: info, configurable: true });
-    }
+    if (this.fetch !== this.#baseFetch) keepTransportInfo(this.#baseFetch, this.fetch);
     const runners = this.#attached.flatMap((i) => (i.run ? [i.run.bind(i)] : []));
     this.runner =
       runners.length === 0
@@ -95,4 +95,10 @@ export class Instrumentations<Event> {
         : <T>(operation: Operation, work: () => Promise<T>): Promise<T> =>
             runners.reduceRight<() => Promise<T>>((inner, r) => () => r(operation, inner), work)();
   }
+}
+
+/** A wrapped transport still says what it presents (a client certificate). */
+function keepTransportInfo(from: FetchLike, to: FetchLike): void {
+  const info = (from as { [TRANSPORT_INFO]?: unknown })[TRANSPORT_INFO];
+  if (info !== undefined) Object.defineProperty(to, TRANSPORT_INFO, { value: info, configurable: true });
 }

@@ -220,7 +220,7 @@ class JwtVerifier implements Verifier {
           ? undefined
           : checkUrl(options.jwksUri, "jwksUri", this.#allowInsecureHttp).href,
       settings: this.#jwksSettings,
-      fetch: (input, init) => this.#fetch(input, init),
+      fetch: this.#instrumentations.dispatch,
       run,
       now: this.#now,
       platform: runtime,
@@ -240,7 +240,7 @@ class JwtVerifier implements Verifier {
       }
       this.#introspector = new Introspector(
         options.introspection,
-        (input, init) => this.#fetch(input, init),
+        this.#instrumentations.dispatch,
         this.#now,
         this.#jwksSettings.timeoutMs,
         run,
