@@ -3,6 +3,7 @@ export {
   type ClientFetchInit,
   type GetTokenOptions,
 } from "./client/client.js";
+export type { ClientDpopOption } from "./client/dpop.js";
 export type { ClientCredentialsClientOptions, ClientEvent } from "./client/options.js";
 export {
   MemoryTokenStore,
