@@ -42,6 +42,8 @@ export class Instrumentations<Event> {
   fetch: FetchLike;
   /** Calls the current `fetch`; for parts made before an instrumentation is attached. */
   readonly dispatch: FetchLike;
+  /** Calls the current listener; for parts made before an instrumentation is attached. */
+  readonly emit: (event: Event) => void;
   readonly #own: ((event: Event) => void) | undefined;
   readonly #baseFetch: FetchLike;
   #attached: Instrumentation<Event>[] = [];
@@ -52,6 +54,7 @@ export class Instrumentations<Event> {
     this.listener = onEvent;
     this.fetch = fetch;
     this.dispatch = (input, init) => this.fetch(input, init);
+    this.emit = (event) => this.listener?.(event);
     keepTransportInfo(fetch, this.dispatch);
   }
 

@@ -276,12 +276,10 @@ class Telemetry {
         this.#leaseUnavailable().add(1, this.#attributes(event));
         return;
       case "jwks_stale":
-      case "keys_stale":
         this.#staleKeys.add(1);
         this.#activeSpan()?.addEvent("stale_keys_served");
         return;
       case "jwks_cooldown":
-      case "cooldown_refused":
         this.#cooldownRefusals.add(1);
         return;
     }

@@ -4,6 +4,7 @@ import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
 import { type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "../lib/http.js";
 import type { RunOperation } from "../lib/instrumentation.js";
 import { clientSecretBasic, clientSecretPost } from "../oauth/client-auth.js";
+import { emitTo, type VerifierEventListener } from "./events.js";
 
 /** RFC 7662 token introspection, for opaque access tokens. */
 export interface IntrospectionOptions {
@@ -32,7 +33,6 @@ interface Answer {
 export class Introspector {
   readonly #options: IntrospectionOptions;
   readonly #fetch: FetchLike;
-  readonly #run: RunOperation;
   readonly #now: () => number;
   readonly #timeoutMs: number;
   readonly #answers: LRUCache<string, Answer>;
@@ -40,11 +40,15 @@ export class Introspector {
   readonly #authenticate: ReturnType<typeof clientSecretBasic>;
   #requests = 0;
 
+  readonly #onEvent: VerifierEventListener | undefined;
+  readonly #run: RunOperation;
+
   constructor(
     options: IntrospectionOptions,
     fetchImpl: FetchLike,
     now: () => number,
     timeoutMs: number,
+    onEvent?: VerifierEventListener,
     run: RunOperation = (_operation, work) => work(),
   ) {
     if (typeof options.clientId !== "string" || options.clientId === "") {
@@ -61,6 +65,7 @@ export class Introspector {
     this.#fetch = fetchImpl;
     this.#now = now;
     this.#timeoutMs = timeoutMs;
+    this.#onEvent = onEvent;
     this.#run = run;
     this.#answers = new LRUCache({ max: options.cacheMaxEntries ?? 10_000 });
     this.#authenticate =
@@ -106,6 +111,29 @@ export class Introspector {
   }
 
   async #request(token: string, endpoint: string, key: string): Promise<JWTPayload> {
+    const started = this.#now();
+    let claims: JWTPayload | undefined;
+    try {
+      claims = await this.#ask(token, endpoint, key);
+    } catch (error) {
+      emitTo(this.#onEvent, {
+        type: "introspection_failed",
+        endpoint,
+        durationMs: this.#now() - started,
+        error: error as VerifierUnavailableError,
+      });
+      throw error;
+    }
+    emitTo(this.#onEvent, {
+      type: "introspection_answered",
+      endpoint,
+      active: claims !== undefined,
+      durationMs: this.#now() - started,
+    });
+    return this.#settle(claims);
+  }
+
+  async #ask(token: string, endpoint: string, key: string): Promise<JWTPayload | undefined> {
     const body = new URLSearchParams({ token, token_type_hint: "access_token" });
     const headers = new Headers({
       accept: "application/json",
@@ -141,6 +169,6 @@ export class Introspector {
     const claims = answer.active ? (answer as JWTPayload) : undefined;
     const exp = typeof claims?.exp === "number" ? claims.exp * 1000 : Number.POSITIVE_INFINITY;
     this.#answers.set(key, { token, claims, until: Math.min(now + maxAge, exp) });
-    return this.#settle(claims);
+    return claims;
   }
 }
