@@ -4,6 +4,7 @@ import { type AuthorizationServerMetadata, discover } from "../lib/discovery.js"
 import type { FetchLike } from "../lib/http.js";
 import type { Operation } from "../lib/instrumentation.js";
 import { withRetry } from "../lib/retry.js";
+import { requestScopedIo } from "../lib/runtime.js";
 import { transportInfo } from "../lib/transport.js";
 import {
   type AuthMethod,
@@ -140,9 +141,10 @@ export class EndpointResolver {
         return endpoint;
       })
       .finally(() => {
-        this.#discovering = undefined;
+        if (this.#discovering === promise) this.#discovering = undefined;
       });
-    this.#discovering = promise;
+    // On Workers the next request discovers on its own until one has succeeded.
+    if (!requestScopedIo) this.#discovering = promise;
     promise.catch(() => {});
     return promise;
   }

@@ -3,6 +3,7 @@ import { LRUCache } from "lru-cache";
 import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
 import { type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "../lib/http.js";
 import type { RunOperation } from "../lib/instrumentation.js";
+import { requestScopedIo } from "../lib/runtime.js";
 import { clientSecretBasic, clientSecretPost } from "../oauth/client-auth.js";
 import { emitTo, type VerifierEventListener } from "./events.js";
 
@@ -95,6 +96,8 @@ export class Introspector {
     const key = token.length > 32 ? token.slice(-32) : token;
     const cached = this.#answers.get(key);
     if (cached && cached.token === token && this.#now() < cached.until) return this.#settle(cached.claims);
+    // One request in flight per token, except on Workers (lib/runtime.ts).
+    if (requestScopedIo) return this.#request(token, endpoint, key);
     let pending = this.#inflight.get(token);
     if (!pending) {
       pending = this.#run({ kind: "introspection" }, () => this.#request(token, endpoint, key)).finally(() =>
