@@ -1,6 +1,7 @@
 import type { JWTPayload, ProtectedHeaderParameters } from "jose";
 import { LRUCache } from "lru-cache";
 import { platform } from "#platform";
+import { createDpopProofVerifier, type DpopProofVerifier } from "../dpop/verify.js";
 import { type InvalidTokenCode, InvalidTokenError, M2MError } from "../errors.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
 import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
@@ -106,6 +107,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
 export const verifyNow: unique symbol = Symbol.for("m2m-kit.verifyNow");
 
 class JwtVerifier implements Verifier {
+  readonly dpop: DpopProofVerifier | undefined;
   readonly #rules: ReadonlyMap<string, IssuerRule>;
   readonly #algorithms: Set<string>;
   readonly #toleranceMs: number;
@@ -161,6 +163,8 @@ class JwtVerifier implements Verifier {
     if (clock !== undefined && typeof clock?.now !== "function")
       throw new TypeError("clock must have a now() method");
     this.#now = clock ? () => clock.now() : Date.now;
+    this.dpop =
+      options.dpop === undefined ? undefined : createDpopProofVerifier(options.dpop, { now: this.#now });
     if (options.onEvent !== undefined && typeof options.onEvent !== "function")
       throw new TypeError("onEvent must be a function");
     this.#instrumentations = new Instrumentations<VerifierEvent>(options.onEvent, baseFetch);
