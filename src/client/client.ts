@@ -1,9 +1,11 @@
+import { LRUCache } from "lru-cache";
 import { ClientClosedError, M2MError, TokenRequestError } from "../errors.js";
 import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import type { FetchLike } from "../lib/http.js";
 import { withRetry } from "../lib/retry.js";
 import { type AudienceParam, CLIENT_PRESETS, type ClientPreset, inferProvider } from "../providers.js";
 import { EndpointResolver } from "./endpoint.js";
+import { FailureCache } from "./failure-cache.js";
 import {
   type ClientCredentialsClientOptions,
   type ClientEvent,
@@ -11,7 +13,7 @@ import {
   normalizeOptions,
 } from "./options.js";
 import { authorizedInit, isReplayable } from "./resource-request.js";
-import { SingleFlight } from "./single-flight.js";
+import { Abandoned, SingleFlight } from "./single-flight.js";
 import { MemoryTokenStore } from "./store.js";
 import { type KeyedTarget, TargetResolver } from "./target.js";
 import { AccessToken, type StoredToken } from "./token.js";
@@ -41,6 +43,17 @@ export type ClientFetchInit = RequestInit & Pick<GetTokenOptions, "audience" | "
 
 const inspectSymbol = Symbol.for("nodejs.util.inspect.custom");
 
+/** A refused token younger than this counts as "fetched moments ago" for the 401 policy. */
+const FRESH_TOKEN_MS = 10_000;
+
+/** A token and what the 401 policy needs to know about it. */
+interface Obtained {
+  token: AccessToken;
+  target: KeyedTarget;
+  /** When this process fetched it, if it did so within `FRESH_TOKEN_MS`. */
+  fetchedAt: number | undefined;
+}
+
 /**
  * Gets, caches and refreshes access tokens with the OAuth 2.0 client credentials grant
  * (RFC 6749 §4.4), one cache entry per audience and scope set.
@@ -64,22 +77,31 @@ export class ClientCredentialsClient {
   readonly #preset: ClientPreset | undefined;
   readonly #endpoints: EndpointResolver;
   readonly #targets: TargetResolver;
-  readonly #unauthorized = new UnauthorizedPolicy();
-  readonly #closed = new AbortController();
+  readonly #unauthorized: UnauthorizedPolicy;
+  readonly #failures: FailureCache;
   readonly #inflight = new SingleFlight<AccessToken>();
   /** After a failed background refresh, the next one waits (per key) until this time. */
-  readonly #refreshPausedUntil = new Map<string, number>();
+  readonly #refreshPausedUntil: LRUCache<string, number>;
+  /** When this process fetched a token (by the stored object and the token handed out). */
+  readonly #fetchedAt = new WeakMap<object, number>();
   /** Bumped by `invalidate`; a response to a request older than that is not stored. */
   #generation = 0;
+  #closed = false;
 
   constructor(options: ClientCredentialsClientOptions) {
     this.#options = normalizeOptions(options);
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#clock = options.clock ?? systemClock;
-    this.#cache = new TokenCache(
-      options.store ?? new MemoryTokenStore({ maxEntries: options.cacheMaxEntries }),
-    );
     this.#onEvent = options.onEvent;
+    const bound = this.#options.cacheMaxEntries;
+    this.#cache = new TokenCache(options.store ?? new MemoryTokenStore({ maxEntries: bound }), {
+      maxEntries: bound,
+      now: () => this.#clock.now(),
+      onFailure: (operation, error) => this.#emit({ type: "store_failed", operation, error }),
+    });
+    this.#unauthorized = new UnauthorizedPolicy(this.#options.retryOnUnauthorized, bound);
+    this.#failures = new FailureCache(bound);
+    this.#refreshPausedUntil = new LRUCache({ max: bound });
     const provider =
       this.#options.provider ??
       inferProvider(new URL(this.#options.issuer ?? this.#options.tokenEndpoint ?? "invalid:"));
@@ -121,13 +143,19 @@ export class ClientCredentialsClient {
   /**
    * Returns a valid access token for the audience and scopes, from cache when it can.
    * Concurrent callers for the same key share one request. Never returns an expired token.
+   *
+   * @throws OAuthError, TokenRequestError, DiscoveryError, ClientClosedError; `signal.reason` when the
+   *   caller's signal aborts; TypeError for bad options (e.g. an Entra scope list beside an audience).
    */
   async getToken(options: GetTokenOptions = {}): Promise<AccessToken> {
+    return (await this.#obtain(options)).token;
+  }
+
+  async #obtain(options: GetTokenOptions): Promise<Obtained> {
     this.#assertOpen();
     const known = this.#endpoints.current;
     if (!known) this.#targets.check(options);
-    const endpoint =
-      known ?? (await raceAbort(this.#endpoints.discover(this.#closed.signal), options.signal));
+    const endpoint = known ?? (await raceAbort(this.#endpoints.discover(), options.signal));
     const target = this.#targets.resolve(options, endpoint.url);
     const key = target.key;
     if (!options.forceRefresh) {
@@ -144,45 +172,88 @@ export class ClientCredentialsClient {
             scope: target.scope,
             expiresAt: stored.expiresAt,
           });
-        return new AccessToken(stored);
+        return { token: new AccessToken(stored), target, fetchedAt: this.#fetchedAt.get(stored) };
       }
     }
-    return raceAbort(this.#shared(endpoint, target, false), options.signal);
+    const failed = this.#failures.get(key, this.#clock.now());
+    if (failed && !this.#inflight.has(key)) throw failed;
+    const token = await this.#inflight.run(
+      key,
+      (signal) => this.#fetchAndStore(endpoint, target, false, signal),
+      {
+        signal: options.signal,
+      },
+    );
+    return { token, target, fetchedAt: this.#fetchedAt.get(token) };
   }
 
   /**
    * `fetch` with `Authorization: <type> <token>`. On a 401 from the API the token is dropped, a new
-   * one is fetched and the request is sent once more.
+   * one is fetched and the request is sent once more (see `retryOnUnauthorized`). A token refused
+   * moments after it was fetched is kept and the 401 returned: the key backs off, no token storm.
    */
   async fetch(input: string | URL | Request, init: ClientFetchInit = {}): Promise<Response> {
     const { audience, scope, ...requestInit } = init;
     const tokenOptions: GetTokenOptions = { audience, scope };
     if (requestInit.signal) tokenOptions.signal = requestInit.signal;
     const spare = input instanceof Request && input.body !== null ? input.clone() : input;
-    const token = await this.getToken(tokenOptions);
-    const response = await this.#fetch(input, authorizedInit(input, requestInit, token.authorization));
-    if (!this.#unauthorized.shouldResend(response, isReplayable(requestInit))) return response;
+    const first = await this.#obtain(tokenOptions);
+    const response = await this.#fetch(input, authorizedInit(input, requestInit, first.token.authorization));
+    const key = first.target.key;
+    if (response.status !== 401) {
+      this.#unauthorized.accepted(key);
+      return response;
+    }
+    const method = requestInit.method ?? (input instanceof Request ? input.method : "GET");
+    const replayable = isReplayable(requestInit);
+    const decision = this.#unauthorized.decide(
+      key,
+      { method, replayable, fresh: this.#isFresh(first.fetchedAt) },
+      this.#clock.now(),
+    );
+    if (decision.action === "return") {
+      this.#emitUnauthorized(first.target, "returned", decision.reason, decision.backoffMs);
+      return response;
+    }
     await response.body?.cancel();
-    await this.#dropToken(token, tokenOptions);
-    const next = await this.getToken(tokenOptions);
-    return this.#fetch(spare, authorizedInit(spare, requestInit, next.authorization));
+    await this.#cache.deleteIfHolds(key, first.token.accessToken);
+    this.#emitUnauthorized(first.target, "token_replaced", undefined, undefined);
+    const next = await this.#obtain(tokenOptions);
+    const second = await this.#fetch(spare, authorizedInit(spare, requestInit, next.token.authorization));
+    if (second.status === 401) {
+      // Refused again: a new token would be refused too. Keep it; the key backs off.
+      const again = this.#unauthorized.decide(
+        key,
+        { method, replayable: false, fresh: true },
+        this.#clock.now(),
+      );
+      if (again.action === "return")
+        this.#emitUnauthorized(next.target, "returned", again.reason, again.backoffMs);
+    } else {
+      this.#unauthorized.accepted(key);
+    }
+    return second;
   }
 
   /**
    * Drops cached tokens: those of one audience (every scope set), or all of them. Requests in flight
-   * are not stored when they complete.
+   * are not stored when they complete; failed keys and 401 back-offs are forgotten.
    */
   async invalidate(options: { audience?: string } = {}): Promise<void> {
     this.#generation++;
     this.#inflight.clear();
+    this.#failures.clear();
+    this.#unauthorized.clear();
     await this.#cache.invalidate(options);
   }
 
   /** Stops background work and aborts requests in flight; later calls reject with `ClientClosedError`. */
   async close(): Promise<void> {
-    if (this.#closed.signal.aborted) return;
-    this.#closed.abort(new ClientClosedError());
-    this.#inflight.clear();
+    if (this.#closed) return;
+    this.#closed = true;
+    const reason = new ClientClosedError();
+    this.#inflight.abortAll(reason);
+    this.#endpoints.close(reason);
   }
 
   toString(): string {
@@ -203,7 +274,11 @@ export class ClientCredentialsClient {
   }
 
   #assertOpen(): void {
-    if (this.#closed.signal.aborted) throw new ClientClosedError();
+    if (this.#closed) throw new ClientClosedError();
+  }
+
+  #isFresh(fetchedAt: number | undefined): boolean {
+    return fetchedAt !== undefined && this.#clock.now() - fetchedAt < FRESH_TOKEN_MS;
   }
 
   #emit(event: ClientEvent): void {
@@ -214,8 +289,20 @@ export class ClientCredentialsClient {
     }
   }
 
-  #shared(endpoint: Endpoint, target: KeyedTarget, background: boolean): Promise<AccessToken> {
-    return this.#inflight.run(target.key, () => this.#fetchAndStore(endpoint, target, background));
+  #emitUnauthorized(
+    target: KeyedTarget,
+    action: "token_replaced" | "returned",
+    reason: Extract<ClientEvent, { type: "unauthorized" }>["reason"],
+    backoffMs: number | undefined,
+  ): void {
+    this.#emit({
+      type: "unauthorized",
+      audience: target.audience,
+      scope: target.scope,
+      action,
+      reason,
+      backoffMs,
+    });
   }
 
   #refreshInBackground(endpoint: Endpoint, target: KeyedTarget, stored: StoredToken, now: number): void {
@@ -228,19 +315,27 @@ export class ClientCredentialsClient {
       scope: target.scope,
       expiresAt: stored.expiresAt,
     });
-    this.#shared(endpoint, target, true).then(
-      () => this.#refreshPausedUntil.delete(key),
-      (error: Error) => {
-        // The request already went through its retries: give the server a rest before the next
-        // background try, but keep trying well before the token expires.
-        const failedAt = this.#clock.now();
-        this.#refreshPausedUntil.set(key, failedAt + Math.min(30_000, (stored.expiresAt - failedAt) / 4));
-        this.#emit({ type: "refresh_failed", audience: target.audience, scope: target.scope, error });
-      },
-    );
+    this.#inflight
+      .run(key, (signal) => this.#fetchAndStore(endpoint, target, true, signal), { background: true })
+      .then(
+        () => this.#refreshPausedUntil.delete(key),
+        (error: Error) => {
+          // The request already went through its retries: give the server a rest before the next
+          // background try, but keep trying well before the token expires.
+          const failedAt = this.#clock.now();
+          this.#refreshPausedUntil.set(key, failedAt + Math.min(30_000, (stored.expiresAt - failedAt) / 4));
+          this.#emit({ type: "refresh_failed", audience: target.audience, scope: target.scope, error });
+        },
+      );
   }
 
-  async #fetchAndStore(endpoint: Endpoint, target: KeyedTarget, background: boolean): Promise<AccessToken> {
+  /** One shared request for a key: retries, then the store; `signal` is this request's own. */
+  async #fetchAndStore(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    background: boolean,
+    signal: AbortSignal,
+  ): Promise<AccessToken> {
     const generation = this.#generation;
     const started = this.#clock.now();
     let attempts = 0;
@@ -248,12 +343,12 @@ export class ClientCredentialsClient {
       const stored = await withRetry(
         (attempt) => {
           attempts = attempt + 1;
-          return this.#requestOnce(endpoint, target);
+          return this.#requestOnce(endpoint, target, signal);
         },
         {
           policy: this.#options.retry,
           clock: this.#clock,
-          signal: this.#closed.signal,
+          signal,
           onRetry: ({ attempt, delayMs, error }) => {
             if (!this.#onEvent) return;
             const status = (error as { status?: number }).status;
@@ -269,8 +364,13 @@ export class ClientCredentialsClient {
           },
         },
       );
-      if (generation === this.#generation && !this.#closed.signal.aborted) {
+      const token = new AccessToken(stored);
+      const fetchedAt = this.#clock.now();
+      this.#fetchedAt.set(stored, fetchedAt);
+      this.#fetchedAt.set(token, fetchedAt);
+      if (generation === this.#generation && !this.#closed) {
         await this.#cache.set(target.key, target.audience, stored);
+        this.#failures.delete(target.key);
       }
       this.#emit({
         type: "token_fetched",
@@ -281,9 +381,19 @@ export class ClientCredentialsClient {
         attempts,
         background,
       });
-      return new AccessToken(stored);
+      return token;
     } catch (error) {
-      const failure = this.#closed.signal.aborted ? new ClientClosedError() : toM2MError(error);
+      const failure = this.#closed
+        ? new ClientClosedError()
+        : signal.reason instanceof Abandoned
+          ? new TokenRequestError("token request cancelled: every caller abandoned it", {
+              transient: true,
+              cause: signal.reason,
+            })
+          : toM2MError(error);
+      if (!background && !signal.aborted && generation === this.#generation) {
+        this.#failures.record(target.key, failure, this.#clock.now());
+      }
       this.#emit({
         type: "token_failed",
         audience: target.audience,
@@ -297,7 +407,7 @@ export class ClientCredentialsClient {
   }
 
   /** One attempt: build, send, read. */
-  async #requestOnce(endpoint: Endpoint, target: KeyedTarget): Promise<StoredToken> {
+  async #requestOnce(endpoint: Endpoint, target: KeyedTarget, signal: AbortSignal): Promise<StoredToken> {
     const sentAt = this.#clock.now();
     const request = await buildTokenRequest({
       endpoint,
@@ -306,12 +416,7 @@ export class ClientCredentialsClient {
       extraParams: this.#options.extraParams,
       now: sentAt,
     });
-    const { response, text } = await sendTokenRequest(
-      this.#fetch,
-      request,
-      this.#options.timeoutMs,
-      this.#closed.signal,
-    );
+    const { response, text } = await sendTokenRequest(this.#fetch, request, this.#options.timeoutMs, signal);
     return readTokenResponse(response, text, {
       sentAt,
       now: this.#clock.now(),
@@ -319,12 +424,6 @@ export class ClientCredentialsClient {
       defaultTokenLifetimeSeconds: this.#options.defaultTokenLifetimeSeconds,
       refreshWindowSeconds: this.#options.refreshWindowSeconds,
     });
-  }
-
-  async #dropToken(token: AccessToken, options: GetTokenOptions): Promise<void> {
-    const endpoint = this.#endpoints.current;
-    if (!endpoint) return;
-    await this.#cache.deleteIfHolds(this.#targets.resolve(options, endpoint.url).key, token.accessToken);
   }
 }
 

@@ -78,6 +78,7 @@ export function clientAuthentication(
 export class EndpointResolver {
   #endpoint: Endpoint | undefined;
   #discovering: Promise<Endpoint> | undefined;
+  #controller: AbortController | undefined;
 
   constructor(
     private readonly config: {
@@ -100,10 +101,13 @@ export class EndpointResolver {
     return this.#endpoint;
   }
 
-  /** Discovers the endpoint (one discovery in flight); `signal` cancels it (the client closing). */
-  discover(signal: AbortSignal): Promise<Endpoint> {
+  /** Discovers the endpoint (one discovery in flight, with its own abort controller for `close`). */
+  discover(): Promise<Endpoint> {
     if (this.#discovering) return this.#discovering;
     const { options, clock } = this.config;
+    const controller = new AbortController();
+    this.#controller = controller;
+    const signal = controller.signal;
     const issuer = options.issuer as string;
     const started = clock.now();
     const promise = withRetry(
@@ -132,10 +136,16 @@ export class EndpointResolver {
       })
       .finally(() => {
         this.#discovering = undefined;
+        if (this.#controller === controller) this.#controller = undefined;
       });
     this.#discovering = promise;
     promise.catch(() => {});
     return promise;
+  }
+
+  /** Aborts a discovery in flight (the client closing). */
+  close(reason: unknown): void {
+    this.#controller?.abort(reason);
   }
 
   #authentication(metadata: AuthorizationServerMetadata | undefined): ClientAuthentication {
