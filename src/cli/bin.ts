@@ -7,6 +7,14 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
+// This process is the CLI's own: oidc-provider's import-time notice that it prefers a newer Node LTS
+// is not for `m2m dev` users (the dev server works on every Node the package supports).
+const warn = console.warn.bind(console);
+console.warn = (...args: unknown[]) => {
+  if (typeof args[0] === "string" && args[0].startsWith("oidc-provider WARNING: Unsupported runtime")) return;
+  warn(...args);
+};
+
 const io = {
   out: (line: string) => process.stdout.write(`${line}\n`),
   err: (line: string) => process.stderr.write(`${line}\n`),

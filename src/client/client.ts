@@ -3,9 +3,11 @@ import { ClientClosedError, M2MError, TokenRequestError } from "../errors.js";
 import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import type { FetchLike } from "../lib/http.js";
 import { withRetry } from "../lib/retry.js";
+import { transportInfo } from "../lib/transport.js";
 import { type AudienceParam, CLIENT_PRESETS, type ClientPreset, inferProvider } from "../providers.js";
 import { EndpointResolver } from "./endpoint.js";
 import { FailureCache } from "./failure-cache.js";
+import { withMutualTlsHint } from "./mtls.js";
 import {
   type ClientCredentialsClientOptions,
   type ClientEvent,
@@ -94,11 +96,15 @@ export class ClientCredentialsClient {
     this.#clock = options.clock ?? systemClock;
     this.#onEvent = options.onEvent;
     const bound = this.#options.cacheMaxEntries;
-    this.#cache = new TokenCache(options.store ?? new MemoryTokenStore({ maxEntries: bound }), {
-      maxEntries: bound,
-      now: () => this.#clock.now(),
-      onFailure: (operation, error) => this.#emit({ type: "store_failed", operation, error }),
-    });
+    this.#cache = new TokenCache(
+      options.store ?? new MemoryTokenStore({ maxEntries: bound }),
+      this.#options.clientId,
+      {
+        maxEntries: bound,
+        now: () => this.#clock.now(),
+        onFailure: (operation, error) => this.#emit({ type: "store_failed", operation, error }),
+      },
+    );
     this.#unauthorized = new UnauthorizedPolicy(this.#options.retryOnUnauthorized, bound);
     this.#failures = new FailureCache(bound);
     this.#refreshPausedUntil = new LRUCache({ max: bound });
@@ -177,12 +183,12 @@ export class ClientCredentialsClient {
     }
     const failed = this.#failures.get(key, this.#clock.now());
     if (failed && !this.#inflight.has(key)) throw failed;
+    // forceRefresh: a token waited for through a shared store must be newer than the one there now.
+    const previous = options.forceRefresh && this.#cache.lease ? await this.#cache.get(key) : undefined;
     const token = await this.#inflight.run(
       key,
-      (signal) => this.#fetchAndStore(endpoint, target, false, signal),
-      {
-        signal: options.signal,
-      },
+      (signal) => this.#obtainShared(endpoint, target, false, previous, signal),
+      { signal: options.signal },
     );
     return { token, target, fetchedAt: this.#fetchedAt.get(token) };
   }
@@ -244,7 +250,7 @@ export class ClientCredentialsClient {
     this.#inflight.clear();
     this.#failures.clear();
     this.#unauthorized.clear();
-    await this.#cache.invalidate(options);
+    await this.#cache.invalidate(options, this.#endpoints.current?.url);
   }
 
   /** Stops background work and aborts requests in flight; later calls reject with `ClientClosedError`. */
@@ -316,7 +322,7 @@ export class ClientCredentialsClient {
       expiresAt: stored.expiresAt,
     });
     this.#inflight
-      .run(key, (signal) => this.#fetchAndStore(endpoint, target, true, signal), { background: true })
+      .run(key, (signal) => this.#obtainShared(endpoint, target, true, stored, signal), { background: true })
       .then(
         () => this.#refreshPausedUntil.delete(key),
         (error: Error) => {
@@ -329,7 +335,43 @@ export class ClientCredentialsClient {
       );
   }
 
-  /** One shared request for a key: retries, then the store; `signal` is this request's own. */
+  /**
+   * One shared request for a key. A shared store with a lease: one process of the fleet fetches, the
+   * others wait for its token (DESIGN.md "Fleets"). Otherwise: fetch.
+   */
+  async #obtainShared(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    background: boolean,
+    previous: StoredToken | undefined,
+    signal: AbortSignal,
+  ): Promise<AccessToken> {
+    const lease = this.#cache.lease;
+    if (!lease) return this.#fetchAndStore(endpoint, target, background, signal);
+    let fetched: AccessToken | undefined;
+    const outcome = await this.#cache.leased(lease, target.key, {
+      previousExpiresAt: previous?.expiresAt,
+      clock: this.#clock,
+      signal,
+      fetch: async () => {
+        const token = await this.#fetchAndStore(endpoint, target, background, signal);
+        fetched = token;
+        const { accessToken, tokenType, expiresAt, audience } = token;
+        return { accessToken, tokenType, expiresAt, refreshAt: expiresAt, scope: [...token.scope], audience };
+      },
+    });
+    const { audience, scope } = target;
+    if (outcome.kind === "unavailable") {
+      this.#emit({ type: "lease_unavailable", audience, scope, reason: outcome.reason });
+    } else if (outcome.kind === "shared" || outcome.waited !== "none") {
+      const result =
+        outcome.kind === "shared" ? "shared" : outcome.waited === "timeout" ? "timeout" : "acquired";
+      this.#emit({ type: "lease_wait", audience, scope, waitedMs: outcome.waitedMs, outcome: result });
+    }
+    return fetched ?? new AccessToken(outcome.token);
+  }
+
+  /** One request for a key: retries, then the store; `signal` is this request's own. */
   async #fetchAndStore(
     endpoint: Endpoint,
     target: KeyedTarget,
@@ -417,13 +459,17 @@ export class ClientCredentialsClient {
       now: sentAt,
     });
     const { response, text } = await sendTokenRequest(this.#fetch, request, this.#options.timeoutMs, signal);
-    return readTokenResponse(response, text, {
-      sentAt,
-      now: this.#clock.now(),
-      target,
-      defaultTokenLifetimeSeconds: this.#options.defaultTokenLifetimeSeconds,
-      refreshWindowSeconds: this.#options.refreshWindowSeconds,
-    });
+    try {
+      return readTokenResponse(response, text, {
+        sentAt,
+        now: this.#clock.now(),
+        target,
+        defaultTokenLifetimeSeconds: this.#options.defaultTokenLifetimeSeconds,
+        refreshWindowSeconds: this.#options.refreshWindowSeconds,
+      });
+    } catch (error) {
+      throw withMutualTlsHint(error, endpoint.method, transportInfo(this.#fetch));
+    }
   }
 }
 

@@ -3,6 +3,7 @@ import type { Clock } from "../lib/clock.js";
 import { type AuthorizationServerMetadata, discover } from "../lib/discovery.js";
 import type { FetchLike } from "../lib/http.js";
 import { withRetry } from "../lib/retry.js";
+import { transportInfo } from "../lib/transport.js";
 import {
   type AuthMethod,
   type ClientAuthentication,
@@ -14,6 +15,7 @@ import {
   tlsClientAuth,
 } from "../oauth/client-auth.js";
 import type { ClientPreset } from "../providers.js";
+import { mutualTlsTokenEndpoint } from "./mtls.js";
 import type { ClientEvent, NormalizedOptions } from "./options.js";
 import type { Endpoint } from "./token-request.js";
 
@@ -66,6 +68,7 @@ export function clientAuthentication(
         audience: assertionAudience,
       });
     case "tls_client_auth":
+    case "self_signed_tls_client_auth":
       return tlsClientAuth(clientId);
   }
 }
@@ -92,7 +95,7 @@ export class EndpointResolver {
   ) {
     const { options } = config;
     if (options.tokenEndpoint) {
-      this.#endpoint = { url: options.tokenEndpoint, auth: this.#authentication(undefined) };
+      this.#endpoint = this.#endpointAt(options.tokenEndpoint, undefined);
     }
   }
 
@@ -124,7 +127,7 @@ export class EndpointResolver {
         if (typeof metadata.token_endpoint !== "string") {
           throw new DiscoveryError(`discovery of ${issuer} failed: the metadata has no token_endpoint`);
         }
-        const endpoint = { url: metadata.token_endpoint, auth: this.#authentication(metadata) };
+        const endpoint = this.#endpointAt(metadata.token_endpoint, metadata);
         this.#endpoint = endpoint;
         this.config.emit({
           type: "discovery",
@@ -148,12 +151,15 @@ export class EndpointResolver {
     this.#controller?.abort(reason);
   }
 
-  #authentication(metadata: AuthorizationServerMetadata | undefined): ClientAuthentication {
-    const { options, credentials, preset } = this.config;
-    return clientAuthentication(
-      chooseAuthMethod(options, credentials, preset, metadata),
-      options,
-      credentials,
-    );
+  #endpointAt(tokenEndpoint: string, metadata: AuthorizationServerMetadata | undefined): Endpoint {
+    const { options, credentials, preset, fetch } = this.config;
+    const method = chooseAuthMethod(options, credentials, preset, metadata);
+    const alias =
+      metadata && mutualTlsTokenEndpoint(metadata, method, transportInfo(fetch), options.allowInsecureHttp);
+    return {
+      url: alias ?? tokenEndpoint,
+      method,
+      auth: clientAuthentication(method, options, credentials),
+    };
   }
 }

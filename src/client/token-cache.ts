@@ -1,16 +1,28 @@
 import { LRUCache } from "lru-cache";
 import { StoreUnavailableError } from "../errors.js";
-import { MemoryTokenStore, type TokenStore } from "./store.js";
+import type { Clock } from "../lib/clock.js";
+import { MemoryTokenStore, type TokenLease, type TokenStore } from "./store.js";
 import type { StoredToken } from "./token.js";
 
 type MaybePromise<T> = T | Promise<T>;
+
+/** How a lease-coordinated fetch ended for this process. */
+export type LeaseOutcome =
+  | { kind: "shared"; token: StoredToken; waitedMs: number }
+  | { kind: "fetched"; token: StoredToken; waitedMs: number; waited: "none" | "acquired" | "timeout" }
+  | { kind: "unavailable"; token: StoredToken; reason: string };
+
+/** First poll of the store while another process holds the lease, then ×1.5 up to the cap, in ms. */
+const POLL_FIRST_MS = 20;
+const POLL_MAX_MS = 250;
 
 /** After a store failure, tokens are also kept in process memory for this long (ms). */
 const DEGRADED_MS = 60_000;
 
 /**
- * Every access of the client to its `TokenStore`, plus the index of keys written per audience that
- * `invalidate({ audience })` needs (bounded like the store: least recently written keys go first).
+ * Every access of the client to its `TokenStore`: the index of keys written per audience that
+ * `invalidate({ audience })` needs (bounded like the store: least recently written keys go first),
+ * and the lease protocol of shared stores.
  *
  * A custom store that throws or rejects never fails a call: the operation counts as a miss (get) or is
  * skipped (set, delete), `onFailure` reports it as a `StoreUnavailableError`, and while the store
@@ -25,6 +37,7 @@ export class TokenCache {
 
   constructor(
     private readonly store: TokenStore,
+    private readonly clientId: string,
     private readonly options: {
       maxEntries: number;
       now: () => number;
@@ -33,6 +46,11 @@ export class TokenCache {
   ) {
     this.#audienceOf = new LRUCache({ max: options.maxEntries });
     this.#fallback = new MemoryTokenStore({ maxEntries: options.maxEntries });
+  }
+
+  /** The store's lease, when it is shared by several processes. */
+  get lease(): TokenLease | undefined {
+    return this.store.lease;
   }
 
   /** The stored token; synchronous when the store is (a cache hit then costs no microtask). */
@@ -48,14 +66,14 @@ export class TokenCache {
     return found;
   }
 
-  async set(key: string, audience: string | undefined, token: StoredToken, groups?: string[]): Promise<void> {
+  async set(key: string, audience: string | undefined, token: StoredToken): Promise<void> {
     this.#audienceOf.set(key, { audience });
     if (this.#degradedUntil !== 0) {
       if (this.options.now() < this.#degradedUntil) this.#fallback.set(key, token);
       else this.#degradedUntil = 0;
     }
     try {
-      await this.store.set(key, token, groups ? { groups } : undefined);
+      await this.store.set(key, token, { groups: groupsOf(key) });
     } catch (error) {
       this.#failed("set", error, key);
       this.#fallback.set(key, token);
@@ -77,9 +95,25 @@ export class TokenCache {
     if (found && found.accessToken === accessToken) await this.delete(key, { accessToken });
   }
 
-  /** Drops every scope set of the given audience, or everything. */
-  async invalidate(options: { audience?: string | undefined }): Promise<void> {
+  /**
+   * Drops every scope set of the listed audience, or everything. A shared store drops them for every
+   * process (its group index); the keys this process wrote are dropped here too.
+   */
+  async invalidate(
+    options: { audience?: string | undefined },
+    endpointUrl: string | undefined,
+  ): Promise<void> {
     const all = !("audience" in options);
+    if (this.store.deleteGroup && endpointUrl !== undefined) {
+      const group = all
+        ? JSON.stringify([endpointUrl, this.clientId])
+        : JSON.stringify([endpointUrl, this.clientId, options.audience ?? null]);
+      try {
+        await this.store.deleteGroup(group);
+      } catch (error) {
+        this.#failed("delete", error, group);
+      }
+    }
     const keys: string[] = [];
     for (const [key, { audience }] of this.#audienceOf.entries()) {
       if (all || audience === options.audience) keys.push(key);
@@ -95,6 +129,79 @@ export class TokenCache {
     return this.#audienceOf.size;
   }
 
+  /**
+   * Gets a token through the store's lease: the holder runs `fetch` (which writes the store) and
+   * releases; while another process holds it, this one polls the store with back-off until a token
+   * newer than `previousExpiresAt` appears, the lease frees up (then it fetches), or
+   * `lease.waitTimeoutMs` passes (then it fetches on its own). A store that cannot answer never fails
+   * the call: this process fetches on its own.
+   */
+  async leased(
+    lease: TokenLease,
+    key: string,
+    options: {
+      previousExpiresAt: number | undefined;
+      clock: Clock;
+      signal: AbortSignal;
+      fetch: () => Promise<StoredToken>;
+    },
+  ): Promise<LeaseOutcome> {
+    const { clock, fetch, previousExpiresAt } = options;
+    const started = clock.now();
+    const deadline = started + lease.waitTimeoutMs;
+    const usable = (token: StoredToken | undefined): token is StoredToken =>
+      token !== undefined &&
+      clock.now() < token.expiresAt &&
+      (previousExpiresAt === undefined || token.expiresAt > previousExpiresAt);
+    let delay = POLL_FIRST_MS;
+    let waited = false;
+    for (;;) {
+      let release: (() => unknown) | undefined;
+      try {
+        release = await lease.acquire(key, lease.ttlMs);
+      } catch (error) {
+        return { kind: "unavailable", token: await fetch(), reason: (error as Error)?.message ?? "" };
+      }
+      if (release) {
+        try {
+          // A holder may have written and released between our last read and this acquire.
+          const found = await this.#read(key);
+          if (usable(found)) return { kind: "shared", token: found, waitedMs: clock.now() - started };
+          const token = await fetch();
+          return {
+            kind: "fetched",
+            token,
+            waitedMs: clock.now() - started,
+            waited: waited ? "acquired" : "none",
+          };
+        } finally {
+          try {
+            await release();
+          } catch {
+            // The lease expires on its own.
+          }
+        }
+      }
+      waited = true;
+      const now = clock.now();
+      if (now >= deadline) {
+        return { kind: "fetched", token: await fetch(), waitedMs: now - started, waited: "timeout" };
+      }
+      await clock.sleep(Math.min(delay, deadline - now), options.signal);
+      delay = Math.min(delay * 1.5, POLL_MAX_MS);
+      const found = await this.#read(key);
+      if (usable(found)) return { kind: "shared", token: found, waitedMs: clock.now() - started };
+    }
+  }
+
+  async #read(key: string): Promise<StoredToken | undefined> {
+    try {
+      return await this.store.get(key);
+    } catch {
+      return undefined;
+    }
+  }
+
   #failed(operation: "get" | "set" | "delete", error: unknown, key: string): StoredToken | undefined {
     this.#degradedUntil = this.options.now() + DEGRADED_MS;
     this.options.onFailure(
@@ -105,4 +212,10 @@ export class TokenCache {
     );
     return operation === "get" ? this.#fallback.get(key) : undefined;
   }
+}
+
+/** The groups of a cache key `[endpoint, clientId, audience, scope]`: per client and per audience. */
+function groupsOf(key: string): string[] {
+  const [endpoint, clientId, audience] = JSON.parse(key) as [string, string, string | null];
+  return [JSON.stringify([endpoint, clientId]), JSON.stringify([endpoint, clientId, audience])];
 }

@@ -1,10 +1,11 @@
 import { TokenRequestError } from "../errors.js";
 import { type FetchLike, fetchText, ResponseTooLarge, TimeoutReached } from "../lib/http.js";
-import type { ClientAuthentication } from "../oauth/client-auth.js";
+import type { AuthMethod, ClientAuthentication } from "../oauth/client-auth.js";
 
 /** Where token requests go and how the client authenticates there. */
 export interface Endpoint {
   url: string;
+  method: AuthMethod;
   auth: ClientAuthentication;
 }
 

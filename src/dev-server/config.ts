@@ -44,6 +44,24 @@ export class DevConfigError extends M2MError {
   }
 }
 
+/**
+ * An optional peer dependency a feature needs is not installed (the dev server needs `oidc-provider`).
+ * The message says what to install.
+ */
+export class MissingPeerDependencyError extends M2MError {
+  /** The package to install. */
+  readonly packageName: string;
+
+  constructor(packageName: string, feature: string, options?: { cause?: unknown }) {
+    super(
+      "ERR_MISSING_PEER_DEPENDENCY",
+      `${feature} needs the ${packageName} package: npm install --save-dev ${packageName}`,
+      options,
+    );
+    this.packageName = packageName;
+  }
+}
+
 const ALGS = ["RS256", "PS256", "ES256", "EdDSA"];
 const METHODS = ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"];
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
@@ -60,7 +78,8 @@ export function validateDevConfig(value: unknown, file = "m2m.dev.json"): DevCon
   if (!isObject(value)) fail("", "the configuration must be a JSON object with apis and apps");
   const config = value as Record<string, unknown>;
   for (const key of Object.keys(config)) {
-    if (!["apis", "apps", "$schema"].includes(key)) fail(key, "unknown field (expected apis, apps)");
+    if (!["apis", "apps", "$schema", "$comment"].includes(key))
+      fail(key, "unknown field (expected apis, apps)");
   }
   if (!Array.isArray(config.apis) || config.apis.length === 0) fail("apis", "must be a non-empty array");
   if (!Array.isArray(config.apps) || config.apps.length === 0) fail("apps", "must be a non-empty array");

@@ -3,17 +3,27 @@ import { readFile, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
+import { Readable } from "node:stream";
 import { exportJWK, generateKeyPair, type JWK } from "jose";
 import {
   type DevApi,
   type DevApp,
   type DevConfig,
   DevConfigError,
+  MissingPeerDependencyError,
   parseDevConfig,
   validateDevConfig,
 } from "./config.js";
 
-export { type DevApi, type DevApp, type DevConfig, DevConfigError, parseDevConfig, validateDevConfig };
+export {
+  type DevApi,
+  type DevApp,
+  type DevConfig,
+  DevConfigError,
+  MissingPeerDependencyError,
+  parseDevConfig,
+  validateDevConfig,
+};
 
 export interface StartDevServerOptions {
   /** The configuration itself… */
@@ -74,22 +84,69 @@ async function loadKeys(
   return { keys, created };
 }
 
-const QUIET = [/in-memory adapter/, /Unsupported runtime/, /already parsed request body/];
-let quieted = false;
-
-function quietProviderNotices(): void {
-  if (quieted) return;
-  quieted = true;
-  for (const level of ["warn", "info"] as const) {
-    const original = console[level].bind(console);
-    console[level] = (...args: unknown[]) => {
-      const first = args[0];
-      if (typeof first === "string" && first.includes("oidc-provider") && QUIET.some((re) => re.test(first)))
-        return;
-      original(...args);
-    };
-  }
+/**
+ * oidc-provider's storage for issued tokens, in memory. Passing one (rather than relying on its built-in
+ * quick-start adapter) keeps it from warning that a development adapter is in use, which a dev server
+ * wants; the host process's `console` is left alone.
+ */
+function memoryAdapter() {
+  const store = new Map<string, { payload: Record<string, unknown>; expiresAt: number }>();
+  return class DevAdapter {
+    readonly #model: string;
+    constructor(model: string) {
+      this.#model = model;
+    }
+    #key(id: string) {
+      return `${this.#model}:${id}`;
+    }
+    async upsert(id: string, payload: Record<string, unknown>, expiresIn: number) {
+      if (store.size > 10_000) {
+        const now = Date.now();
+        for (const [key, entry] of store) if (entry.expiresAt <= now) store.delete(key);
+      }
+      store.set(this.#key(id), { payload, expiresAt: Date.now() + expiresIn * 1000 });
+    }
+    async find(id: string) {
+      const entry = store.get(this.#key(id));
+      if (!entry || entry.expiresAt <= Date.now()) return undefined;
+      return entry.payload;
+    }
+    async findByUid() {
+      return undefined;
+    }
+    async findByUserCode() {
+      return undefined;
+    }
+    async consume(id: string) {
+      const entry = store.get(this.#key(id));
+      if (entry) entry.payload.consumed = Math.floor(Date.now() / 1000);
+    }
+    async destroy(id: string) {
+      store.delete(this.#key(id));
+    }
+    async revokeByGrantId() {}
+  };
 }
+
+/** Discovery fields about flows this server does not serve (it has no authorization endpoint). */
+const UNSERVED_METADATA = [
+  "authorization_endpoint",
+  "authorization_response_iss_parameter_supported",
+  "claim_types_supported",
+  "claims_parameter_supported",
+  "claims_supported",
+  "code_challenge_methods_supported",
+  "end_session_endpoint",
+  "id_token_signing_alg_values_supported",
+  "request_parameter_supported",
+  "pushed_authorization_request_endpoint",
+  "request_uri_parameter_supported",
+  "require_pushed_authorization_requests",
+  "response_modes_supported",
+  "subject_types_supported",
+  "userinfo_endpoint",
+  "userinfo_signing_alg_values_supported",
+];
 
 function clientMetadata(app: DevApp): Record<string, unknown> {
   const method = app.authMethod ?? (app.jwks ? "private_key_jwt" : "client_secret_basic");
@@ -121,6 +178,23 @@ function clientIdOf(req: IncomingMessage, params: URLSearchParams): string | und
   }
 }
 
+/** The request with a new body: a readable stream carrying the original request's metadata. */
+function rewrittenRequest(req: IncomingMessage, body: string): IncomingMessage {
+  const bytes = Buffer.from(body, "utf8");
+  const stream = Readable.from([bytes]) as unknown as IncomingMessage;
+  return Object.assign(stream, {
+    headers: { ...req.headers, "content-length": String(bytes.length) },
+    rawHeaders: req.rawHeaders,
+    method: req.method,
+    url: req.url,
+    httpVersion: req.httpVersion,
+    httpVersionMajor: req.httpVersionMajor,
+    httpVersionMinor: req.httpVersionMinor,
+    socket: req.socket,
+    connection: req.socket,
+  });
+}
+
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -149,8 +223,15 @@ export async function startDevServer(options: StartDevServerOptions = {}): Promi
     let text: string;
     try {
       text = await readFile(path, "utf8");
-    } catch {
-      throw new DevConfigError(path, "", "cannot be read");
+    } catch (error) {
+      const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
+      throw new DevConfigError(
+        path,
+        "",
+        missing
+          ? "no such file. `m2m dev --init` writes a commented sample there (or pass --config FILE)"
+          : `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      );
     }
     config = parseDevConfig(text, path);
     keysPath =
@@ -159,19 +240,14 @@ export async function startDevServer(options: StartDevServerOptions = {}): Promi
         : (options.keysPath ?? join(dirname(path), `${basename(path).replace(/\.json$/, "")}.keys.json`));
   }
 
-  // oidc-provider warns about its in-memory adapter (what a dev server wants), about its runtime
-  // support policy, and about the pre-read token request body (done on purpose, see below).
-  quietProviderNotices();
   let ProviderClass: typeof import("oidc-provider").default;
   let providerErrors: typeof import("oidc-provider").errors;
   try {
     const mod = await import("oidc-provider");
     ProviderClass = mod.default;
     providerErrors = mod.errors;
-  } catch {
-    throw new Error(
-      "m2m-kit/dev-server needs the oidc-provider package: npm install --save-dev oidc-provider",
-    );
+  } catch (error) {
+    throw new MissingPeerDependencyError("oidc-provider", "m2m-kit/dev-server", { cause: error });
   }
 
   const algs = [...new Set(config.apis.map((api) => api.signingAlg ?? "RS256"))];
@@ -189,6 +265,7 @@ export async function startDevServer(options: StartDevServerOptions = {}): Promi
   const apis = new Map(config.apis.map((api) => [api.identifier, api]));
   const apps = new Map(config.apps.map((app) => [app.clientId, app]));
   const provider = new ProviderClass(issuer, {
+    adapter: memoryAdapter() as never,
     clients: config.apps.filter((app) => app.enabled !== false).map(clientMetadata) as never,
     jwks: { keys: keys as never },
     clientAuthMethods: ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
@@ -199,10 +276,16 @@ export async function startDevServer(options: StartDevServerOptions = {}): Promi
       revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        // An app authorized for exactly one API gets that API when the request names none.
+        // An app authorized for exactly one API gets that API when the request names none; with
+        // several, the request must choose (otherwise it would get a token no API accepts).
         defaultResource: async (_ctx, client) => {
           const granted = Object.keys(apps.get(client?.clientId ?? "")?.grants ?? {});
-          return granted.length === 1 ? granted[0] : undefined;
+          if (granted.length > 1) {
+            throw new providerErrors.InvalidTarget(
+              `the app is authorized for several APIs; name one with resource (or audience): ${granted.join(", ")}`,
+            );
+          }
+          return granted[0];
         },
         useGrantedResource: async () => true,
         getResourceServerInfo: async (ctx, identifier, client) => {
@@ -235,6 +318,19 @@ export async function startDevServer(options: StartDevServerOptions = {}): Promi
     ttl: { ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 3600 },
   });
 
+  // Discovery advertises what this server serves: the client credentials grant, no authorization
+  // endpoint (RFC 8414 §2: no response types).
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.path === "/.well-known/openid-configuration" && ctx.body && typeof ctx.body === "object") {
+      const metadata = ctx.body as Record<string, unknown>;
+      for (const field of UNSERVED_METADATA) delete metadata[field];
+      metadata.grant_types_supported = ["client_credentials"];
+      metadata.response_types_supported = [];
+      metadata.scopes_supported = [...new Set(config.apis.flatMap((api) => api.scopes))];
+    }
+  });
+
   let tokenRequests = 0;
   const handler = provider.callback();
   server.on("request", async (req: IncomingMessage, res: ServerResponse) => {
@@ -256,9 +352,8 @@ export async function startDevServer(options: StartDevServerOptions = {}): Promi
     if (!params.has("scope") && app && resource && app.grants[resource]?.length) {
       params.set("scope", (app.grants[resource] as string[]).join(" "));
     }
-    // Handed over pre-read: oidc-provider takes `req.body` when the stream has been consumed.
-    (req as unknown as { body: string }).body = params.toString();
-    handler(req, res);
+    // Handed over as a fresh stream with the rewritten body (oidc-provider reads the request itself).
+    handler(rewrittenRequest(req, params.toString()), res);
   });
 
   return {

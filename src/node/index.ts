@@ -1,1 +1,2 @@
 export { createNodeFetch, type NodeFetch, type NodeFetchOptions, type PemInput } from "./fetch.js";
+export { FileTokenStore, type FileTokenStoreOptions } from "./file-store.js";

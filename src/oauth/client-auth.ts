@@ -6,7 +6,8 @@ export type AuthMethod =
   | "client_secret_post"
   | "private_key_jwt"
   | "client_secret_jwt"
-  | "tls_client_auth";
+  | "tls_client_auth"
+  | "self_signed_tls_client_auth";
 
 export const AUTH_METHODS: readonly AuthMethod[] = [
   "client_secret_basic",
@@ -14,7 +15,13 @@ export const AUTH_METHODS: readonly AuthMethod[] = [
   "private_key_jwt",
   "client_secret_jwt",
   "tls_client_auth",
+  "self_signed_tls_client_auth",
 ];
+
+/** RFC 8705 §2: the client authenticates with its TLS client certificate, not in the request. */
+export function isMutualTlsMethod(method: AuthMethod | undefined): boolean {
+  return method === "tls_client_auth" || method === "self_signed_tls_client_auth";
+}
 
 /** A private key for `private_key_jwt`: a private JWK, a PKCS#8 PEM string, or a `CryptoKey`. */
 export type PrivateKeyInput = JWK | string | CryptoKey;
@@ -54,6 +61,10 @@ export function clientSecretPost(clientId: string, secret: string): ClientAuthen
   };
 }
 
+/**
+ * RFC 8705 §2.1 and §2.2: the certificate is checked during the TLS handshake; the request only
+ * names the client. Both methods look the same on the wire.
+ */
 export function tlsClientAuth(clientId: string): ClientAuthentication {
   return async (body) => {
     body.set("client_id", clientId);

@@ -10,7 +10,9 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseDevConfig } from "../../src/dev-server/index.js";
 import { ClientCredentialsClient, createVerifier, OAuthError } from "../../src/index.js";
+import { ensureCurl } from "../support/curl.js";
 import { type Started, startProcess } from "../support/process.js";
 
 const run = promisify(execFile);
@@ -98,13 +100,65 @@ describe("m2m dev", () => {
   it("prints the issuer, the token URL and a curl line per app, and creates a keys file", () => {
     const out = dev.output();
     expect(out).toContain(`token URL:  ${issuer}/token`);
-    expect(out).toContain(
-      `curl -s -u 'reporter:<secret>' -d grant_type=client_credentials -d resource=${ORDERS} ${issuer}/token`,
-    );
+    expect(out).not.toContain("<secret>");
+    for (const secret of ["s3cr+t/with=odd:chars%&", "writer-secret", "retired-secret"]) {
+      expect(out).not.toContain(secret);
+    }
     expect(out).toContain("app retired (retired) — disabled");
     expect(out).toMatch(/created .*m2m\.dev\.keys\.json: keep it out of version control/);
     expect(existsSync(join(dir, "m2m.dev.keys.json"))).toBe(true);
     expect(out).not.toContain("oidc-provider WARNING");
+  });
+
+  it("every printed curl line gets a token when pasted into a shell", async () => {
+    await ensureCurl();
+    const lines = dev
+      .output()
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((line) => line.startsWith("curl "));
+    // reporter (Basic, a secret that needs form-encoding) for two APIs, writer (client_secret_post).
+    expect(lines).toHaveLength(3);
+    const seen: Array<[unknown, unknown]> = [];
+    for (const line of lines) {
+      const { stdout } = await run("sh", ["-c", line], { cwd: tmpdir() });
+      const claims = decodeJwt(JSON.parse(stdout).access_token);
+      seen.push([claims.client_id, claims.aud]);
+    }
+    expect(seen).toEqual([
+      ["reporter", ORDERS],
+      ["reporter", BILLING],
+      ["writer", ORDERS],
+    ]);
+  });
+
+  it("no target: invalid_target naming the APIs for an app granted several, a JWT for an app granted one", async () => {
+    const several = await m2m(
+      ["token", "--issuer", issuer, "--client-id", "reporter", "--client-secret-env", "REPORTER_SECRET"],
+      { REPORTER_SECRET: "s3cr+t/with=odd:chars%&" },
+    );
+    expect(several.code).toBe(1);
+    expect(several.stderr).toContain("invalid_target");
+    expect(several.stderr).toContain(`${ORDERS}, ${BILLING}`);
+    const one = await m2m(
+      ["token", "--issuer", issuer, "--client-id", "writer", "--client-secret-env", "WRITER_SECRET"],
+      { WRITER_SECRET: "writer-secret" },
+    );
+    expect(one.code).toBe(0);
+    expect(decodeJwt(one.stdout.trim())).toMatchObject({ aud: ORDERS, client_id: "writer" });
+  });
+
+  it("discovery advertises only what the server serves", async () => {
+    const metadata = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(metadata.grant_types_supported).toEqual(["client_credentials"]);
+    expect(metadata.response_types_supported).toEqual([]);
+    expect(metadata).not.toHaveProperty("authorization_endpoint");
+    expect(metadata).not.toHaveProperty("response_modes_supported");
+    expect(metadata).not.toHaveProperty("userinfo_endpoint");
+    expect(metadata).toMatchObject({ token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` });
   });
 
   it("m2m token and m2m verify work against it; secrets come from the environment", async () => {
@@ -358,10 +412,23 @@ describe("bad configurations exit 2 with a message naming the file and the probl
     expect(result.stderr).toMatch(/broken\.json: not valid JSON/);
   });
 
-  it("a missing file", async () => {
-    const result = await m2m(["dev", "--config", join(dir, "missing.json")]);
+  it("a missing file names the path tried and how to start; --init writes a sample that starts", async () => {
+    const missing = join(dir, "missing.json");
+    const result = await m2m(["dev", "--config", missing]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/missing\.json: cannot be read/);
+    expect(result.stderr).toContain(`${missing}: no such file. \`m2m dev --init\` writes a commented sample`);
+    const sample = join(dir, "sample.json");
+    const init = await m2m(["dev", "--init", "--config", sample]);
+    expect(init.code).toBe(0);
+    expect(init.stdout).toContain(`wrote ${sample}`);
+    const text = await readFile(sample, "utf8");
+    expect(text).toContain('"$comment"');
+    expect(() => parseDevConfig(text, sample)).not.toThrow();
+    const again = await m2m(["dev", "--init", "--config", sample]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain("already exists");
+    const started = await startDev(sample);
+    await started.stop();
   });
 });
 

@@ -27,6 +27,10 @@ export interface TestClient {
   jwks?: { keys: JWK[] };
   token_endpoint_auth_signing_alg?: string;
   scope?: string;
+  /** RFC 8705 client metadata (with `mtls`). */
+  tls_client_auth_subject_dn?: string;
+  tls_client_auth_san_dns?: string;
+  tls_client_certificate_bound_access_tokens?: boolean;
 }
 
 export interface StartOptions {

@@ -1,0 +1,142 @@
+// One process of a fleet, started by the fleet tests with `fork` (IPC), on the built package (as
+// users run it). It builds a ClientCredentialsClient on a shared store (Redis through node-redis or
+// ioredis, or a file), waits for "go", calls getToken and reports what its callers saw.
+// Messages in: { type: "config", config }, { type: "go" }, { type: "targets", targets }, { type: "stop" }.
+// Messages out: { type: "ready" }, { type: "report", report }, { type: "failed", error }.
+import IORedis, { Cluster as IORedisCluster } from "ioredis";
+import { createClient, createCluster } from "redis";
+import { ClientCredentialsClient } from "../../dist/index.js";
+import { FileTokenStore } from "../../dist/node.js";
+import { createRedisTokenStore } from "../../dist/redis.js";
+
+const send = (message) => process.send?.(message);
+
+async function connect(store) {
+  const quiet = () => {};
+  switch (store.kind) {
+    case "node-redis": {
+      const c = createClient({
+        url: `redis://127.0.0.1:${store.port}`,
+        socket: { reconnectStrategy: () => 100 },
+      });
+      c.on("error", quiet);
+      await c.connect();
+      return { redis: c, close: () => c.quit() };
+    }
+    case "ioredis": {
+      const c = new IORedis(store.port, "127.0.0.1", { lazyConnect: true, retryStrategy: () => 100 });
+      c.on("error", quiet);
+      await c.connect();
+      return { redis: c, close: () => c.quit() };
+    }
+    case "node-redis-cluster": {
+      const c = createCluster({
+        rootNodes: store.nodes.map((n) => ({ url: `redis://${n.host}:${n.port}` })),
+      });
+      c.on("error", quiet);
+      await c.connect();
+      return { redis: c, close: () => c.quit() };
+    }
+    case "ioredis-cluster": {
+      const c = new IORedisCluster(store.nodes, { lazyConnect: true });
+      c.on("error", quiet);
+      await c.connect();
+      return { redis: c, close: () => c.quit() };
+    }
+    default:
+      return undefined;
+  }
+}
+
+function jwtExpMs(token) {
+  const payload = token.split(".")[1];
+  if (!payload) return undefined;
+  const exp = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")).exp;
+  return typeof exp === "number" ? exp * 1000 : undefined;
+}
+
+async function main(config) {
+  const connection = await connect(config.store);
+  const events = {};
+  const onEvent = (event) => {
+    events[event.type] = (events[event.type] ?? 0) + 1;
+  };
+  const store =
+    config.store.kind === "file"
+      ? new FileTokenStore({
+          path: config.store.path,
+          encryptionKey: config.encryptionKey,
+          lease: config.lease,
+        })
+      : createRedisTokenStore({
+          redis: connection.redis,
+          encryptionKey: config.encryptionKey,
+          lease: config.lease,
+          redisTimeoutMs: config.redisTimeoutMs,
+          onEvent,
+        });
+  const client = new ClientCredentialsClient({
+    tokenEndpoint: config.tokenEndpoint,
+    clientId: config.clientId,
+    clientSecret: config.clientSecret,
+    store,
+    onEvent,
+  });
+  const report = { calls: 0, errors: [], expired: 0, events, tokens: [], firstTokenAt: {} };
+  const tokens = new Set();
+  let targets = config.targets;
+  let stopped = false;
+  process.on("message", (message) => {
+    if (message.type === "targets") targets = message.targets;
+    if (message.type === "stop") stopped = true;
+  });
+  send({ type: "ready" });
+  await new Promise((resolve) => process.once("message", resolve));
+  const call = async (target) => {
+    report.calls++;
+    try {
+      const token = await client.getToken(target);
+      const now = Date.now();
+      const exp = jwtExpMs(token.accessToken) ?? token.expiresAt;
+      if (exp <= now || token.expiresAt <= now) report.expired++;
+      tokens.add(token.accessToken);
+      const name = `${target.audience} ${target.scope}`;
+      report.firstTokenAt[name] ??= now;
+    } catch (error) {
+      report.errors.push(`${error.name}: ${error.message}`);
+    }
+  };
+  if (config.mode.kind === "burst") {
+    const { calls, concurrency } = config.mode;
+    for (let i = 0; i < calls; i += concurrency) {
+      const batch = Array.from(
+        { length: Math.min(concurrency, calls - i) },
+        (_, j) => targets[(i + j) % targets.length],
+      );
+      await Promise.all(batch.map(call));
+    }
+  } else {
+    const started = Date.now();
+    while (
+      !stopped &&
+      (config.mode.durationMs === undefined || Date.now() - started < config.mode.durationMs)
+    ) {
+      await Promise.all(targets.map(call));
+      await new Promise((r) => setTimeout(r, config.mode.intervalMs));
+    }
+  }
+  report.tokens = [...tokens].map((t) => t.slice(-16));
+  await client.close();
+  await connection?.close().catch(() => {});
+  send({ type: "report", report });
+}
+
+process.once("message", (message) => {
+  main(message.config).then(
+    () => process.exit(0),
+    (error) => {
+      send({ type: "failed", error: String(error?.stack ?? error) });
+      process.exit(1);
+    },
+  );
+});

@@ -1,0 +1,130 @@
+/**
+ * Fleets of real Node processes (test/fleet/worker.mjs) on the built package, each with its own
+ * ClientCredentialsClient on a shared store. Every process is stopped by its PID.
+ */
+import { type ChildProcess, execFile, fork } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+
+const root = resolve(import.meta.dirname, "../..");
+const WORKER = join(root, "test/fleet/worker.mjs");
+
+export type StoreConfig =
+  | { kind: "node-redis" | "ioredis"; port: number }
+  | { kind: "node-redis-cluster" | "ioredis-cluster"; nodes: { host: string; port: number }[] }
+  | { kind: "file"; path: string };
+
+export interface Target {
+  audience: string;
+  scope: string;
+}
+
+export interface WorkerConfig {
+  store: StoreConfig;
+  tokenEndpoint: string;
+  clientId: string;
+  clientSecret: string;
+  targets: Target[];
+  encryptionKey?: string;
+  lease?: { ttlMs?: number; waitTimeoutMs?: number };
+  redisTimeoutMs?: number;
+  mode:
+    | { kind: "burst"; calls: number; concurrency: number }
+    | { kind: "steady"; intervalMs: number; durationMs?: number };
+}
+
+export interface WorkerReport {
+  calls: number;
+  errors: string[];
+  expired: number;
+  events: Record<string, number>;
+  /** Last 16 characters of each distinct token seen. */
+  tokens: string[];
+  /** Date.now() of the first token per "audience scope". */
+  firstTokenAt: Record<string, number>;
+}
+
+export interface Worker {
+  child: ChildProcess;
+  pid: number;
+  go(): void;
+  send(message: unknown): void;
+  report: Promise<WorkerReport>;
+}
+
+const running = new Set<ChildProcess>();
+
+/** Builds dist/ when a source file is newer than it (the workers run the built package). */
+export async function ensureBuilt(): Promise<void> {
+  const newest = (dir: string): number =>
+    Math.max(
+      0,
+      ...readdirSync(dir, { withFileTypes: true }).map((e) =>
+        e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs,
+      ),
+    );
+  let built = 0;
+  try {
+    built = Math.min(
+      statSync(join(root, "dist/index.js")).mtimeMs,
+      statSync(join(root, "dist/redis.js")).mtimeMs,
+      statSync(join(root, "dist/node.js")).mtimeMs,
+      statSync(join(root, "dist/cli/bin.js")).mtimeMs,
+    );
+  } catch {
+    built = 0;
+  }
+  if (built > newest(join(root, "src"))) return;
+  await promisify(execFile)("npm", ["run", "build"], { cwd: root, timeout: 300_000 });
+}
+
+/** Starts `count` workers and resolves when each has built its client and waits for "go". */
+export async function startWorkers(count: number, config: WorkerConfig): Promise<Worker[]> {
+  return Promise.all(Array.from({ length: count }, () => startWorker(config)));
+}
+
+function startWorker(config: WorkerConfig): Promise<Worker> {
+  const child = fork(WORKER, [], { cwd: root, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  const report = new Promise<WorkerReport>((resolveReport, reject) => {
+    child.on("message", (message: { type: string; report?: WorkerReport; error?: string }) => {
+      if (message.type === "report") resolveReport(message.report as WorkerReport);
+      if (message.type === "failed") reject(new Error(message.error));
+    });
+    child.once("exit", (code, signal) =>
+      reject(new Error(`worker ${child.pid} exited (${code ?? signal}) without a report`)),
+    );
+  });
+  report.catch(() => {});
+  return new Promise((resolveWorker, reject) => {
+    child.once("error", reject);
+    child.on("message", (message: { type: string }) => {
+      if (message.type !== "ready") return;
+      resolveWorker({
+        child,
+        pid: child.pid as number,
+        go: () => child.send({ type: "go" }),
+        send: (m) => child.send(m as object),
+        report,
+      });
+    });
+    child.once("exit", (code) => reject(new Error(`worker exited (${code}) before it was ready`)));
+    child.send({ type: "config", config });
+  });
+}
+
+/** Kills every worker still running (by PID). */
+export async function stopAllWorkers(): Promise<void> {
+  await Promise.all(
+    [...running].map(
+      (child) =>
+        new Promise<void>((done) => {
+          if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return done();
+          child.once("exit", () => done());
+          process.kill(child.pid, "SIGKILL");
+        }),
+    ),
+  );
+}
