@@ -28,7 +28,11 @@ export default defineConfig({
         resolve: { alias: { "#platform": src("platform/web.ts") } },
         test: {
           name: "web-platform",
-          include: ["test/verify/checks.test.ts", "test/verify/properties.test.ts"],
+          include: [
+            "test/verify/checks.test.ts",
+            "test/verify/properties.test.ts",
+            "test/verify/rotation.test.ts",
+          ],
         },
       },
     ],

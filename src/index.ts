@@ -3,6 +3,7 @@ export {
   type ClientFetchInit,
   type GetTokenOptions,
 } from "./client/client.js";
+export type { ClientDpopOption } from "./client/dpop.js";
 export type { ClientCredentialsClientOptions, ClientEvent } from "./client/options.js";
 export {
   MemoryTokenStore,
@@ -79,9 +80,12 @@ export {
   type AuthResult,
   type ClaimRule,
   createVerifier,
+  type IssuerOptions,
   type JwksState,
   type ScopeRequirement,
   type Verifier,
+  type VerifierEvent,
+  type VerifierEventListener,
   type VerifierOptions,
   type VerifyCallOptions,
   verifyAccessToken,

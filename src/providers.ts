@@ -46,6 +46,12 @@ export const CLIENT_PRESETS: Readonly<Record<ProviderName, ClientPreset>> = {
 /** Verifier defaults per provider: where scopes live, which claim names the audience, claim policies. */
 export interface VerifierPreset {
   scopeClaim: readonly string[];
+  /**
+   * Keycloak: client roles live in `resource_access.<client id>.roles`, one entry per client. Only the
+   * API's own client counts (its audience, or `resourceClientId`): another client's roles are another
+   * API's permissions.
+   */
+  clientRoles?: boolean;
   audienceClaim?: string;
   claims?: Readonly<Record<string, string>>;
 }
@@ -56,7 +62,7 @@ export const VERIFIER_PRESETS: Readonly<Record<ProviderName, VerifierPreset>> = 
   authgear: { scopeClaim: ["scope"] },
   asgardeo: { scopeClaim: ["scope"] },
   okta: { scopeClaim: ["scp"] },
-  keycloak: { scopeClaim: ["scope", "realm_access.roles", "resource_access.*.roles"] },
+  keycloak: { scopeClaim: ["scope", "realm_access.roles"], clientRoles: true },
   entra: { scopeClaim: ["roles", "scp"] },
   // Cognito access tokens have no aud: the app client id is in client_id, and token_use says "access".
   cognito: { scopeClaim: ["scope"], audienceClaim: "client_id", claims: { token_use: "access" } },

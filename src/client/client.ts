@@ -5,6 +5,7 @@ import type { FetchLike } from "../lib/http.js";
 import { withRetry } from "../lib/retry.js";
 import { transportInfo } from "../lib/transport.js";
 import { type AudienceParam, CLIENT_PRESETS, type ClientPreset, inferProvider } from "../providers.js";
+import { DpopSession, isResourceNonceChallenge, isTokenNonceChallenge } from "./dpop.js";
 import { EndpointResolver } from "./endpoint.js";
 import { FailureCache } from "./failure-cache.js";
 import { withMutualTlsHint } from "./mtls.js";
@@ -89,12 +90,14 @@ export class ClientCredentialsClient {
   /** Bumped by `invalidate`; a response to a request older than that is not stored. */
   #generation = 0;
   #closed = false;
+  readonly #dpop: DpopSession | undefined;
 
   constructor(options: ClientCredentialsClientOptions) {
     this.#options = normalizeOptions(options);
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#clock = options.clock ?? systemClock;
     this.#onEvent = options.onEvent;
+    this.#dpop = options.dpop ? new DpopSession(options.dpop) : undefined;
     const bound = this.#options.cacheMaxEntries;
     this.#cache = new TokenCache(
       options.store ?? new MemoryTokenStore({ maxEntries: bound }),
@@ -162,7 +165,7 @@ export class ClientCredentialsClient {
     const known = this.#endpoints.current;
     if (!known) this.#targets.check(options);
     const endpoint = known ?? (await raceAbort(this.#endpoints.discover(), options.signal));
-    const target = this.#targets.resolve(options, endpoint.url);
+    const target = this.#targets.resolve(options, endpoint.url, await this.#binding());
     const key = target.key;
     if (!options.forceRefresh) {
       const found = this.#cache.get(key);
@@ -202,16 +205,23 @@ export class ClientCredentialsClient {
     const { audience, scope, ...requestInit } = init;
     const tokenOptions: GetTokenOptions = { audience, scope };
     if (requestInit.signal) tokenOptions.signal = requestInit.signal;
-    const spare = input instanceof Request && input.body !== null ? input.clone() : input;
+    const replayable = isReplayable(requestInit);
+    // Each send needs the body again: keep a clone per possible resend (nonce challenge, 401).
+    const copies = input instanceof Request && input.body !== null ? [input.clone(), input.clone()] : [];
+    const nextInput = () => copies.shift() ?? input;
     const first = await this.#obtain(tokenOptions);
-    const response = await this.#fetch(input, authorizedInit(input, requestInit, first.token.authorization));
+    let response = await this.#send(input, requestInit, first.token);
+    if (this.#dpop && first.token.tokenType === "DPoP" && replayable && isResourceNonceChallenge(response)) {
+      // RFC 9449 §9: the resource server wants its nonce in the proof; answer once.
+      await response.body?.cancel();
+      response = await this.#send(nextInput(), requestInit, first.token);
+    }
     const key = first.target.key;
     if (response.status !== 401) {
       this.#unauthorized.accepted(key);
       return response;
     }
     const method = requestInit.method ?? (input instanceof Request ? input.method : "GET");
-    const replayable = isReplayable(requestInit);
     const decision = this.#unauthorized.decide(
       key,
       { method, replayable, fresh: this.#isFresh(first.fetchedAt) },
@@ -225,7 +235,7 @@ export class ClientCredentialsClient {
     await this.#cache.deleteIfHolds(key, first.token.accessToken);
     this.#emitUnauthorized(first.target, "token_replaced", undefined, undefined);
     const next = await this.#obtain(tokenOptions);
-    const second = await this.#fetch(spare, authorizedInit(spare, requestInit, next.token.authorization));
+    const second = await this.#send(nextInput(), requestInit, next.token);
     if (second.status === 401) {
       // Refused again: a new token would be refused too. Keep it; the key backs off.
       const again = this.#unauthorized.decide(
@@ -239,6 +249,53 @@ export class ClientCredentialsClient {
       this.#unauthorized.accepted(key);
     }
     return second;
+  }
+
+  /**
+   * A DPoP proof (RFC 9449 §4) for a request you send with your own HTTP client: `htm`, `htu`,
+   * `iat`, a fresh `jti`, `ath` when you pass the token, and the origin's last nonce (or `nonce`).
+   * Send it as the `DPoP` header with `Authorization: DPoP <token>`.
+   *
+   * @throws TypeError when the client has no `dpop` option.
+   * @example
+   * const token = await client.getToken({ audience });
+   * const proof = await client.dpopProof("GET", url, token);
+   * await request(url, { headers: { authorization: token.authorization, dpop: proof } });
+   */
+  async dpopProof(
+    method: string,
+    url: string | URL,
+    token?: AccessToken | string,
+    options: { nonce?: string } = {},
+  ): Promise<string> {
+    if (!this.#dpop) throw new TypeError("dpopProof needs the dpop option");
+    const accessToken = typeof token === "string" ? token : token?.accessToken;
+    return this.#dpop.proof(method, url, accessToken, options.nonce);
+  }
+
+  /** The DPoP key's JWK SHA-256 thumbprint (the `cnf.jkt` of bound tokens), or `undefined` without DPoP. */
+  async dpopThumbprint(): Promise<string | undefined> {
+    return this.#binding();
+  }
+
+  #binding(): string | undefined | Promise<string> {
+    if (!this.#dpop) return undefined;
+    return this.#dpop.thumbprint ?? this.#dpop.key().then((key) => key.thumbprint);
+  }
+
+  async #send(input: string | URL | Request, init: RequestInit, token: AccessToken): Promise<Response> {
+    if (!this.#dpop || token.tokenType !== "DPoP") {
+      return this.#fetch(input, authorizedInit(input, init, token.authorization));
+    }
+    const url = input instanceof Request ? input.url : String(input);
+    const method = init.method ?? (input instanceof Request ? input.method : "GET");
+    const proof = await this.#dpop.proof(method, url, token.accessToken);
+    const response = await this.#fetch(
+      input,
+      authorizedInit(input, init, token.authorization, { dpop: proof }),
+    );
+    this.#dpop.noteNonce(url, response);
+    return response;
   }
 
   /**
@@ -449,18 +506,31 @@ export class ClientCredentialsClient {
   }
 
   /** One attempt: build, send, read. */
-  async #requestOnce(endpoint: Endpoint, target: KeyedTarget, signal: AbortSignal): Promise<StoredToken> {
+  /** One attempt: build, send, read (and, with DPoP, answer a nonce challenge once: RFC 9449 §8). */
+  async #requestOnce(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    signal: AbortSignal,
+    nonceRetry = false,
+  ): Promise<StoredToken> {
     const sentAt = this.#clock.now();
     const request = await buildTokenRequest({
       endpoint,
       issuer: this.#options.issuer,
       params: target.params,
       extraParams: this.#options.extraParams,
+      headers: this.#dpop ? { dpop: await this.#dpop.proof("POST", endpoint.url) } : undefined,
       now: sentAt,
     });
     const { response, text } = await sendTokenRequest(this.#fetch, request, this.#options.timeoutMs, signal);
+    if (this.#dpop) {
+      this.#dpop.noteNonce(endpoint.url, response);
+      if (!nonceRetry && isTokenNonceChallenge(response, text))
+        return this.#requestOnce(endpoint, target, signal, true);
+    }
+    let stored: StoredToken;
     try {
-      return readTokenResponse(response, text, {
+      stored = readTokenResponse(response, text, {
         sentAt,
         now: this.#clock.now(),
         target,
@@ -470,6 +540,16 @@ export class ClientCredentialsClient {
     } catch (error) {
       throw withMutualTlsHint(error, endpoint.method, transportInfo(this.#fetch));
     }
+    if (this.#dpop) {
+      if (stored.tokenType.toLowerCase() === "dpop") stored.tokenType = "DPoP";
+      else if (!this.#dpop.allowBearer) {
+        throw new TokenRequestError(
+          `token endpoint answered token_type ${stored.tokenType} to a DPoP token request (dpop.allowBearer accepts it)`,
+          { status: response.status, transient: false },
+        );
+      }
+    }
+    return stored;
   }
 }
 

@@ -10,6 +10,7 @@ import {
   checkPrivateKey,
 } from "../oauth/client-auth.js";
 import { type AudienceParam, PROVIDER_NAMES, type ProviderName, tenantIssuers } from "../providers.js";
+import { type ClientDpopOption, checkDpopOption } from "./dpop.js";
 import { checkMutualTlsTransport } from "./mtls.js";
 import type { TokenStore } from "./store.js";
 
@@ -158,6 +159,14 @@ export interface ClientCredentialsClientOptions {
   onEvent?: (event: ClientEvent) => void;
   /** Time source; tests inject one. */
   clock?: Clock;
+  /**
+   * DPoP (RFC 9449): sender-constrained tokens. `true` makes a non-extractable ES256 key for this
+   * client; `{ privateKey, alg }` uses yours (JWK, PKCS#8 PEM or `CryptoKey`; ES256/384, Ed25519,
+   * RS256, PS256, …). Token requests carry a proof, `token_type: DPoP` is expected, `client.fetch`
+   * sends `Authorization: DPoP` with a proof, and the key's thumbprint is part of the cache key.
+   * Default false.
+   */
+  dpop?: ClientDpopOption;
 }
 
 export interface NormalizedOptions {
@@ -332,6 +341,7 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
   if (typeof retryOnUnauthorized !== "boolean" && retryOnUnauthorized !== "idempotent") {
     throw new TypeError('retryOnUnauthorized must be true, false or "idempotent"');
   }
+  checkDpopOption(options.dpop);
 
   let retry: RetryPolicy | false;
   if (options.retry === false) {

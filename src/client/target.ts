@@ -100,7 +100,9 @@ export function targetParams(target: Target, style: TargetStyle): Array<[string,
  * scope as given) for string scopes and the defaults, so a cache hit does no parsing or key building.
  */
 export class TargetResolver {
-  readonly #memo = new LRUCache<string, KeyedTarget & { endpoint: string }>({ max: 256 });
+  readonly #memo = new LRUCache<string, KeyedTarget & { endpoint: string; binding: string | undefined }>({
+    max: 256,
+  });
 
   constructor(
     private readonly clientId: string,
@@ -114,7 +116,11 @@ export class TargetResolver {
     targetParams({ audience, scope }, this.style);
   }
 
-  resolve(options: TargetOptions, endpointUrl: string): KeyedTarget {
+  /**
+   * @param binding - The DPoP key thumbprint of a client that binds its tokens: part of the key, so
+   *   tokens bound to another key (another process's) are never served.
+   */
+  resolve(options: TargetOptions, endpointUrl: string, binding?: string): KeyedTarget {
     if (typeof options !== "object" || options === null) {
       throw new TypeError("getToken options must be an object");
     }
@@ -125,11 +131,13 @@ export class TargetResolver {
         ? `${audience ?? ""}\n${options.scope ?? "\u0000"}`
         : undefined;
     const memo = memoKey === undefined ? undefined : this.#memo.get(memoKey);
-    if (memo && memo.endpoint === endpointUrl) return memo;
+    if (memo && memo.endpoint === endpointUrl && memo.binding === binding) return memo;
     const { scope } = this.#read(options);
     const params = targetParams({ audience, scope }, this.style);
-    const key = JSON.stringify([endpointUrl, this.clientId, audience ?? null, scope]);
-    const target = { audience, scope, key, params, endpoint: endpointUrl };
+    const parts = [endpointUrl, this.clientId, audience ?? null, scope];
+    if (binding !== undefined) parts.push(`jkt:${binding}`);
+    const key = JSON.stringify(parts);
+    const target = { audience, scope, key, params, endpoint: endpointUrl, binding };
     if (memoKey !== undefined) this.#memo.set(memoKey, target);
     return target;
   }

@@ -49,6 +49,12 @@ export class UnauthorizedPolicy {
   ): UnauthorizedDecision {
     const state = this.#backoff.get(key);
     if (state && now < state.until) return { action: "return", reason: "backing_off" };
+    if (
+      this.retry === false ||
+      (this.retry === "idempotent" && !IDEMPOTENT.has(request.method.toUpperCase()))
+    ) {
+      return { action: "return", reason: "disabled" };
+    }
     if (request.fresh) {
       const backoffMs = state?.nextMs ?? UNAUTHORIZED_BACKOFF_MS;
       this.#backoff.set(key, {
@@ -56,12 +62,6 @@ export class UnauthorizedPolicy {
         nextMs: Math.min(backoffMs * 2, UNAUTHORIZED_MAX_BACKOFF_MS),
       });
       return { action: "return", reason: "fresh_token_refused", backoffMs };
-    }
-    if (
-      this.retry === false ||
-      (this.retry === "idempotent" && !IDEMPOTENT.has(request.method.toUpperCase()))
-    ) {
-      return { action: "return", reason: "disabled" };
     }
     if (!request.replayable) return { action: "return", reason: "not_replayable" };
     return { action: "replace" };

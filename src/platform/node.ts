@@ -1,5 +1,6 @@
 import { constants, createPublicKey, type JsonWebKey, type KeyObject, verify } from "node:crypto";
 import type { JWK } from "jose";
+import { checkImportedKey } from "../verify/algorithms.js";
 import type { Platform } from "./types.js";
 
 const HASH: Record<string, string | null> = {
@@ -14,6 +15,12 @@ const HASH: Record<string, string | null> = {
   ES512: "sha512",
   EdDSA: null,
   Ed25519: null,
+};
+
+const NODE_CURVES: Record<string, string> = {
+  prime256v1: "P-256",
+  secp384r1: "P-384",
+  secp521r1: "P-521",
 };
 
 type NodeKey = KeyObject | { key: KeyObject };
@@ -42,7 +49,15 @@ function room(bytes: number): Buffer {
 
 export const platform: Platform<NodeKey> = {
   importKey(jwk: JWK, alg: string) {
-    return keyInput(alg, createPublicKey({ key: jwk as JsonWebKey, format: "jwk" }));
+    const key = createPublicKey({ key: jwk as JsonWebKey, format: "jwk" });
+    const type = key.asymmetricKeyType;
+    const details = key.asymmetricKeyDetails ?? {};
+    checkImportedKey(alg, {
+      kty: type === "rsa" ? "RSA" : type === "ec" ? "EC" : type === "ed25519" ? "OKP" : String(type),
+      modulusBits: details.modulusLength,
+      curve: type === "ed25519" ? "Ed25519" : NODE_CURVES[details.namedCurve ?? ""],
+    });
+    return keyInput(alg, key);
   },
   verify(alg, key, signingInput, signature) {
     const hash = HASH[alg];

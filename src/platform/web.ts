@@ -1,4 +1,5 @@
 import { base64url, flattenedVerify, importJWK, type JWK } from "jose";
+import { checkImportedKey } from "../verify/algorithms.js";
 import type { Platform } from "./types.js";
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
@@ -6,7 +7,14 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 
 export const platform: Platform<CryptoKey> = {
   async importKey(jwk: JWK, alg: string) {
-    return (await importJWK(jwk, alg)) as CryptoKey;
+    const key = (await importJWK(jwk, alg)) as CryptoKey;
+    const algorithm = key.algorithm as { name: string; modulusLength?: number; namedCurve?: string };
+    checkImportedKey(alg, {
+      kty: algorithm.name.startsWith("RS") ? "RSA" : algorithm.name === "ECDSA" ? "EC" : "OKP",
+      modulusBits: algorithm.modulusLength,
+      curve: algorithm.name === "Ed25519" ? "Ed25519" : algorithm.namedCurve,
+    });
+    return key;
   },
   async verify(alg, key, signingInput, signature) {
     const dot = signingInput.indexOf(".");

@@ -3,6 +3,7 @@ import { LRUCache } from "lru-cache";
 import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
 import { type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "../lib/http.js";
 import { clientSecretBasic, clientSecretPost } from "../oauth/client-auth.js";
+import { emitTo, type VerifierEventListener } from "./events.js";
 
 /** RFC 7662 token introspection, for opaque access tokens. */
 export interface IntrospectionOptions {
@@ -38,7 +39,15 @@ export class Introspector {
   readonly #authenticate: ReturnType<typeof clientSecretBasic>;
   #requests = 0;
 
-  constructor(options: IntrospectionOptions, fetchImpl: FetchLike, now: () => number, timeoutMs: number) {
+  readonly #onEvent: VerifierEventListener | undefined;
+
+  constructor(
+    options: IntrospectionOptions,
+    fetchImpl: FetchLike,
+    now: () => number,
+    timeoutMs: number,
+    onEvent?: VerifierEventListener,
+  ) {
     if (typeof options.clientId !== "string" || options.clientId === "") {
       throw new TypeError("introspection.clientId must be a non-empty string");
     }
@@ -53,6 +62,7 @@ export class Introspector {
     this.#fetch = fetchImpl;
     this.#now = now;
     this.#timeoutMs = timeoutMs;
+    this.#onEvent = onEvent;
     this.#answers = new LRUCache({ max: options.cacheMaxEntries ?? 10_000 });
     this.#authenticate =
       method === "client_secret_basic"
@@ -95,6 +105,29 @@ export class Introspector {
   }
 
   async #request(token: string, endpoint: string, key: string): Promise<JWTPayload> {
+    const started = this.#now();
+    let claims: JWTPayload | undefined;
+    try {
+      claims = await this.#ask(token, endpoint, key);
+    } catch (error) {
+      emitTo(this.#onEvent, {
+        type: "introspection_failed",
+        endpoint,
+        durationMs: this.#now() - started,
+        error: error as VerifierUnavailableError,
+      });
+      throw error;
+    }
+    emitTo(this.#onEvent, {
+      type: "introspection_answered",
+      endpoint,
+      active: claims !== undefined,
+      durationMs: this.#now() - started,
+    });
+    return this.#settle(claims);
+  }
+
+  async #ask(token: string, endpoint: string, key: string): Promise<JWTPayload | undefined> {
     const body = new URLSearchParams({ token, token_type_hint: "access_token" });
     const headers = new Headers({
       accept: "application/json",
@@ -130,6 +163,6 @@ export class Introspector {
     const claims = answer.active ? (answer as JWTPayload) : undefined;
     const exp = typeof claims?.exp === "number" ? claims.exp * 1000 : Number.POSITIVE_INFINITY;
     this.#answers.set(key, { token, claims, until: Math.min(now + maxAge, exp) });
-    return this.#settle(claims);
+    return claims;
   }
 }

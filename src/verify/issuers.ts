@@ -1,49 +1,207 @@
 import { DiscoveryError, VerifierUnavailableError } from "../errors.js";
 import { discover } from "../lib/discovery.js";
-import type { FetchLike } from "../lib/http.js";
+import { checkUrl, type FetchLike } from "../lib/http.js";
 import type { Platform } from "../platform/types.js";
+import { PROVIDER_NAMES, tenantIssuers, VERIFIER_PRESETS } from "../providers.js";
+import type { ClaimRule } from "./claims.js";
+import { emitTo, type VerifierEventListener } from "./events.js";
 import { type JwksSettings, RemoteJwks } from "./jwks.js";
+import { type IssuerOptions, toList, type VerifierOptions } from "./options.js";
+import { DEFAULT_SCOPE_CLAIMS, type ScopeSource } from "./scopes.js";
+
+/** The checks that depend on the issuer, chosen by the token's `iss` before any key is fetched. */
+export interface IssuerRule {
+  readonly issuer: string;
+  /** `null`: no audience check (explicitly configured). */
+  readonly audiences: readonly string[] | null;
+  readonly audienceClaim: string;
+  readonly scopeSources: readonly ScopeSource[];
+  readonly claims: ReadonlyArray<readonly [string, ClaimRule]>;
+  readonly requireTyp: string | undefined;
+  /** This issuer's JWKS URL, when configured (else discovery). */
+  readonly jwksUri: string | undefined;
+}
+
+const ENTRY_KEYS = new Set([
+  "issuer",
+  "tenant",
+  "audience",
+  "provider",
+  "jwksUri",
+  "scopeClaim",
+  "audienceClaim",
+  "claims",
+  "requireTyp",
+  "resourceClientId",
+]);
+
+/** One rule per accepted issuer, from `issuer`/`tenant` and `audience`, or from `issuers`. */
+export function buildIssuerRules(
+  options: VerifierOptions,
+  allowInsecureHttp: boolean,
+): Map<string, IssuerRule> {
+  const rules = new Map<string, IssuerRule>();
+  const add = (entry: IssuerOptions, where: string, issuers: readonly string[] | undefined) => {
+    const rule = ruleFrom(entry, where, allowInsecureHttp, issuers);
+    for (const r of rule) {
+      if (rules.has(r.issuer)) throw new TypeError(`${where}: issuer ${r.issuer} is listed twice`);
+      rules.set(r.issuer, r);
+    }
+  };
+  if (options.issuers !== undefined) {
+    if (options.issuer !== undefined || options.audience !== undefined || options.tenant !== undefined) {
+      throw new TypeError("issuers replaces issuer, tenant and audience: give each entry its own");
+    }
+    if (!Array.isArray(options.issuers) || options.issuers.length === 0) {
+      throw new TypeError("issuers must be a non-empty array of { issuer, audience, … }");
+    }
+    const { issuers, ...defaults } = options;
+    options.issuers.forEach((entry, i) => {
+      const where = `issuers[${i}]`;
+      if (typeof entry !== "object" || entry === null) throw new TypeError(`${where} must be an object`);
+      for (const key of Object.keys(entry)) {
+        if (!ENTRY_KEYS.has(key)) throw new TypeError(`${where}.${key} is not a per-issuer option`);
+      }
+      const merged: IssuerOptions = { ...pick(defaults), ...entry };
+      if (entry.provider !== undefined && entry.scopeClaim === undefined) merged.scopeClaim = undefined;
+      if (entry.provider !== undefined && entry.audienceClaim === undefined) merged.audienceClaim = undefined;
+      add(merged, where, undefined);
+    });
+    return rules;
+  }
+  const issuer = options.issuer;
+  add(
+    { ...(options as IssuerOptions), issuer: undefined },
+    "",
+    issuer === undefined ? undefined : toList(issuer, "issuer"),
+  );
+  return rules;
+}
+
+function pick(defaults: Omit<VerifierOptions, "issuers">): IssuerOptions {
+  const picked: Record<string, unknown> = {};
+  for (const key of ENTRY_KEYS) {
+    if (key !== "issuer" && key !== "tenant" && key !== "audience" && key in defaults)
+      picked[key] = (defaults as Record<string, unknown>)[key];
+  }
+  return picked as unknown as IssuerOptions;
+}
+
+function ruleFrom(
+  entry: IssuerOptions,
+  where: string,
+  allowInsecureHttp: boolean,
+  issuerList: readonly string[] | undefined,
+): IssuerRule[] {
+  const name = (option: string) => (where ? `${where}.${option}` : option);
+  if (entry.provider !== undefined && !PROVIDER_NAMES.includes(entry.provider)) {
+    throw new TypeError(`${name("provider")} must be one of ${PROVIDER_NAMES.join(", ")}`);
+  }
+  let issuers = issuerList ?? (entry.issuer === undefined ? undefined : toList(entry.issuer, name("issuer")));
+  if (entry.tenant !== undefined) {
+    if (entry.provider === undefined || issuers !== undefined) {
+      throw new TypeError(`${name("tenant")} goes with provider, instead of issuer`);
+    }
+    issuers = tenantIssuers(entry.provider, toList(entry.tenant, name("tenant"))[0] as string);
+  }
+  if (issuers === undefined) throw new TypeError(`${name("issuer")} is required (or provider and tenant)`);
+  if (entry.audience === undefined) {
+    throw new TypeError(
+      `${name("audience")} is required (a string or array; null turns the audience check off)`,
+    );
+  }
+  const audiences = entry.audience === null ? null : toList(entry.audience, name("audience"));
+  const preset = entry.provider === undefined ? undefined : VERIFIER_PRESETS[entry.provider];
+  if (
+    entry.audienceClaim !== undefined &&
+    (typeof entry.audienceClaim !== "string" || entry.audienceClaim === "")
+  ) {
+    throw new TypeError(`${name("audienceClaim")} must be a non-empty string`);
+  }
+  if (
+    entry.requireTyp !== undefined &&
+    typeof entry.requireTyp !== "boolean" &&
+    typeof entry.requireTyp !== "string"
+  ) {
+    throw new TypeError(`${name("requireTyp")} must be a boolean or a string`);
+  }
+  if (entry.claims !== undefined && (typeof entry.claims !== "object" || entry.claims === null)) {
+    throw new TypeError(`${name("claims")} must be an object of claim rules`);
+  }
+  const baseSources =
+    entry.scopeClaim === undefined
+      ? (preset?.scopeClaim ?? DEFAULT_SCOPE_CLAIMS)
+      : toList(entry.scopeClaim, name("scopeClaim"));
+  const roleClients =
+    entry.resourceClientId !== undefined
+      ? toList(entry.resourceClientId, name("resourceClientId"))
+      : preset?.clientRoles && entry.scopeClaim === undefined
+        ? (audiences ?? [])
+        : [];
+  const scopeSources: ScopeSource[] = [
+    ...baseSources,
+    ...roleClients.map((client) => ["resource_access", client, "roles"]),
+  ];
+  const jwksUri =
+    entry.jwksUri === undefined
+      ? undefined
+      : checkUrl(entry.jwksUri, name("jwksUri"), allowInsecureHttp).href;
+  return issuers.map((issuer) => {
+    checkUrl(issuer, name("issuer"), allowInsecureHttp);
+    return Object.freeze({
+      issuer,
+      audiences,
+      audienceClaim: entry.audienceClaim ?? preset?.audienceClaim ?? "aud",
+      scopeSources,
+      claims: Object.entries({ ...preset?.claims, ...entry.claims }),
+      requireTyp: entry.requireTyp === true ? "at+jwt" : entry.requireTyp || undefined,
+      jwksUri,
+    });
+  });
+}
 
 export interface IssuerKeysOptions<Key> {
-  issuers: ReadonlySet<string>;
-  /** One JWKS for every issuer; otherwise each issuer's `jwks_uri` from discovery. */
-  jwksUri: string | undefined;
+  rules: ReadonlyMap<string, IssuerRule>;
   settings: JwksSettings;
   fetch: FetchLike;
   now: () => number;
   platform: Platform<Key>;
   allowInsecureHttp: boolean;
+  onEvent: VerifierEventListener | undefined;
 }
 
 /**
- * Routes an issuer to its key set: one shared JWKS (`jwksUri`) or one per issuer found by discovery,
- * lazily on the issuer's first token. A failed discovery is remembered for the cooldown.
+ * Routes an issuer to its key set: the issuer's `jwksUri` (one `RemoteJwks` per URL, shared by the
+ * issuers that name it) or the one its discovery document names, found lazily on the issuer's first
+ * token. A failed discovery is remembered for the cooldown.
  */
 export class IssuerKeys<Key> {
   readonly #options: IssuerKeysOptions<Key>;
-  readonly #shared: RemoteJwks<Key> | undefined;
+  readonly #byUri = new Map<string, RemoteJwks<Key>>();
   readonly #byIssuer = new Map<string, RemoteJwks<Key>>();
   readonly #discovering = new Map<string, Promise<RemoteJwks<Key>>>();
   readonly #failedAt = new Map<string, { at: number; error: VerifierUnavailableError }>();
 
   constructor(options: IssuerKeysOptions<Key>) {
     this.#options = options;
-    if (options.jwksUri !== undefined) this.#shared = this.#newJwks(options.jwksUri);
+    for (const rule of options.rules.values()) {
+      if (rule.jwksUri !== undefined) this.#byIssuer.set(rule.issuer, this.#jwksAt(rule.jwksUri));
+    }
   }
 
   /** Every key set known so far. */
   get all(): ReadonlyArray<RemoteJwks<Key>> {
-    return this.#shared ? [this.#shared] : [...this.#byIssuer.values()];
+    return [...this.#byUri.values()];
   }
 
   /** The key set of an issuer when it is already known (no I/O). */
   known(issuer: string): RemoteJwks<Key> | undefined {
-    return this.#shared ?? this.#byIssuer.get(issuer);
+    return this.#byIssuer.get(issuer);
   }
 
   /** The key set of an issuer, discovering it first when needed. */
   async forIssuer(issuer: string): Promise<RemoteJwks<Key>> {
-    const known = this.known(issuer);
+    const known = this.#byIssuer.get(issuer);
     if (known) return known;
     const failed = this.#failedAt.get(issuer);
     if (failed && this.#options.now() - failed.at < this.#options.settings.cooldownMs) throw failed.error;
@@ -57,18 +215,22 @@ export class IssuerKeys<Key> {
 
   /** Discovers and fetches the keys of every issuer now. */
   async warmUp(): Promise<void> {
-    if (this.#shared) return this.#shared.warmUp();
-    await Promise.all(
-      [...this.#options.issuers].map(async (issuer) => (await this.forIssuer(issuer)).warmUp()),
-    );
+    const sets = await Promise.all([...this.#options.rules.keys()].map((issuer) => this.forIssuer(issuer)));
+    await Promise.all([...new Set(sets)].map((jwks) => jwks.warmUp()));
   }
 
-  #newJwks(uri: string): RemoteJwks<Key> {
-    const { settings, fetch, now, platform } = this.#options;
-    return new RemoteJwks(uri, settings, fetch, now, platform);
+  #jwksAt(uri: string): RemoteJwks<Key> {
+    let jwks = this.#byUri.get(uri);
+    if (!jwks) {
+      const { settings, fetch, now, platform, onEvent } = this.#options;
+      jwks = new RemoteJwks(uri, settings, fetch, now, platform, onEvent);
+      this.#byUri.set(uri, jwks);
+    }
+    return jwks;
   }
 
   async #discover(issuer: string): Promise<RemoteJwks<Key>> {
+    const started = this.#options.now();
     try {
       const metadata = await discover(issuer, {
         fetch: this.#options.fetch,
@@ -77,7 +239,9 @@ export class IssuerKeys<Key> {
       });
       if (typeof metadata.jwks_uri !== "string")
         throw new DiscoveryError(`discovery of ${issuer}: no jwks_uri`);
-      const jwks = this.#newJwks(metadata.jwks_uri);
+      const jwks = this.#jwksAt(
+        checkUrl(metadata.jwks_uri, "jwks_uri", this.#options.allowInsecureHttp).href,
+      );
       this.#byIssuer.set(issuer, jwks);
       this.#failedAt.delete(issuer);
       return jwks;
@@ -89,6 +253,13 @@ export class IssuerKeys<Key> {
         },
       );
       this.#failedAt.set(issuer, { at: this.#options.now(), error });
+      emitTo(this.#options.onEvent, {
+        type: "jwks_failed",
+        uri: `${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`,
+        issuer,
+        durationMs: this.#options.now() - started,
+        error,
+      });
       throw error;
     }
   }

@@ -3,12 +3,20 @@ import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
 import { type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "../lib/http.js";
 import type { Platform } from "../platform/types.js";
 import { jwkFitsAlg } from "./algorithms.js";
+import { emitTo, type VerifierEventListener } from "./events.js";
 
 /** JWKS cache settings. */
 export interface JwksOptions {
-  /** Keys are refetched after this long, or after the server's `Cache-Control: max-age` if shorter. Default 600 000. */
+  /**
+   * Keys are refreshed (in the background, while they keep serving) after this long, or after the
+   * server's `Cache-Control: max-age` if shorter (a server's max-age is not taken below the
+   * cooldown; this option is honoured as set). Default 600 000.
+   */
   cacheMaxAgeMs?: number;
-  /** At most one fetch per this period, whatever the request rate (unknown `kid`s). Default 30 000. */
+  /**
+   * At most one refetch per this period for tokens whose key is not in the set (an unknown `kid`),
+   * whatever the request rate. The first fetch starts it, as in jose. Default 30 000.
+   */
   cooldownMs?: number;
   /** Timeout of each JWKS request. Default 5 000. */
   timeoutMs?: number;
@@ -25,6 +33,16 @@ export const DEFAULT_JWKS: JwksSettings = Object.freeze({
   staleMaxAgeMs: 86_400_000,
 });
 
+/**
+ * Most keys a token without `kid` is tried against (keys of the set that fit its `alg`). A provider
+ * that omits `kid` publishes two keys during a rotation, sometimes three (previous, current, next).
+ */
+export const MAX_KIDLESS_CANDIDATES = 4;
+
+/** After a failed refresh, the next scheduled one waits this long, doubling per failure up to the cap. */
+const BACKOFF_MIN_MS = 1_000;
+const BACKOFF_MAX_MS = 300_000;
+
 interface KeySet {
   text: string;
   keys: JWK[];
@@ -33,10 +51,15 @@ interface KeySet {
 }
 
 /**
- * A remote JWKS: fetched once, cached, one fetch in flight, refetched after its max age or on an
- * unknown `kid` at most once per cooldown, served stale when the endpoint fails (up to
- * `staleMaxAgeMs`). Each key is imported once per algorithm. No per-`kid` state is kept for
+ * A remote JWKS: fetched once, cached, one fetch in flight, refreshed after its max age (in the
+ * background: the cached keys keep serving), refetched for a key it does not hold at most once per
+ * cooldown, served stale when the endpoint fails (up to `staleMaxAgeMs`), with a growing back-off
+ * between failed refreshes. Each key is imported once per algorithm. No per-`kid` state is kept for
  * unknown `kid`s: the cooldown bounds both fetches and memory under a random-`kid` flood.
+ *
+ * Every path that finds no key first waits for a refresh already in flight (OIDC Core §10.1.1: an
+ * unfamiliar `kid` means the keys changed), so a rotation is never refused because a background
+ * refresh happened to be running.
  */
 export class RemoteJwks<Key> {
   readonly uri: string;
@@ -44,11 +67,16 @@ export class RemoteJwks<Key> {
   readonly #fetch: FetchLike;
   readonly #now: () => number;
   readonly #platform: Platform<Key>;
+  readonly #onEvent: VerifierEventListener | undefined;
   #set: KeySet | undefined;
-  /** kid → alg → imported key; cleared whenever the key set changes. */
-  #resolved = new Map<string | undefined, Map<string, Key>>();
+  /** kid → alg → imported keys that fit; cleared whenever the key set changes. */
+  #resolved = new Map<string | undefined, Map<string, readonly Key[]>>();
   #inflight: Promise<void> | undefined;
-  #lastAttemptAt: number | undefined;
+  /** Start of the cooldown: the first fetch and every refetch for a missing key. */
+  #cooldownFrom: number | undefined;
+  #failures = 0;
+  #retryAt = 0;
+  #lastAttemptAt = 0;
   #lastError: VerifierUnavailableError | undefined;
   #version = 0;
   #fetches = 0;
@@ -59,12 +87,14 @@ export class RemoteJwks<Key> {
     fetchImpl: FetchLike,
     now: () => number,
     platform: Platform<Key>,
+    onEvent?: VerifierEventListener,
   ) {
     this.uri = uri;
     this.#settings = settings;
     this.#fetch = fetchImpl;
     this.#now = now;
     this.#platform = platform;
+    this.#onEvent = onEvent;
   }
 
   /** Incremented whenever the fetched key set differs from the previous one. */
@@ -77,9 +107,19 @@ export class RemoteJwks<Key> {
     return this.#set !== undefined && this.#now() - this.#set.fetchedAt < this.#set.maxAgeMs;
   }
 
-  /** Whether a fetch happened less than `cooldownMs` ago (another one would wait). */
+  /** Whether a refetch for a missing key would be refused now (less than `cooldownMs` since the last). */
   get coolingDown(): boolean {
-    return this.#lastAttemptAt !== undefined && this.#now() - this.#lastAttemptAt < this.#settings.cooldownMs;
+    return this.#cooldownFrom !== undefined && this.#now() - this.#cooldownFrom < this.#settings.cooldownMs;
+  }
+
+  /** Whether scheduled refreshes are backing off after failures. */
+  get backingOff(): boolean {
+    return this.#failures > 0 && this.#now() < this.#retryAt;
+  }
+
+  /** Whether a fetch is in flight. */
+  get refreshing(): boolean {
+    return this.#inflight !== undefined;
   }
 
   /** When the keys were last fetched successfully, ms since the epoch. */
@@ -98,75 +138,112 @@ export class RemoteJwks<Key> {
   }
 
   /**
-   * Starts a background refresh when the keys are past their max age (and not cooling down), so that
-   * a removed key is noticed even when every token is answered from the verified-token cache.
+   * Starts a background refresh when the keys are past their max age (and refreshes are not backing
+   * off), so that a removed key is noticed even when every token is answered from a cache.
    */
   revalidate(): void {
-    if (!this.fresh && this.#set && !this.coolingDown) this.#refresh().catch(() => {});
+    if (this.#set && !this.fresh && !this.#inflight && !this.backingOff) this.#background();
   }
 
   /** Fetches the keys now (e.g. at start-up). Rejects with `VerifierUnavailableError`. */
   async warmUp(): Promise<void> {
-    await this.#refresh();
+    await this.#refresh(true);
   }
 
-  /** The key for `alg` and `kid` when it is imported and the set is fresh; otherwise `undefined`. */
-  cachedKey(alg: string, kid: string | undefined): Key | undefined {
-    const key = this.#resolved.get(kid)?.get(alg);
-    return key !== undefined && this.fresh ? key : undefined;
+  /** The imported keys for `alg` and `kid` when the set is fresh and they were imported before. */
+  cachedKeys(alg: string, kid: string | undefined): readonly Key[] | undefined {
+    const keys = this.#resolved.get(kid)?.get(alg);
+    return keys !== undefined && this.fresh ? keys : undefined;
   }
 
   /**
-   * The key for a token's `alg` and `kid`. Throws `InvalidTokenError` (`ERR_JWKS_NO_MATCHING_KEY`)
-   * when no key fits, `VerifierUnavailableError` when keys are needed and cannot be fetched.
+   * The keys a token's signature is checked against: the key with its `kid`, or without `kid` every
+   * key that fits `alg` (at most {@link MAX_KIDLESS_CANDIDATES}). Throws `InvalidTokenError`
+   * (`ERR_JWKS_NO_MATCHING_KEY`) when none fits, `VerifierUnavailableError` when keys are needed and
+   * cannot be fetched.
    */
-  async getKey(alg: string, kid: string | undefined): Promise<Key> {
+  async getKeys(alg: string, kid: string | undefined): Promise<readonly Key[]> {
     let set = this.#set;
     if (!set) {
-      if (this.coolingDown && this.#lastError) throw this.#lastError;
-      await this.#refresh();
-      set = this.#set as KeySet;
+      if (this.#inflight) await this.#join();
+      else if (this.#failedRecently() && this.#lastError) throw this.#lastError;
+      else await this.#refresh(true);
+      set = this.#set;
+      if (!set) throw this.#lastError ?? new VerifierUnavailableError(`JWKS at ${this.uri} unavailable`);
     } else {
       const age = this.#now() - set.fetchedAt;
-      if (age >= set.maxAgeMs && age < this.#settings.staleMaxAgeMs) {
-        // Stale-while-revalidate: the cached keys serve this call; a failed refresh keeps them.
-        if (!this.coolingDown) this.#refresh().catch(() => {});
-      } else if (age >= this.#settings.staleMaxAgeMs) {
-        if (this.coolingDown) {
+      if (age >= this.#settings.staleMaxAgeMs) {
+        if (this.#inflight) await this.#join().catch(() => {});
+        else if (!this.#failedRecently()) await this.#refresh(false).catch(() => {});
+        set = this.#set as KeySet;
+        if (this.#now() - set.fetchedAt >= this.#settings.staleMaxAgeMs) {
           throw this.#lastError ?? new VerifierUnavailableError(`JWKS at ${this.uri} is too old to trust`);
         }
-        await this.#refresh();
-        set = this.#set as KeySet;
+      } else if (age >= set.maxAgeMs) {
+        // Stale-while-revalidate: the cached keys serve this call; a failed refresh keeps them.
+        emitTo(this.#onEvent, { type: "jwks_stale", uri: this.uri, ageMs: age });
+        this.revalidate();
       }
     }
 
-    let jwk = findKey(set.keys, alg, kid);
-    if (!jwk && !this.coolingDown) {
-      // An unknown kid may be a new key: refetch, at most once per cooldown.
-      await this.#refresh();
-      jwk = findKey((this.#set as KeySet).keys, alg, kid);
+    let jwks = findKeys(set.keys, alg, kid);
+    if (jwks.length === 0 && (await this.refetchForMissingKey(this.#version))) {
+      jwks = findKeys((this.#set as KeySet).keys, alg, kid);
     }
-    if (!jwk) {
+    if (jwks.length === 0) {
       throw new InvalidTokenError(
         "ERR_JWKS_NO_MATCHING_KEY",
-        kid === undefined
-          ? `no single key in the JWKS fits ${alg}`
-          : `no key in the JWKS has this kid for ${alg}`,
+        kid === undefined ? `no key in the JWKS fits ${alg}` : `no key in the JWKS has this kid for ${alg}`,
       );
     }
-    return this.#import(jwk, alg, kid);
+    if (jwks.length > MAX_KIDLESS_CANDIDATES) {
+      throw new InvalidTokenError(
+        "ERR_JWKS_NO_MATCHING_KEY",
+        `token has no kid and more than ${MAX_KIDLESS_CANDIDATES} keys in the JWKS fit ${alg}`,
+      );
+    }
+    return this.#import(jwks, alg, kid);
   }
 
-  async #import(jwk: JWK, alg: string, kid: string | undefined): Promise<Key> {
+  /**
+   * A token's key is not in the set seen at `version`: the keys may have rotated. Waits for a refresh
+   * in flight, else refetches unless cooling down. Resolves `true` when the set has changed since
+   * `version` (look again), `false` otherwise; rejects when the refetch fails.
+   */
+  async refetchForMissingKey(version: number): Promise<boolean> {
+    if (this.#version !== version) return true;
+    if (this.#inflight) {
+      await this.#join().catch(() => {});
+      if (this.#version !== version) return true;
+    }
+    if (this.coolingDown) {
+      emitTo(this.#onEvent, {
+        type: "jwks_cooldown",
+        uri: this.uri,
+        retryInMs: (this.#cooldownFrom as number) + this.#settings.cooldownMs - this.#now(),
+      });
+      return false;
+    }
+    await this.#refresh(true);
+    return this.#version !== version;
+  }
+
+  async #import(jwks: readonly JWK[], alg: string, kid: string | undefined): Promise<readonly Key[]> {
     const known = this.#resolved.get(kid)?.get(alg);
     if (known !== undefined) return known;
     const version = this.#version;
-    let key: Key;
-    try {
-      key = await this.#platform.importKey(jwk, alg);
-    } catch (cause) {
+    const keys: Key[] = [];
+    let failure: unknown;
+    for (const jwk of jwks) {
+      try {
+        keys.push(await this.#platform.importKey(jwk, alg));
+      } catch (cause) {
+        failure = cause;
+      }
+    }
+    if (keys.length === 0) {
       throw new InvalidTokenError("ERR_JWKS_NO_MATCHING_KEY", `the JWKS key for ${alg} cannot be imported`, {
-        cause,
+        cause: failure,
       });
     }
     if (version === this.#version) {
@@ -175,31 +252,80 @@ export class RemoteJwks<Key> {
         byAlg = new Map();
         this.#resolved.set(kid, byAlg);
       }
-      byAlg.set(alg, key);
+      byAlg.set(alg, keys);
     }
-    return key;
+    return keys;
   }
 
-  #refresh(): Promise<void> {
-    this.#inflight ??= this.#load().finally(() => {
-      this.#inflight = undefined;
+  /**
+   * Without usable keys every request would fail anyway: a failed fetch is retried once per
+   * cooldown (not per request), without the growing back-off of background refreshes.
+   */
+  #failedRecently(): boolean {
+    return this.#lastError !== undefined && this.#now() - this.#lastAttemptAt < this.#settings.cooldownMs;
+  }
+
+  /**
+   * Waits for the fetch in flight. On runtimes where one request must not await another request's
+   * I/O (DESIGN: "Shared state across requests"), this is the one place to change.
+   */
+  #join(): Promise<void> {
+    return this.#inflight as Promise<void>;
+  }
+
+  /** A refresh nobody waits for; its failure is recorded (and reported), not thrown. */
+  #background(): void {
+    this.#refresh(false, true).catch(() => {});
+  }
+
+  /** One fetch in flight; `forMissingKey` starts the cooldown. */
+  #refresh(forMissingKey: boolean, background = false): Promise<void> {
+    if (this.#inflight) return this.#inflight;
+    if (forMissingKey || this.#cooldownFrom === undefined) this.#cooldownFrom = this.#now();
+    const pending = this.#load(background).finally(() => {
+      if (this.#inflight === pending) this.#inflight = undefined;
     });
-    return this.#inflight;
+    this.#inflight = pending;
+    return pending;
   }
 
-  async #load(): Promise<void> {
-    this.#lastAttemptAt = this.#now();
+  async #load(background: boolean): Promise<void> {
+    const started = this.#now();
+    this.#lastAttemptAt = started;
     this.#fetches++;
     try {
       const set = await this.#fetchSet();
       this.#lastError = undefined;
-      if (set.text !== this.#set?.text) {
+      this.#failures = 0;
+      const changed = set.text !== this.#set?.text;
+      if (changed) {
         this.#version++;
         this.#resolved = new Map();
       }
       this.#set = set;
+      emitTo(this.#onEvent, {
+        type: "jwks_fetched",
+        uri: this.uri,
+        durationMs: this.#now() - started,
+        keyCount: set.keys.length,
+        changed,
+        background,
+      });
     } catch (error) {
-      this.#lastError = error as VerifierUnavailableError;
+      const unavailable = error as VerifierUnavailableError;
+      this.#lastError = unavailable;
+      this.#failures++;
+      const delay = Math.min(
+        Math.max(BACKOFF_MIN_MS, this.#settings.cooldownMs) * 2 ** (this.#failures - 1),
+        Math.max(BACKOFF_MAX_MS, this.#settings.cooldownMs),
+      );
+      this.#retryAt = this.#now() + delay;
+      emitTo(this.#onEvent, {
+        type: "jwks_failed",
+        uri: this.uri,
+        durationMs: this.#now() - started,
+        error: unavailable,
+      });
       throw error;
     }
   }
@@ -242,24 +368,25 @@ export class RemoteJwks<Key> {
     };
   }
 
-  /** `Cache-Control: max-age` shortens the cache time, but never below the cooldown. */
+  /**
+   * `cacheMaxAgeMs` as configured; a server's `Cache-Control: max-age` shortens it, but not below
+   * the cooldown (a server answering `max-age=0` would otherwise be asked on every request).
+   */
   #maxAge(cacheControl: string | null): number {
+    const configured = this.#settings.cacheMaxAgeMs;
     const match = cacheControl ? /(?:^|,)\s*max-age\s*=\s*(\d+)/i.exec(cacheControl) : null;
-    if (!match) return this.#settings.cacheMaxAgeMs;
-    const seconds = Number(match[1]);
-    return Math.max(this.#settings.cooldownMs, Math.min(this.#settings.cacheMaxAgeMs, seconds * 1000));
+    if (!match) return configured;
+    const server = Number(match[1]) * 1000;
+    return Math.min(configured, Math.max(server, Math.min(this.#settings.cooldownMs, configured)));
   }
 }
 
-/** With a `kid`: the key with that `kid` that fits `alg`. Without: the only key that fits `alg`. */
-function findKey(keys: readonly JWK[], alg: string, kid: string | undefined): JWK | undefined {
-  let found: JWK | undefined;
+/** With a `kid`: the keys with that `kid` that fit `alg`. Without: every key that fits `alg`. */
+function findKeys(keys: readonly JWK[], alg: string, kid: string | undefined): JWK[] {
+  const found: JWK[] = [];
   for (const key of keys) {
     if (kid !== undefined && key.kid !== kid) continue;
-    if (!jwkFitsAlg(key, alg)) continue;
-    if (kid !== undefined) return key;
-    if (found) return undefined;
-    found = key;
+    if (jwkFitsAlg(key, alg)) found.push(key);
   }
   return found;
 }

@@ -3,43 +3,76 @@ import type { FetchLike } from "../lib/http.js";
 import type { ProviderName } from "../providers.js";
 import type { VerifyAlgorithm } from "./algorithms.js";
 import type { ClaimRule } from "./claims.js";
+import type { VerifierEventListener } from "./events.js";
 import type { IntrospectionOptions } from "./introspection.js";
 import type { JwksOptions } from "./jwks.js";
 import type { ScopeRequirement } from "./scopes.js";
 
-export interface VerifierOptions {
-  /** Accepted issuer(s), compared exactly with `iss`. Or `provider` and `tenant`. */
-  issuer?: string | readonly string[];
+/** The rules of one issuer: the token's `iss` selects them before any key is fetched. */
+export interface IssuerOptions {
+  /** The issuer, compared exactly with `iss`. Or `provider` and `tenant`. */
+  issuer?: string;
   /** With `provider`, instead of `issuer`: the tenant the issuer(s) are built from (Entra: v2 and v1). */
   tenant?: string;
-  /** Accepted audience(s); the token's `aud` must contain one. `null` turns the check off, explicitly. */
+  /** Accepted audience(s); the token's audience claim must contain one. `null` turns the check off, explicitly. */
   audience: string | readonly string[] | null;
-  /** JWKS URL. Default: `jwks_uri` from each issuer's discovery document. */
+  /** Provider preset: sets `scopeClaim`, `audienceClaim` and claim policies; options still win. */
+  provider?: ProviderName;
+  /** JWKS URL of this issuer. Default: the top-level `jwksUri`, else `jwks_uri` from discovery. */
   jwksUri?: string;
-  /** Allowed `alg`s. Default: RS/PS/ES 256/384/512 and EdDSA. HMAC and `none` are never accepted. */
+  /**
+   * Claim(s) holding the scopes. Default: the preset's, else `scope`, `scp`, `permissions` and `roles`.
+   * A name that is not a claim but contains dots is a path (`realm_access.roles`; `*` matches any
+   * key); an object claim contributes its keys.
+   */
+  scopeClaim?: string | readonly string[];
+  /** The claim checked against `audience`. Default `aud` (Cognito's preset: `client_id`). */
+  audienceClaim?: string;
+  /** Claim policies; a failure is a 403 (`ClaimPolicyError`), not a bad token. Added to the preset's. */
+  claims?: Readonly<Record<string, ClaimRule>>;
+  /** `true`: header `typ` must be `at+jwt` or `application/at+jwt` (RFC 9068); a string: that value. */
+  requireTyp?: boolean | string;
+  /**
+   * Keycloak: the client(s) whose roles in `resource_access.<client>.roles` count as scopes. Default:
+   * the `audience` (the API's own client). Roles other clients define never count.
+   */
+  resourceClientId?: string | readonly string[];
+}
+
+/** Options of a verifier: one issuer rule set (`issuer` and `audience`), or several (`issuers`). */
+export type VerifierOptions = SharedVerifierOptions &
+  (
+    | {
+        /** Accepted issuer(s), compared exactly with `iss`. Or `provider` and `tenant`. */
+        issuer?: string | readonly string[];
+        /** Accepted audience(s); the token's `aud` must contain one. `null` turns the check off, explicitly. */
+        audience: string | readonly string[] | null;
+        issuers?: undefined;
+      }
+    | {
+        /**
+         * Several issuers, each with its own rules, instead of `issuer` and `audience`. Per-issuer
+         * options given at the top level (`provider`, `scopeClaim`, `jwksUri`, …) are defaults an
+         * entry may override.
+         */
+        issuers: readonly IssuerOptions[];
+        issuer?: undefined;
+        audience?: undefined;
+      }
+  );
+
+/** Options shared by every issuer of a verifier. */
+export interface SharedVerifierOptions extends Omit<IssuerOptions, "issuer" | "audience"> {
+  /** Allowed `alg`s. Default: RS/PS/ES 256/384/512, Ed25519 and EdDSA. HMAC and `none` are never accepted. */
   algorithms?: readonly VerifyAlgorithm[];
   /** Tolerance for `exp`, `nbf` and `iat`. Default 5. */
   clockToleranceSeconds?: number;
   /** Scopes every token must have (a per-call `requiredScopes` adds to these). */
   requiredScopes?: ScopeRequirement;
-  /**
-   * Claim(s) holding the scopes. Default: `scope`, `scp`, `permissions` and `roles`. A name that is not
-   * a claim but contains dots is a path (`realm_access.roles`; `*` matches any key); an object claim
-   * contributes its keys.
-   */
-  scopeClaim?: string | readonly string[];
-  /** The claim checked against `audience`. Default `aud` (Cognito's preset: `client_id`). */
-  audienceClaim?: string;
-  /** Provider preset: sets `scopeClaim`, `audienceClaim` and claim policies; options still win. */
-  provider?: ProviderName;
-  /** `true`: header `typ` must be `at+jwt` or `application/at+jwt` (RFC 9068); a string: that value. */
-  requireTyp?: boolean | string;
   /** Reject tokens whose `iat` is older than this. */
   maxTokenAgeSeconds?: number;
   /** Tokens longer than this are rejected before any decoding. Default 16 384. */
   maxTokenBytes?: number;
-  /** Claim policies; a failure is a 403 (`ClaimPolicyError`), not a bad token. */
-  claims?: Readonly<Record<string, ClaimRule>>;
   /** JWKS cache settings. */
   jwks?: JwksOptions;
   /** RFC 7662 introspection for opaque (non-JWT) tokens, or for every token with `allTokens`. */
@@ -52,6 +85,8 @@ export interface VerifierOptions {
   clock?: { now(): number };
   /** Allow `http:` URLs on hosts other than loopback. Default false. */
   allowInsecureHttp?: boolean;
+  /** Told of key-set fetches and failures, stale keys, cooldowns, refused tokens and introspection. */
+  onEvent?: VerifierEventListener;
 }
 
 /** The result of a successful verification. */

@@ -42,16 +42,25 @@ export function checkScopes(
   if (!ok) throw new InsufficientScopeError(requirement.scopes, granted, requirement.anyOf);
 }
 
-/** Values of a claim, or of a dotted path into nested claims (`*` matches every key). */
-export function claimValues(claims: JWTPayload, name: string): unknown[] {
-  if (name in claims || !name.includes(".")) return [claims[name]];
+/** A claim name (a dotted name that is not a claim is a path), or an explicit path of keys. */
+export type ScopeSource = string | readonly string[];
+
+/** Values of a claim, or of a path into nested claims (`*` matches every key). */
+export function claimValues(claims: JWTPayload, source: ScopeSource): unknown[] {
+  let path: readonly string[];
+  if (typeof source === "string") {
+    if (source in claims || !source.includes(".")) return [claims[source]];
+    path = source.split(".");
+  } else {
+    path = source;
+  }
   let current: unknown[] = [claims];
-  for (const part of name.split(".")) {
+  for (const part of path) {
     const next: unknown[] = [];
     for (const value of current) {
       if (typeof value !== "object" || value === null) continue;
       if (part === "*") next.push(...Object.values(value));
-      else next.push((value as Record<string, unknown>)[part]);
+      else if (Object.hasOwn(value, part)) next.push((value as Record<string, unknown>)[part]);
     }
     current = next;
   }
@@ -59,7 +68,7 @@ export function claimValues(claims: JWTPayload, name: string): unknown[] {
 }
 
 /** The granted scopes: every value of the named claims, deduplicated. */
-export function scopesFrom(claims: JWTPayload, names: readonly string[]): string[] {
+export function scopesFrom(claims: JWTPayload, names: readonly ScopeSource[]): string[] {
   const scopes: string[] = [];
   const add = (scope: unknown) => {
     if (typeof scope === "string" && scope !== "" && !scopes.includes(scope)) scopes.push(scope);

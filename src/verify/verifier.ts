@@ -1,21 +1,14 @@
 import type { JWTPayload, ProtectedHeaderParameters } from "jose";
 import { LRUCache } from "lru-cache";
 import { platform } from "#platform";
-import { type InvalidTokenCode, InvalidTokenError } from "../errors.js";
+import { type InvalidTokenCode, InvalidTokenError, M2MError } from "../errors.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
 import type { Platform } from "../platform/types.js";
-import { PROVIDER_NAMES, tenantIssuers, VERIFIER_PRESETS } from "../providers.js";
 import { ASYMMETRIC_ALGS } from "./algorithms.js";
-import {
-  type ClaimRule,
-  checkAge,
-  checkAudience,
-  checkClaimPolicies,
-  checkTimes,
-  clientIdOf,
-} from "./claims.js";
+import { checkAge, checkAudience, checkClaimPolicies, checkTimes, clientIdOf } from "./claims.js";
+import { emitTo, type VerifierEventListener } from "./events.js";
 import { Introspector } from "./introspection.js";
-import { discoverIntrospectionEndpoint, IssuerKeys } from "./issuers.js";
+import { buildIssuerRules, discoverIntrospectionEndpoint, IssuerKeys, type IssuerRule } from "./issuers.js";
 import { DEFAULT_JWKS, type JwksSettings, type RemoteJwks } from "./jwks.js";
 import {
   checkHeader,
@@ -34,22 +27,26 @@ import {
   type VerifierOptions,
   type VerifyCallOptions,
 } from "./options.js";
-import {
-  checkScopes,
-  DEFAULT_SCOPE_CLAIMS,
-  type NormalizedRequirement,
-  normalizeRequirement,
-  scopesFrom,
-} from "./scopes.js";
+import { checkScopes, type NormalizedRequirement, normalizeRequirement, scopesFrom } from "./scopes.js";
 
 export type { ClaimRule } from "./claims.js";
-export type { AuthResult, JwksState, Verifier, VerifierOptions, VerifyCallOptions } from "./options.js";
+export type { VerifierEvent, VerifierEventListener } from "./events.js";
+export type {
+  AuthResult,
+  IssuerOptions,
+  JwksState,
+  Verifier,
+  VerifierOptions,
+  VerifyCallOptions,
+} from "./options.js";
 export type { ScopeRequirement } from "./scopes.js";
 
 interface VerifiedEntry {
   /** The whole token: the cache is keyed by its tail, a hit must match it exactly. */
   token: string;
   result: AuthResult;
+  /** The issuer's rules the token was verified under. */
+  rule: IssuerRule;
   expiresAt: number;
   iat: number | undefined;
   aud: unknown;
@@ -77,7 +74,7 @@ interface ParsedToken {
   signature: string;
   header: Header;
   claims: JWTPayload;
-  issuer: string;
+  rule: IssuerRule;
   now: number;
 }
 
@@ -104,26 +101,22 @@ export function createVerifier(options: VerifierOptions): Verifier {
  * Adapters call this instead of `verify` so that a cached token is answered in the same tick (no
  * promise, no microtask): returns the result, or a promise when keys must be fetched; throws on failure.
  */
-export const verifyNow: unique symbol = Symbol("m2m-kit.verifyNow");
+export const verifyNow: unique symbol = Symbol.for("m2m-kit.verifyNow");
 
 class JwtVerifier implements Verifier {
-  readonly #issuers: Set<string>;
-  readonly #audiences: readonly string[] | null;
+  readonly #rules: ReadonlyMap<string, IssuerRule>;
   readonly #algorithms: Set<string>;
   readonly #toleranceMs: number;
   readonly #required: NormalizedRequirement | undefined;
-  readonly #scopeClaims: readonly string[];
-  readonly #audienceClaim: string;
-  readonly #requireTyp: string | undefined;
   readonly #maxAgeMs: number | undefined;
   readonly #maxTokenBytes: number;
-  readonly #claims: ReadonlyArray<[string, ClaimRule]>;
   readonly #jwksSettings: JwksSettings;
   readonly #fetch: FetchLike;
   readonly #now: () => number;
   readonly #allowInsecureHttp: boolean;
   readonly #platform: Platform<AnyKey>;
   readonly #keys: IssuerKeys<AnyKey>;
+  readonly #onEvent: VerifierEventListener | undefined;
   readonly #headers = new LRUCache<string, Header>({ max: 256 });
   readonly #introspector: Introspector | undefined;
   #introspectionEndpoint: Promise<string> | undefined;
@@ -135,21 +128,7 @@ class JwtVerifier implements Verifier {
     if (typeof options !== "object" || options === null)
       throw new TypeError("verifier options must be an object");
     this.#allowInsecureHttp = options.allowInsecureHttp === true;
-    let issuer = options.issuer;
-    if (options.tenant !== undefined) {
-      if (options.provider === undefined || issuer !== undefined) {
-        throw new TypeError("tenant goes with provider, instead of issuer");
-      }
-      if (!PROVIDER_NAMES.includes(options.provider))
-        throw new TypeError(`provider must be one of ${PROVIDER_NAMES.join(", ")}`);
-      issuer = tenantIssuers(options.provider, toList(options.tenant, "tenant")[0] as string);
-    }
-    if (issuer === undefined) throw new TypeError("issuer is required (or provider and tenant)");
-    this.#issuers = new Set(toList(issuer, "issuer"));
-    if (options.audience === undefined) {
-      throw new TypeError("audience is required (a string or array; null turns the audience check off)");
-    }
-    this.#audiences = options.audience === null ? null : toList(options.audience, "audience");
+    this.#rules = buildIssuerRules(options, this.#allowInsecureHttp);
     const algorithms =
       options.algorithms === undefined ? ASYMMETRIC_ALGS : toList(options.algorithms, "algorithms");
     for (const alg of algorithms) {
@@ -160,38 +139,14 @@ class JwtVerifier implements Verifier {
     this.#algorithms = new Set(algorithms);
     this.#toleranceMs = nonNegative(options.clockToleranceSeconds ?? 5, "clockToleranceSeconds") * 1000;
     this.#required = normalizeRequirement(options.requiredScopes, "requiredScopes");
-    if (options.provider !== undefined && !PROVIDER_NAMES.includes(options.provider)) {
-      throw new TypeError(`provider must be one of ${PROVIDER_NAMES.join(", ")}`);
-    }
-    const preset = options.provider === undefined ? undefined : VERIFIER_PRESETS[options.provider];
-    this.#scopeClaims =
-      options.scopeClaim === undefined
-        ? (preset?.scopeClaim ?? DEFAULT_SCOPE_CLAIMS)
-        : toList(options.scopeClaim, "scopeClaim");
-    if (
-      options.audienceClaim !== undefined &&
-      (typeof options.audienceClaim !== "string" || options.audienceClaim === "")
-    ) {
-      throw new TypeError("audienceClaim must be a non-empty string");
-    }
-    this.#audienceClaim = options.audienceClaim ?? preset?.audienceClaim ?? "aud";
-    if (
-      options.requireTyp !== undefined &&
-      typeof options.requireTyp !== "boolean" &&
-      typeof options.requireTyp !== "string"
-    ) {
-      throw new TypeError("requireTyp must be a boolean or a string");
-    }
-    this.#requireTyp = options.requireTyp === true ? "at+jwt" : options.requireTyp || undefined;
     this.#maxAgeMs =
       options.maxTokenAgeSeconds === undefined
         ? undefined
         : nonNegative(options.maxTokenAgeSeconds, "maxTokenAgeSeconds") * 1000;
     this.#maxTokenBytes = nonNegative(options.maxTokenBytes ?? 16_384, "maxTokenBytes");
-    if (options.claims !== undefined && (typeof options.claims !== "object" || options.claims === null)) {
-      throw new TypeError("claims must be an object of claim rules");
+    if (options.jwks !== undefined && (typeof options.jwks !== "object" || options.jwks === null)) {
+      throw new TypeError("jwks must be an object of JWKS cache settings");
     }
-    this.#claims = Object.entries({ ...preset?.claims, ...options.claims });
     this.#jwksSettings = { ...DEFAULT_JWKS };
     for (const [name, value] of Object.entries(options.jwks ?? {})) {
       if (!(name in DEFAULT_JWKS)) throw new TypeError(`jwks.${name} is not a known option`);
@@ -201,20 +156,21 @@ class JwtVerifier implements Verifier {
       throw new TypeError("fetch must be a function");
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     const clock = options.clock;
+    if (clock !== undefined && typeof clock?.now !== "function")
+      throw new TypeError("clock must have a now() method");
     this.#now = clock ? () => clock.now() : Date.now;
+    if (options.onEvent !== undefined && typeof options.onEvent !== "function")
+      throw new TypeError("onEvent must be a function");
+    this.#onEvent = options.onEvent;
     this.#platform = runtime;
-    for (const issuer of this.#issuers) checkUrl(issuer, "issuer", this.#allowInsecureHttp);
     this.#keys = new IssuerKeys({
-      issuers: this.#issuers,
-      jwksUri:
-        options.jwksUri === undefined
-          ? undefined
-          : checkUrl(options.jwksUri, "jwksUri", this.#allowInsecureHttp).href,
+      rules: this.#rules,
       settings: this.#jwksSettings,
       fetch: this.#fetch,
       now: this.#now,
       platform: runtime,
       allowInsecureHttp: this.#allowInsecureHttp,
+      onEvent: this.#onEvent,
     });
     if (options.introspection !== undefined) {
       if (typeof options.introspection !== "object" || options.introspection === null) {
@@ -225,7 +181,7 @@ class JwtVerifier implements Verifier {
         this.#introspectionEndpoint = Promise.resolve(
           checkUrl(endpoint, "introspection.endpoint", this.#allowInsecureHttp).href,
         );
-      } else if (this.#issuers.size !== 1) {
+      } else if (this.#rules.size !== 1) {
         throw new TypeError("introspection.endpoint is required with several issuers");
       }
       this.#introspector = new Introspector(
@@ -233,6 +189,7 @@ class JwtVerifier implements Verifier {
         this.#fetch,
         this.#now,
         this.#jwksSettings.timeoutMs,
+        this.#onEvent,
       );
     }
     const cache = options.verifiedTokenCache;
@@ -260,7 +217,7 @@ class JwtVerifier implements Verifier {
     // Synchronous all the way when the key is cached and the platform verifies synchronously
     // (node:crypto): no await on the hot path.
     try {
-      const outcome = this.#verify(token, options);
+      const outcome = this[verifyNow](token, options);
       return (outcome instanceof Promise ? outcome : Promise.resolve(outcome)) as Promise<AuthResult<Claims>>;
     } catch (error) {
       return Promise.reject(error);
@@ -268,24 +225,52 @@ class JwtVerifier implements Verifier {
   }
 
   [verifyNow](token: string, options?: VerifyCallOptions): AuthResult | Promise<AuthResult> {
-    return this.#verify(token, options);
+    if (this.#onEvent === undefined) return this.#verify(token, options);
+    try {
+      const outcome = this.#verify(token, options);
+      if (outcome instanceof Promise) {
+        return outcome.catch((error: unknown) => {
+          this.#failed(error);
+          throw error;
+        });
+      }
+      return outcome;
+    } catch (error) {
+      this.#failed(error);
+      throw error;
+    }
+  }
+
+  #failed(error: unknown): void {
+    if (!(error instanceof M2MError)) return;
+    emitTo(this.#onEvent, {
+      type: "verification_failed",
+      code: error.code,
+      issuer: undefined,
+      error,
+    });
+  }
+
+  #callChecks(options: VerifyCallOptions | undefined): CallChecks {
+    if (options === undefined) return NO_CALL_CHECKS;
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError("verify options must be an object ({ requiredScopes, audience }) or undefined");
+    }
+    return {
+      requirement:
+        options.requiredScopes === undefined
+          ? undefined
+          : normalizeRequirement(options.requiredScopes, "requiredScopes"),
+      audience: options.audience === undefined ? undefined : toList(options.audience, "audience"),
+    };
   }
 
   #verify(token: string, options: VerifyCallOptions | undefined): AuthResult | Promise<AuthResult> {
+    const call = this.#callChecks(options);
     if (typeof token !== "string") throw invalid("ERR_JWT_MALFORMED", "token must be a string");
     if (token.length > this.#maxTokenBytes) {
       throw invalid("ERR_JWT_TOO_LARGE", `token is longer than ${this.#maxTokenBytes} bytes`);
     }
-    const call: CallChecks =
-      options === undefined
-        ? NO_CALL_CHECKS
-        : {
-            requirement:
-              options.requiredScopes === undefined
-                ? undefined
-                : normalizeRequirement(options.requiredScopes, "requiredScopes"),
-            audience: options.audience === undefined ? undefined : toList(options.audience, "audience"),
-          };
 
     const now = this.#now();
     if (this.#introspector?.handles(token)) return this.#verifyByIntrospection(token, call, now);
@@ -297,9 +282,11 @@ class JwtVerifier implements Verifier {
     if (hit) {
       if (now < hit.expiresAt && hit.version === hit.jwks.version) {
         if (!hit.jwks.fresh) hit.jwks.revalidate();
+        // What the signature proved is cached; every check that depends on the configuration or on
+        // this call runs again, exactly as on a miss (a hit never accepts what a miss refuses).
         checkAge(hit.iat, now, this.#toleranceMs, this.#maxAgeMs);
-        if (call.audience) checkAudience(hit.aud, call.audience);
-        this.#authorize(hit.result, call.requirement);
+        checkAudience(hit.aud, call.audience ?? hit.rule.audiences);
+        this.#authorize(hit.result, hit.rule, call.requirement);
         return hit.result;
       }
       this.#verified?.delete(cacheKey);
@@ -307,17 +294,16 @@ class JwtVerifier implements Verifier {
 
     const [firstDot, secondDot] = splitCompact(token);
     const header = this.#header(token.slice(0, firstDot));
-    if (this.#requireTyp !== undefined && !typMatches(header.typ, this.#requireTyp)) {
-      throw invalid("ERR_JWT_TYP", `token typ must be ${this.#requireTyp}`);
-    }
     const claims = parseSegment<JWTPayload>(
       this.#platform.decodeToString(token.slice(firstDot + 1, secondDot)),
       "payload",
     );
-    // iss first: keys are never fetched for an issuer that is not configured.
+    // iss first: it selects the rules, and keys are never fetched for an issuer that is not configured.
     const issuer = claims.iss;
-    if (typeof issuer !== "string" || !this.#issuers.has(issuer)) {
-      throw invalid("ERR_JWT_ISSUER", "token issuer is not accepted");
+    const rule = typeof issuer === "string" ? this.#rules.get(issuer) : undefined;
+    if (rule === undefined) throw invalid("ERR_JWT_ISSUER", "token issuer is not accepted");
+    if (rule.requireTyp !== undefined && !typMatches(header.typ, rule.requireTyp)) {
+      throw invalid("ERR_JWT_TYP", `token typ must be ${rule.requireTyp}`);
     }
     const signature = token.slice(secondDot + 1);
     if (!isCanonicalBase64Url(signature)) throw invalid("ERR_JWT_SIGNATURE", "token signature is not valid");
@@ -327,43 +313,69 @@ class JwtVerifier implements Verifier {
       signature,
       header,
       claims,
-      issuer,
+      rule,
       now,
     };
 
-    const jwks = this.#keys.known(issuer);
-    const key = jwks?.cachedKey(header.alg, header.kid);
-    if (jwks === undefined || key === undefined) return this.#verifyWithFetchedKey(parsed, call);
-    const valid = this.#platform.verify(header.alg, key, parsed.signingInput, signature);
-    if (valid instanceof Promise)
-      return valid.then((ok) => this.#accept(ok, parsed, jwks, jwks.version, call));
-    return this.#accept(valid, parsed, jwks, jwks.version, call);
+    const jwks = this.#keys.known(rule.issuer);
+    const keys = jwks?.cachedKeys(header.alg, header.kid);
+    if (jwks === undefined || keys === undefined) return this.#verifyWithFetchedKey(parsed, call);
+    const version = jwks.version;
+    const valid = this.#checkSignature(keys, parsed);
+    if (valid instanceof Promise) {
+      return valid.then((ok) =>
+        !ok && header.kid === undefined
+          ? this.#verifyWithFetchedKey(parsed, call)
+          : this.#accept(ok, parsed, jwks, version, call),
+      );
+    }
+    // A token without kid that no cached key verifies may be signed with a key published since.
+    if (!valid && header.kid === undefined) return this.#verifyWithFetchedKey(parsed, call);
+    return this.#accept(valid, parsed, jwks, version, call);
+  }
+
+  /** The signature against each candidate key in turn (one with a `kid`; a few without). */
+  #checkSignature(keys: readonly AnyKey[], parsed: ParsedToken): boolean | Promise<boolean> {
+    const { alg } = parsed.header;
+    const from = (i: number): boolean | Promise<boolean> => {
+      for (; i < keys.length; i++) {
+        const ok = this.#platform.verify(alg, keys[i], parsed.signingInput, parsed.signature);
+        if (ok instanceof Promise) {
+          const next = i + 1;
+          return ok.then((valid) => valid || from(next));
+        }
+        if (ok) return true;
+      }
+      return false;
+    };
+    return from(0);
   }
 
   /** RFC 7662: the authorization server says whether the token is active; the same checks follow. */
   async #verifyByIntrospection(token: string, call: CallChecks, now: number): Promise<AuthResult> {
     const introspector = this.#introspector as Introspector;
     const claims = await introspector.introspect(token, await this.#introspectionEndpointUrl());
-    if (claims.iss !== undefined && (typeof claims.iss !== "string" || !this.#issuers.has(claims.iss))) {
-      throw invalid("ERR_JWT_ISSUER", "token issuer is not accepted");
-    }
+    let rule: IssuerRule | undefined;
+    if (claims.iss === undefined) rule = this.#rules.values().next().value;
+    else if (typeof claims.iss === "string") rule = this.#rules.get(claims.iss);
+    if (rule === undefined) throw invalid("ERR_JWT_ISSUER", "token issuer is not accepted");
     if (claims.exp !== undefined) checkTimes(claims, now, this.#toleranceMs, this.#maxAgeMs);
     // Opaque tokens often carry no aud in their introspection answer: checked when present.
-    const audience = claims[this.#audienceClaim];
-    if (audience !== undefined) checkAudience(audience, call.audience ?? this.#audiences);
+    const audience = claims[rule.audienceClaim];
+    if (audience !== undefined) checkAudience(audience, call.audience ?? rule.audiences);
     const result = this.#result(
       { ...claims },
       NO_HEADER,
-      typeof claims.iss === "string" ? claims.iss : ([...this.#issuers][0] as string),
+      rule,
       typeof claims.exp === "number" ? claims.exp * 1000 : Number.POSITIVE_INFINITY,
     );
-    this.#authorize(result, call.requirement);
+    this.#authorize(result, rule, call.requirement);
     return result;
   }
 
   #introspectionEndpointUrl(): Promise<string> {
     if (this.#introspectionEndpoint) return this.#introspectionEndpoint;
-    const issuer = [...this.#issuers][0] as string;
+    const issuer = this.#rules.keys().next().value as string;
     const pending = discoverIntrospectionEndpoint(issuer, {
       fetch: this.#fetch,
       timeoutMs: this.#jwksSettings.timeoutMs,
@@ -378,10 +390,16 @@ class JwtVerifier implements Verifier {
   }
 
   async #verifyWithFetchedKey(parsed: ParsedToken, call: CallChecks): Promise<AuthResult> {
-    const jwks = this.#keys.known(parsed.issuer) ?? (await this.#keys.forIssuer(parsed.issuer));
-    const version = jwks.version;
-    const key = await jwks.getKey(parsed.header.alg, parsed.header.kid);
-    const valid = await this.#platform.verify(parsed.header.alg, key, parsed.signingInput, parsed.signature);
+    const { issuer } = parsed.rule;
+    const { alg, kid } = parsed.header;
+    const jwks = this.#keys.known(issuer) ?? (await this.#keys.forIssuer(issuer));
+    let version = jwks.version;
+    let valid = await this.#checkSignature(await jwks.getKeys(alg, kid), parsed);
+    // Without kid, a new key can only be told by trying it: the same refetch rules as an unknown kid.
+    if (!valid && kid === undefined && (await jwks.refetchForMissingKey(version))) {
+      version = jwks.version;
+      valid = await this.#checkSignature(await jwks.getKeys(alg, kid), parsed);
+    }
     return this.#accept(valid, parsed, jwks, version, call);
   }
 
@@ -394,23 +412,24 @@ class JwtVerifier implements Verifier {
     call: CallChecks,
   ): AuthResult {
     if (!valid) throw invalid("ERR_JWT_SIGNATURE", "token signature is not valid");
-    const { claims, header, issuer } = parsed;
+    const { claims, header, rule } = parsed;
     const expiresAt = checkTimes(claims, parsed.now, this.#toleranceMs, this.#maxAgeMs);
-    checkAudience(claims[this.#audienceClaim], call.audience ?? this.#audiences);
-    const result = this.#result(claims, header.raw, issuer, expiresAt);
+    checkAudience(claims[rule.audienceClaim], call.audience ?? rule.audiences);
+    const result = this.#result(claims, header.raw, rule, expiresAt);
     if (this.#verified && version === jwks.version && this.#seenBefore(parsed.signature)) {
       const token = parsed.token;
       this.#verified.set(token.length > CACHE_KEY_CHARS ? token.slice(-CACHE_KEY_CHARS) : token, {
         token,
         result,
+        rule,
         expiresAt,
         iat: claims.iat,
-        aud: claims[this.#audienceClaim],
+        aud: claims[rule.audienceClaim],
         jwks,
         version,
       });
     }
-    this.#authorize(result, call.requirement);
+    this.#authorize(result, rule, call.requirement);
     return result;
   }
 
@@ -435,16 +454,16 @@ class JwtVerifier implements Verifier {
   #result(
     claims: JWTPayload,
     header: ProtectedHeaderParameters,
-    issuer: string,
+    rule: IssuerRule,
     expiresAt: number,
   ): AuthResult {
     return Object.freeze({
       claims: Object.freeze(claims),
       header,
-      scopes: Object.freeze(scopesFrom(claims, this.#scopeClaims)),
+      scopes: Object.freeze(scopesFrom(claims, rule.scopeSources)),
       clientId: clientIdOf(claims),
       subject: typeof claims.sub === "string" ? claims.sub : undefined,
-      issuer,
+      issuer: typeof claims.iss === "string" ? claims.iss : rule.issuer,
       expiresAt,
     });
   }
@@ -457,11 +476,11 @@ class JwtVerifier implements Verifier {
     return header;
   }
 
-  /** Scopes and claim policy: evaluated on every call, cached or not. */
-  #authorize(result: AuthResult, call: NormalizedRequirement | undefined): void {
+  /** Scopes and claim policies: evaluated on every call, cached or not. */
+  #authorize(result: AuthResult, rule: IssuerRule, call: NormalizedRequirement | undefined): void {
     checkScopes(this.#required, result.scopes);
     checkScopes(call, result.scopes);
-    checkClaimPolicies(this.#claims, result.claims);
+    checkClaimPolicies(rule.claims, result.claims);
   }
 }
 

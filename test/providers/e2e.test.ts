@@ -141,7 +141,8 @@ const CASES: Case[] = [
         h.typ = "JWT";
         p.azp = p.client_id;
         p.realm_access = { roles: scopesOf(p) };
-        p.resource_access = { account: { roles: ["view-profile"] } };
+        // Roles of another client (Keycloak's own account console) are not this API's.
+        p.resource_access = { account: { roles: ["view-profile"] }, [String(p.aud)]: { roles: ["audit"] } };
         p.scope = "profile email";
         delete p.client_id;
       },
@@ -149,7 +150,7 @@ const CASES: Case[] = [
     request: { audience: API.identifier, scope: "read:orders" },
     sent: { grant_type: "client_credentials", scope: "read:orders" },
     audience: API.identifier,
-    scopes: ["profile", "email", "read:orders", "view-profile"],
+    scopes: ["profile", "email", "read:orders", "audit"],
   },
   {
     provider: "entra",

@@ -250,7 +250,7 @@ const SHAPES: Shape[] = [
       realm_access: { roles: ["read:data"] },
       resource_access: { "orders-api": { roles: ["write:data"] }, account: { roles: ["view-profile"] } },
     }),
-    scopes: ["profile", "read:data", "write:data", "view-profile"],
+    scopes: ["profile", "read:data", "write:data"],
     clientId: "kc-app",
   },
   {

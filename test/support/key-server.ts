@@ -16,7 +16,8 @@ export type SigningAlg =
   | "ES256"
   | "ES384"
   | "ES512"
-  | "EdDSA";
+  | "EdDSA"
+  | "Ed25519";
 
 export interface TestKey {
   kid: string;

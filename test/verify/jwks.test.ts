@@ -23,7 +23,13 @@ afterAll(async () => {
 });
 
 function verifierFor(ks: KeyServer, clock: ManualClock, extra: Partial<VerifierOptions> = {}) {
-  return createVerifier({ issuer: ks.issuer, audience: API, jwksUri: ks.jwksUri, clock, ...extra });
+  return createVerifier({
+    issuer: ks.issuer,
+    audience: API,
+    jwksUri: ks.jwksUri,
+    clock,
+    ...extra,
+  } as VerifierOptions);
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
