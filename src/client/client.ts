@@ -3,6 +3,7 @@ import { ClientClosedError, M2MError, TokenRequestError } from "../errors.js";
 import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import type { FetchLike } from "../lib/http.js";
 import { withRetry } from "../lib/retry.js";
+import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import { transportInfo } from "../lib/transport.js";
 import { type AudienceParam, CLIENT_PRESETS, type ClientPreset, inferProvider } from "../providers.js";
 import { DpopSession, isResourceNonceChallenge, isTokenNonceChallenge } from "./dpop.js";
@@ -39,10 +40,16 @@ export interface GetTokenOptions {
   forceRefresh?: boolean;
   /** Abandons this caller's wait; a request shared with other callers goes on. */
   signal?: AbortSignal;
+  /**
+   * Receives the background refresh started inside the refresh window, so that the runtime keeps
+   * it alive after the response: a Worker's `ctx.waitUntil`, Next.js's `after`. On Cloudflare
+   * Workers, without it the refresh runs in this call (the still-valid token is returned if it fails).
+   */
+  waitUntil?: WaitUntil;
 }
 
 /** `fetch` init plus the token to attach. */
-export type ClientFetchInit = RequestInit & Pick<GetTokenOptions, "audience" | "scope">;
+export type ClientFetchInit = RequestInit & Pick<GetTokenOptions, "audience" | "scope" | "waitUntil">;
 
 const inspectSymbol = Symbol.for("nodejs.util.inspect.custom");
 
@@ -172,8 +179,14 @@ export class ClientCredentialsClient {
       const stored = found instanceof Promise ? await found : found;
       const now = this.#clock.now();
       if (stored && now < stored.expiresAt) {
-        if (now >= stored.refreshAt && !this.#inflight.has(key))
-          this.#refreshInBackground(endpoint, target, stored, now);
+        if (now >= stored.refreshAt && !this.#inflight.has(key)) {
+          const refresh = this.#refreshInBackground(endpoint, target, stored, now);
+          if (refresh && options.waitUntil) options.waitUntil(refresh);
+          else if (refresh && requestScopedIo) {
+            const fresh = await raceAbort(refresh, options.signal);
+            if (fresh) return { token: fresh, target, fetchedAt: this.#fetchedAt.get(fresh) };
+          }
+        }
         if (this.#onEvent)
           this.#emit({
             type: "cache_hit",
@@ -202,8 +215,8 @@ export class ClientCredentialsClient {
    * moments after it was fetched is kept and the 401 returned: the key backs off, no token storm.
    */
   async fetch(input: string | URL | Request, init: ClientFetchInit = {}): Promise<Response> {
-    const { audience, scope, ...requestInit } = init;
-    const tokenOptions: GetTokenOptions = { audience, scope };
+    const { audience, scope, waitUntil, ...requestInit } = init;
+    const tokenOptions: GetTokenOptions = { audience, scope, waitUntil };
     if (requestInit.signal) tokenOptions.signal = requestInit.signal;
     const replayable = isReplayable(requestInit);
     // Each send needs the body again: keep a clone per possible resend (nonce challenge, 401).
@@ -368,26 +381,39 @@ export class ClientCredentialsClient {
     });
   }
 
-  #refreshInBackground(endpoint: Endpoint, target: KeyedTarget, stored: StoredToken, now: number): void {
+  /** Starts a refresh of a still-valid token; the promise never rejects (`undefined` on failure). */
+  #refreshInBackground(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    stored: StoredToken,
+    now: number,
+  ): Promise<AccessToken | undefined> | undefined {
     const key = target.key;
     const pausedUntil = this.#refreshPausedUntil.get(key);
-    if (pausedUntil !== undefined && now < pausedUntil) return;
+    if (pausedUntil !== undefined && now < pausedUntil) return undefined;
+    // Where refreshes are not shared (Workers), concurrent requests leave it to the first one for
+    // as long as its request may take.
+    if (requestScopedIo) this.#refreshPausedUntil.set(key, now + this.#options.timeoutMs);
     this.#emit({
       type: "refresh_started",
       audience: target.audience,
       scope: target.scope,
       expiresAt: stored.expiresAt,
     });
-    this.#inflight
+    return this.#inflight
       .run(key, (signal) => this.#obtainShared(endpoint, target, true, stored, signal), { background: true })
       .then(
-        () => this.#refreshPausedUntil.delete(key),
+        (token) => {
+          this.#refreshPausedUntil.delete(key);
+          return token;
+        },
         (error: Error) => {
           // The request already went through its retries: give the server a rest before the next
           // background try, but keep trying well before the token expires.
           const failedAt = this.#clock.now();
           this.#refreshPausedUntil.set(key, failedAt + Math.min(30_000, (stored.expiresAt - failedAt) / 4));
           this.#emit({ type: "refresh_failed", audience: target.audience, scope: target.scope, error });
+          return undefined;
         },
       );
   }

@@ -3,6 +3,7 @@ import type { Clock } from "../lib/clock.js";
 import { type AuthorizationServerMetadata, discover } from "../lib/discovery.js";
 import type { FetchLike } from "../lib/http.js";
 import { withRetry } from "../lib/retry.js";
+import { requestScopedIo } from "../lib/runtime.js";
 import { transportInfo } from "../lib/transport.js";
 import {
   type AuthMethod,
@@ -138,17 +139,22 @@ export class EndpointResolver {
         return endpoint;
       })
       .finally(() => {
-        this.#discovering = undefined;
+        if (this.#discovering === promise) this.#discovering = undefined;
         if (this.#controller === controller) this.#controller = undefined;
       });
-    this.#discovering = promise;
+    // On Workers the next request discovers on its own until one has succeeded.
+    if (!requestScopedIo) this.#discovering = promise;
     promise.catch(() => {});
     return promise;
   }
 
   /** Aborts a discovery in flight (the client closing). */
   close(reason: unknown): void {
-    this.#controller?.abort(reason);
+    try {
+      this.#controller?.abort(reason);
+    } catch {
+      // Another request's controller on a request-scoped runtime: that discovery ends on its own.
+    }
   }
 
   #endpointAt(tokenEndpoint: string, metadata: AuthorizationServerMetadata | undefined): Endpoint {

@@ -1,3 +1,5 @@
+import { requestScopedIo } from "../lib/runtime.js";
+
 /** One shared request: the controller is made when the request starts and belongs to it alone. */
 interface Flight<T> {
   promise: Promise<T>;
@@ -19,12 +21,18 @@ export class Abandoned extends Error {
  * One request in flight per cache key: concurrent callers share it, also after a failure (the entry
  * goes when the request settles, so the next caller starts a new one). A caller's `signal` abandons
  * that caller's wait only; when every waiter has abandoned a request (and it is not a background
- * refresh), the request itself is aborted, which closes its connection.
+ * refresh), the request itself is aborted, which closes its connection. Where a request may not wait
+ * on another request's I/O (Workers), each caller starts its own.
  */
 export class SingleFlight<T> {
   readonly #inflight = new Map<string, Flight<T>>();
   /** Every request still running, also those `clear` forgot, so that `abortAll` reaches them. */
   readonly #running = new Set<AbortController>();
+  readonly #shared: boolean;
+
+  constructor(shared = !requestScopedIo) {
+    this.#shared = shared;
+  }
 
   has(key: string): boolean {
     return this.#inflight.has(key);
@@ -46,7 +54,7 @@ export class SingleFlight<T> {
   ): Promise<T> {
     const { signal, background = false } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
-    let flight = this.#inflight.get(key);
+    let flight = this.#shared ? this.#inflight.get(key) : undefined;
     if (!flight) {
       const controller = new AbortController();
       const started: Flight<T> = { promise: undefined as never, controller, waiters: 0, keepAlive: false };
@@ -57,7 +65,7 @@ export class SingleFlight<T> {
       });
       // Waiters may all have abandoned the request; its failure must not go unhandled.
       started.promise.catch(() => {});
-      this.#inflight.set(key, started);
+      if (this.#shared) this.#inflight.set(key, started);
       flight = started;
     }
     if (background || !signal) {
@@ -99,7 +107,13 @@ export class SingleFlight<T> {
 
   /** Aborts every request in flight with `reason` (the client closing). */
   abortAll(reason: unknown): void {
-    for (const controller of this.#running) controller.abort(reason);
+    for (const controller of this.#running) {
+      try {
+        controller.abort(reason);
+      } catch {
+        // Another request's controller on a request-scoped runtime: that request ends on its own.
+      }
+    }
     this.#running.clear();
     this.#inflight.clear();
   }
