@@ -2,6 +2,7 @@ import { LRUCache } from "lru-cache";
 import { ClientClosedError, M2MError, TokenRequestError } from "../errors.js";
 import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import type { FetchLike } from "../lib/http.js";
+import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
 import { withRetry } from "../lib/retry.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import { transportInfo } from "../lib/transport.js";
@@ -80,10 +81,10 @@ interface Obtained {
  */
 export class ClientCredentialsClient {
   readonly #options: NormalizedOptions;
-  readonly #fetch: FetchLike;
   readonly #clock: Clock;
   readonly #cache: TokenCache;
-  readonly #onEvent: ((event: ClientEvent) => void) | undefined;
+  /** `onEvent` and the transport, plus what `m2m-kit/otel` attaches. */
+  readonly #instrumentations: Instrumentations<ClientEvent>;
   readonly #preset: ClientPreset | undefined;
   readonly #endpoints: EndpointResolver;
   readonly #targets: TargetResolver;
@@ -101,9 +102,11 @@ export class ClientCredentialsClient {
 
   constructor(options: ClientCredentialsClientOptions) {
     this.#options = normalizeOptions(options);
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#instrumentations = new Instrumentations(
+      options.onEvent,
+      options.fetch ?? ((input, init) => fetch(input, init)),
+    );
     this.#clock = options.clock ?? systemClock;
-    this.#onEvent = options.onEvent;
     this.#dpop = options.dpop ? new DpopSession(options.dpop) : undefined;
     const bound = this.#options.cacheMaxEntries;
     this.#cache = new TokenCache(
@@ -140,15 +143,24 @@ export class ClientCredentialsClient {
         keyId: options.keyId,
       },
       preset: this.#preset,
-      fetch: this.#fetch,
+      fetch: this.#instrumentations.dispatch,
       clock: this.#clock,
       emit: (event) => this.#emit(event),
+      run: (operation, work) => this.#instrumentations.run(operation, work),
     });
   }
 
   /** The client id this client authenticates as. */
   get clientId(): string {
     return this.#options.clientId;
+  }
+
+  get #onEvent(): ((event: ClientEvent) => void) | undefined {
+    return this.#instrumentations.listener;
+  }
+
+  get #fetch(): FetchLike {
+    return this.#instrumentations.fetch;
   }
 
   /** How the target API is sent in token requests. */
@@ -199,6 +211,7 @@ export class ClientCredentialsClient {
     }
     const failed = this.#failures.get(key, this.#clock.now());
     if (failed && !this.#inflight.has(key)) throw failed;
+    if (this.#onEvent) this.#emit({ type: "cache_miss", audience: target.audience, scope: target.scope });
     // forceRefresh: a token waited for through a shared store must be newer than the one there now.
     const previous = options.forceRefresh && this.#cache.lease ? await this.#cache.get(key) : undefined;
     const token = await this.#inflight.run(
@@ -349,6 +362,11 @@ export class ClientCredentialsClient {
     return this.toString();
   }
 
+  /** Attaches an instrumentation (`m2m-kit/otel`); returns the function that detaches it. */
+  [instrumentationHook](instrumentation: Instrumentation<ClientEvent>): () => void {
+    return this.#instrumentations.attach(instrumentation);
+  }
+
   #assertOpen(): void {
     if (this.#closed) throw new ClientClosedError();
   }
@@ -379,6 +397,19 @@ export class ClientCredentialsClient {
       reason,
       backoffMs,
     });
+  }
+
+  /** One token request (with its retries), run as an operation for instrumentations. */
+  #request(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    background: boolean,
+    signal: AbortSignal,
+  ): Promise<AccessToken> {
+    return this.#instrumentations.run(
+      { kind: "token_request", audience: target.audience, scope: target.scope, background },
+      () => this.#fetchAndStore(endpoint, target, background, signal),
+    );
   }
 
   /** Starts a refresh of a still-valid token; the promise never rejects (`undefined` on failure). */
@@ -430,14 +461,14 @@ export class ClientCredentialsClient {
     signal: AbortSignal,
   ): Promise<AccessToken> {
     const lease = this.#cache.lease;
-    if (!lease) return this.#fetchAndStore(endpoint, target, background, signal);
+    if (!lease) return this.#request(endpoint, target, background, signal);
     let fetched: AccessToken | undefined;
     const outcome = await this.#cache.leased(lease, target.key, {
       previousExpiresAt: previous?.expiresAt,
       clock: this.#clock,
       signal,
       fetch: async () => {
-        const token = await this.#fetchAndStore(endpoint, target, background, signal);
+        const token = await this.#request(endpoint, target, background, signal);
         fetched = token;
         const { accessToken, tokenType, expiresAt, audience } = token;
         return { accessToken, tokenType, expiresAt, refreshAt: expiresAt, scope: [...token.scope], audience };

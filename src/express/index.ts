@@ -47,6 +47,25 @@ function bodyTokens(req: Request, settings: ExpressAuthOptions): string[] {
   return (Array.isArray(value) ? value : [value]).map(String);
 }
 
+/** DPoP header values, method and URL; scheme and host honour Express's `trust proxy` setting. */
+function dpopParts(req: Request) {
+  const values =
+    req.headersDistinct?.dpop ?? (req.headers.dpop === undefined ? [] : [req.headers.dpop].flat());
+  return {
+    dpop: values.flatMap((value) => value.split(",")).map((value) => value.trim()),
+    method: req.method,
+    url: () => {
+      const trust = req.app.get("trust proxy fn") as
+        | ((address: string | undefined, hop: number) => boolean)
+        | undefined;
+      const forwarded = trust?.(req.socket.remoteAddress, 0)
+        ? req.get("x-forwarded-host")?.split(",")[0]?.trim()
+        : undefined;
+      return `${req.protocol}://${forwarded || req.get("host")}${req.originalUrl}`;
+    },
+  };
+}
+
 function fail(error: unknown, res: Response, next: NextFunction, options: ExpressAuthOptions): void {
   if (!(error instanceof HttpAuthError) || options.passErrors) {
     next(error);
@@ -83,6 +102,7 @@ export function requireAuth(config: AuthConfig | Verifier, options: ExpressAuthO
           authorization: req.headers.authorization,
           queryTokens: queryTokens(req),
           bodyTokens: bodyTokens(req, settings),
+          ...(verifier.dpop && dpopParts(req)),
         },
         settings,
       );
