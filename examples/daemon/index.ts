@@ -21,16 +21,19 @@ const client = new ClientCredentialsClient({
 
 const intervalMs = Number(process.env.INTERVAL_MS ?? 5000);
 const maxCalls = Number(process.env.MAX_CALLS ?? Number.POSITIVE_INFINITY);
+// Attempts, not successes: with MAX_CALLS the daemon stops after that many calls, whether they
+// succeeded or not.
 let calls = 0;
 let timer: ReturnType<typeof setTimeout> | undefined;
 
 async function tick(): Promise<void> {
+  const call = ++calls;
   try {
     const res = await client.fetch(process.env.API_URL ?? "");
-    console.log(`call ${++calls}: ${res.status} ${await res.text()}`);
+    console.log(`call ${call}: ${res.status} ${await res.text()}`);
   } catch (error) {
     // Errors never contain the secret or the token: safe to log.
-    console.error(`call failed: ${(error as Error).message}`);
+    console.error(`call ${call} failed: ${(error as Error).message}`);
   }
   if (calls < maxCalls) timer = setTimeout(tick, intervalMs);
   else await stop();

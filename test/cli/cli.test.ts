@@ -9,12 +9,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServer, startDevServer } from "../../src/dev-server/index.js";
 import { ClientCredentialsClient } from "../../src/index.js";
 
-const exec = promisify(execFile);
 const root = resolve(import.meta.dirname, "../..");
 const BIN = join(root, "dist/cli/bin.js");
 const API = "https://api.example.com";
@@ -60,7 +58,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe("m2m", () => {
+describe("m2m", { timeout: 120_000 }, () => {
   it("startDevServer leaves the host process's console alone", () => {
     expect([console.warn, console.info]).toEqual(consoleBefore);
   });

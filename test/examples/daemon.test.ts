@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { createServer as createNetServer } from "node:net";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -44,6 +45,7 @@ it("examples/daemon calls the API on an interval with one cached token, and stop
         MAX_CALLS: "5",
       },
       ready: /stopped/,
+      timeoutMs: 100_000,
     },
   );
   const output = daemon.output();
@@ -53,7 +55,36 @@ it("examples/daemon calls the API on an interval with one cached token, and stop
   expect(apiCalls).toBe(5);
   expect(output).not.toContain("demo-secret-only-for-local-use");
   await daemon.stop();
-});
+}, 120_000);
+
+it("examples/daemon with MAX_CALLS stops after that many attempts when every call fails", async () => {
+  const closed = await new Promise<number>((done) => {
+    const server = createNetServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => done(port));
+    });
+  });
+  const daemon = await startProcess(
+    join(root, "node_modules/.bin/tsx"),
+    ["--tsconfig", "examples/tsconfig.json", "examples/daemon/index.ts"],
+    {
+      cwd: root,
+      env: {
+        ISSUER: dev.issuer,
+        CLIENT_ID: "report-job",
+        CLIENT_SECRET: "demo-secret-only-for-local-use",
+        AUDIENCE: "https://orders.example.com",
+        API_URL: `http://127.0.0.1:${closed}/orders`,
+        INTERVAL_MS: "10",
+        MAX_CALLS: "3",
+      },
+      ready: /stopped/,
+      timeoutMs: 100_000,
+    },
+  );
+  expect(daemon.output().match(/call \d failed/g)).toHaveLength(3);
+  await daemon.stop();
+}, 120_000);
 
 it("examples/testing/api.node-test.mjs passes under node:test", async () => {
   const { stdout } = await run(

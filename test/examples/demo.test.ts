@@ -34,4 +34,4 @@ it("npm run demo prints the story and nothing else, exits 0", async () => {
   expect(stdout).toContain("✓ a disabled app → invalid_client");
   expect(stdout).not.toContain("✗");
   expect(stdout).not.toContain("demo-secret-only-for-local-use");
-});
+}, 120_000);
