@@ -194,7 +194,7 @@ describe("Fastify", () => {
     await app.register(m2mAuth, { issuer: "https://issuer.example.com/", audience: API });
     await expect(
       (async () => {
-        app.get("/orders", { config }, async () => ({ ok: true }));
+        app.get("/orders", { config: config as never }, async () => ({ ok: true }));
         await app.ready();
       })(),
     ).rejects.toThrow(new RegExp(`GET /orders: ${message.replace(/\./g, "\\.")}`));
@@ -205,7 +205,7 @@ describe("Fastify", () => {
     const url = await fastifyApp(async (app) => {
       await app.register(m2mAuth, { issuer: ks.issuer, audience: API, jwksUri: ks.jwksUri });
       app.get("/parent", { config: { scopes: [] } }, async () => ({ where: "parent" }));
-      await app.register(async (child) => {
+      await app.register(async (child: ReturnType<typeof Fastify>) => {
         await child.register(m2mAuth, {
           issuer: ks.issuer,
           audience: "https://admin.example.com",
