@@ -5,6 +5,7 @@ import { type ParseArgsConfig, parseArgs } from "node:util";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 // The library through its public entry points only (the build turns them into `m2m-kit` imports).
 import { ClientCredentialsClient, createVerifier, M2MError } from "../index.js";
+import { FileTokenStore } from "../node/index.js";
 import { PROVIDER_NAMES, type ProviderName } from "../providers.js";
 
 /**
@@ -38,6 +39,8 @@ export interface OptionRow {
   default?: string;
   /** The value is, or may be mistaken for, a secret: never shown in any message. */
   secret?: boolean;
+  /** A string option whose value may be left out (`--cache` or `--cache DIR`): then it is "". */
+  optionalValue?: boolean;
 }
 
 type Values = Record<string, string | boolean | undefined>;
@@ -99,6 +102,13 @@ const TOKEN_OPTIONS: OptionRow[] = [
   { name: "scope", type: "string", value: '"a b"', help: "scopes, space-separated" },
   { name: "provider", type: "string", value: "NAME", help: `provider preset: ${PROVIDER_NAMES.join(", ")}` },
   { name: "json", type: "boolean", help: "print the whole result as JSON (token included)" },
+  {
+    name: "cache",
+    type: "string",
+    value: "[DIR]",
+    optionalValue: true,
+    help: "reuse the token across runs: DIR/m2m-tokens.json, mode 0600 (DIR default $XDG_CACHE_HOME/m2m-kit or ~/.cache/m2m-kit); encrypted when M2M_CACHE_KEY is set",
+  },
   ...TRANSPORT,
 ];
 
@@ -199,6 +209,22 @@ Options:
 ${rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`).join("\n")}`;
 }
 
+/** `--name` of an `optionalValue` row, not followed by a value, becomes `--name=`. */
+function withOptionalValues(args: string[], rows: OptionRow[]): string[] {
+  const optional = new Set(rows.filter((row) => row.optionalValue).map((row) => `--${row.name}`));
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const next = args[i + 1];
+    if (!optional.has(arg)) out.push(arg);
+    else if (next !== undefined && !next.startsWith("-")) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(`${arg}=`);
+  }
+  return out;
+}
+
 function parse(command: Command, args: string[]): { values: Values; positionals: string[] } {
   const rows = [...command.options, ...COMMON];
   const options: ParseArgsConfig["options"] = {};
@@ -208,7 +234,7 @@ function parse(command: Command, args: string[]): { values: Values; positionals:
   }
   try {
     const { values, positionals } = parseArgs({
-      args,
+      args: withOptionalValues(args, rows),
       options,
       allowPositionals: command.positionals === true,
       strict: true,
@@ -306,7 +332,16 @@ async function commandToken(values: Values, _positionals: string[], io: Io): Pro
   }
   let client: ClientCredentialsClient;
   try {
+    const cache = str(values, "cache");
+    const store =
+      cache === undefined
+        ? undefined
+        : new FileTokenStore({
+            directory: cache === "" ? undefined : resolve(cache),
+            encryptionKey: io.env.M2M_CACHE_KEY || undefined,
+          });
     client = new ClientCredentialsClient({
+      store,
       issuer,
       tokenEndpoint,
       clientId,

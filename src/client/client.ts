@@ -2,6 +2,7 @@ import { ClientClosedError, M2MError, TokenRequestError } from "../errors.js";
 import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import type { FetchLike } from "../lib/http.js";
 import { withRetry } from "../lib/retry.js";
+import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import { transportInfo } from "../lib/transport.js";
 import { type AudienceParam, CLIENT_PRESETS, type ClientPreset, inferProvider } from "../providers.js";
 import { DpopSession, isResourceNonceChallenge, isTokenNonceChallenge } from "./dpop.js";
@@ -37,10 +38,16 @@ export interface GetTokenOptions {
   forceRefresh?: boolean;
   /** Abandons this caller's wait; a request shared with other callers goes on. */
   signal?: AbortSignal;
+  /**
+   * Receives the background refresh started inside the refresh window, so that the runtime keeps
+   * it alive after the response: a Worker's `ctx.waitUntil`, Next.js's `after`. On Cloudflare
+   * Workers, without it the refresh runs in this call (the still-valid token is returned if it fails).
+   */
+  waitUntil?: WaitUntil;
 }
 
 /** `fetch` init plus the token to attach. */
-export type ClientFetchInit = RequestInit & Pick<GetTokenOptions, "audience" | "scope">;
+export type ClientFetchInit = RequestInit & Pick<GetTokenOptions, "audience" | "scope" | "waitUntil">;
 
 const inspectSymbol = Symbol.for("nodejs.util.inspect.custom");
 
@@ -68,7 +75,10 @@ export class ClientCredentialsClient {
   readonly #endpoints: EndpointResolver;
   readonly #targets: TargetResolver;
   readonly #unauthorized = new UnauthorizedPolicy();
-  readonly #closed = new AbortController();
+  /** Set by `close()`. No AbortController lives on the client: Workers forbid one at module scope
+   * and one request's signal in another request's fetch. Each operation makes its own (`#active`). */
+  #closedError: ClientClosedError | undefined;
+  readonly #active = new Set<AbortController>();
   readonly #inflight = new SingleFlight<AccessToken>();
   /** After a failed background refresh, the next one waits (per key) until this time. */
   readonly #refreshPausedUntil = new Map<string, number>();
@@ -133,7 +143,11 @@ export class ClientCredentialsClient {
     const known = this.#endpoints.current;
     if (!known) this.#targets.check(options);
     const endpoint =
-      known ?? (await raceAbort(this.#endpoints.discover(this.#closed.signal), options.signal));
+      known ??
+      (await raceAbort(
+        this.#withSignal((signal) => this.#endpoints.discover(signal)),
+        options.signal,
+      ));
     const target = this.#targets.resolve(options, endpoint.url, await this.#binding());
     const key = target.key;
     if (!options.forceRefresh) {
@@ -141,8 +155,14 @@ export class ClientCredentialsClient {
       const stored = found instanceof Promise ? await found : found;
       const now = this.#clock.now();
       if (stored && now < stored.expiresAt) {
-        if (now >= stored.refreshAt && !this.#inflight.has(key))
-          this.#refreshInBackground(endpoint, target, stored, now);
+        if (now >= stored.refreshAt && !this.#inflight.has(key)) {
+          const refresh = this.#refreshInBackground(endpoint, target, stored, now);
+          if (refresh && options.waitUntil) options.waitUntil(refresh);
+          else if (refresh && requestScopedIo) {
+            const fresh = await raceAbort(refresh, options.signal);
+            if (fresh) return fresh;
+          }
+        }
         if (this.#onEvent)
           this.#emit({
             type: "cache_hit",
@@ -163,8 +183,8 @@ export class ClientCredentialsClient {
    * one is fetched and the request is sent once more.
    */
   async fetch(input: string | URL | Request, init: ClientFetchInit = {}): Promise<Response> {
-    const { audience, scope, ...requestInit } = init;
-    const tokenOptions: GetTokenOptions = { audience, scope };
+    const { audience, scope, waitUntil, ...requestInit } = init;
+    const tokenOptions: GetTokenOptions = { audience, scope, waitUntil };
     if (requestInit.signal) tokenOptions.signal = requestInit.signal;
     const replayable = isReplayable(requestInit);
     // Each send needs the body again: keep a clone per possible resend (nonce challenge, 401).
@@ -243,8 +263,17 @@ export class ClientCredentialsClient {
 
   /** Stops background work and aborts requests in flight; later calls reject with `ClientClosedError`. */
   async close(): Promise<void> {
-    if (this.#closed.signal.aborted) return;
-    this.#closed.abort(new ClientClosedError());
+    if (this.#closedError) return;
+    const error = new ClientClosedError();
+    this.#closedError = error;
+    for (const controller of this.#active) {
+      try {
+        controller.abort(error);
+      } catch {
+        // Another request's controller on a request-scoped runtime: that request ends on its own.
+      }
+    }
+    this.#active.clear();
     this.#inflight.clear();
   }
 
@@ -266,7 +295,19 @@ export class ClientCredentialsClient {
   }
 
   #assertOpen(): void {
-    if (this.#closed.signal.aborted) throw new ClientClosedError();
+    if (this.#closedError) throw new ClientClosedError();
+  }
+
+  /** Runs one operation with its own signal, aborted by `close()`. */
+  async #withSignal<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    this.#assertOpen();
+    const controller = new AbortController();
+    this.#active.add(controller);
+    try {
+      return await run(controller.signal);
+    } finally {
+      this.#active.delete(controller);
+    }
   }
 
   #emit(event: ClientEvent): void {
@@ -299,17 +340,26 @@ export class ClientCredentialsClient {
     const lease = this.#cache.lease;
     if (!lease) return this.#fetchAndStore(endpoint, target, background);
     let fetched: AccessToken | undefined;
-    const outcome = await this.#cache.leased(lease, target.key, {
-      previousExpiresAt: previous?.expiresAt,
-      clock: this.#clock,
-      signal: this.#closed.signal,
-      fetch: async () => {
-        const token = await this.#fetchAndStore(endpoint, target, background);
-        fetched = token;
-        const { accessToken, tokenType, expiresAt, audience } = token;
-        return { accessToken, tokenType, expiresAt, refreshAt: expiresAt, scope: [...token.scope], audience };
-      },
-    });
+    const outcome = await this.#withSignal((signal) =>
+      this.#cache.leased(lease, target.key, {
+        previousExpiresAt: previous?.expiresAt,
+        clock: this.#clock,
+        signal,
+        fetch: async () => {
+          const token = await this.#fetchAndStore(endpoint, target, background);
+          fetched = token;
+          const { accessToken, tokenType, expiresAt, audience } = token;
+          return {
+            accessToken,
+            tokenType,
+            expiresAt,
+            refreshAt: expiresAt,
+            scope: [...token.scope],
+            audience,
+          };
+        },
+      }),
+    );
     const { audience, scope } = target;
     if (outcome.kind === "unavailable") {
       this.#emit({ type: "lease_unavailable", audience, scope, reason: outcome.reason });
@@ -321,29 +371,51 @@ export class ClientCredentialsClient {
     return fetched ?? new AccessToken(outcome.token);
   }
 
-  #refreshInBackground(endpoint: Endpoint, target: KeyedTarget, stored: StoredToken, now: number): void {
+  /** Starts a refresh of a still-valid token; the promise never rejects (`undefined` on failure). */
+  #refreshInBackground(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    stored: StoredToken,
+    now: number,
+  ): Promise<AccessToken | undefined> | undefined {
     const key = target.key;
     const pausedUntil = this.#refreshPausedUntil.get(key);
-    if (pausedUntil !== undefined && now < pausedUntil) return;
+    if (pausedUntil !== undefined && now < pausedUntil) return undefined;
+    // Where refreshes are not shared (Workers), concurrent requests leave it to the first one for
+    // as long as its request may take.
+    if (requestScopedIo) this.#refreshPausedUntil.set(key, now + this.#options.timeoutMs);
     this.#emit({
       type: "refresh_started",
       audience: target.audience,
       scope: target.scope,
       expiresAt: stored.expiresAt,
     });
-    this.#shared(endpoint, target, true, stored).then(
-      () => this.#refreshPausedUntil.delete(key),
+    return this.#shared(endpoint, target, true, stored).then(
+      (token) => {
+        this.#refreshPausedUntil.delete(key);
+        return token;
+      },
       (error: Error) => {
         // The request already went through its retries: give the server a rest before the next
         // background try, but keep trying well before the token expires.
         const failedAt = this.#clock.now();
         this.#refreshPausedUntil.set(key, failedAt + Math.min(30_000, (stored.expiresAt - failedAt) / 4));
         this.#emit({ type: "refresh_failed", audience: target.audience, scope: target.scope, error });
+        return undefined;
       },
     );
   }
 
-  async #fetchAndStore(endpoint: Endpoint, target: KeyedTarget, background: boolean): Promise<AccessToken> {
+  #fetchAndStore(endpoint: Endpoint, target: KeyedTarget, background: boolean): Promise<AccessToken> {
+    return this.#withSignal((signal) => this.#fetchAndStoreWith(endpoint, target, background, signal));
+  }
+
+  async #fetchAndStoreWith(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    background: boolean,
+    signal: AbortSignal,
+  ): Promise<AccessToken> {
     const generation = this.#generation;
     const started = this.#clock.now();
     let attempts = 0;
@@ -351,12 +423,12 @@ export class ClientCredentialsClient {
       const stored = await withRetry(
         (attempt) => {
           attempts = attempt + 1;
-          return this.#requestOnce(endpoint, target);
+          return this.#requestOnce(endpoint, target, signal);
         },
         {
           policy: this.#options.retry,
           clock: this.#clock,
-          signal: this.#closed.signal,
+          signal,
           onRetry: ({ attempt, delayMs, error }) => {
             if (!this.#onEvent) return;
             const status = (error as { status?: number }).status;
@@ -372,7 +444,7 @@ export class ClientCredentialsClient {
           },
         },
       );
-      if (generation === this.#generation && !this.#closed.signal.aborted) {
+      if (generation === this.#generation && !this.#closedError) {
         await this.#cache.set(target.key, target.audience, stored);
       }
       this.#emit({
@@ -386,7 +458,7 @@ export class ClientCredentialsClient {
       });
       return new AccessToken(stored);
     } catch (error) {
-      const failure = this.#closed.signal.aborted ? new ClientClosedError() : toM2MError(error);
+      const failure = this.#closedError ? new ClientClosedError() : toM2MError(error);
       this.#emit({
         type: "token_failed",
         audience: target.audience,
@@ -400,7 +472,12 @@ export class ClientCredentialsClient {
   }
 
   /** One attempt: build, send, read (and, with DPoP, answer a nonce challenge once: RFC 9449 §8). */
-  async #requestOnce(endpoint: Endpoint, target: KeyedTarget, nonceRetry = false): Promise<StoredToken> {
+  async #requestOnce(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    signal: AbortSignal,
+    nonceRetry = false,
+  ): Promise<StoredToken> {
     const sentAt = this.#clock.now();
     const request = await buildTokenRequest({
       endpoint,
@@ -410,16 +487,11 @@ export class ClientCredentialsClient {
       headers: this.#dpop ? { dpop: await this.#dpop.proof("POST", endpoint.url) } : undefined,
       now: sentAt,
     });
-    const { response, text } = await sendTokenRequest(
-      this.#fetch,
-      request,
-      this.#options.timeoutMs,
-      this.#closed.signal,
-    );
+    const { response, text } = await sendTokenRequest(this.#fetch, request, this.#options.timeoutMs, signal);
     if (this.#dpop) {
       this.#dpop.noteNonce(endpoint.url, response);
       if (!nonceRetry && isTokenNonceChallenge(response, text))
-        return this.#requestOnce(endpoint, target, true);
+        return this.#requestOnce(endpoint, target, signal, true);
     }
     let stored: StoredToken;
     try {

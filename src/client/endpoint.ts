@@ -3,6 +3,7 @@ import type { Clock } from "../lib/clock.js";
 import { type AuthorizationServerMetadata, discover } from "../lib/discovery.js";
 import type { FetchLike } from "../lib/http.js";
 import { withRetry } from "../lib/retry.js";
+import { requestScopedIo } from "../lib/runtime.js";
 import { transportInfo } from "../lib/transport.js";
 import {
   type AuthMethod,
@@ -134,9 +135,10 @@ export class EndpointResolver {
         return endpoint;
       })
       .finally(() => {
-        this.#discovering = undefined;
+        if (this.#discovering === promise) this.#discovering = undefined;
       });
-    this.#discovering = promise;
+    // On Workers the next request discovers on its own until one has succeeded.
+    if (!requestScopedIo) this.#discovering = promise;
     promise.catch(() => {});
     return promise;
   }

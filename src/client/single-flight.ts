@@ -1,9 +1,17 @@
+import { requestScopedIo } from "../lib/runtime.js";
+
 /**
  * One request in flight per cache key: concurrent callers share it, also after a failure (the entry
- * goes when the request settles, so the next caller starts a new one).
+ * goes when the request settles, so the next caller starts a new one). Where a request may not wait
+ * on another request's I/O (Workers), each caller starts its own.
  */
 export class SingleFlight<T> {
   readonly #inflight = new Map<string, Promise<T>>();
+  readonly #shared: boolean;
+
+  constructor(shared = !requestScopedIo) {
+    this.#shared = shared;
+  }
 
   has(key: string): boolean {
     return this.#inflight.has(key);
@@ -11,6 +19,7 @@ export class SingleFlight<T> {
 
   /** Joins the request in flight for `key`, or starts one with `start`. */
   run(key: string, start: () => Promise<T>): Promise<T> {
+    if (!this.#shared) return start();
     let promise = this.#inflight.get(key);
     if (!promise) {
       const started = start().finally(() => {

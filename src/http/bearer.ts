@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import {
   ClaimPolicyError,
   InsufficientScopeError,
@@ -5,6 +6,7 @@ import {
   M2MError,
   VerifierUnavailableError,
 } from "../errors.js";
+import type { WaitUntil } from "../lib/runtime.js";
 import { emitTo, type VerifierEventListener } from "../verify/events.js";
 import {
   type AuthResult,
@@ -102,6 +104,8 @@ export interface RequestCredentials {
   queryTokens?: readonly string[];
   /** Values of `access_token` in a form-encoded body (read only when `allowBodyToken` is on). */
   bodyTokens?: readonly string[];
+  /** The request's `waitUntil` (Workers `ctx.waitUntil`), for key-set refreshes it does not wait for. */
+  waitUntil?: WaitUntil;
 }
 
 /** RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
@@ -325,6 +329,51 @@ export function resolveAuth(
   return { verifier, settings: { ...(config as HttpAuthOptions), ...options } };
 }
 
+const functionIds = new WeakMap<object, number>();
+let lastFunctionId = 0;
+
+/** A key equal for equal configurations; a function counts by identity. */
+function configurationKey(config: object): string {
+  return JSON.stringify(config, (_name, value) => {
+    if (typeof value !== "function") return value;
+    let id = functionIds.get(value);
+    if (id === undefined) {
+      id = ++lastFunctionId;
+      functionIds.set(value, id);
+    }
+    return `\u0000function ${id}`;
+  });
+}
+
+/**
+ * For adapters whose options are a function of the request (`honoAuth((c) => options)`): resolves
+ * what the function returned, keeping one verifier (and so one key cache) per distinct
+ * configuration, not one per request. Functions inside the options (`fetch`, `clock`, claim rules)
+ * count by identity, so define them once, outside the options function.
+ */
+export function resolvePerConfiguration(
+  maxConfigurations = 32,
+): (
+  config: AuthConfig | Verifier,
+  options: HttpAuthOptions,
+) => { verifier: Verifier; settings: HttpAuthOptions } {
+  const verifiers = new LRUCache<string, Verifier>({ max: maxConfigurations });
+  return (config, options) => {
+    if (isVerifier(config)) return { verifier: config, settings: options };
+    if (typeof config !== "object" || config === null) throw new TypeError("auth options must be an object");
+    if ("verifier" in config && config.verifier !== undefined) {
+      return { verifier: verifierFrom(config), settings: { ...(config as HttpAuthOptions), ...options } };
+    }
+    const key = configurationKey(config);
+    let verifier = verifiers.get(key);
+    if (!verifier) {
+      verifier = verifierFrom(config);
+      verifiers.set(key, verifier);
+    }
+    return { verifier, settings: { ...(config as HttpAuthOptions), ...options } };
+  };
+}
+
 /** Whether a value is a verifier rather than options. */
 export function isVerifier(value: unknown): value is Verifier {
   return typeof value === "object" && value !== null && typeof (value as Verifier).verify === "function";
@@ -375,7 +424,8 @@ export function authenticateNow(
   // A malformed credential is a bad request (400), whatever the verifier would say of it.
   const refuse = (error: unknown) =>
     B64TOKEN.test(token) ? toHttpAuthError(error, options.realm) : malformedToken(options.realm);
-  const call = callOptions(options);
+  const shared = callOptions(options);
+  const call = request.waitUntil ? { ...shared, waitUntil: request.waitUntil } : shared;
   const now = (
     verifier as { [verifyNow]?: (t: string, o?: VerifyCallOptions) => AuthResult | Promise<AuthResult> }
   )[verifyNow];

@@ -1,13 +1,8 @@
+import type { ReplayStore } from "../dpop/replay-store.js";
 import { StoreUnavailableError } from "../errors.js";
 import { type RedisClientLike, toCommands, withTimeout } from "./commands.js";
 
-/**
- * Remembers DPoP proof `jti`s (RFC 9449 §11.1) so a proof is accepted once within its window.
- * `remember` is true the first time a `jti` is seen before `expiresAtMs` (ms since the epoch).
- */
-export interface ReplayStore {
-  remember(jti: string, expiresAtMs: number): boolean | Promise<boolean>;
-}
+export type { ReplayStore };
 
 /** Options of {@link createRedisReplayStore}. */
 export interface RedisReplayStoreOptions {
@@ -42,7 +37,8 @@ export function createRedisReplayStore(options: RedisReplayStoreOptions): Replay
   }
   return {
     async remember(jti, expiresAtMs) {
-      if (typeof jti !== "string" || jti === "") throw new TypeError("jti must be a non-empty string");
+      if (typeof jti !== "string" || jti === "")
+        throw new TypeError("the replay key must be a non-empty string");
       if (typeof expiresAtMs !== "number" || !Number.isFinite(expiresAtMs)) {
         throw new TypeError("expiresAtMs must be a number of milliseconds since the epoch");
       }

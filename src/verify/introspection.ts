@@ -2,6 +2,7 @@ import type { JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
 import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
 import { type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "../lib/http.js";
+import { requestScopedIo } from "../lib/runtime.js";
 import { clientSecretBasic, clientSecretPost } from "../oauth/client-auth.js";
 import { emitTo, type VerifierEventListener } from "./events.js";
 
@@ -91,6 +92,8 @@ export class Introspector {
     const key = token.length > 32 ? token.slice(-32) : token;
     const cached = this.#answers.get(key);
     if (cached && cached.token === token && this.#now() < cached.until) return this.#settle(cached.claims);
+    // One request in flight per token, except on Workers (lib/runtime.ts).
+    if (requestScopedIo) return this.#request(token, endpoint, key);
     let pending = this.#inflight.get(token);
     if (!pending) {
       pending = this.#request(token, endpoint, key).finally(() => this.#inflight.delete(token));

@@ -1,6 +1,7 @@
 import { DiscoveryError, VerifierUnavailableError } from "../errors.js";
 import { discover } from "../lib/discovery.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
+import { requestScopedIo } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { PROVIDER_NAMES, tenantIssuers, VERIFIER_PRESETS } from "../providers.js";
 import type { ClaimRule } from "./claims.js";
@@ -205,6 +206,8 @@ export class IssuerKeys<Key> {
     if (known) return known;
     const failed = this.#failedAt.get(issuer);
     if (failed && this.#options.now() - failed.at < this.#options.settings.cooldownMs) throw failed.error;
+    // On Workers each request discovers on its own until one has succeeded (lib/runtime.ts).
+    if (requestScopedIo) return this.#discover(issuer);
     let pending = this.#discovering.get(issuer);
     if (!pending) {
       pending = this.#discover(issuer).finally(() => this.#discovering.delete(issuer));

@@ -1,5 +1,6 @@
 import type { JWTPayload, ProtectedHeaderParameters } from "jose";
 import type { FetchLike } from "../lib/http.js";
+import type { WaitUntil } from "../lib/runtime.js";
 import type { ProviderName } from "../providers.js";
 import type { VerifyAlgorithm } from "./algorithms.js";
 import type { ClaimRule } from "./claims.js";
@@ -108,6 +109,12 @@ export interface VerifyCallOptions {
   requiredScopes?: ScopeRequirement;
   /** Audience(s) for this call, instead of the verifier's. */
   audience?: string | readonly string[];
+  /**
+   * Receives a key-set refresh this call starts but does not wait for, so that the runtime keeps it
+   * alive after the response: a Worker's `ctx.waitUntil`, Next.js's `after`. On Cloudflare Workers,
+   * without it such a refresh runs in this call.
+   */
+  waitUntil?: WaitUntil;
 }
 
 export interface Verifier {

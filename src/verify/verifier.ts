@@ -3,6 +3,7 @@ import { LRUCache } from "lru-cache";
 import { platform } from "#platform";
 import { type InvalidTokenCode, InvalidTokenError, M2MError } from "../errors.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
+import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { ASYMMETRIC_ALGS } from "./algorithms.js";
 import { checkAge, checkAudience, checkClaimPolicies, checkTimes, clientIdOf } from "./claims.js";
@@ -281,7 +282,11 @@ class JwtVerifier implements Verifier {
     const hit = found !== undefined && found.token === token ? found : undefined;
     if (hit) {
       if (now < hit.expiresAt && hit.version === hit.jwks.version) {
-        if (!hit.jwks.fresh) hit.jwks.revalidate();
+        if (!hit.jwks.fresh) {
+          // On Workers without waitUntil the refresh runs in this call; then verify again.
+          const refreshed = hit.jwks.revalidate(options?.waitUntil);
+          if (refreshed) return refreshed.then(() => this.#verify(token, options));
+        }
         // What the signature proved is cached; every check that depends on the configuration or on
         // this call runs again, exactly as on a miss (a hit never accepts what a miss refuses).
         checkAge(hit.iat, now, this.#toleranceMs, this.#maxAgeMs);
@@ -319,18 +324,20 @@ class JwtVerifier implements Verifier {
 
     const jwks = this.#keys.known(rule.issuer);
     const keys = jwks?.cachedKeys(header.alg, header.kid);
-    if (jwks === undefined || keys === undefined) return this.#verifyWithFetchedKey(parsed, call);
+    if (jwks === undefined || keys === undefined)
+      return this.#verifyWithFetchedKey(parsed, call, options?.waitUntil);
     const version = jwks.version;
     const valid = this.#checkSignature(keys, parsed);
     if (valid instanceof Promise) {
       return valid.then((ok) =>
         !ok && header.kid === undefined
-          ? this.#verifyWithFetchedKey(parsed, call)
+          ? this.#verifyWithFetchedKey(parsed, call, options?.waitUntil)
           : this.#accept(ok, parsed, jwks, version, call),
       );
     }
     // A token without kid that no cached key verifies may be signed with a key published since.
-    if (!valid && header.kid === undefined) return this.#verifyWithFetchedKey(parsed, call);
+    if (!valid && header.kid === undefined)
+      return this.#verifyWithFetchedKey(parsed, call, options?.waitUntil);
     return this.#accept(valid, parsed, jwks, version, call);
   }
 
@@ -381,24 +388,34 @@ class JwtVerifier implements Verifier {
       timeoutMs: this.#jwksSettings.timeoutMs,
       allowInsecureHttp: this.#allowInsecureHttp,
     });
-    this.#introspectionEndpoint = pending;
-    // A failed discovery is not kept: the next token tries again.
-    pending.catch(() => {
-      if (this.#introspectionEndpoint === pending) this.#introspectionEndpoint = undefined;
-    });
+    // A failed discovery is not kept: the next token tries again. On Workers only the answer is
+    // kept, never the request in flight (lib/runtime.ts).
+    if (!requestScopedIo) this.#introspectionEndpoint = pending;
+    pending.then(
+      (url) => {
+        if (requestScopedIo) this.#introspectionEndpoint ??= Promise.resolve(url);
+      },
+      () => {
+        if (this.#introspectionEndpoint === pending) this.#introspectionEndpoint = undefined;
+      },
+    );
     return pending;
   }
 
-  async #verifyWithFetchedKey(parsed: ParsedToken, call: CallChecks): Promise<AuthResult> {
+  async #verifyWithFetchedKey(
+    parsed: ParsedToken,
+    call: CallChecks,
+    waitUntil: WaitUntil | undefined,
+  ): Promise<AuthResult> {
     const { issuer } = parsed.rule;
     const { alg, kid } = parsed.header;
     const jwks = this.#keys.known(issuer) ?? (await this.#keys.forIssuer(issuer));
     let version = jwks.version;
-    let valid = await this.#checkSignature(await jwks.getKeys(alg, kid), parsed);
+    let valid = await this.#checkSignature(await jwks.getKeys(alg, kid, waitUntil), parsed);
     // Without kid, a new key can only be told by trying it: the same refetch rules as an unknown kid.
     if (!valid && kid === undefined && (await jwks.refetchForMissingKey(version))) {
       version = jwks.version;
-      valid = await this.#checkSignature(await jwks.getKeys(alg, kid), parsed);
+      valid = await this.#checkSignature(await jwks.getKeys(alg, kid, waitUntil), parsed);
     }
     return this.#accept(valid, parsed, jwks, version, call);
   }

@@ -62,19 +62,21 @@ async function main(config) {
     events[event.type] = (events[event.type] ?? 0) + 1;
   };
   const store =
-    config.store.kind === "file"
-      ? new FileTokenStore({
-          path: config.store.path,
-          encryptionKey: config.encryptionKey,
-          lease: config.lease,
-        })
-      : createRedisTokenStore({
-          redis: connection.redis,
-          encryptionKey: config.encryptionKey,
-          lease: config.lease,
-          redisTimeoutMs: config.redisTimeoutMs,
-          onEvent,
-        });
+    config.store.kind === "memory"
+      ? undefined
+      : config.store.kind === "file"
+        ? new FileTokenStore({
+            path: config.store.path,
+            encryptionKey: config.encryptionKey,
+            lease: config.lease,
+          })
+        : createRedisTokenStore({
+            redis: connection.redis,
+            encryptionKey: config.encryptionKey,
+            lease: config.lease,
+            redisTimeoutMs: config.redisTimeoutMs,
+            onEvent,
+          });
   const client = new ClientCredentialsClient({
     tokenEndpoint: config.tokenEndpoint,
     clientId: config.clientId,

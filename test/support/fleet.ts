@@ -13,7 +13,9 @@ const WORKER = join(root, "test/fleet/worker.mjs");
 export type StoreConfig =
   | { kind: "node-redis" | "ioredis"; port: number }
   | { kind: "node-redis-cluster" | "ioredis-cluster"; nodes: { host: string; port: number }[] }
-  | { kind: "file"; path: string };
+  | { kind: "file"; path: string }
+  /** The default in-memory store: every process on its own. */
+  | { kind: "memory" };
 
 export interface Target {
   audience: string;
