@@ -10,6 +10,7 @@ export const publicEntries: Record<string, string> = {
   hono: "src/hono/index.ts",
   testing: "src/testing/index.ts",
   "dev-server": "src/dev-server/index.ts",
+  otel: "src/otel/index.ts",
   node: "src/node/index.ts",
   redis: "src/redis/index.ts",
 };
@@ -25,7 +26,16 @@ const entrySpecifiers = new Map(
 const shared: Options = {
   // "#platform" is resolved at run time through package.json "imports" (the `node` condition picks
   // node:crypto); frameworks and oidc-provider are the user's.
-  external: ["#platform", "express", "fastify", "fastify-plugin", "hono", "oidc-provider", "undici"],
+  external: [
+    "#platform",
+    "@opentelemetry/api",
+    "express",
+    "fastify",
+    "fastify-plugin",
+    "hono",
+    "oidc-provider",
+    "undici",
+  ],
   // Maps without embedded sources: they point stack traces at src/ lines without shipping src/ twice.
   sourcemap: true,
   esbuildOptions(options) {

@@ -1,6 +1,7 @@
 import { ClientClosedError, M2MError, TokenRequestError } from "../errors.js";
 import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import type { FetchLike } from "../lib/http.js";
+import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
 import { withRetry } from "../lib/retry.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import { transportInfo } from "../lib/transport.js";
@@ -67,10 +68,10 @@ const inspectSymbol = Symbol.for("nodejs.util.inspect.custom");
  */
 export class ClientCredentialsClient {
   readonly #options: NormalizedOptions;
-  readonly #fetch: FetchLike;
   readonly #clock: Clock;
   readonly #cache: TokenCache;
-  readonly #onEvent: ((event: ClientEvent) => void) | undefined;
+  /** `onEvent` and the transport, plus what `m2m-kit/otel` attaches. */
+  readonly #instrumentations: Instrumentations<ClientEvent>;
   readonly #preset: ClientPreset | undefined;
   readonly #endpoints: EndpointResolver;
   readonly #targets: TargetResolver;
@@ -88,13 +89,15 @@ export class ClientCredentialsClient {
 
   constructor(options: ClientCredentialsClientOptions) {
     this.#options = normalizeOptions(options);
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#instrumentations = new Instrumentations(
+      options.onEvent,
+      options.fetch ?? ((input, init) => fetch(input, init)),
+    );
     this.#clock = options.clock ?? systemClock;
     this.#cache = new TokenCache(
       options.store ?? new MemoryTokenStore({ maxEntries: options.cacheMaxEntries }),
       this.#options.clientId,
     );
-    this.#onEvent = options.onEvent;
     this.#dpop = options.dpop ? new DpopSession(options.dpop) : undefined;
     const provider =
       this.#options.provider ??
@@ -118,15 +121,24 @@ export class ClientCredentialsClient {
         keyId: options.keyId,
       },
       preset: this.#preset,
-      fetch: this.#fetch,
+      fetch: this.#instrumentations.dispatch,
       clock: this.#clock,
       emit: (event) => this.#emit(event),
+      run: (operation, work) => this.#instrumentations.run(operation, work),
     });
   }
 
   /** The client id this client authenticates as. */
   get clientId(): string {
     return this.#options.clientId;
+  }
+
+  get #onEvent(): ((event: ClientEvent) => void) | undefined {
+    return this.#instrumentations.listener;
+  }
+
+  get #fetch(): FetchLike {
+    return this.#instrumentations.fetch;
   }
 
   /** How the target API is sent in token requests. */
@@ -173,6 +185,7 @@ export class ClientCredentialsClient {
         return new AccessToken(stored);
       }
     }
+    if (this.#onEvent) this.#emit({ type: "cache_miss", audience: target.audience, scope: target.scope });
     // forceRefresh: a token waited for through a shared store must be newer than the one there now.
     const previous = options.forceRefresh && this.#cache.lease ? await this.#cache.get(key) : undefined;
     return raceAbort(this.#shared(endpoint, target, false, previous), options.signal);
@@ -294,6 +307,11 @@ export class ClientCredentialsClient {
     return this.toString();
   }
 
+  /** Attaches an instrumentation (`m2m-kit/otel`); returns the function that detaches it. */
+  [instrumentationHook](instrumentation: Instrumentation<ClientEvent>): () => void {
+    return this.#instrumentations.attach(instrumentation);
+  }
+
   #assertOpen(): void {
     if (this.#closedError) throw new ClientClosedError();
   }
@@ -338,7 +356,7 @@ export class ClientCredentialsClient {
     previous: StoredToken | undefined,
   ): Promise<AccessToken> {
     const lease = this.#cache.lease;
-    if (!lease) return this.#fetchAndStore(endpoint, target, background);
+    if (!lease) return this.#request(endpoint, target, background);
     let fetched: AccessToken | undefined;
     const outcome = await this.#withSignal((signal) =>
       this.#cache.leased(lease, target.key, {
@@ -346,7 +364,7 @@ export class ClientCredentialsClient {
         clock: this.#clock,
         signal,
         fetch: async () => {
-          const token = await this.#fetchAndStore(endpoint, target, background);
+          const token = await this.#request(endpoint, target, background);
           fetched = token;
           const { accessToken, tokenType, expiresAt, audience } = token;
           return {
@@ -369,6 +387,14 @@ export class ClientCredentialsClient {
       this.#emit({ type: "lease_wait", audience, scope, waitedMs: outcome.waitedMs, outcome: result });
     }
     return fetched ?? new AccessToken(outcome.token);
+  }
+
+  /** One token request (with its retries), run as an operation for instrumentations. */
+  #request(endpoint: Endpoint, target: KeyedTarget, background: boolean): Promise<AccessToken> {
+    return this.#instrumentations.run(
+      { kind: "token_request", audience: target.audience, scope: target.scope, background },
+      () => this.#fetchAndStore(endpoint, target, background),
+    );
   }
 
   /** Starts a refresh of a still-valid token; the promise never rejects (`undefined` on failure). */

@@ -2,6 +2,7 @@ import { DiscoveryError } from "../errors.js";
 import type { Clock } from "../lib/clock.js";
 import { type AuthorizationServerMetadata, discover } from "../lib/discovery.js";
 import type { FetchLike } from "../lib/http.js";
+import type { Operation } from "../lib/instrumentation.js";
 import { withRetry } from "../lib/retry.js";
 import { requestScopedIo } from "../lib/runtime.js";
 import { transportInfo } from "../lib/transport.js";
@@ -91,6 +92,8 @@ export class EndpointResolver {
       fetch: FetchLike;
       clock: Clock;
       emit: (event: ClientEvent) => void;
+      /** Runs the discovery as one operation (instrumentation). */
+      run: <T>(operation: Operation, work: () => Promise<T>) => Promise<T>;
     },
   ) {
     const { options } = config;
@@ -110,16 +113,19 @@ export class EndpointResolver {
     const { options, clock } = this.config;
     const issuer = options.issuer as string;
     const started = clock.now();
-    const promise = withRetry(
-      () =>
-        discover(issuer, {
-          fetch: this.config.fetch,
-          timeoutMs: options.timeoutMs,
-          allowInsecureHttp: options.allowInsecureHttp,
-          signal,
-        }),
-      { policy: options.retry, clock, signal },
-    )
+    const promise = this.config
+      .run({ kind: "discovery", issuer }, () =>
+        withRetry(
+          () =>
+            discover(issuer, {
+              fetch: this.config.fetch,
+              timeoutMs: options.timeoutMs,
+              allowInsecureHttp: options.allowInsecureHttp,
+              signal,
+            }),
+          { policy: options.retry, clock, signal },
+        ),
+      )
       .then((metadata) => {
         if (typeof metadata.token_endpoint !== "string") {
           throw new DiscoveryError(`discovery of ${issuer} failed: the metadata has no token_endpoint`);

@@ -17,6 +17,8 @@ import type { TokenStore } from "./store.js";
 /** Events a client reports through `onEvent`. None carries a secret, an assertion or a token. */
 export type ClientEvent =
   | { type: "cache_hit"; audience: string | undefined; scope: string[]; expiresAt: number }
+  /** No usable cached token: the call waits for a token request (its own or one in flight). */
+  | { type: "cache_miss"; audience: string | undefined; scope: string[] }
   | {
       type: "token_fetched";
       audience: string | undefined;

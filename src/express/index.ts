@@ -49,6 +49,25 @@ function bodyTokens(req: Request, settings: ExpressAuthOptions): string[] {
   return (Array.isArray(value) ? value : [value]).map(String);
 }
 
+/** DPoP header values, method and URL; scheme and host honour Express's `trust proxy` setting. */
+function dpopParts(req: Request) {
+  const values =
+    req.headersDistinct?.dpop ?? (req.headers.dpop === undefined ? [] : [req.headers.dpop].flat());
+  return {
+    dpop: values.flatMap((value) => value.split(",")).map((value) => value.trim()),
+    method: req.method,
+    url: () => {
+      const trust = req.app.get("trust proxy fn") as
+        | ((address: string | undefined, hop: number) => boolean)
+        | undefined;
+      const forwarded = trust?.(req.socket.remoteAddress, 0)
+        ? req.get("x-forwarded-host")?.split(",")[0]?.trim()
+        : undefined;
+      return `${req.protocol}://${forwarded || req.get("host")}${req.originalUrl}`;
+    },
+  };
+}
+
 /**
  * Answers a refusal, fail closed: never twice (`headersSent`, e.g. after a timeout middleware
  * answered), and an error while answering (an `errorBody` hook that throws) goes to `next(err)`
@@ -122,6 +141,7 @@ export function requireAuth(config: AuthConfig | Verifier, options: ExpressAuthO
           authorization: authorizationOf(req),
           queryTokens: queryTokens(req),
           bodyTokens: bodyTokens(req, settings),
+          ...(verifier.dpop && dpopParts(req)),
         },
         settings,
       );

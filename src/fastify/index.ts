@@ -62,6 +62,16 @@ export interface FastifyAuthOptions extends HttpAuthOptions {
 /** Plugin options: verifier options or `{ verifier }`, plus adapter options. */
 export type M2MAuthPluginOptions = AuthConfig & FastifyAuthOptions;
 
+/** DPoP header values, method and URL; `request.protocol` and `request.host` honour `trustProxy`. */
+function dpopParts(request: FastifyRequest) {
+  const values = request.raw.headersDistinct?.dpop ?? [];
+  return {
+    dpop: values.flatMap((value) => value.split(",")).map((value) => value.trim()),
+    method: request.method,
+    url: () => `${request.protocol}://${request.host}${request.url}`,
+  };
+}
+
 function queryTokens(request: FastifyRequest): string[] {
   if (!request.url.includes("access_token")) return [];
   const value = (request.query as Record<string, unknown> | undefined)?.access_token;
@@ -183,6 +193,7 @@ const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options
             authorization: authorizationOf(request),
             queryTokens: queryTokens(request),
             bodyTokens: bodyTokens(request),
+            ...(verifier.dpop && dpopParts(request)),
           },
           http,
         );

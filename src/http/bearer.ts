@@ -1,4 +1,5 @@
 import { LRUCache } from "lru-cache";
+import type { DpopProofVerifier } from "../dpop/verify.js";
 import {
   ClaimPolicyError,
   InsufficientScopeError,
@@ -17,6 +18,7 @@ import {
   type VerifyCallOptions,
   verifyNow,
 } from "../verify/verifier.js";
+import { type DpopRequestParts, dpopChallenge, dpopFailure, isDpopBound, verifyDpopRequest } from "./dpop.js";
 
 /**
  * The HTTP meaning of bearer-token authentication (RFC 6750), written once. Every framework adapter
@@ -56,7 +58,9 @@ export type HttpErrorCode =
   | "invalid_token"
   | "insufficient_scope"
   | "unauthorized"
-  | "temporarily_unavailable";
+  | "temporarily_unavailable"
+  | "invalid_dpop_proof"
+  | "use_dpop_nonce";
 
 /** An authentication failure with its HTTP status, headers and body. */
 export class HttpAuthError extends M2MError {
@@ -93,8 +97,8 @@ export class HttpAuthError extends M2MError {
   }
 }
 
-/** What a request carries, read by the adapter from its framework. */
-export interface RequestCredentials {
+/** What a request carries, read by the adapter from its framework (`dpop`, `method`, `url` for DPoP). */
+export interface RequestCredentials extends DpopRequestParts {
   /**
    * The `Authorization` header, if any; every value when the request carries it more than once
    * (Node keeps only the first in `headers`: adapters read the raw headers).
@@ -172,20 +176,23 @@ function malformedToken(realm: string | undefined): HttpAuthError {
   return failure(400, "invalid_request", "the Authorization header has no valid bearer token", realm);
 }
 
+/** The one `Authorization` header (RFC 6750 §2: one credential per request; two fields are a 400). */
+function singleAuthorization(request: RequestCredentials, realm: string | undefined): string | undefined {
+  const header = request.authorization ?? undefined;
+  if (typeof header === "string" || header === undefined) return header;
+  if (header.length > 1) {
+    throw failure(400, "invalid_request", "the request has more than one Authorization header", realm);
+  }
+  return header[0];
+}
+
 /**
  * {@link extractBearerToken} without the charset check of the token itself, which is deferred to the
  * failure path: a token that verifies is a JWS, whose characters are all b64token characters.
  */
 function findBearerToken(request: RequestCredentials, options: HttpAuthOptions): string | undefined {
   const { realm } = options;
-  let header = request.authorization ?? undefined;
-  if (typeof header !== "string" && header !== undefined) {
-    // RFC 6750 §2 / RFC 9110 §11.6.2: one credential per request; two Authorization fields are ambiguous.
-    if (header.length > 1) {
-      throw failure(400, "invalid_request", "the request has more than one Authorization header", realm);
-    }
-    header = header[0];
-  }
+  const header = singleAuthorization(request, realm);
   const query = request.queryTokens ?? [];
   let fromHeader: string | undefined;
   if (header !== undefined && header !== "") {
@@ -415,6 +422,97 @@ export function authenticateNow(
   verifier: Verifier,
   request: RequestCredentials,
   options: HttpAuthOptions = {},
+): Outcome | Promise<Outcome> {
+  const dpop = verifier.dpop;
+  return dpop
+    ? authenticateWithDpop(verifier, dpop, request, options)
+    : authenticateBearer(verifier, request, options);
+}
+
+/**
+ * RFC 9449 §7: the `DPoP` scheme goes through the proof check (http/dpop.ts); Bearer goes the usual
+ * way, unless `required`, and a DPoP-bound token sent as Bearer is refused (§7.2). Every challenge
+ * names DPoP with its `algs` (beside Bearer when Bearer is accepted too).
+ */
+function authenticateWithDpop(
+  verifier: Verifier,
+  dpop: DpopProofVerifier,
+  request: RequestCredentials,
+  options: HttpAuthOptions,
+): Outcome | Promise<Outcome> {
+  const { realm } = options;
+  const header = singleAuthorization(request, realm) ?? "";
+  const [scheme, rest] = header === "" ? ["", ""] : splitCredentials(header);
+  const other =
+    (request.queryTokens?.length ?? 0) + (options.allowBodyToken ? (request.bodyTokens?.length ?? 0) : 0);
+  const withDpop = (error: HttpAuthError): HttpAuthError => {
+    const bearer = error.headers["www-authenticate"];
+    if (bearer === undefined) return error;
+    const headers = { ...error.headers };
+    const offer = dpopChallenge(dpop, realm);
+    headers["www-authenticate"] =
+      dpop.required && error.error === "unauthorized" ? offer : `${bearer}, ${offer}`;
+    return new HttpAuthError(error.status, error.error, error.errorDescription, headers, {
+      cause: error.cause,
+    });
+  };
+  if (scheme === "dpop") {
+    if (rest === "" || !B64TOKEN.test(rest) || other > 0) {
+      const description =
+        other > 0
+          ? "the access token was sent by more than one method"
+          : "the Authorization header has no valid DPoP token";
+      throw withDpop(failure(400, "invalid_request", description, realm));
+    }
+    return verifyDpopRequest(verifier, dpop, rest, request, callOptions(options)).catch((error: unknown) => {
+      const answer = dpopFailure(error, dpop, realm);
+      if (!answer) throw toHttpAuthError(error, realm);
+      throw new HttpAuthError(answer.status, answer.error, answer.description, answer.headers, {
+        cause: error,
+      });
+    });
+  }
+  if (dpop.required) {
+    if (scheme !== "bearer" && other === 0) {
+      if (options.optional) return undefined;
+      throw new HttpAuthError(401, "unauthorized", "authentication is required", {
+        "www-authenticate": dpopChallenge(dpop, realm),
+      });
+    }
+    const description = "this API accepts DPoP-bound access tokens only";
+    throw new HttpAuthError(401, "invalid_token", description, {
+      "www-authenticate": dpopChallenge(dpop, realm, {
+        error: "invalid_token",
+        error_description: description,
+      }),
+    });
+  }
+  const refuseBound = (auth: Outcome): Outcome => {
+    if (auth && isDpopBound(auth)) {
+      throw withDpop(
+        failure(401, "invalid_token", "a DPoP-bound access token was sent as a Bearer token", realm),
+      );
+    }
+    return auth;
+  };
+  let outcome: Outcome | Promise<Outcome>;
+  try {
+    outcome = authenticateBearer(verifier, request, options);
+  } catch (error) {
+    throw error instanceof HttpAuthError ? withDpop(error) : error;
+  }
+  if (outcome instanceof Promise) {
+    return outcome.then(refuseBound, (error: unknown) => {
+      throw error instanceof HttpAuthError ? withDpop(error) : error;
+    });
+  }
+  return refuseBound(outcome);
+}
+
+function authenticateBearer(
+  verifier: Verifier,
+  request: RequestCredentials,
+  options: HttpAuthOptions,
 ): Outcome | Promise<Outcome> {
   const token = findBearerToken(request, options);
   if (token === undefined) {

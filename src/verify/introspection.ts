@@ -2,6 +2,7 @@ import type { JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
 import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
 import { type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "../lib/http.js";
+import type { RunOperation } from "../lib/instrumentation.js";
 import { requestScopedIo } from "../lib/runtime.js";
 import { clientSecretBasic, clientSecretPost } from "../oauth/client-auth.js";
 import { emitTo, type VerifierEventListener } from "./events.js";
@@ -41,6 +42,7 @@ export class Introspector {
   #requests = 0;
 
   readonly #onEvent: VerifierEventListener | undefined;
+  readonly #run: RunOperation;
 
   constructor(
     options: IntrospectionOptions,
@@ -48,6 +50,7 @@ export class Introspector {
     now: () => number,
     timeoutMs: number,
     onEvent?: VerifierEventListener,
+    run: RunOperation = (_operation, work) => work(),
   ) {
     if (typeof options.clientId !== "string" || options.clientId === "") {
       throw new TypeError("introspection.clientId must be a non-empty string");
@@ -64,6 +67,7 @@ export class Introspector {
     this.#now = now;
     this.#timeoutMs = timeoutMs;
     this.#onEvent = onEvent;
+    this.#run = run;
     this.#answers = new LRUCache({ max: options.cacheMaxEntries ?? 10_000 });
     this.#authenticate =
       method === "client_secret_basic"
@@ -96,7 +100,9 @@ export class Introspector {
     if (requestScopedIo) return this.#request(token, endpoint, key);
     let pending = this.#inflight.get(token);
     if (!pending) {
-      pending = this.#request(token, endpoint, key).finally(() => this.#inflight.delete(token));
+      pending = this.#run({ kind: "introspection" }, () => this.#request(token, endpoint, key)).finally(() =>
+        this.#inflight.delete(token),
+      );
       this.#inflight.set(token, pending);
     }
     return pending;

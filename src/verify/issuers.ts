@@ -1,6 +1,7 @@
 import { DiscoveryError, VerifierUnavailableError } from "../errors.js";
 import { discover } from "../lib/discovery.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
+import type { RunOperation } from "../lib/instrumentation.js";
 import { requestScopedIo } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { PROVIDER_NAMES, tenantIssuers, VERIFIER_PRESETS } from "../providers.js";
@@ -169,6 +170,8 @@ export interface IssuerKeysOptions<Key> {
   platform: Platform<Key>;
   allowInsecureHttp: boolean;
   onEvent: VerifierEventListener | undefined;
+  /** Runs discoveries and JWKS fetches as operations (instrumentation). */
+  run?: RunOperation;
 }
 
 /**
@@ -225,8 +228,8 @@ export class IssuerKeys<Key> {
   #jwksAt(uri: string): RemoteJwks<Key> {
     let jwks = this.#byUri.get(uri);
     if (!jwks) {
-      const { settings, fetch, now, platform, onEvent } = this.#options;
-      jwks = new RemoteJwks(uri, settings, fetch, now, platform, onEvent);
+      const { settings, fetch, now, platform, onEvent, run } = this.#options;
+      jwks = new RemoteJwks(uri, settings, fetch, now, platform, onEvent, run);
       this.#byUri.set(uri, jwks);
     }
     return jwks;
@@ -235,11 +238,14 @@ export class IssuerKeys<Key> {
   async #discover(issuer: string): Promise<RemoteJwks<Key>> {
     const started = this.#options.now();
     try {
-      const metadata = await discover(issuer, {
-        fetch: this.#options.fetch,
-        timeoutMs: this.#options.settings.timeoutMs,
-        allowInsecureHttp: this.#options.allowInsecureHttp,
-      });
+      const request = () =>
+        discover(issuer, {
+          fetch: this.#options.fetch,
+          timeoutMs: this.#options.settings.timeoutMs,
+          allowInsecureHttp: this.#options.allowInsecureHttp,
+        });
+      const run = this.#options.run;
+      const metadata = await (run ? run({ kind: "discovery", issuer }, request) : request());
       if (typeof metadata.jwks_uri !== "string")
         throw new DiscoveryError(`discovery of ${issuer}: no jwks_uri`);
       const jwks = this.#jwksAt(

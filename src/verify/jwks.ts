@@ -1,6 +1,7 @@
 import type { JWK } from "jose";
 import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
 import { type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "../lib/http.js";
+import type { RunOperation } from "../lib/instrumentation.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { jwkFitsAlg } from "./algorithms.js";
@@ -69,6 +70,7 @@ export class RemoteJwks<Key> {
   readonly #now: () => number;
   readonly #platform: Platform<Key>;
   readonly #onEvent: VerifierEventListener | undefined;
+  readonly #run: RunOperation;
   #set: KeySet | undefined;
   /** kid → alg → imported keys that fit; cleared whenever the key set changes. */
   #resolved = new Map<string | undefined, Map<string, readonly Key[]>>();
@@ -93,6 +95,7 @@ export class RemoteJwks<Key> {
     now: () => number,
     platform: Platform<Key>,
     onEvent?: VerifierEventListener,
+    run: RunOperation = (_operation, work) => work(),
   ) {
     this.uri = uri;
     this.#settings = settings;
@@ -100,6 +103,7 @@ export class RemoteJwks<Key> {
     this.#now = now;
     this.#platform = platform;
     this.#onEvent = onEvent;
+    this.#run = run;
   }
 
   /** Incremented whenever the fetched key set differs from the previous one. */
@@ -321,7 +325,7 @@ export class RemoteJwks<Key> {
     this.#fetches++;
     const sequence = ++this.#started;
     try {
-      const set = await this.#fetchSet();
+      const set = await this.#run({ kind: "jwks_fetch", uri: this.uri }, () => this.#fetchSet());
       if (sequence < this.#applied) return;
       this.#applied = sequence;
       this.#lastError = undefined;

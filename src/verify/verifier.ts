@@ -1,13 +1,15 @@
 import type { JWTPayload, ProtectedHeaderParameters } from "jose";
 import { LRUCache } from "lru-cache";
 import { platform } from "#platform";
+import { createDpopProofVerifier, type DpopProofVerifier } from "../dpop/verify.js";
 import { type InvalidTokenCode, InvalidTokenError, M2MError } from "../errors.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
+import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { ASYMMETRIC_ALGS } from "./algorithms.js";
 import { checkAge, checkAudience, checkClaimPolicies, checkTimes, clientIdOf } from "./claims.js";
-import { emitTo, type VerifierEventListener } from "./events.js";
+import { emitTo, type VerifierEvent, type VerifierEventListener } from "./events.js";
 import { Introspector } from "./introspection.js";
 import { buildIssuerRules, discoverIntrospectionEndpoint, IssuerKeys, type IssuerRule } from "./issuers.js";
 import { DEFAULT_JWKS, type JwksSettings, type RemoteJwks } from "./jwks.js";
@@ -36,6 +38,7 @@ export type {
   AuthResult,
   IssuerOptions,
   JwksState,
+  SharedVerifierOptions,
   Verifier,
   VerifierOptions,
   VerifyCallOptions,
@@ -105,6 +108,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
 export const verifyNow: unique symbol = Symbol.for("m2m-kit.verifyNow");
 
 class JwtVerifier implements Verifier {
+  readonly dpop: DpopProofVerifier | undefined;
   readonly #rules: ReadonlyMap<string, IssuerRule>;
   readonly #algorithms: Set<string>;
   readonly #toleranceMs: number;
@@ -112,12 +116,12 @@ class JwtVerifier implements Verifier {
   readonly #maxAgeMs: number | undefined;
   readonly #maxTokenBytes: number;
   readonly #jwksSettings: JwksSettings;
-  readonly #fetch: FetchLike;
+  /** `onEvent` and the transport, plus what `m2m-kit/otel` attaches. */
+  readonly #instrumentations: Instrumentations<VerifierEvent>;
   readonly #now: () => number;
   readonly #allowInsecureHttp: boolean;
   readonly #platform: Platform<AnyKey>;
   readonly #keys: IssuerKeys<AnyKey>;
-  readonly #onEvent: VerifierEventListener | undefined;
   readonly #headers = new LRUCache<string, Header>({ max: 256 });
   readonly #introspector: Introspector | undefined;
   #introspectionEndpoint: Promise<string> | undefined;
@@ -155,23 +159,28 @@ class JwtVerifier implements Verifier {
     }
     if (options.fetch !== undefined && typeof options.fetch !== "function")
       throw new TypeError("fetch must be a function");
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    const baseFetch: FetchLike = options.fetch ?? ((input, init) => fetch(input, init));
     const clock = options.clock;
     if (clock !== undefined && typeof clock?.now !== "function")
       throw new TypeError("clock must have a now() method");
     this.#now = clock ? () => clock.now() : Date.now;
+    this.dpop =
+      options.dpop === undefined ? undefined : createDpopProofVerifier(options.dpop, { now: this.#now });
     if (options.onEvent !== undefined && typeof options.onEvent !== "function")
       throw new TypeError("onEvent must be a function");
-    this.#onEvent = options.onEvent;
+    this.#instrumentations = new Instrumentations<VerifierEvent>(options.onEvent, baseFetch);
+    const { dispatch, emit } = this.#instrumentations;
+    const run = this.#instrumentations.run.bind(this.#instrumentations);
     this.#platform = runtime;
     this.#keys = new IssuerKeys({
       rules: this.#rules,
       settings: this.#jwksSettings,
-      fetch: this.#fetch,
+      fetch: dispatch,
+      run,
       now: this.#now,
       platform: runtime,
       allowInsecureHttp: this.#allowInsecureHttp,
-      onEvent: this.#onEvent,
+      onEvent: emit,
     });
     if (options.introspection !== undefined) {
       if (typeof options.introspection !== "object" || options.introspection === null) {
@@ -187,10 +196,11 @@ class JwtVerifier implements Verifier {
       }
       this.#introspector = new Introspector(
         options.introspection,
-        this.#fetch,
+        dispatch,
         this.#now,
         this.#jwksSettings.timeoutMs,
-        this.#onEvent,
+        emit,
+        run,
       );
     }
     const cache = options.verifiedTokenCache;
@@ -240,6 +250,19 @@ class JwtVerifier implements Verifier {
       this.#failed(error);
       throw error;
     }
+  }
+
+  /** Attaches an instrumentation (`m2m-kit/otel`); returns the function that detaches it. */
+  [instrumentationHook](instrumentation: Instrumentation<VerifierEvent>): () => void {
+    return this.#instrumentations.attach(instrumentation);
+  }
+
+  get #fetch(): FetchLike {
+    return this.#instrumentations.fetch;
+  }
+
+  get #onEvent(): VerifierEventListener | undefined {
+    return this.#instrumentations.listener;
   }
 
   #failed(error: unknown): void {

@@ -26,6 +26,15 @@ export async function authenticateFetchRequest(
       queryTokens: queryTokens(request),
       bodyTokens: settings.allowBodyToken ? await bodyTokens(request) : [],
       waitUntil,
+      // Headers joins repeated fields with ", "; a proof (a JWS) has no comma, so split them again.
+      ...(verifier.dpop && {
+        dpop: (request.headers.get("dpop") ?? "")
+          .split(",")
+          .map((value) => value.trim())
+          .filter(Boolean),
+        method: request.method,
+        url: () => request.url,
+      }),
     },
     settings,
   );
