@@ -90,6 +90,7 @@ export {
   type IssuerOptions,
   type JwksState,
   type ScopeRequirement,
+  type SharedVerifierOptions,
   type Verifier,
   type VerifierEvent,
   type VerifierEventListener,

@@ -38,6 +38,7 @@ export type {
   AuthResult,
   IssuerOptions,
   JwksState,
+  SharedVerifierOptions,
   Verifier,
   VerifierOptions,
   VerifyCallOptions,
