@@ -44,23 +44,37 @@ const shared: Options = {
   target: "es2022",
 };
 
+const library: Options = {
+  ...shared,
+  entry: {
+    ...publicEntries,
+    "platform/node": "src/platform/node.ts",
+    "platform/web": "src/platform/web.ts",
+  },
+  dts: {
+    // Declarations only; the isomorphic core is type-checked without Node types by `npm run typecheck`.
+    compilerOptions: { types: ["node"] },
+    entry: publicEntries,
+  },
+  splitting: true,
+};
+
 export default defineConfig([
+  // The builds run side by side: each cleans only its own files (the bin's are in dist/cli).
+  { ...library, format: "esm", clean: ["**/*.js", "**/*.js.map", "**/*.d.ts", "!cli/**"] },
   {
-    ...shared,
-    entry: {
-      ...publicEntries,
-      "platform/node": "src/platform/node.ts",
-      "platform/web": "src/platform/web.ts",
+    ...library,
+    format: "cjs",
+    clean: ["**/*.cjs", "**/*.cjs.map", "**/*.d.cts"],
+    // jose is ESM only: the CommonJS build carries its own copy, so that loaders that cannot
+    // `require` ESM (Jest's CommonJS runtime) load the package.
+    noExternal: ["jose"],
+    esbuildOptions(options) {
+      options.sourcesContent = false;
+      // tsup turns split ESM chunks into CommonJS with sucrase, which mangles jose's public class
+      // fields; esbuild writes them as constructor assignments first.
+      options.supported = { "class-field": false, "class-static-field": false };
     },
-    format: ["esm", "cjs"],
-    dts: {
-      // Declarations only; the isomorphic core is type-checked without Node types by `npm run typecheck`.
-      compilerOptions: { types: ["node"] },
-      entry: publicEntries,
-    },
-    // The bin below builds into dist/cli at the same time.
-    clean: ["!cli/**"],
-    splitting: true,
   },
   {
     ...shared,
