@@ -10,6 +10,7 @@ export const publicEntries: Record<string, string> = {
   hono: "src/hono/index.ts",
   testing: "src/testing/index.ts",
   "dev-server": "src/dev-server/index.ts",
+  otel: "src/otel/index.ts",
   node: "src/node/index.ts",
   redis: "src/redis/index.ts",
 };
@@ -25,7 +26,16 @@ const entrySpecifiers = new Map(
 const shared: Options = {
   // "#platform" is resolved at run time through package.json "imports" (the `node` condition picks
   // node:crypto); frameworks and oidc-provider are the user's.
-  external: ["#platform", "express", "fastify", "fastify-plugin", "hono", "oidc-provider", "undici"],
+  external: [
+    "#platform",
+    "@opentelemetry/api",
+    "express",
+    "fastify",
+    "fastify-plugin",
+    "hono",
+    "oidc-provider",
+    "undici",
+  ],
   // Maps without embedded sources: they point stack traces at src/ lines without shipping src/ twice.
   sourcemap: true,
   esbuildOptions(options) {
@@ -34,23 +44,37 @@ const shared: Options = {
   target: "es2022",
 };
 
+const library: Options = {
+  ...shared,
+  entry: {
+    ...publicEntries,
+    "platform/node": "src/platform/node.ts",
+    "platform/web": "src/platform/web.ts",
+  },
+  dts: {
+    // Declarations only; the isomorphic core is type-checked without Node types by `npm run typecheck`.
+    compilerOptions: { types: ["node"] },
+    entry: publicEntries,
+  },
+  splitting: true,
+};
+
 export default defineConfig([
+  // The builds run side by side: each cleans only its own files (the bin's are in dist/cli).
+  { ...library, format: "esm", clean: ["**/*.js", "**/*.js.map", "**/*.d.ts", "!cli/**"] },
   {
-    ...shared,
-    entry: {
-      ...publicEntries,
-      "platform/node": "src/platform/node.ts",
-      "platform/web": "src/platform/web.ts",
+    ...library,
+    format: "cjs",
+    clean: ["**/*.cjs", "**/*.cjs.map", "**/*.d.cts"],
+    // jose is ESM only: the CommonJS build carries its own copy, so that loaders that cannot
+    // `require` ESM (Jest's CommonJS runtime) load the package.
+    noExternal: ["jose"],
+    esbuildOptions(options) {
+      options.sourcesContent = false;
+      // tsup turns split ESM chunks into CommonJS with sucrase, which mangles jose's public class
+      // fields; esbuild writes them as constructor assignments first.
+      options.supported = { "class-field": false, "class-static-field": false };
     },
-    format: ["esm", "cjs"],
-    dts: {
-      // Declarations only; the isomorphic core is type-checked without Node types by `npm run typecheck`.
-      compilerOptions: { types: ["node"] },
-      entry: publicEntries,
-    },
-    // The bin below builds into dist/cli at the same time.
-    clean: ["!cli/**"],
-    splitting: true,
   },
   {
     ...shared,

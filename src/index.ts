@@ -70,6 +70,13 @@ export {
 export type { Clock } from "./lib/clock.js";
 export type { AuthorizationServerMetadata } from "./lib/discovery.js";
 export type { FetchLike } from "./lib/http.js";
+export {
+  DEFAULT_EVENT_LEVELS,
+  type EventLogger,
+  type LogEventsOptions,
+  type LogLevel,
+  logEvents,
+} from "./lib/log-events.js";
 export type { RetryOptions } from "./lib/retry.js";
 export type { AssertionAudience, AuthMethod, PrivateKeyInput } from "./oauth/client-auth.js";
 export type { AudienceParam, ProviderName } from "./providers.js";
@@ -83,6 +90,7 @@ export {
   type IssuerOptions,
   type JwksState,
   type ScopeRequirement,
+  type SharedVerifierOptions,
   type Verifier,
   type VerifierEvent,
   type VerifierEventListener,

@@ -1,11 +1,15 @@
+import { LRUCache } from "lru-cache";
 import { ClientClosedError, M2MError, TokenRequestError } from "../errors.js";
 import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import type { FetchLike } from "../lib/http.js";
+import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
 import { withRetry } from "../lib/retry.js";
+import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import { transportInfo } from "../lib/transport.js";
 import { type AudienceParam, CLIENT_PRESETS, type ClientPreset, inferProvider } from "../providers.js";
 import { DpopSession, isResourceNonceChallenge, isTokenNonceChallenge } from "./dpop.js";
 import { EndpointResolver } from "./endpoint.js";
+import { FailureCache } from "./failure-cache.js";
 import { withMutualTlsHint } from "./mtls.js";
 import {
   type ClientCredentialsClientOptions,
@@ -14,7 +18,7 @@ import {
   normalizeOptions,
 } from "./options.js";
 import { authorizedInit, isReplayable } from "./resource-request.js";
-import { SingleFlight } from "./single-flight.js";
+import { Abandoned, SingleFlight } from "./single-flight.js";
 import { MemoryTokenStore } from "./store.js";
 import { type KeyedTarget, TargetResolver } from "./target.js";
 import { AccessToken, type StoredToken } from "./token.js";
@@ -37,12 +41,29 @@ export interface GetTokenOptions {
   forceRefresh?: boolean;
   /** Abandons this caller's wait; a request shared with other callers goes on. */
   signal?: AbortSignal;
+  /**
+   * Receives the background refresh started inside the refresh window, so that the runtime keeps
+   * it alive after the response: a Worker's `ctx.waitUntil`, Next.js's `after`. On Cloudflare
+   * Workers, without it the refresh runs in this call (the still-valid token is returned if it fails).
+   */
+  waitUntil?: WaitUntil;
 }
 
 /** `fetch` init plus the token to attach. */
-export type ClientFetchInit = RequestInit & Pick<GetTokenOptions, "audience" | "scope">;
+export type ClientFetchInit = RequestInit & Pick<GetTokenOptions, "audience" | "scope" | "waitUntil">;
 
 const inspectSymbol = Symbol.for("nodejs.util.inspect.custom");
+
+/** A refused token younger than this counts as "fetched moments ago" for the 401 policy. */
+const FRESH_TOKEN_MS = 10_000;
+
+/** A token and what the 401 policy needs to know about it. */
+interface Obtained {
+  token: AccessToken;
+  target: KeyedTarget;
+  /** When this process fetched it, if it did so within `FRESH_TOKEN_MS`. */
+  fetchedAt: number | undefined;
+}
 
 /**
  * Gets, caches and refreshes access tokens with the OAuth 2.0 client credentials grant
@@ -60,32 +81,46 @@ const inspectSymbol = Symbol.for("nodejs.util.inspect.custom");
  */
 export class ClientCredentialsClient {
   readonly #options: NormalizedOptions;
-  readonly #fetch: FetchLike;
   readonly #clock: Clock;
   readonly #cache: TokenCache;
-  readonly #onEvent: ((event: ClientEvent) => void) | undefined;
+  /** `onEvent` and the transport, plus what `m2m-kit/otel` attaches. */
+  readonly #instrumentations: Instrumentations<ClientEvent>;
   readonly #preset: ClientPreset | undefined;
   readonly #endpoints: EndpointResolver;
   readonly #targets: TargetResolver;
-  readonly #unauthorized = new UnauthorizedPolicy();
-  readonly #closed = new AbortController();
+  readonly #unauthorized: UnauthorizedPolicy;
+  readonly #failures: FailureCache;
   readonly #inflight = new SingleFlight<AccessToken>();
   /** After a failed background refresh, the next one waits (per key) until this time. */
-  readonly #refreshPausedUntil = new Map<string, number>();
+  readonly #refreshPausedUntil: LRUCache<string, number>;
+  /** When this process fetched a token (by the stored object and the token handed out). */
+  readonly #fetchedAt = new WeakMap<object, number>();
   /** Bumped by `invalidate`; a response to a request older than that is not stored. */
   #generation = 0;
+  #closed = false;
   readonly #dpop: DpopSession | undefined;
 
   constructor(options: ClientCredentialsClientOptions) {
     this.#options = normalizeOptions(options);
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
-    this.#clock = options.clock ?? systemClock;
-    this.#cache = new TokenCache(
-      options.store ?? new MemoryTokenStore({ maxEntries: options.cacheMaxEntries }),
-      this.#options.clientId,
+    this.#instrumentations = new Instrumentations(
+      options.onEvent,
+      options.fetch ?? ((input, init) => fetch(input, init)),
     );
-    this.#onEvent = options.onEvent;
+    this.#clock = options.clock ?? systemClock;
     this.#dpop = options.dpop ? new DpopSession(options.dpop) : undefined;
+    const bound = this.#options.cacheMaxEntries;
+    this.#cache = new TokenCache(
+      options.store ?? new MemoryTokenStore({ maxEntries: bound }),
+      this.#options.clientId,
+      {
+        maxEntries: bound,
+        now: () => this.#clock.now(),
+        onFailure: (operation, error) => this.#emit({ type: "store_failed", operation, error }),
+      },
+    );
+    this.#unauthorized = new UnauthorizedPolicy(this.#options.retryOnUnauthorized, bound);
+    this.#failures = new FailureCache(bound);
+    this.#refreshPausedUntil = new LRUCache({ max: bound });
     const provider =
       this.#options.provider ??
       inferProvider(new URL(this.#options.issuer ?? this.#options.tokenEndpoint ?? "invalid:"));
@@ -108,15 +143,24 @@ export class ClientCredentialsClient {
         keyId: options.keyId,
       },
       preset: this.#preset,
-      fetch: this.#fetch,
+      fetch: this.#instrumentations.dispatch,
       clock: this.#clock,
       emit: (event) => this.#emit(event),
+      run: (operation, work) => this.#instrumentations.run(operation, work),
     });
   }
 
   /** The client id this client authenticates as. */
   get clientId(): string {
     return this.#options.clientId;
+  }
+
+  get #onEvent(): ((event: ClientEvent) => void) | undefined {
+    return this.#instrumentations.listener;
+  }
+
+  get #fetch(): FetchLike {
+    return this.#instrumentations.fetch;
   }
 
   /** How the target API is sent in token requests. */
@@ -127,13 +171,19 @@ export class ClientCredentialsClient {
   /**
    * Returns a valid access token for the audience and scopes, from cache when it can.
    * Concurrent callers for the same key share one request. Never returns an expired token.
+   *
+   * @throws OAuthError, TokenRequestError, DiscoveryError, ClientClosedError; `signal.reason` when the
+   *   caller's signal aborts; TypeError for bad options (e.g. an Entra scope list beside an audience).
    */
   async getToken(options: GetTokenOptions = {}): Promise<AccessToken> {
+    return (await this.#obtain(options)).token;
+  }
+
+  async #obtain(options: GetTokenOptions): Promise<Obtained> {
     this.#assertOpen();
     const known = this.#endpoints.current;
     if (!known) this.#targets.check(options);
-    const endpoint =
-      known ?? (await raceAbort(this.#endpoints.discover(this.#closed.signal), options.signal));
+    const endpoint = known ?? (await raceAbort(this.#endpoints.discover(), options.signal));
     const target = this.#targets.resolve(options, endpoint.url, await this.#binding());
     const key = target.key;
     if (!options.forceRefresh) {
@@ -141,8 +191,14 @@ export class ClientCredentialsClient {
       const stored = found instanceof Promise ? await found : found;
       const now = this.#clock.now();
       if (stored && now < stored.expiresAt) {
-        if (now >= stored.refreshAt && !this.#inflight.has(key))
-          this.#refreshInBackground(endpoint, target, stored, now);
+        if (now >= stored.refreshAt && !this.#inflight.has(key)) {
+          const refresh = this.#refreshInBackground(endpoint, target, stored, now);
+          if (refresh && options.waitUntil) options.waitUntil(refresh);
+          else if (refresh && requestScopedIo) {
+            const fresh = await raceAbort(refresh, options.signal);
+            if (fresh) return { token: fresh, target, fetchedAt: this.#fetchedAt.get(fresh) };
+          }
+        }
         if (this.#onEvent)
           this.#emit({
             type: "cache_hit",
@@ -150,38 +206,75 @@ export class ClientCredentialsClient {
             scope: target.scope,
             expiresAt: stored.expiresAt,
           });
-        return new AccessToken(stored);
+        return { token: new AccessToken(stored), target, fetchedAt: this.#fetchedAt.get(stored) };
       }
     }
+    const failed = this.#failures.get(key, this.#clock.now());
+    if (failed && !this.#inflight.has(key)) throw failed;
+    if (this.#onEvent) this.#emit({ type: "cache_miss", audience: target.audience, scope: target.scope });
     // forceRefresh: a token waited for through a shared store must be newer than the one there now.
     const previous = options.forceRefresh && this.#cache.lease ? await this.#cache.get(key) : undefined;
-    return raceAbort(this.#shared(endpoint, target, false, previous), options.signal);
+    const token = await this.#inflight.run(
+      key,
+      (signal) => this.#obtainShared(endpoint, target, false, previous, signal),
+      { signal: options.signal },
+    );
+    return { token, target, fetchedAt: this.#fetchedAt.get(token) };
   }
 
   /**
    * `fetch` with `Authorization: <type> <token>`. On a 401 from the API the token is dropped, a new
-   * one is fetched and the request is sent once more.
+   * one is fetched and the request is sent once more (see `retryOnUnauthorized`). A token refused
+   * moments after it was fetched is kept and the 401 returned: the key backs off, no token storm.
    */
   async fetch(input: string | URL | Request, init: ClientFetchInit = {}): Promise<Response> {
-    const { audience, scope, ...requestInit } = init;
-    const tokenOptions: GetTokenOptions = { audience, scope };
+    const { audience, scope, waitUntil, ...requestInit } = init;
+    const tokenOptions: GetTokenOptions = { audience, scope, waitUntil };
     if (requestInit.signal) tokenOptions.signal = requestInit.signal;
     const replayable = isReplayable(requestInit);
     // Each send needs the body again: keep a clone per possible resend (nonce challenge, 401).
     const copies = input instanceof Request && input.body !== null ? [input.clone(), input.clone()] : [];
     const nextInput = () => copies.shift() ?? input;
-    const token = await this.getToken(tokenOptions);
-    let response = await this.#send(input, requestInit, token);
-    if (this.#dpop && token.tokenType === "DPoP" && replayable && isResourceNonceChallenge(response)) {
+    const first = await this.#obtain(tokenOptions);
+    let response = await this.#send(input, requestInit, first.token);
+    if (this.#dpop && first.token.tokenType === "DPoP" && replayable && isResourceNonceChallenge(response)) {
       // RFC 9449 §9: the resource server wants its nonce in the proof; answer once.
       await response.body?.cancel();
-      response = await this.#send(nextInput(), requestInit, token);
+      response = await this.#send(nextInput(), requestInit, first.token);
     }
-    if (!this.#unauthorized.shouldResend(response, replayable)) return response;
+    const key = first.target.key;
+    if (response.status !== 401) {
+      this.#unauthorized.accepted(key);
+      return response;
+    }
+    const method = requestInit.method ?? (input instanceof Request ? input.method : "GET");
+    const decision = this.#unauthorized.decide(
+      key,
+      { method, replayable, fresh: this.#isFresh(first.fetchedAt) },
+      this.#clock.now(),
+    );
+    if (decision.action === "return") {
+      this.#emitUnauthorized(first.target, "returned", decision.reason, decision.backoffMs);
+      return response;
+    }
     await response.body?.cancel();
-    await this.#dropToken(token, tokenOptions);
-    const next = await this.getToken(tokenOptions);
-    return this.#send(nextInput(), requestInit, next);
+    await this.#cache.deleteIfHolds(key, first.token.accessToken);
+    this.#emitUnauthorized(first.target, "token_replaced", undefined, undefined);
+    const next = await this.#obtain(tokenOptions);
+    const second = await this.#send(nextInput(), requestInit, next.token);
+    if (second.status === 401) {
+      // Refused again: a new token would be refused too. Keep it; the key backs off.
+      const again = this.#unauthorized.decide(
+        key,
+        { method, replayable: false, fresh: true },
+        this.#clock.now(),
+      );
+      if (again.action === "return")
+        this.#emitUnauthorized(next.target, "returned", again.reason, again.backoffMs);
+    } else {
+      this.#unauthorized.accepted(key);
+    }
+    return second;
   }
 
   /**
@@ -233,19 +326,23 @@ export class ClientCredentialsClient {
 
   /**
    * Drops cached tokens: those of one audience (every scope set), or all of them. Requests in flight
-   * are not stored when they complete.
+   * are not stored when they complete; failed keys and 401 back-offs are forgotten.
    */
   async invalidate(options: { audience?: string } = {}): Promise<void> {
     this.#generation++;
     this.#inflight.clear();
+    this.#failures.clear();
+    this.#unauthorized.clear();
     await this.#cache.invalidate(options, this.#endpoints.current?.url);
   }
 
   /** Stops background work and aborts requests in flight; later calls reject with `ClientClosedError`. */
   async close(): Promise<void> {
-    if (this.#closed.signal.aborted) return;
-    this.#closed.abort(new ClientClosedError());
-    this.#inflight.clear();
+    if (this.#closed) return;
+    this.#closed = true;
+    const reason = new ClientClosedError();
+    this.#inflight.abortAll(reason);
+    this.#endpoints.close(reason);
   }
 
   toString(): string {
@@ -265,8 +362,17 @@ export class ClientCredentialsClient {
     return this.toString();
   }
 
+  /** Attaches an instrumentation (`m2m-kit/otel`); returns the function that detaches it. */
+  [instrumentationHook](instrumentation: Instrumentation<ClientEvent>): () => void {
+    return this.#instrumentations.attach(instrumentation);
+  }
+
   #assertOpen(): void {
-    if (this.#closed.signal.aborted) throw new ClientClosedError();
+    if (this.#closed) throw new ClientClosedError();
+  }
+
+  #isFresh(fetchedAt: number | undefined): boolean {
+    return fetchedAt !== undefined && this.#clock.now() - fetchedAt < FRESH_TOKEN_MS;
   }
 
   #emit(event: ClientEvent): void {
@@ -277,34 +383,92 @@ export class ClientCredentialsClient {
     }
   }
 
-  #shared(
+  #emitUnauthorized(
+    target: KeyedTarget,
+    action: "token_replaced" | "returned",
+    reason: Extract<ClientEvent, { type: "unauthorized" }>["reason"],
+    backoffMs: number | undefined,
+  ): void {
+    this.#emit({
+      type: "unauthorized",
+      audience: target.audience,
+      scope: target.scope,
+      action,
+      reason,
+      backoffMs,
+    });
+  }
+
+  /** One token request (with its retries), run as an operation for instrumentations. */
+  #request(
     endpoint: Endpoint,
     target: KeyedTarget,
     background: boolean,
-    previous?: StoredToken,
+    signal: AbortSignal,
   ): Promise<AccessToken> {
-    return this.#inflight.run(target.key, () => this.#obtain(endpoint, target, background, previous));
+    return this.#instrumentations.run(
+      { kind: "token_request", audience: target.audience, scope: target.scope, background },
+      () => this.#fetchAndStore(endpoint, target, background, signal),
+    );
+  }
+
+  /** Starts a refresh of a still-valid token; the promise never rejects (`undefined` on failure). */
+  #refreshInBackground(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    stored: StoredToken,
+    now: number,
+  ): Promise<AccessToken | undefined> | undefined {
+    const key = target.key;
+    const pausedUntil = this.#refreshPausedUntil.get(key);
+    if (pausedUntil !== undefined && now < pausedUntil) return undefined;
+    // Where refreshes are not shared (Workers), concurrent requests leave it to the first one for
+    // as long as its request may take.
+    if (requestScopedIo) this.#refreshPausedUntil.set(key, now + this.#options.timeoutMs);
+    this.#emit({
+      type: "refresh_started",
+      audience: target.audience,
+      scope: target.scope,
+      expiresAt: stored.expiresAt,
+    });
+    return this.#inflight
+      .run(key, (signal) => this.#obtainShared(endpoint, target, true, stored, signal), { background: true })
+      .then(
+        (token) => {
+          this.#refreshPausedUntil.delete(key);
+          return token;
+        },
+        (error: Error) => {
+          // The request already went through its retries: give the server a rest before the next
+          // background try, but keep trying well before the token expires.
+          const failedAt = this.#clock.now();
+          this.#refreshPausedUntil.set(key, failedAt + Math.min(30_000, (stored.expiresAt - failedAt) / 4));
+          this.#emit({ type: "refresh_failed", audience: target.audience, scope: target.scope, error });
+          return undefined;
+        },
+      );
   }
 
   /**
-   * A shared store with a lease: one process of the fleet fetches, the others wait for its token
-   * (DESIGN.md "Fleets"). Otherwise: fetch.
+   * One shared request for a key. A shared store with a lease: one process of the fleet fetches, the
+   * others wait for its token (DESIGN.md "Fleets"). Otherwise: fetch.
    */
-  async #obtain(
+  async #obtainShared(
     endpoint: Endpoint,
     target: KeyedTarget,
     background: boolean,
     previous: StoredToken | undefined,
+    signal: AbortSignal,
   ): Promise<AccessToken> {
     const lease = this.#cache.lease;
-    if (!lease) return this.#fetchAndStore(endpoint, target, background);
+    if (!lease) return this.#request(endpoint, target, background, signal);
     let fetched: AccessToken | undefined;
     const outcome = await this.#cache.leased(lease, target.key, {
       previousExpiresAt: previous?.expiresAt,
       clock: this.#clock,
-      signal: this.#closed.signal,
+      signal,
       fetch: async () => {
-        const token = await this.#fetchAndStore(endpoint, target, background);
+        const token = await this.#request(endpoint, target, background, signal);
         fetched = token;
         const { accessToken, tokenType, expiresAt, audience } = token;
         return { accessToken, tokenType, expiresAt, refreshAt: expiresAt, scope: [...token.scope], audience };
@@ -321,29 +485,13 @@ export class ClientCredentialsClient {
     return fetched ?? new AccessToken(outcome.token);
   }
 
-  #refreshInBackground(endpoint: Endpoint, target: KeyedTarget, stored: StoredToken, now: number): void {
-    const key = target.key;
-    const pausedUntil = this.#refreshPausedUntil.get(key);
-    if (pausedUntil !== undefined && now < pausedUntil) return;
-    this.#emit({
-      type: "refresh_started",
-      audience: target.audience,
-      scope: target.scope,
-      expiresAt: stored.expiresAt,
-    });
-    this.#shared(endpoint, target, true, stored).then(
-      () => this.#refreshPausedUntil.delete(key),
-      (error: Error) => {
-        // The request already went through its retries: give the server a rest before the next
-        // background try, but keep trying well before the token expires.
-        const failedAt = this.#clock.now();
-        this.#refreshPausedUntil.set(key, failedAt + Math.min(30_000, (stored.expiresAt - failedAt) / 4));
-        this.#emit({ type: "refresh_failed", audience: target.audience, scope: target.scope, error });
-      },
-    );
-  }
-
-  async #fetchAndStore(endpoint: Endpoint, target: KeyedTarget, background: boolean): Promise<AccessToken> {
+  /** One request for a key: retries, then the store; `signal` is this request's own. */
+  async #fetchAndStore(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    background: boolean,
+    signal: AbortSignal,
+  ): Promise<AccessToken> {
     const generation = this.#generation;
     const started = this.#clock.now();
     let attempts = 0;
@@ -351,12 +499,12 @@ export class ClientCredentialsClient {
       const stored = await withRetry(
         (attempt) => {
           attempts = attempt + 1;
-          return this.#requestOnce(endpoint, target);
+          return this.#requestOnce(endpoint, target, signal);
         },
         {
           policy: this.#options.retry,
           clock: this.#clock,
-          signal: this.#closed.signal,
+          signal,
           onRetry: ({ attempt, delayMs, error }) => {
             if (!this.#onEvent) return;
             const status = (error as { status?: number }).status;
@@ -372,8 +520,13 @@ export class ClientCredentialsClient {
           },
         },
       );
-      if (generation === this.#generation && !this.#closed.signal.aborted) {
+      const token = new AccessToken(stored);
+      const fetchedAt = this.#clock.now();
+      this.#fetchedAt.set(stored, fetchedAt);
+      this.#fetchedAt.set(token, fetchedAt);
+      if (generation === this.#generation && !this.#closed) {
         await this.#cache.set(target.key, target.audience, stored);
+        this.#failures.delete(target.key);
       }
       this.#emit({
         type: "token_fetched",
@@ -384,9 +537,19 @@ export class ClientCredentialsClient {
         attempts,
         background,
       });
-      return new AccessToken(stored);
+      return token;
     } catch (error) {
-      const failure = this.#closed.signal.aborted ? new ClientClosedError() : toM2MError(error);
+      const failure = this.#closed
+        ? new ClientClosedError()
+        : signal.reason instanceof Abandoned
+          ? new TokenRequestError("token request cancelled: every caller abandoned it", {
+              transient: true,
+              cause: signal.reason,
+            })
+          : toM2MError(error);
+      if (!background && !signal.aborted && generation === this.#generation) {
+        this.#failures.record(target.key, failure, this.#clock.now());
+      }
       this.#emit({
         type: "token_failed",
         audience: target.audience,
@@ -399,8 +562,14 @@ export class ClientCredentialsClient {
     }
   }
 
+  /** One attempt: build, send, read. */
   /** One attempt: build, send, read (and, with DPoP, answer a nonce challenge once: RFC 9449 §8). */
-  async #requestOnce(endpoint: Endpoint, target: KeyedTarget, nonceRetry = false): Promise<StoredToken> {
+  async #requestOnce(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    signal: AbortSignal,
+    nonceRetry = false,
+  ): Promise<StoredToken> {
     const sentAt = this.#clock.now();
     const request = await buildTokenRequest({
       endpoint,
@@ -410,16 +579,11 @@ export class ClientCredentialsClient {
       headers: this.#dpop ? { dpop: await this.#dpop.proof("POST", endpoint.url) } : undefined,
       now: sentAt,
     });
-    const { response, text } = await sendTokenRequest(
-      this.#fetch,
-      request,
-      this.#options.timeoutMs,
-      this.#closed.signal,
-    );
+    const { response, text } = await sendTokenRequest(this.#fetch, request, this.#options.timeoutMs, signal);
     if (this.#dpop) {
       this.#dpop.noteNonce(endpoint.url, response);
       if (!nonceRetry && isTokenNonceChallenge(response, text))
-        return this.#requestOnce(endpoint, target, true);
+        return this.#requestOnce(endpoint, target, signal, true);
     }
     let stored: StoredToken;
     try {
@@ -443,13 +607,6 @@ export class ClientCredentialsClient {
       }
     }
     return stored;
-  }
-
-  async #dropToken(token: AccessToken, options: GetTokenOptions): Promise<void> {
-    const endpoint = this.#endpoints.current;
-    if (!endpoint) return;
-    const target = this.#targets.resolve(options, endpoint.url, await this.#binding());
-    await this.#cache.deleteIfHolds(target.key, token.accessToken);
   }
 }
 

@@ -2,7 +2,9 @@ import { DiscoveryError } from "../errors.js";
 import type { Clock } from "../lib/clock.js";
 import { type AuthorizationServerMetadata, discover } from "../lib/discovery.js";
 import type { FetchLike } from "../lib/http.js";
+import type { Operation } from "../lib/instrumentation.js";
 import { withRetry } from "../lib/retry.js";
+import { requestScopedIo } from "../lib/runtime.js";
 import { transportInfo } from "../lib/transport.js";
 import {
   type AuthMethod,
@@ -81,6 +83,7 @@ export function clientAuthentication(
 export class EndpointResolver {
   #endpoint: Endpoint | undefined;
   #discovering: Promise<Endpoint> | undefined;
+  #controller: AbortController | undefined;
 
   constructor(
     private readonly config: {
@@ -90,6 +93,8 @@ export class EndpointResolver {
       fetch: FetchLike;
       clock: Clock;
       emit: (event: ClientEvent) => void;
+      /** Runs the discovery as one operation (instrumentation). */
+      run: <T>(operation: Operation, work: () => Promise<T>) => Promise<T>;
     },
   ) {
     const { options } = config;
@@ -103,22 +108,28 @@ export class EndpointResolver {
     return this.#endpoint;
   }
 
-  /** Discovers the endpoint (one discovery in flight); `signal` cancels it (the client closing). */
-  discover(signal: AbortSignal): Promise<Endpoint> {
+  /** Discovers the endpoint (one discovery in flight, with its own abort controller for `close`). */
+  discover(): Promise<Endpoint> {
     if (this.#discovering) return this.#discovering;
     const { options, clock } = this.config;
+    const controller = new AbortController();
+    this.#controller = controller;
+    const signal = controller.signal;
     const issuer = options.issuer as string;
     const started = clock.now();
-    const promise = withRetry(
-      () =>
-        discover(issuer, {
-          fetch: this.config.fetch,
-          timeoutMs: options.timeoutMs,
-          allowInsecureHttp: options.allowInsecureHttp,
-          signal,
-        }),
-      { policy: options.retry, clock, signal },
-    )
+    const promise = this.config
+      .run({ kind: "discovery", issuer }, () =>
+        withRetry(
+          () =>
+            discover(issuer, {
+              fetch: this.config.fetch,
+              timeoutMs: options.timeoutMs,
+              allowInsecureHttp: options.allowInsecureHttp,
+              signal,
+            }),
+          { policy: options.retry, clock, signal },
+        ),
+      )
       .then((metadata) => {
         if (typeof metadata.token_endpoint !== "string") {
           throw new DiscoveryError(`discovery of ${issuer} failed: the metadata has no token_endpoint`);
@@ -134,11 +145,22 @@ export class EndpointResolver {
         return endpoint;
       })
       .finally(() => {
-        this.#discovering = undefined;
+        if (this.#discovering === promise) this.#discovering = undefined;
+        if (this.#controller === controller) this.#controller = undefined;
       });
-    this.#discovering = promise;
+    // On Workers the next request discovers on its own until one has succeeded.
+    if (!requestScopedIo) this.#discovering = promise;
     promise.catch(() => {});
     return promise;
+  }
+
+  /** Aborts a discovery in flight (the client closing). */
+  close(reason: unknown): void {
+    try {
+      this.#controller?.abort(reason);
+    } catch {
+      // Another request's controller on a request-scoped runtime: that discovery ends on its own.
+    }
   }
 
   #endpointAt(tokenEndpoint: string, metadata: AuthorizationServerMetadata | undefined): Endpoint {

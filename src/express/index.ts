@@ -7,8 +7,10 @@ import {
   errorResponseBody,
   HttpAuthError,
   type HttpAuthOptions,
+  reportRefusal,
   resolveAuth,
 } from "../http/bearer.js";
+import { emitTo } from "../verify/events.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";
 
 declare global {
@@ -47,13 +49,69 @@ function bodyTokens(req: Request, settings: ExpressAuthOptions): string[] {
   return (Array.isArray(value) ? value : [value]).map(String);
 }
 
+/** DPoP header values, method and URL; scheme and host honour Express's `trust proxy` setting. */
+function dpopParts(req: Request) {
+  const values =
+    req.headersDistinct?.dpop ?? (req.headers.dpop === undefined ? [] : [req.headers.dpop].flat());
+  return {
+    dpop: values.flatMap((value) => value.split(",")).map((value) => value.trim()),
+    method: req.method,
+    url: () => {
+      const trust = req.app.get("trust proxy fn") as
+        | ((address: string | undefined, hop: number) => boolean)
+        | undefined;
+      const forwarded = trust?.(req.socket.remoteAddress, 0)
+        ? req.get("x-forwarded-host")?.split(",")[0]?.trim()
+        : undefined;
+      return `${req.protocol}://${forwarded || req.get("host")}${req.originalUrl}`;
+    },
+  };
+}
+
+/**
+ * Answers a refusal, fail closed: never twice (`headersSent`, e.g. after a timeout middleware
+ * answered), and an error while answering (an `errorBody` hook that throws) goes to `next(err)`
+ * instead of escaping as an unhandled rejection.
+ */
 function fail(error: unknown, res: Response, next: NextFunction, options: ExpressAuthOptions): void {
   if (!(error instanceof HttpAuthError) || options.passErrors) {
+    if (error instanceof HttpAuthError) reportRefusal(error, options);
     next(error);
     return;
   }
-  const { contentType, body } = errorResponseBody(error, options);
-  res.status(error.status).set(error.headers).type(contentType).send(body);
+  if (res.headersSent) {
+    // Another middleware answered already (a request timeout): the request ends here, refused.
+    reportRefusal(error, options);
+    emitTo(options.onEvent, {
+      type: "response_failed",
+      status: error.status,
+      error: new Error("the response was already sent"),
+    });
+    return;
+  }
+  try {
+    const { contentType, body } = errorResponseBody(error, options);
+    res.status(error.status).set(error.headers).type(contentType).send(body);
+  } catch (answerError) {
+    emitTo(options.onEvent, { type: "response_failed", status: error.status, error: answerError });
+    next(answerError);
+  }
+}
+
+/** The `Authorization` header; every value when the request carries more than one (raw headers). */
+function authorizationOf(req: Request): string | string[] | undefined {
+  const first = req.headers.authorization;
+  if (first === undefined) return undefined;
+  const raw = req.rawHeaders;
+  let values: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 13 && name.toLowerCase() === "authorization") {
+      if (values === undefined) values = [];
+      values.push(raw[i + 1] as string);
+    }
+  }
+  return values !== undefined && values.length > 1 ? values : first;
 }
 
 /**
@@ -80,9 +138,10 @@ export function requireAuth(config: AuthConfig | Verifier, options: ExpressAuthO
       outcome = authenticateNow(
         verifier,
         {
-          authorization: req.headers.authorization,
+          authorization: authorizationOf(req),
           queryTokens: queryTokens(req),
           bodyTokens: bodyTokens(req, settings),
+          ...(verifier.dpop && dpopParts(req)),
         },
         settings,
       );
@@ -91,13 +150,15 @@ export function requireAuth(config: AuthConfig | Verifier, options: ExpressAuthO
       return;
     }
     if (outcome instanceof Promise) {
-      outcome.then(
-        (auth) => {
-          if (auth) req.auth = auth;
-          next();
-        },
-        (error: unknown) => fail(error, res, next, settings),
-      );
+      outcome
+        .then(
+          (auth) => {
+            if (auth) req.auth = auth;
+            next();
+          },
+          (error: unknown) => fail(error, res, next, settings),
+        )
+        .catch((error: unknown) => next(error));
       return;
     }
     if (outcome) req.auth = outcome;

@@ -1,3 +1,5 @@
+import { LRUCache } from "lru-cache";
+import type { DpopProofVerifier } from "../dpop/verify.js";
 import {
   ClaimPolicyError,
   InsufficientScopeError,
@@ -5,6 +7,8 @@ import {
   M2MError,
   VerifierUnavailableError,
 } from "../errors.js";
+import type { WaitUntil } from "../lib/runtime.js";
+import { emitTo, type VerifierEventListener } from "../verify/events.js";
 import {
   type AuthResult,
   createVerifier,
@@ -14,6 +18,7 @@ import {
   type VerifyCallOptions,
   verifyNow,
 } from "../verify/verifier.js";
+import { type DpopRequestParts, dpopChallenge, dpopFailure, isDpopBound, verifyDpopRequest } from "./dpop.js";
 
 /**
  * The HTTP meaning of bearer-token authentication (RFC 6750), written once. Every framework adapter
@@ -32,8 +37,17 @@ export interface HttpAuthOptions {
   allowQueryToken?: boolean;
   /** Accept `access_token` in a form-encoded body (RFC 6750 §2.2). Off by default. */
   allowBodyToken?: boolean;
-  /** Shapes the error response body (e.g. `application/problem+json`); status and headers stay. */
+  /**
+   * Shapes the error response body (e.g. `application/problem+json`); status and headers stay. If it
+   * throws, the error goes to the framework's error handling (never an unanswered crash).
+   */
   errorBody?: (error: HttpAuthError) => { contentType: string; body: string };
+  /**
+   * Told of every refused request (`request_refused`, with the cause's `code`; a 503 carries the
+   * `VerifierUnavailableError` as `cause`) and of an answer that could not be sent
+   * (`response_failed`). With verifier options, the verifier's own events come here too.
+   */
+  onEvent?: VerifierEventListener;
 }
 
 /** An adapter takes a verifier, or verifier options plus adapter options. */
@@ -44,7 +58,9 @@ export type HttpErrorCode =
   | "invalid_token"
   | "insufficient_scope"
   | "unauthorized"
-  | "temporarily_unavailable";
+  | "temporarily_unavailable"
+  | "invalid_dpop_proof"
+  | "use_dpop_nonce";
 
 /** An authentication failure with its HTTP status, headers and body. */
 export class HttpAuthError extends M2MError {
@@ -81,14 +97,19 @@ export class HttpAuthError extends M2MError {
   }
 }
 
-/** What a request carries, read by the adapter from its framework. */
-export interface RequestCredentials {
-  /** The `Authorization` header, if any. */
-  authorization: string | null | undefined;
+/** What a request carries, read by the adapter from its framework (`dpop`, `method`, `url` for DPoP). */
+export interface RequestCredentials extends DpopRequestParts {
+  /**
+   * The `Authorization` header, if any; every value when the request carries it more than once
+   * (Node keeps only the first in `headers`: adapters read the raw headers).
+   */
+  authorization: string | readonly string[] | null | undefined;
   /** Values of the `access_token` query parameter. */
   queryTokens?: readonly string[];
   /** Values of `access_token` in a form-encoded body (read only when `allowBodyToken` is on). */
   bodyTokens?: readonly string[];
+  /** The request's `waitUntil` (Workers `ctx.waitUntil`), for key-set refreshes it does not wait for. */
+  waitUntil?: WaitUntil;
 }
 
 /** RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
@@ -155,13 +176,23 @@ function malformedToken(realm: string | undefined): HttpAuthError {
   return failure(400, "invalid_request", "the Authorization header has no valid bearer token", realm);
 }
 
+/** The one `Authorization` header (RFC 6750 §2: one credential per request; two fields are a 400). */
+function singleAuthorization(request: RequestCredentials, realm: string | undefined): string | undefined {
+  const header = request.authorization ?? undefined;
+  if (typeof header === "string" || header === undefined) return header;
+  if (header.length > 1) {
+    throw failure(400, "invalid_request", "the request has more than one Authorization header", realm);
+  }
+  return header[0];
+}
+
 /**
  * {@link extractBearerToken} without the charset check of the token itself, which is deferred to the
  * failure path: a token that verifies is a JWS, whose characters are all b64token characters.
  */
 function findBearerToken(request: RequestCredentials, options: HttpAuthOptions): string | undefined {
   const { realm } = options;
-  const header = request.authorization ?? undefined;
+  const header = singleAuthorization(request, realm);
   const query = request.queryTokens ?? [];
   let fromHeader: string | undefined;
   if (header !== undefined && header !== "") {
@@ -190,20 +221,40 @@ function findBearerToken(request: RequestCredentials, options: HttpAuthOptions):
   return undefined;
 }
 
-/** Maps a verification failure to its HTTP answer (RFC 6750 §3.1). Other errors are returned as they are. */
+/** The stable `code` of an m2m-kit error from any copy of the package (ESM or CommonJS build). */
+function m2mCode(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && code.startsWith("ERR_") ? code : undefined;
+}
+
+/**
+ * Maps a verification failure to its HTTP answer (RFC 6750 §3.1). Errors are recognised by their
+ * stable `code`, so a verifier from the other build (ESM/CommonJS) maps the same. Other errors are
+ * returned as they are.
+ */
 export function toHttpAuthError(error: unknown, realm?: string): HttpAuthError | unknown {
   if (error instanceof HttpAuthError) return error;
-  if (error instanceof InvalidTokenError) {
-    return failure(401, "invalid_token", error.message, realm, {}, error);
+  const code = m2mCode(error);
+  if (code === undefined) return error;
+  const message = (error as Error).message;
+  if (
+    error instanceof InvalidTokenError ||
+    code.startsWith("ERR_JWT_") ||
+    code === "ERR_JWKS_NO_MATCHING_KEY" ||
+    code === "ERR_TOKEN_INACTIVE"
+  ) {
+    return failure(401, "invalid_token", message, realm, {}, error);
   }
-  if (error instanceof InsufficientScopeError) {
-    const scope = error.requiredScopes.join(" ");
-    return failure(403, "insufficient_scope", error.message, realm, { scope }, error);
+  if (error instanceof InsufficientScopeError || code === "ERR_INSUFFICIENT_SCOPE") {
+    const required = (error as { requiredScopes?: unknown }).requiredScopes;
+    const scope = Array.isArray(required) ? required.join(" ") : undefined;
+    return failure(403, "insufficient_scope", message, realm, { scope }, error);
   }
-  if (error instanceof ClaimPolicyError) {
-    return failure(403, "insufficient_scope", error.message, realm, {}, error);
+  if (error instanceof ClaimPolicyError || code === "ERR_CLAIM_POLICY") {
+    return failure(403, "insufficient_scope", message, realm, {}, error);
   }
-  if (error instanceof VerifierUnavailableError) {
+  if (error instanceof VerifierUnavailableError || code === "ERR_VERIFIER_UNAVAILABLE") {
     return failure(
       503,
       "temporarily_unavailable",
@@ -216,12 +267,31 @@ export function toHttpAuthError(error: unknown, realm?: string): HttpAuthError |
   return error;
 }
 
+/** Reports a refusal to `onEvent` (nothing when there is no listener). */
+export function reportRefusal(error: unknown, options: HttpAuthOptions): void {
+  if (options.onEvent === undefined || !(error instanceof HttpAuthError)) return;
+  emitTo(options.onEvent, {
+    type: "request_refused",
+    status: error.status,
+    error: error.error,
+    code: error.code,
+    cause: error.cause,
+  });
+}
+
 /** The response body and content type for an error, through the `errorBody` hook if given. */
 export function errorResponseBody(
   error: HttpAuthError,
   options: HttpAuthOptions = {},
 ): { contentType: string; body: string } {
-  if (options.errorBody) return options.errorBody(error);
+  reportRefusal(error, options);
+  if (options.errorBody) {
+    const shaped = options.errorBody(error);
+    if (typeof shaped?.body !== "string" || typeof shaped.contentType !== "string") {
+      throw new TypeError("errorBody must return { contentType: string, body: string }");
+    }
+    return shaped;
+  }
   return { contentType: "application/json", body: JSON.stringify(error.toJSON()) };
 }
 
@@ -238,9 +308,12 @@ export function verifierFrom(config: AuthConfig): Verifier {
     optional: _o,
     requiredScopes: _s,
     allowQueryToken: _q,
+    allowBodyToken: _b,
     errorBody: _e,
+    passErrors: _p,
+    global: _g,
     ...verifierOptions
-  } = config as VerifierOptions & HttpAuthOptions;
+  } = config as VerifierOptions & HttpAuthOptions & { passErrors?: unknown; global?: unknown };
   return createVerifier(verifierOptions as VerifierOptions);
 }
 
@@ -261,6 +334,51 @@ export function resolveAuth(
     shared.set(config, verifier);
   }
   return { verifier, settings: { ...(config as HttpAuthOptions), ...options } };
+}
+
+const functionIds = new WeakMap<object, number>();
+let lastFunctionId = 0;
+
+/** A key equal for equal configurations; a function counts by identity. */
+function configurationKey(config: object): string {
+  return JSON.stringify(config, (_name, value) => {
+    if (typeof value !== "function") return value;
+    let id = functionIds.get(value);
+    if (id === undefined) {
+      id = ++lastFunctionId;
+      functionIds.set(value, id);
+    }
+    return `\u0000function ${id}`;
+  });
+}
+
+/**
+ * For adapters whose options are a function of the request (`honoAuth((c) => options)`): resolves
+ * what the function returned, keeping one verifier (and so one key cache) per distinct
+ * configuration, not one per request. Functions inside the options (`fetch`, `clock`, claim rules)
+ * count by identity, so define them once, outside the options function.
+ */
+export function resolvePerConfiguration(
+  maxConfigurations = 32,
+): (
+  config: AuthConfig | Verifier,
+  options: HttpAuthOptions,
+) => { verifier: Verifier; settings: HttpAuthOptions } {
+  const verifiers = new LRUCache<string, Verifier>({ max: maxConfigurations });
+  return (config, options) => {
+    if (isVerifier(config)) return { verifier: config, settings: options };
+    if (typeof config !== "object" || config === null) throw new TypeError("auth options must be an object");
+    if ("verifier" in config && config.verifier !== undefined) {
+      return { verifier: verifierFrom(config), settings: { ...(config as HttpAuthOptions), ...options } };
+    }
+    const key = configurationKey(config);
+    let verifier = verifiers.get(key);
+    if (!verifier) {
+      verifier = verifierFrom(config);
+      verifiers.set(key, verifier);
+    }
+    return { verifier, settings: { ...(config as HttpAuthOptions), ...options } };
+  };
 }
 
 /** Whether a value is a verifier rather than options. */
@@ -305,6 +423,97 @@ export function authenticateNow(
   request: RequestCredentials,
   options: HttpAuthOptions = {},
 ): Outcome | Promise<Outcome> {
+  const dpop = verifier.dpop;
+  return dpop
+    ? authenticateWithDpop(verifier, dpop, request, options)
+    : authenticateBearer(verifier, request, options);
+}
+
+/**
+ * RFC 9449 §7: the `DPoP` scheme goes through the proof check (http/dpop.ts); Bearer goes the usual
+ * way, unless `required`, and a DPoP-bound token sent as Bearer is refused (§7.2). Every challenge
+ * names DPoP with its `algs` (beside Bearer when Bearer is accepted too).
+ */
+function authenticateWithDpop(
+  verifier: Verifier,
+  dpop: DpopProofVerifier,
+  request: RequestCredentials,
+  options: HttpAuthOptions,
+): Outcome | Promise<Outcome> {
+  const { realm } = options;
+  const header = singleAuthorization(request, realm) ?? "";
+  const [scheme, rest] = header === "" ? ["", ""] : splitCredentials(header);
+  const other =
+    (request.queryTokens?.length ?? 0) + (options.allowBodyToken ? (request.bodyTokens?.length ?? 0) : 0);
+  const withDpop = (error: HttpAuthError): HttpAuthError => {
+    const bearer = error.headers["www-authenticate"];
+    if (bearer === undefined) return error;
+    const headers = { ...error.headers };
+    const offer = dpopChallenge(dpop, realm);
+    headers["www-authenticate"] =
+      dpop.required && error.error === "unauthorized" ? offer : `${bearer}, ${offer}`;
+    return new HttpAuthError(error.status, error.error, error.errorDescription, headers, {
+      cause: error.cause,
+    });
+  };
+  if (scheme === "dpop") {
+    if (rest === "" || !B64TOKEN.test(rest) || other > 0) {
+      const description =
+        other > 0
+          ? "the access token was sent by more than one method"
+          : "the Authorization header has no valid DPoP token";
+      throw withDpop(failure(400, "invalid_request", description, realm));
+    }
+    return verifyDpopRequest(verifier, dpop, rest, request, callOptions(options)).catch((error: unknown) => {
+      const answer = dpopFailure(error, dpop, realm);
+      if (!answer) throw toHttpAuthError(error, realm);
+      throw new HttpAuthError(answer.status, answer.error, answer.description, answer.headers, {
+        cause: error,
+      });
+    });
+  }
+  if (dpop.required) {
+    if (scheme !== "bearer" && other === 0) {
+      if (options.optional) return undefined;
+      throw new HttpAuthError(401, "unauthorized", "authentication is required", {
+        "www-authenticate": dpopChallenge(dpop, realm),
+      });
+    }
+    const description = "this API accepts DPoP-bound access tokens only";
+    throw new HttpAuthError(401, "invalid_token", description, {
+      "www-authenticate": dpopChallenge(dpop, realm, {
+        error: "invalid_token",
+        error_description: description,
+      }),
+    });
+  }
+  const refuseBound = (auth: Outcome): Outcome => {
+    if (auth && isDpopBound(auth)) {
+      throw withDpop(
+        failure(401, "invalid_token", "a DPoP-bound access token was sent as a Bearer token", realm),
+      );
+    }
+    return auth;
+  };
+  let outcome: Outcome | Promise<Outcome>;
+  try {
+    outcome = authenticateBearer(verifier, request, options);
+  } catch (error) {
+    throw error instanceof HttpAuthError ? withDpop(error) : error;
+  }
+  if (outcome instanceof Promise) {
+    return outcome.then(refuseBound, (error: unknown) => {
+      throw error instanceof HttpAuthError ? withDpop(error) : error;
+    });
+  }
+  return refuseBound(outcome);
+}
+
+function authenticateBearer(
+  verifier: Verifier,
+  request: RequestCredentials,
+  options: HttpAuthOptions,
+): Outcome | Promise<Outcome> {
   const token = findBearerToken(request, options);
   if (token === undefined) {
     if (options.optional) return undefined;
@@ -313,7 +522,8 @@ export function authenticateNow(
   // A malformed credential is a bad request (400), whatever the verifier would say of it.
   const refuse = (error: unknown) =>
     B64TOKEN.test(token) ? toHttpAuthError(error, options.realm) : malformedToken(options.realm);
-  const call = callOptions(options);
+  const shared = callOptions(options);
+  const call = request.waitUntil ? { ...shared, waitUntil: request.waitUntil } : shared;
   const now = (
     verifier as { [verifyNow]?: (t: string, o?: VerifyCallOptions) => AuthResult | Promise<AuthResult> }
   )[verifyNow];

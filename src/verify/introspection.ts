@@ -2,6 +2,8 @@ import type { JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
 import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
 import { type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "../lib/http.js";
+import type { RunOperation } from "../lib/instrumentation.js";
+import { requestScopedIo } from "../lib/runtime.js";
 import { clientSecretBasic, clientSecretPost } from "../oauth/client-auth.js";
 import { emitTo, type VerifierEventListener } from "./events.js";
 
@@ -40,6 +42,7 @@ export class Introspector {
   #requests = 0;
 
   readonly #onEvent: VerifierEventListener | undefined;
+  readonly #run: RunOperation;
 
   constructor(
     options: IntrospectionOptions,
@@ -47,6 +50,7 @@ export class Introspector {
     now: () => number,
     timeoutMs: number,
     onEvent?: VerifierEventListener,
+    run: RunOperation = (_operation, work) => work(),
   ) {
     if (typeof options.clientId !== "string" || options.clientId === "") {
       throw new TypeError("introspection.clientId must be a non-empty string");
@@ -63,6 +67,7 @@ export class Introspector {
     this.#now = now;
     this.#timeoutMs = timeoutMs;
     this.#onEvent = onEvent;
+    this.#run = run;
     this.#answers = new LRUCache({ max: options.cacheMaxEntries ?? 10_000 });
     this.#authenticate =
       method === "client_secret_basic"
@@ -91,9 +96,13 @@ export class Introspector {
     const key = token.length > 32 ? token.slice(-32) : token;
     const cached = this.#answers.get(key);
     if (cached && cached.token === token && this.#now() < cached.until) return this.#settle(cached.claims);
+    // One request in flight per token, except on Workers (lib/runtime.ts).
+    if (requestScopedIo) return this.#request(token, endpoint, key);
     let pending = this.#inflight.get(token);
     if (!pending) {
-      pending = this.#request(token, endpoint, key).finally(() => this.#inflight.delete(token));
+      pending = this.#run({ kind: "introspection" }, () => this.#request(token, endpoint, key)).finally(() =>
+        this.#inflight.delete(token),
+      );
       this.#inflight.set(token, pending);
     }
     return pending;

@@ -1,6 +1,8 @@
 import { DiscoveryError, VerifierUnavailableError } from "../errors.js";
 import { discover } from "../lib/discovery.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
+import type { RunOperation } from "../lib/instrumentation.js";
+import { requestScopedIo } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { PROVIDER_NAMES, tenantIssuers, VERIFIER_PRESETS } from "../providers.js";
 import type { ClaimRule } from "./claims.js";
@@ -168,6 +170,8 @@ export interface IssuerKeysOptions<Key> {
   platform: Platform<Key>;
   allowInsecureHttp: boolean;
   onEvent: VerifierEventListener | undefined;
+  /** Runs discoveries and JWKS fetches as operations (instrumentation). */
+  run?: RunOperation;
 }
 
 /**
@@ -205,6 +209,8 @@ export class IssuerKeys<Key> {
     if (known) return known;
     const failed = this.#failedAt.get(issuer);
     if (failed && this.#options.now() - failed.at < this.#options.settings.cooldownMs) throw failed.error;
+    // On Workers each request discovers on its own until one has succeeded (lib/runtime.ts).
+    if (requestScopedIo) return this.#discover(issuer);
     let pending = this.#discovering.get(issuer);
     if (!pending) {
       pending = this.#discover(issuer).finally(() => this.#discovering.delete(issuer));
@@ -222,8 +228,8 @@ export class IssuerKeys<Key> {
   #jwksAt(uri: string): RemoteJwks<Key> {
     let jwks = this.#byUri.get(uri);
     if (!jwks) {
-      const { settings, fetch, now, platform, onEvent } = this.#options;
-      jwks = new RemoteJwks(uri, settings, fetch, now, platform, onEvent);
+      const { settings, fetch, now, platform, onEvent, run } = this.#options;
+      jwks = new RemoteJwks(uri, settings, fetch, now, platform, onEvent, run);
       this.#byUri.set(uri, jwks);
     }
     return jwks;
@@ -232,11 +238,14 @@ export class IssuerKeys<Key> {
   async #discover(issuer: string): Promise<RemoteJwks<Key>> {
     const started = this.#options.now();
     try {
-      const metadata = await discover(issuer, {
-        fetch: this.#options.fetch,
-        timeoutMs: this.#options.settings.timeoutMs,
-        allowInsecureHttp: this.#options.allowInsecureHttp,
-      });
+      const request = () =>
+        discover(issuer, {
+          fetch: this.#options.fetch,
+          timeoutMs: this.#options.settings.timeoutMs,
+          allowInsecureHttp: this.#options.allowInsecureHttp,
+        });
+      const run = this.#options.run;
+      const metadata = await (run ? run({ kind: "discovery", issuer }, request) : request());
       if (typeof metadata.jwks_uri !== "string")
         throw new DiscoveryError(`discovery of ${issuer}: no jwks_uri`);
       const jwks = this.#jwksAt(

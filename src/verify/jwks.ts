@@ -1,6 +1,8 @@
 import type { JWK } from "jose";
 import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
 import { type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "../lib/http.js";
+import type { RunOperation } from "../lib/instrumentation.js";
+import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { jwkFitsAlg } from "./algorithms.js";
 import { emitTo, type VerifierEventListener } from "./events.js";
@@ -68,6 +70,7 @@ export class RemoteJwks<Key> {
   readonly #now: () => number;
   readonly #platform: Platform<Key>;
   readonly #onEvent: VerifierEventListener | undefined;
+  readonly #run: RunOperation;
   #set: KeySet | undefined;
   /** kid → alg → imported keys that fit; cleared whenever the key set changes. */
   #resolved = new Map<string | undefined, Map<string, readonly Key[]>>();
@@ -80,6 +83,10 @@ export class RemoteJwks<Key> {
   #lastError: VerifierUnavailableError | undefined;
   #version = 0;
   #fetches = 0;
+  /** Loads started and the newest one applied: on Workers loads overlap, and an older answer never
+   * replaces a newer one. */
+  #started = 0;
+  #applied = 0;
 
   constructor(
     uri: string,
@@ -88,6 +95,7 @@ export class RemoteJwks<Key> {
     now: () => number,
     platform: Platform<Key>,
     onEvent?: VerifierEventListener,
+    run: RunOperation = (_operation, work) => work(),
   ) {
     this.uri = uri;
     this.#settings = settings;
@@ -95,6 +103,7 @@ export class RemoteJwks<Key> {
     this.#now = now;
     this.#platform = platform;
     this.#onEvent = onEvent;
+    this.#run = run;
   }
 
   /** Incremented whenever the fetched key set differs from the previous one. */
@@ -140,9 +149,16 @@ export class RemoteJwks<Key> {
   /**
    * Starts a background refresh when the keys are past their max age (and refreshes are not backing
    * off), so that a removed key is noticed even when every token is answered from a cache.
+   * `waitUntil` receives it (a Worker's `ctx.waitUntil`). Returns a promise only when the caller must
+   * wait for it: on Workers without `waitUntil`, where a fetch left open by a finished request
+   * never completes.
    */
-  revalidate(): void {
-    if (this.#set && !this.fresh && !this.#inflight && !this.backingOff) this.#background();
+  revalidate(waitUntil?: WaitUntil): Promise<void> | undefined {
+    if (!this.#set || this.fresh || this.#inflight || this.backingOff) return undefined;
+    // Workers share no fetch in flight: concurrent requests leave the refresh to the first one for
+    // as long as it may take.
+    if (requestScopedIo && this.#now() - this.#lastAttemptAt < this.#settings.timeoutMs) return undefined;
+    return this.#background(waitUntil);
   }
 
   /** Fetches the keys now (e.g. at start-up). Rejects with `VerifierUnavailableError`. */
@@ -162,7 +178,7 @@ export class RemoteJwks<Key> {
    * (`ERR_JWKS_NO_MATCHING_KEY`) when none fits, `VerifierUnavailableError` when keys are needed and
    * cannot be fetched.
    */
-  async getKeys(alg: string, kid: string | undefined): Promise<readonly Key[]> {
+  async getKeys(alg: string, kid: string | undefined, waitUntil?: WaitUntil): Promise<readonly Key[]> {
     let set = this.#set;
     if (!set) {
       if (this.#inflight) await this.#join();
@@ -182,7 +198,11 @@ export class RemoteJwks<Key> {
       } else if (age >= set.maxAgeMs) {
         // Stale-while-revalidate: the cached keys serve this call; a failed refresh keeps them.
         emitTo(this.#onEvent, { type: "jwks_stale", uri: this.uri, ageMs: age });
-        this.revalidate();
+        const waiting = this.revalidate(waitUntil);
+        if (waiting) {
+          await waiting;
+          set = this.#set as KeySet;
+        }
       }
     }
 
@@ -267,21 +287,31 @@ export class RemoteJwks<Key> {
 
   /**
    * Waits for the fetch in flight. On runtimes where one request must not await another request's
-   * I/O (DESIGN: "Shared state across requests"), this is the one place to change.
+   * I/O (DESIGN: "Shared state across requests") there is never one to join: `#refresh` keeps none.
    */
   #join(): Promise<void> {
     return this.#inflight as Promise<void>;
   }
 
-  /** A refresh nobody waits for; its failure is recorded (and reported), not thrown. */
-  #background(): void {
-    this.#refresh(false, true).catch(() => {});
+  /**
+   * A refresh nobody waits for; its failure is recorded (and reported), not thrown. Handed to
+   * `waitUntil` when given; on Workers without one, returned for the caller to await.
+   */
+  #background(waitUntil?: WaitUntil): Promise<void> | undefined {
+    const refresh = this.#refresh(false, true).catch(() => {});
+    if (waitUntil) waitUntil(refresh);
+    else if (requestScopedIo) return refresh;
+    return undefined;
   }
 
-  /** One fetch in flight; `forMissingKey` starts the cooldown. */
+  /**
+   * One fetch in flight; `forMissingKey` starts the cooldown. On Workers each caller fetches on its
+   * own (lib/runtime.ts), still bounded by the cooldown.
+   */
   #refresh(forMissingKey: boolean, background = false): Promise<void> {
     if (this.#inflight) return this.#inflight;
     if (forMissingKey || this.#cooldownFrom === undefined) this.#cooldownFrom = this.#now();
+    if (requestScopedIo) return this.#load(background);
     const pending = this.#load(background).finally(() => {
       if (this.#inflight === pending) this.#inflight = undefined;
     });
@@ -293,8 +323,11 @@ export class RemoteJwks<Key> {
     const started = this.#now();
     this.#lastAttemptAt = started;
     this.#fetches++;
+    const sequence = ++this.#started;
     try {
-      const set = await this.#fetchSet();
+      const set = await this.#run({ kind: "jwks_fetch", uri: this.uri }, () => this.#fetchSet());
+      if (sequence < this.#applied) return;
+      this.#applied = sequence;
       this.#lastError = undefined;
       this.#failures = 0;
       const changed = set.text !== this.#set?.text;

@@ -1,5 +1,7 @@
 import type { JWTPayload, ProtectedHeaderParameters } from "jose";
+import type { DpopOptions, DpopProofVerifier } from "../dpop/verify.js";
 import type { FetchLike } from "../lib/http.js";
+import type { WaitUntil } from "../lib/runtime.js";
 import type { ProviderName } from "../providers.js";
 import type { VerifyAlgorithm } from "./algorithms.js";
 import type { ClaimRule } from "./claims.js";
@@ -85,6 +87,12 @@ export interface SharedVerifierOptions extends Omit<IssuerOptions, "issuer" | "a
   clock?: { now(): number };
   /** Allow `http:` URLs on hosts other than loopback. Default false. */
   allowInsecureHttp?: boolean;
+  /**
+   * DPoP (RFC 9449): accept `Authorization: DPoP` with a `DPoP` proof, checked on every request
+   * (the verified-token cache still serves the token). See {@link DpopOptions}. Without it, the
+   * `DPoP` scheme is refused. A token with `cnf.jkt` is never accepted as a Bearer token.
+   */
+  dpop?: DpopOptions;
   /** Told of key-set fetches and failures, stale keys, cooldowns, refused tokens and introspection. */
   onEvent?: VerifierEventListener;
 }
@@ -108,6 +116,12 @@ export interface VerifyCallOptions {
   requiredScopes?: ScopeRequirement;
   /** Audience(s) for this call, instead of the verifier's. */
   audience?: string | readonly string[];
+  /**
+   * Receives a key-set refresh this call starts but does not wait for, so that the runtime keeps it
+   * alive after the response: a Worker's `ctx.waitUntil`, Next.js's `after`. On Cloudflare Workers,
+   * without it such a refresh runs in this call.
+   */
+  waitUntil?: WaitUntil;
 }
 
 export interface Verifier {
@@ -120,6 +134,8 @@ export interface Verifier {
   warmUp(): Promise<void>;
   /** JWKS cache state per JWKS URI, for tests and metrics. */
   readonly jwks: ReadonlyArray<JwksState>;
+  /** The DPoP proof check, when the verifier was created with `dpop`. */
+  readonly dpop?: DpopProofVerifier | undefined;
 }
 
 export interface JwksState {

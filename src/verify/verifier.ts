@@ -1,12 +1,15 @@
 import type { JWTPayload, ProtectedHeaderParameters } from "jose";
 import { LRUCache } from "lru-cache";
 import { platform } from "#platform";
+import { createDpopProofVerifier, type DpopProofVerifier } from "../dpop/verify.js";
 import { type InvalidTokenCode, InvalidTokenError, M2MError } from "../errors.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
+import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
+import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { ASYMMETRIC_ALGS } from "./algorithms.js";
 import { checkAge, checkAudience, checkClaimPolicies, checkTimes, clientIdOf } from "./claims.js";
-import { emitTo, type VerifierEventListener } from "./events.js";
+import { emitTo, type VerifierEvent, type VerifierEventListener } from "./events.js";
 import { Introspector } from "./introspection.js";
 import { buildIssuerRules, discoverIntrospectionEndpoint, IssuerKeys, type IssuerRule } from "./issuers.js";
 import { DEFAULT_JWKS, type JwksSettings, type RemoteJwks } from "./jwks.js";
@@ -35,6 +38,7 @@ export type {
   AuthResult,
   IssuerOptions,
   JwksState,
+  SharedVerifierOptions,
   Verifier,
   VerifierOptions,
   VerifyCallOptions,
@@ -104,6 +108,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
 export const verifyNow: unique symbol = Symbol.for("m2m-kit.verifyNow");
 
 class JwtVerifier implements Verifier {
+  readonly dpop: DpopProofVerifier | undefined;
   readonly #rules: ReadonlyMap<string, IssuerRule>;
   readonly #algorithms: Set<string>;
   readonly #toleranceMs: number;
@@ -111,12 +116,12 @@ class JwtVerifier implements Verifier {
   readonly #maxAgeMs: number | undefined;
   readonly #maxTokenBytes: number;
   readonly #jwksSettings: JwksSettings;
-  readonly #fetch: FetchLike;
+  /** `onEvent` and the transport, plus what `m2m-kit/otel` attaches. */
+  readonly #instrumentations: Instrumentations<VerifierEvent>;
   readonly #now: () => number;
   readonly #allowInsecureHttp: boolean;
   readonly #platform: Platform<AnyKey>;
   readonly #keys: IssuerKeys<AnyKey>;
-  readonly #onEvent: VerifierEventListener | undefined;
   readonly #headers = new LRUCache<string, Header>({ max: 256 });
   readonly #introspector: Introspector | undefined;
   #introspectionEndpoint: Promise<string> | undefined;
@@ -154,23 +159,28 @@ class JwtVerifier implements Verifier {
     }
     if (options.fetch !== undefined && typeof options.fetch !== "function")
       throw new TypeError("fetch must be a function");
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    const baseFetch: FetchLike = options.fetch ?? ((input, init) => fetch(input, init));
     const clock = options.clock;
     if (clock !== undefined && typeof clock?.now !== "function")
       throw new TypeError("clock must have a now() method");
     this.#now = clock ? () => clock.now() : Date.now;
+    this.dpop =
+      options.dpop === undefined ? undefined : createDpopProofVerifier(options.dpop, { now: this.#now });
     if (options.onEvent !== undefined && typeof options.onEvent !== "function")
       throw new TypeError("onEvent must be a function");
-    this.#onEvent = options.onEvent;
+    this.#instrumentations = new Instrumentations<VerifierEvent>(options.onEvent, baseFetch);
+    const { dispatch, emit } = this.#instrumentations;
+    const run = this.#instrumentations.run.bind(this.#instrumentations);
     this.#platform = runtime;
     this.#keys = new IssuerKeys({
       rules: this.#rules,
       settings: this.#jwksSettings,
-      fetch: this.#fetch,
+      fetch: dispatch,
+      run,
       now: this.#now,
       platform: runtime,
       allowInsecureHttp: this.#allowInsecureHttp,
-      onEvent: this.#onEvent,
+      onEvent: emit,
     });
     if (options.introspection !== undefined) {
       if (typeof options.introspection !== "object" || options.introspection === null) {
@@ -186,10 +196,11 @@ class JwtVerifier implements Verifier {
       }
       this.#introspector = new Introspector(
         options.introspection,
-        this.#fetch,
+        dispatch,
         this.#now,
         this.#jwksSettings.timeoutMs,
-        this.#onEvent,
+        emit,
+        run,
       );
     }
     const cache = options.verifiedTokenCache;
@@ -241,6 +252,19 @@ class JwtVerifier implements Verifier {
     }
   }
 
+  /** Attaches an instrumentation (`m2m-kit/otel`); returns the function that detaches it. */
+  [instrumentationHook](instrumentation: Instrumentation<VerifierEvent>): () => void {
+    return this.#instrumentations.attach(instrumentation);
+  }
+
+  get #fetch(): FetchLike {
+    return this.#instrumentations.fetch;
+  }
+
+  get #onEvent(): VerifierEventListener | undefined {
+    return this.#instrumentations.listener;
+  }
+
   #failed(error: unknown): void {
     if (!(error instanceof M2MError)) return;
     emitTo(this.#onEvent, {
@@ -281,7 +305,11 @@ class JwtVerifier implements Verifier {
     const hit = found !== undefined && found.token === token ? found : undefined;
     if (hit) {
       if (now < hit.expiresAt && hit.version === hit.jwks.version) {
-        if (!hit.jwks.fresh) hit.jwks.revalidate();
+        if (!hit.jwks.fresh) {
+          // On Workers without waitUntil the refresh runs in this call; then verify again.
+          const refreshed = hit.jwks.revalidate(options?.waitUntil);
+          if (refreshed) return refreshed.then(() => this.#verify(token, options));
+        }
         // What the signature proved is cached; every check that depends on the configuration or on
         // this call runs again, exactly as on a miss (a hit never accepts what a miss refuses).
         checkAge(hit.iat, now, this.#toleranceMs, this.#maxAgeMs);
@@ -319,18 +347,20 @@ class JwtVerifier implements Verifier {
 
     const jwks = this.#keys.known(rule.issuer);
     const keys = jwks?.cachedKeys(header.alg, header.kid);
-    if (jwks === undefined || keys === undefined) return this.#verifyWithFetchedKey(parsed, call);
+    if (jwks === undefined || keys === undefined)
+      return this.#verifyWithFetchedKey(parsed, call, options?.waitUntil);
     const version = jwks.version;
     const valid = this.#checkSignature(keys, parsed);
     if (valid instanceof Promise) {
       return valid.then((ok) =>
         !ok && header.kid === undefined
-          ? this.#verifyWithFetchedKey(parsed, call)
+          ? this.#verifyWithFetchedKey(parsed, call, options?.waitUntil)
           : this.#accept(ok, parsed, jwks, version, call),
       );
     }
     // A token without kid that no cached key verifies may be signed with a key published since.
-    if (!valid && header.kid === undefined) return this.#verifyWithFetchedKey(parsed, call);
+    if (!valid && header.kid === undefined)
+      return this.#verifyWithFetchedKey(parsed, call, options?.waitUntil);
     return this.#accept(valid, parsed, jwks, version, call);
   }
 
@@ -381,24 +411,34 @@ class JwtVerifier implements Verifier {
       timeoutMs: this.#jwksSettings.timeoutMs,
       allowInsecureHttp: this.#allowInsecureHttp,
     });
-    this.#introspectionEndpoint = pending;
-    // A failed discovery is not kept: the next token tries again.
-    pending.catch(() => {
-      if (this.#introspectionEndpoint === pending) this.#introspectionEndpoint = undefined;
-    });
+    // A failed discovery is not kept: the next token tries again. On Workers only the answer is
+    // kept, never the request in flight (lib/runtime.ts).
+    if (!requestScopedIo) this.#introspectionEndpoint = pending;
+    pending.then(
+      (url) => {
+        if (requestScopedIo) this.#introspectionEndpoint ??= Promise.resolve(url);
+      },
+      () => {
+        if (this.#introspectionEndpoint === pending) this.#introspectionEndpoint = undefined;
+      },
+    );
     return pending;
   }
 
-  async #verifyWithFetchedKey(parsed: ParsedToken, call: CallChecks): Promise<AuthResult> {
+  async #verifyWithFetchedKey(
+    parsed: ParsedToken,
+    call: CallChecks,
+    waitUntil: WaitUntil | undefined,
+  ): Promise<AuthResult> {
     const { issuer } = parsed.rule;
     const { alg, kid } = parsed.header;
     const jwks = this.#keys.known(issuer) ?? (await this.#keys.forIssuer(issuer));
     let version = jwks.version;
-    let valid = await this.#checkSignature(await jwks.getKeys(alg, kid), parsed);
+    let valid = await this.#checkSignature(await jwks.getKeys(alg, kid, waitUntil), parsed);
     // Without kid, a new key can only be told by trying it: the same refetch rules as an unknown kid.
     if (!valid && kid === undefined && (await jwks.refetchForMissingKey(version))) {
       version = jwks.version;
-      valid = await this.#checkSignature(await jwks.getKeys(alg, kid), parsed);
+      valid = await this.#checkSignature(await jwks.getKeys(alg, kid, waitUntil), parsed);
     }
     return this.#accept(valid, parsed, jwks, version, call);
   }

@@ -1,22 +1,14 @@
 import {
   type AuthConfig,
-  authenticateRequest,
   errorResponseBody,
   HttpAuthError,
   type HttpAuthOptions,
   resolveAuth,
+  resolvePerConfiguration,
 } from "../http/bearer.js";
+import type { WaitUntil } from "../lib/runtime.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";
-
-function queryTokens(request: Request): string[] {
-  return request.url.includes("access_token") ? new URL(request.url).searchParams.getAll("access_token") : [];
-}
-
-/** `access_token` of a form-encoded body, read from a clone so that the handler can still read the body. */
-async function bodyTokens(request: Request): Promise<string[]> {
-  if (!request.headers.get("content-type")?.startsWith("application/x-www-form-urlencoded")) return [];
-  return new URLSearchParams(await request.clone().text()).getAll("access_token");
-}
+import { authenticateFetchRequest } from "./request.js";
 
 /** The RFC 6750 response for an authentication failure. */
 export function errorResponse(error: HttpAuthError, options: HttpAuthOptions = {}): Response {
@@ -40,43 +32,76 @@ export function errorResponse(error: HttpAuthError, options: HttpAuthOptions = {
 export async function authenticate(
   request: Request,
   config: AuthConfig | Verifier,
-  options: HttpAuthOptions = {},
+  options: HttpAuthOptions & {
+    /** The request's `waitUntil` (a Worker's `ctx.waitUntil`), for key refreshes it does not wait for. */
+    waitUntil?: WaitUntil;
+  } = {},
 ): Promise<AuthResult | Response | undefined> {
-  const { verifier, settings } = resolveAuth(config, options);
+  const { waitUntil, ...rest } = options;
+  const { verifier, settings } = resolveAuth(config, rest);
+  return authenticateWith(request, verifier, settings, waitUntil);
+}
+
+async function authenticateWith(
+  request: Request,
+  verifier: Verifier,
+  settings: HttpAuthOptions,
+  waitUntil: WaitUntil | undefined,
+): Promise<AuthResult | Response | undefined> {
   try {
-    return await authenticateRequest(
-      verifier,
-      {
-        authorization: request.headers.get("authorization"),
-        queryTokens: queryTokens(request),
-        bodyTokens: settings.allowBodyToken ? await bodyTokens(request) : [],
-      },
-      settings,
-    );
+    return await authenticateFetchRequest(request, verifier, settings, waitUntil);
   } catch (error) {
     if (error instanceof HttpAuthError) return errorResponse(error, settings);
     throw error;
   }
 }
 
+/** The `waitUntil` of a Worker's `(request, env, ctx)` call, if there is one. */
+function workerWaitUntil(rest: readonly unknown[]): WaitUntil | undefined {
+  const ctx = rest[1] as { waitUntil?: unknown } | null | undefined;
+  if (typeof ctx !== "object" || ctx === null || typeof ctx.waitUntil !== "function") return undefined;
+  return (promise) => (ctx.waitUntil as WaitUntil).call(ctx, promise);
+}
+
 /**
  * Wraps a `(request, auth, ...rest) => Response` handler (Workers, Deno.serve, Bun.serve, Next.js route
  * handlers): the handler runs only for authenticated requests.
  *
+ * `config` may be a function of the request and the handler's other arguments (a Worker's `env`),
+ * for configuration read from bindings at request time; one verifier is kept per distinct
+ * configuration it returns. On a Worker (`(request, env, ctx)`), key refreshes go to `ctx.waitUntil`.
+ *
  * @example
  * ```ts
  * export const GET = withAuth((request, auth) => Response.json({ client: auth.clientId }), verifier);
+ * // Workers: options from bindings
+ * export default {
+ *   fetch: withAuth(handler, (request, env: Env) => ({ issuer: env.ISSUER, audience: env.AUDIENCE })),
+ * };
  * ```
  */
 export function withAuth<Rest extends unknown[]>(
   handler: (request: Request, auth: AuthResult, ...rest: Rest) => Response | Promise<Response>,
-  config: AuthConfig | Verifier,
+  config: AuthConfig | Verifier | ((request: Request, ...rest: Rest) => AuthConfig | Verifier),
   options: HttpAuthOptions = {},
 ): (request: Request, ...rest: Rest) => Promise<Response> {
+  const noOptional = (settings: HttpAuthOptions) => {
+    if (settings.optional) throw new TypeError("withAuth does not take optional: true; use authenticate()");
+  };
+  if (typeof config === "function") {
+    const resolve = resolvePerConfiguration();
+    return async function m2mWithAuth(request: Request, ...rest: Rest): Promise<Response> {
+      const { verifier, settings } = resolve(config(request, ...rest), options);
+      noOptional(settings);
+      const auth = await authenticateWith(request, verifier, settings, workerWaitUntil(rest));
+      if (auth instanceof Response) return auth;
+      return handler(request, auth as AuthResult, ...rest);
+    };
+  }
   const { verifier, settings } = resolveAuth(config, options);
-  if (settings.optional) throw new TypeError("withAuth does not take optional: true; use authenticate()");
+  noOptional(settings);
   return async function m2mWithAuth(request: Request, ...rest: Rest): Promise<Response> {
-    const auth = await authenticate(request, verifier, settings);
+    const auth = await authenticateWith(request, verifier, settings, workerWaitUntil(rest));
     if (auth instanceof Response) return auth;
     return handler(request, auth as AuthResult, ...rest);
   };

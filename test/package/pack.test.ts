@@ -183,6 +183,89 @@ console.log(JSON.stringify({ client: auth.clientId, dev, schema: existsSync("nod
     });
   });
 
+  it("m2m-kit/otel: nothing under @opentelemetry/ is loaded unless the entry point is imported", async () => {
+    // The API is installed (as in an app that uses OpenTelemetry elsewhere), so only m2m-kit's own
+    // imports decide whether it loads. ESM loads are seen by a resolve hook, CommonJS ones in require.cache.
+    await run(
+      "npm",
+      ["install", "--no-audit", "--no-fund", "--prefer-offline", "@opentelemetry/api@^1.9.0"],
+      {
+        cwd: consumer(),
+      },
+    );
+    await writeFile(
+      join(consumer(), "hooks.mjs"),
+      `let port;
+export function initialize(data) { port = data.port; }
+export async function resolve(specifier, context, next) {
+  const result = await next(specifier, context);
+  port.postMessage(result.url);
+  return result;
+}`,
+    );
+    await writeFile(
+      join(consumer(), "watch.mjs"),
+      `import { register } from "node:module";
+import { MessageChannel } from "node:worker_threads";
+const { port1, port2 } = new MessageChannel();
+const loaded = [];
+let done;
+port1.on("message", (url) => { loaded.push(url); if (url.startsWith("data:")) done(); });
+port1.unref();
+register("./hooks.mjs", import.meta.url, { data: { port: port2 }, transferList: [port2] });
+// Resolves after every earlier load was reported (one port, in order).
+globalThis.loadedModules = async () => {
+  const settled = new Promise((resolve) => { done = resolve; });
+  await import("data:text/javascript,export default 1");
+  await settled;
+  return loaded.filter((url) => url.includes("@opentelemetry/"));
+};`,
+    );
+    const esm = (entry: string) =>
+      `${entry}
+const client = new ClientCredentialsClient({ tokenEndpoint: process.env.TOKEN_URL, clientId: "c", clientSecret: "s" });
+const verifier = createVerifier({ issuer: process.env.ISSUER, audience: "https://api.example.com" });
+if (typeof instrument === "function") { instrument(client); instrument(verifier); }
+const token = await client.getToken();
+const auth = await verifier.verify(process.env.JWT);
+console.log(JSON.stringify({ token: token.accessToken, client: auth.clientId, otel: (await globalThis.loadedModules()).length > 0 }));`;
+    const watched = async (file: string, source: string) => {
+      await writeFile(join(consumer(), file), source);
+      const { stdout } = await run(process.execPath, ["--import", "./watch.mjs", file], {
+        cwd: consumer(),
+        env: { ...process.env, TOKEN_URL: server.tokenEndpoint, ISSUER: keys.issuer, JWT: jwt },
+      });
+      return JSON.parse(stdout.trim());
+    };
+    server.script(tokenReply({ access_token: "plain" }), tokenReply({ access_token: "traced" }));
+    expect(
+      await watched(
+        "no-otel.mjs",
+        esm(`import { ClientCredentialsClient, createVerifier } from "m2m-kit";
+import "m2m-kit/express"; import "m2m-kit/web"; import "m2m-kit/testing";
+const instrument = undefined;`),
+      ),
+    ).toEqual({ token: "plain", client: "packed-client", otel: false });
+    expect(
+      await watched(
+        "otel.mjs",
+        esm(`import { ClientCredentialsClient, createVerifier } from "m2m-kit";
+import { instrument } from "m2m-kit/otel";`),
+      ),
+    ).toEqual({ token: "traced", client: "packed-client", otel: true });
+    const cjs = await node(
+      "no-otel.cjs",
+      `const loaded = () => Object.keys(require.cache).some((path) => path.includes("@opentelemetry"));
+const { createVerifier } = require("m2m-kit");
+require("m2m-kit/express"); require("m2m-kit/web");
+createVerifier({ issuer: process.env.ISSUER, audience: "x" });
+const before = loaded();
+const { instrument } = require("m2m-kit/otel");
+console.log(JSON.stringify({ before, after: loaded(), instrument: typeof instrument }));`,
+    );
+    expect(JSON.parse(cjs)).toEqual({ before: false, after: true, instrument: "function" });
+  });
+
   it("requires from CommonJS and gets a token", async () => {
     server.script(tokenReply({ access_token: "cjs-token" }));
     const body = usage(

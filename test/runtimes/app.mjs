@@ -25,8 +25,9 @@ function testClock() {
 }
 
 /**
- * @param {{ issuer: string, jwksUri: string, audience: string, clientId: string, clientSecret: string, lazy?: boolean }} config
+ * @param {{ issuer: string, jwksUri: string, audience: string, clientId: string, clientSecret: string, lazy?: boolean, waitUntil?: boolean }} config
  *   `lazy`: make the client and verifiers in the first request instead of at module scope.
+ *   `waitUntil: false`: a Worker that does not hand background work to `ctx.waitUntil`.
  */
 export function createApp(config) {
   const clientClock = testClock();
@@ -66,18 +67,20 @@ export function createApp(config) {
 
   return async function handle(request, env, ctx) {
     shared ??= make();
+    // A Worker hands background refreshes to the request's waitUntil; Node, Bun and Deno have none.
+    const waitUntil = ctx && config.waitUntil !== false ? (promise) => ctx.waitUntil(promise) : undefined;
     const url = new URL(request.url);
     try {
       switch (url.pathname) {
         case "/token": {
-          const token = await shared.client.getToken();
+          const token = await shared.client.getToken({ waitUntil });
           return Response.json({ accessToken: token.accessToken, expiresAt: token.expiresAt });
         }
         case "/verify": {
           const verifier = url.searchParams.get("via") === "jwks" ? shared.viaJwksUri : shared.viaDiscovery;
           const token = (request.headers.get("authorization") ?? "").replace(/^Bearer /, "");
           try {
-            const auth = await verifier.verify(token);
+            const auth = await verifier.verify(token, { waitUntil });
             return Response.json({ clientId: auth.clientId, alg: auth.header.alg });
           } catch (error) {
             return Response.json({ code: error.code, name: error.name }, { status: 401 });

@@ -10,7 +10,7 @@
  * wrong-audience tokens, `withAuth` answers, `getToken` in sequence and in parallel, a token refresh,
  * a key rotation, and a JWKS refresh left open by a finished request. workerd runs the application as
  * a real Worker through Miniflare (Node 22 or newer runs this file then), once with the client and
- * verifiers at module scope and once made in the first request.
+ * verifiers at module scope, and once made in the first request and with no `waitUntil`.
  * One line per runtime; exit code 1 when any check fails.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
@@ -173,6 +173,22 @@ const checks: Check[] = [
         `token requests: ${ctx.issuer.tokenRequests - requests}`,
       );
       assert((await getToken(ctx)) === after, "the new token is not cached");
+    },
+  ],
+  [
+    "getToken inside the refresh window: one refresh, then the new token",
+    async (ctx) => {
+      const before = await getToken(ctx);
+      const requests = ctx.issuer.tokenRequests;
+      // 3 500 s into a 3 600 s token: inside its refresh window (10% of the lifetime, with jitter).
+      await advance(ctx, { client: 3_500_000 });
+      let after = before;
+      for (let i = 0; i < 100 && after === before; i++) after = await getToken(ctx);
+      assert(after !== before, "no refresh inside the window");
+      assert(
+        ctx.issuer.tokenRequests === requests + 1,
+        `token requests: ${ctx.issuer.tokenRequests - requests}`,
+      );
     },
   ],
   [
@@ -351,8 +367,8 @@ async function workerdRuntimes(miniflareFolder: string, project: string): Promis
   return [
     { label: `workerd ${workerdVersion} (module-scope client and verifiers)`, start },
     {
-      label: `workerd ${workerdVersion} (client and verifiers made in the first request)`,
-      start: (config) => start({ ...config, lazy: true }),
+      label: `workerd ${workerdVersion} (client and verifiers made in the first request, no waitUntil)`,
+      start: (config) => start({ ...config, lazy: true, waitUntil: false }),
     },
   ];
 }

@@ -57,6 +57,8 @@ export interface StartOptions {
 export interface TokenRequestRecord {
   params: URLSearchParams;
   authorization: string | undefined;
+  /** W3C trace context the request carried. */
+  traceparent: string | undefined;
   /** The `DPoP` header of the request. */
   dpop: string | undefined;
 }
@@ -269,6 +271,7 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
     requests.push({
       params: new URLSearchParams(params),
       authorization: req.headers.authorization,
+      traceparent: req.headers.traceparent as string | undefined,
       dpop: req.headers.dpop as string | undefined,
     });
     const audience = params.get("audience");

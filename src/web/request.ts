@@ -1,0 +1,41 @@
+import { authenticateRequest, type HttpAuthOptions } from "../http/bearer.js";
+import type { WaitUntil } from "../lib/runtime.js";
+import type { AuthResult, Verifier } from "../verify/verifier.js";
+
+function queryTokens(request: Request): string[] {
+  return request.url.includes("access_token") ? new URL(request.url).searchParams.getAll("access_token") : [];
+}
+
+/** `access_token` of a form-encoded body, read from a clone so that the handler can still read the body. */
+async function bodyTokens(request: Request): Promise<string[]> {
+  if (!request.headers.get("content-type")?.startsWith("application/x-www-form-urlencoded")) return [];
+  return new URLSearchParams(await request.clone().text()).getAll("access_token");
+}
+
+/** Authenticates a fetch-API `Request`; rejects with `HttpAuthError` (or an unexpected error). */
+export async function authenticateFetchRequest(
+  request: Request,
+  verifier: Verifier,
+  settings: HttpAuthOptions,
+  waitUntil: WaitUntil | undefined,
+): Promise<AuthResult | undefined> {
+  return authenticateRequest(
+    verifier,
+    {
+      authorization: request.headers.get("authorization"),
+      queryTokens: queryTokens(request),
+      bodyTokens: settings.allowBodyToken ? await bodyTokens(request) : [],
+      waitUntil,
+      // Headers joins repeated fields with ", "; a proof (a JWS) has no comma, so split them again.
+      ...(verifier.dpop && {
+        dpop: (request.headers.get("dpop") ?? "")
+          .split(",")
+          .map((value) => value.trim())
+          .filter(Boolean),
+        method: request.method,
+        url: () => request.url,
+      }),
+    },
+    settings,
+  );
+}

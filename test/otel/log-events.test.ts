@@ -1,0 +1,79 @@
+/** `logEvents`: a client's events as log lines with levels, in pino's and in console/winston's call style. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ClientCredentialsClient, type ClientEvent, logEvents } from "../../src/index.js";
+import { ManualClock } from "../support/clock.js";
+import { type FaultServer, startFaultServer, tokenReply } from "../support/fault-server.js";
+
+let server: FaultServer;
+beforeAll(async () => {
+  server = await startFaultServer();
+});
+afterAll(() => server.close());
+
+/** Records calls the way a logger receives them. */
+function recorder() {
+  const lines: Array<{ level: string; args: unknown[] }> = [];
+  const at =
+    (level: string) =>
+    (...args: unknown[]) => {
+      lines.push({ level, args });
+    };
+  return { lines, logger: { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") } };
+}
+
+function run(onEvent: (e: ClientEvent) => void) {
+  const client = new ClientCredentialsClient({
+    tokenEndpoint: server.tokenEndpoint,
+    clientId: "log-client",
+    clientSecret: "log-secret",
+    clock: new ManualClock(),
+    onEvent,
+  });
+  server.script({ status: 503, body: "busy" }, tokenReply({ access_token: "logged-token" }));
+  return client.getToken().then(() => client.getToken());
+}
+
+describe("logEvents", () => {
+  it("message-first (console, winston): retry at warn, fetch at info, cache hits left out at the default level", async () => {
+    const { lines, logger } = recorder();
+    await run(logEvents(logger));
+    expect(lines.map((l) => [l.level, l.args[0]])).toEqual([
+      ["warn", "m2m-kit retry"],
+      ["info", "m2m-kit token_fetched"],
+    ]);
+    expect(lines[0]?.args[1]).toMatchObject({ event: "retry", attempt: 1, status: 503 });
+    expect(JSON.stringify(lines)).not.toMatch(/logged-token|log-secret/);
+  });
+
+  it("fields-first (pino, bunyan), every level from debug, a type turned off", async () => {
+    const { lines, logger } = recorder();
+    await run(logEvents(logger, { style: "fields-first", level: "debug", levels: { retry: "off" } }));
+    expect(lines.map((l) => [l.level, l.args[1]])).toEqual([
+      ["debug", "m2m-kit cache_miss"],
+      ["info", "m2m-kit token_fetched"],
+      ["debug", "m2m-kit cache_hit"],
+    ]);
+    expect(lines[1]?.args[0]).toMatchObject({ event: "token_fetched", attempts: 2, background: false });
+  });
+
+  it("errors become name, code and message; bad options are TypeErrors", async () => {
+    const { lines, logger } = recorder();
+    const client = new ClientCredentialsClient({
+      tokenEndpoint: server.tokenEndpoint,
+      clientId: "log-client",
+      clientSecret: "log-secret",
+      onEvent: logEvents(logger),
+    });
+    server.script({ status: 401, json: { error: "invalid_client" } });
+    await client.getToken().catch(() => {});
+    const failed = lines.find((l) => l.args[0] === "m2m-kit token_failed");
+    expect(failed?.level).toBe("error");
+    expect((failed?.args[1] as { error?: unknown } | undefined)?.error).toEqual({
+      name: "OAuthError",
+      code: "ERR_OAUTH",
+      message: "token endpoint answered 401 invalid_client",
+    });
+    expect(() => logEvents(logger, { style: "json" as never })).toThrow(TypeError);
+    expect(() => logEvents(logger, { level: "trace" as never })).toThrow(/level must be/);
+  });
+});
