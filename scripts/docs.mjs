@@ -40,7 +40,7 @@ const app = await Application.bootstrapWithPlugins({
   treatWarningsAsErrors: true,
   validation: { notExported: true, invalidLink: true, invalidPath: true, notDocumented: false },
   // Helper types shown inline where they are used.
-  intentionallyNotExported: ["MaybePromise", "EncryptionKeyInput"],
+  intentionallyNotExported: ["MaybePromise", "EncryptionKeyInput", "WaitUntil", "Instrumentation"],
   logLevel: LogLevel.Warn,
   skipErrorChecking: true,
   ...(check ? { emit: "none" } : {}),

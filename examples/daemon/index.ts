@@ -16,6 +16,10 @@ const client = new ClientCredentialsClient({
     if (event.type === "token_fetched")
       console.log(`token fetched in ${event.durationMs} ms (attempts: ${event.attempts})`);
     if (event.type === "refresh_failed") console.error(`background refresh failed: ${event.error.message}`);
+    if (event.type === "unauthorized" && event.reason === "fresh_token_refused")
+      console.error(
+        `the API refused a token fetched moments ago (wrong audience or missing permission?); no new token for ${event.backoffMs} ms`,
+      );
   },
 });
 

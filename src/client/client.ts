@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import { ClientClosedError, M2MError, TokenRequestError } from "../errors.js";
 import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import type { FetchLike } from "../lib/http.js";
@@ -8,6 +9,7 @@ import { transportInfo } from "../lib/transport.js";
 import { type AudienceParam, CLIENT_PRESETS, type ClientPreset, inferProvider } from "../providers.js";
 import { DpopSession, isResourceNonceChallenge, isTokenNonceChallenge } from "./dpop.js";
 import { EndpointResolver } from "./endpoint.js";
+import { FailureCache } from "./failure-cache.js";
 import { withMutualTlsHint } from "./mtls.js";
 import {
   type ClientCredentialsClientOptions,
@@ -16,7 +18,7 @@ import {
   normalizeOptions,
 } from "./options.js";
 import { authorizedInit, isReplayable } from "./resource-request.js";
-import { SingleFlight } from "./single-flight.js";
+import { Abandoned, SingleFlight } from "./single-flight.js";
 import { MemoryTokenStore } from "./store.js";
 import { type KeyedTarget, TargetResolver } from "./target.js";
 import { AccessToken, type StoredToken } from "./token.js";
@@ -52,6 +54,17 @@ export type ClientFetchInit = RequestInit & Pick<GetTokenOptions, "audience" | "
 
 const inspectSymbol = Symbol.for("nodejs.util.inspect.custom");
 
+/** A refused token younger than this counts as "fetched moments ago" for the 401 policy. */
+const FRESH_TOKEN_MS = 10_000;
+
+/** A token and what the 401 policy needs to know about it. */
+interface Obtained {
+  token: AccessToken;
+  target: KeyedTarget;
+  /** When this process fetched it, if it did so within `FRESH_TOKEN_MS`. */
+  fetchedAt: number | undefined;
+}
+
 /**
  * Gets, caches and refreshes access tokens with the OAuth 2.0 client credentials grant
  * (RFC 6749 §4.4), one cache entry per audience and scope set.
@@ -75,16 +88,16 @@ export class ClientCredentialsClient {
   readonly #preset: ClientPreset | undefined;
   readonly #endpoints: EndpointResolver;
   readonly #targets: TargetResolver;
-  readonly #unauthorized = new UnauthorizedPolicy();
-  /** Set by `close()`. No AbortController lives on the client: Workers forbid one at module scope
-   * and one request's signal in another request's fetch. Each operation makes its own (`#active`). */
-  #closedError: ClientClosedError | undefined;
-  readonly #active = new Set<AbortController>();
+  readonly #unauthorized: UnauthorizedPolicy;
+  readonly #failures: FailureCache;
   readonly #inflight = new SingleFlight<AccessToken>();
   /** After a failed background refresh, the next one waits (per key) until this time. */
-  readonly #refreshPausedUntil = new Map<string, number>();
+  readonly #refreshPausedUntil: LRUCache<string, number>;
+  /** When this process fetched a token (by the stored object and the token handed out). */
+  readonly #fetchedAt = new WeakMap<object, number>();
   /** Bumped by `invalidate`; a response to a request older than that is not stored. */
   #generation = 0;
+  #closed = false;
   readonly #dpop: DpopSession | undefined;
 
   constructor(options: ClientCredentialsClientOptions) {
@@ -94,11 +107,20 @@ export class ClientCredentialsClient {
       options.fetch ?? ((input, init) => fetch(input, init)),
     );
     this.#clock = options.clock ?? systemClock;
-    this.#cache = new TokenCache(
-      options.store ?? new MemoryTokenStore({ maxEntries: options.cacheMaxEntries }),
-      this.#options.clientId,
-    );
     this.#dpop = options.dpop ? new DpopSession(options.dpop) : undefined;
+    const bound = this.#options.cacheMaxEntries;
+    this.#cache = new TokenCache(
+      options.store ?? new MemoryTokenStore({ maxEntries: bound }),
+      this.#options.clientId,
+      {
+        maxEntries: bound,
+        now: () => this.#clock.now(),
+        onFailure: (operation, error) => this.#emit({ type: "store_failed", operation, error }),
+      },
+    );
+    this.#unauthorized = new UnauthorizedPolicy(this.#options.retryOnUnauthorized, bound);
+    this.#failures = new FailureCache(bound);
+    this.#refreshPausedUntil = new LRUCache({ max: bound });
     const provider =
       this.#options.provider ??
       inferProvider(new URL(this.#options.issuer ?? this.#options.tokenEndpoint ?? "invalid:"));
@@ -149,17 +171,19 @@ export class ClientCredentialsClient {
   /**
    * Returns a valid access token for the audience and scopes, from cache when it can.
    * Concurrent callers for the same key share one request. Never returns an expired token.
+   *
+   * @throws OAuthError, TokenRequestError, DiscoveryError, ClientClosedError; `signal.reason` when the
+   *   caller's signal aborts; TypeError for bad options (e.g. an Entra scope list beside an audience).
    */
   async getToken(options: GetTokenOptions = {}): Promise<AccessToken> {
+    return (await this.#obtain(options)).token;
+  }
+
+  async #obtain(options: GetTokenOptions): Promise<Obtained> {
     this.#assertOpen();
     const known = this.#endpoints.current;
     if (!known) this.#targets.check(options);
-    const endpoint =
-      known ??
-      (await raceAbort(
-        this.#withSignal((signal) => this.#endpoints.discover(signal)),
-        options.signal,
-      ));
+    const endpoint = known ?? (await raceAbort(this.#endpoints.discover(), options.signal));
     const target = this.#targets.resolve(options, endpoint.url, await this.#binding());
     const key = target.key;
     if (!options.forceRefresh) {
@@ -172,7 +196,7 @@ export class ClientCredentialsClient {
           if (refresh && options.waitUntil) options.waitUntil(refresh);
           else if (refresh && requestScopedIo) {
             const fresh = await raceAbort(refresh, options.signal);
-            if (fresh) return fresh;
+            if (fresh) return { token: fresh, target, fetchedAt: this.#fetchedAt.get(fresh) };
           }
         }
         if (this.#onEvent)
@@ -182,18 +206,26 @@ export class ClientCredentialsClient {
             scope: target.scope,
             expiresAt: stored.expiresAt,
           });
-        return new AccessToken(stored);
+        return { token: new AccessToken(stored), target, fetchedAt: this.#fetchedAt.get(stored) };
       }
     }
+    const failed = this.#failures.get(key, this.#clock.now());
+    if (failed && !this.#inflight.has(key)) throw failed;
     if (this.#onEvent) this.#emit({ type: "cache_miss", audience: target.audience, scope: target.scope });
     // forceRefresh: a token waited for through a shared store must be newer than the one there now.
     const previous = options.forceRefresh && this.#cache.lease ? await this.#cache.get(key) : undefined;
-    return raceAbort(this.#shared(endpoint, target, false, previous), options.signal);
+    const token = await this.#inflight.run(
+      key,
+      (signal) => this.#obtainShared(endpoint, target, false, previous, signal),
+      { signal: options.signal },
+    );
+    return { token, target, fetchedAt: this.#fetchedAt.get(token) };
   }
 
   /**
    * `fetch` with `Authorization: <type> <token>`. On a 401 from the API the token is dropped, a new
-   * one is fetched and the request is sent once more.
+   * one is fetched and the request is sent once more (see `retryOnUnauthorized`). A token refused
+   * moments after it was fetched is kept and the 401 returned: the key backs off, no token storm.
    */
   async fetch(input: string | URL | Request, init: ClientFetchInit = {}): Promise<Response> {
     const { audience, scope, waitUntil, ...requestInit } = init;
@@ -203,18 +235,46 @@ export class ClientCredentialsClient {
     // Each send needs the body again: keep a clone per possible resend (nonce challenge, 401).
     const copies = input instanceof Request && input.body !== null ? [input.clone(), input.clone()] : [];
     const nextInput = () => copies.shift() ?? input;
-    const token = await this.getToken(tokenOptions);
-    let response = await this.#send(input, requestInit, token);
-    if (this.#dpop && token.tokenType === "DPoP" && replayable && isResourceNonceChallenge(response)) {
+    const first = await this.#obtain(tokenOptions);
+    let response = await this.#send(input, requestInit, first.token);
+    if (this.#dpop && first.token.tokenType === "DPoP" && replayable && isResourceNonceChallenge(response)) {
       // RFC 9449 §9: the resource server wants its nonce in the proof; answer once.
       await response.body?.cancel();
-      response = await this.#send(nextInput(), requestInit, token);
+      response = await this.#send(nextInput(), requestInit, first.token);
     }
-    if (!this.#unauthorized.shouldResend(response, replayable)) return response;
+    const key = first.target.key;
+    if (response.status !== 401) {
+      this.#unauthorized.accepted(key);
+      return response;
+    }
+    const method = requestInit.method ?? (input instanceof Request ? input.method : "GET");
+    const decision = this.#unauthorized.decide(
+      key,
+      { method, replayable, fresh: this.#isFresh(first.fetchedAt) },
+      this.#clock.now(),
+    );
+    if (decision.action === "return") {
+      this.#emitUnauthorized(first.target, "returned", decision.reason, decision.backoffMs);
+      return response;
+    }
     await response.body?.cancel();
-    await this.#dropToken(token, tokenOptions);
-    const next = await this.getToken(tokenOptions);
-    return this.#send(nextInput(), requestInit, next);
+    await this.#cache.deleteIfHolds(key, first.token.accessToken);
+    this.#emitUnauthorized(first.target, "token_replaced", undefined, undefined);
+    const next = await this.#obtain(tokenOptions);
+    const second = await this.#send(nextInput(), requestInit, next.token);
+    if (second.status === 401) {
+      // Refused again: a new token would be refused too. Keep it; the key backs off.
+      const again = this.#unauthorized.decide(
+        key,
+        { method, replayable: false, fresh: true },
+        this.#clock.now(),
+      );
+      if (again.action === "return")
+        this.#emitUnauthorized(next.target, "returned", again.reason, again.backoffMs);
+    } else {
+      this.#unauthorized.accepted(key);
+    }
+    return second;
   }
 
   /**
@@ -266,28 +326,23 @@ export class ClientCredentialsClient {
 
   /**
    * Drops cached tokens: those of one audience (every scope set), or all of them. Requests in flight
-   * are not stored when they complete.
+   * are not stored when they complete; failed keys and 401 back-offs are forgotten.
    */
   async invalidate(options: { audience?: string } = {}): Promise<void> {
     this.#generation++;
     this.#inflight.clear();
+    this.#failures.clear();
+    this.#unauthorized.clear();
     await this.#cache.invalidate(options, this.#endpoints.current?.url);
   }
 
   /** Stops background work and aborts requests in flight; later calls reject with `ClientClosedError`. */
   async close(): Promise<void> {
-    if (this.#closedError) return;
-    const error = new ClientClosedError();
-    this.#closedError = error;
-    for (const controller of this.#active) {
-      try {
-        controller.abort(error);
-      } catch {
-        // Another request's controller on a request-scoped runtime: that request ends on its own.
-      }
-    }
-    this.#active.clear();
-    this.#inflight.clear();
+    if (this.#closed) return;
+    this.#closed = true;
+    const reason = new ClientClosedError();
+    this.#inflight.abortAll(reason);
+    this.#endpoints.close(reason);
   }
 
   toString(): string {
@@ -313,19 +368,11 @@ export class ClientCredentialsClient {
   }
 
   #assertOpen(): void {
-    if (this.#closedError) throw new ClientClosedError();
+    if (this.#closed) throw new ClientClosedError();
   }
 
-  /** Runs one operation with its own signal, aborted by `close()`. */
-  async #withSignal<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    this.#assertOpen();
-    const controller = new AbortController();
-    this.#active.add(controller);
-    try {
-      return await run(controller.signal);
-    } finally {
-      this.#active.delete(controller);
-    }
+  #isFresh(fetchedAt: number | undefined): boolean {
+    return fetchedAt !== undefined && this.#clock.now() - fetchedAt < FRESH_TOKEN_MS;
   }
 
   #emit(event: ClientEvent): void {
@@ -336,64 +383,32 @@ export class ClientCredentialsClient {
     }
   }
 
-  #shared(
-    endpoint: Endpoint,
+  #emitUnauthorized(
     target: KeyedTarget,
-    background: boolean,
-    previous?: StoredToken,
-  ): Promise<AccessToken> {
-    return this.#inflight.run(target.key, () => this.#obtain(endpoint, target, background, previous));
-  }
-
-  /**
-   * A shared store with a lease: one process of the fleet fetches, the others wait for its token
-   * (DESIGN.md "Fleets"). Otherwise: fetch.
-   */
-  async #obtain(
-    endpoint: Endpoint,
-    target: KeyedTarget,
-    background: boolean,
-    previous: StoredToken | undefined,
-  ): Promise<AccessToken> {
-    const lease = this.#cache.lease;
-    if (!lease) return this.#request(endpoint, target, background);
-    let fetched: AccessToken | undefined;
-    const outcome = await this.#withSignal((signal) =>
-      this.#cache.leased(lease, target.key, {
-        previousExpiresAt: previous?.expiresAt,
-        clock: this.#clock,
-        signal,
-        fetch: async () => {
-          const token = await this.#request(endpoint, target, background);
-          fetched = token;
-          const { accessToken, tokenType, expiresAt, audience } = token;
-          return {
-            accessToken,
-            tokenType,
-            expiresAt,
-            refreshAt: expiresAt,
-            scope: [...token.scope],
-            audience,
-          };
-        },
-      }),
-    );
-    const { audience, scope } = target;
-    if (outcome.kind === "unavailable") {
-      this.#emit({ type: "lease_unavailable", audience, scope, reason: outcome.reason });
-    } else if (outcome.kind === "shared" || outcome.waited !== "none") {
-      const result =
-        outcome.kind === "shared" ? "shared" : outcome.waited === "timeout" ? "timeout" : "acquired";
-      this.#emit({ type: "lease_wait", audience, scope, waitedMs: outcome.waitedMs, outcome: result });
-    }
-    return fetched ?? new AccessToken(outcome.token);
+    action: "token_replaced" | "returned",
+    reason: Extract<ClientEvent, { type: "unauthorized" }>["reason"],
+    backoffMs: number | undefined,
+  ): void {
+    this.#emit({
+      type: "unauthorized",
+      audience: target.audience,
+      scope: target.scope,
+      action,
+      reason,
+      backoffMs,
+    });
   }
 
   /** One token request (with its retries), run as an operation for instrumentations. */
-  #request(endpoint: Endpoint, target: KeyedTarget, background: boolean): Promise<AccessToken> {
+  #request(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    background: boolean,
+    signal: AbortSignal,
+  ): Promise<AccessToken> {
     return this.#instrumentations.run(
       { kind: "token_request", audience: target.audience, scope: target.scope, background },
-      () => this.#fetchAndStore(endpoint, target, background),
+      () => this.#fetchAndStore(endpoint, target, background, signal),
     );
   }
 
@@ -416,27 +431,62 @@ export class ClientCredentialsClient {
       scope: target.scope,
       expiresAt: stored.expiresAt,
     });
-    return this.#shared(endpoint, target, true, stored).then(
-      (token) => {
-        this.#refreshPausedUntil.delete(key);
-        return token;
-      },
-      (error: Error) => {
-        // The request already went through its retries: give the server a rest before the next
-        // background try, but keep trying well before the token expires.
-        const failedAt = this.#clock.now();
-        this.#refreshPausedUntil.set(key, failedAt + Math.min(30_000, (stored.expiresAt - failedAt) / 4));
-        this.#emit({ type: "refresh_failed", audience: target.audience, scope: target.scope, error });
-        return undefined;
-      },
-    );
+    return this.#inflight
+      .run(key, (signal) => this.#obtainShared(endpoint, target, true, stored, signal), { background: true })
+      .then(
+        (token) => {
+          this.#refreshPausedUntil.delete(key);
+          return token;
+        },
+        (error: Error) => {
+          // The request already went through its retries: give the server a rest before the next
+          // background try, but keep trying well before the token expires.
+          const failedAt = this.#clock.now();
+          this.#refreshPausedUntil.set(key, failedAt + Math.min(30_000, (stored.expiresAt - failedAt) / 4));
+          this.#emit({ type: "refresh_failed", audience: target.audience, scope: target.scope, error });
+          return undefined;
+        },
+      );
   }
 
-  #fetchAndStore(endpoint: Endpoint, target: KeyedTarget, background: boolean): Promise<AccessToken> {
-    return this.#withSignal((signal) => this.#fetchAndStoreWith(endpoint, target, background, signal));
+  /**
+   * One shared request for a key. A shared store with a lease: one process of the fleet fetches, the
+   * others wait for its token (DESIGN.md "Fleets"). Otherwise: fetch.
+   */
+  async #obtainShared(
+    endpoint: Endpoint,
+    target: KeyedTarget,
+    background: boolean,
+    previous: StoredToken | undefined,
+    signal: AbortSignal,
+  ): Promise<AccessToken> {
+    const lease = this.#cache.lease;
+    if (!lease) return this.#request(endpoint, target, background, signal);
+    let fetched: AccessToken | undefined;
+    const outcome = await this.#cache.leased(lease, target.key, {
+      previousExpiresAt: previous?.expiresAt,
+      clock: this.#clock,
+      signal,
+      fetch: async () => {
+        const token = await this.#request(endpoint, target, background, signal);
+        fetched = token;
+        const { accessToken, tokenType, expiresAt, audience } = token;
+        return { accessToken, tokenType, expiresAt, refreshAt: expiresAt, scope: [...token.scope], audience };
+      },
+    });
+    const { audience, scope } = target;
+    if (outcome.kind === "unavailable") {
+      this.#emit({ type: "lease_unavailable", audience, scope, reason: outcome.reason });
+    } else if (outcome.kind === "shared" || outcome.waited !== "none") {
+      const result =
+        outcome.kind === "shared" ? "shared" : outcome.waited === "timeout" ? "timeout" : "acquired";
+      this.#emit({ type: "lease_wait", audience, scope, waitedMs: outcome.waitedMs, outcome: result });
+    }
+    return fetched ?? new AccessToken(outcome.token);
   }
 
-  async #fetchAndStoreWith(
+  /** One request for a key: retries, then the store; `signal` is this request's own. */
+  async #fetchAndStore(
     endpoint: Endpoint,
     target: KeyedTarget,
     background: boolean,
@@ -470,8 +520,13 @@ export class ClientCredentialsClient {
           },
         },
       );
-      if (generation === this.#generation && !this.#closedError) {
+      const token = new AccessToken(stored);
+      const fetchedAt = this.#clock.now();
+      this.#fetchedAt.set(stored, fetchedAt);
+      this.#fetchedAt.set(token, fetchedAt);
+      if (generation === this.#generation && !this.#closed) {
         await this.#cache.set(target.key, target.audience, stored);
+        this.#failures.delete(target.key);
       }
       this.#emit({
         type: "token_fetched",
@@ -482,9 +537,19 @@ export class ClientCredentialsClient {
         attempts,
         background,
       });
-      return new AccessToken(stored);
+      return token;
     } catch (error) {
-      const failure = this.#closedError ? new ClientClosedError() : toM2MError(error);
+      const failure = this.#closed
+        ? new ClientClosedError()
+        : signal.reason instanceof Abandoned
+          ? new TokenRequestError("token request cancelled: every caller abandoned it", {
+              transient: true,
+              cause: signal.reason,
+            })
+          : toM2MError(error);
+      if (!background && !signal.aborted && generation === this.#generation) {
+        this.#failures.record(target.key, failure, this.#clock.now());
+      }
       this.#emit({
         type: "token_failed",
         audience: target.audience,
@@ -497,6 +562,7 @@ export class ClientCredentialsClient {
     }
   }
 
+  /** One attempt: build, send, read. */
   /** One attempt: build, send, read (and, with DPoP, answer a nonce challenge once: RFC 9449 §8). */
   async #requestOnce(
     endpoint: Endpoint,
@@ -541,13 +607,6 @@ export class ClientCredentialsClient {
       }
     }
     return stored;
-  }
-
-  async #dropToken(token: AccessToken, options: GetTokenOptions): Promise<void> {
-    const endpoint = this.#endpoints.current;
-    if (!endpoint) return;
-    const target = this.#targets.resolve(options, endpoint.url, await this.#binding());
-    await this.#cache.deleteIfHolds(target.key, token.accessToken);
   }
 }
 

@@ -83,6 +83,7 @@ export function clientAuthentication(
 export class EndpointResolver {
   #endpoint: Endpoint | undefined;
   #discovering: Promise<Endpoint> | undefined;
+  #controller: AbortController | undefined;
 
   constructor(
     private readonly config: {
@@ -107,10 +108,13 @@ export class EndpointResolver {
     return this.#endpoint;
   }
 
-  /** Discovers the endpoint (one discovery in flight); `signal` cancels it (the client closing). */
-  discover(signal: AbortSignal): Promise<Endpoint> {
+  /** Discovers the endpoint (one discovery in flight, with its own abort controller for `close`). */
+  discover(): Promise<Endpoint> {
     if (this.#discovering) return this.#discovering;
     const { options, clock } = this.config;
+    const controller = new AbortController();
+    this.#controller = controller;
+    const signal = controller.signal;
     const issuer = options.issuer as string;
     const started = clock.now();
     const promise = this.config
@@ -142,11 +146,21 @@ export class EndpointResolver {
       })
       .finally(() => {
         if (this.#discovering === promise) this.#discovering = undefined;
+        if (this.#controller === controller) this.#controller = undefined;
       });
     // On Workers the next request discovers on its own until one has succeeded.
     if (!requestScopedIo) this.#discovering = promise;
     promise.catch(() => {});
     return promise;
+  }
+
+  /** Aborts a discovery in flight (the client closing). */
+  close(reason: unknown): void {
+    try {
+      this.#controller?.abort(reason);
+    } catch {
+      // Another request's controller on a request-scoped runtime: that discovery ends on its own.
+    }
   }
 
   #endpointAt(tokenEndpoint: string, metadata: AuthorizationServerMetadata | undefined): Endpoint {

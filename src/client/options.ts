@@ -50,6 +50,27 @@ export type ClientEvent =
   | { type: "discovery"; issuer: string; tokenEndpoint: string; durationMs: number }
   | {
       /**
+       * `client.fetch` got a 401. `token_replaced`: the token was dropped and the request sent once
+       * more with a new one. `returned`: the 401 went to the caller and the token was kept, because
+       * a token fetched moments ago was refused (`fresh_token_refused`: the key backs off for
+       * `backoffMs`), the key is backing off, `retryOnUnauthorized` rules the resend out, or the body
+       * cannot be sent twice.
+       */
+      type: "unauthorized";
+      audience: string | undefined;
+      scope: string[];
+      action: "token_replaced" | "returned";
+      reason: "fresh_token_refused" | "backing_off" | "disabled" | "not_replayable" | undefined;
+      backoffMs: number | undefined;
+    }
+  | {
+      /** The `TokenStore` threw or rejected; the call went on without it (a miss, or no write). */
+      type: "store_failed";
+      operation: "get" | "set" | "delete";
+      error: Error;
+    }
+  | {
+      /**
        * A shared store's lease was held by another process: this client waited `waitedMs`. `outcome`:
        * `shared` (the holder's token arrived), `acquired` (the lease freed up and this client fetched),
        * `timeout` (`lease.waitTimeoutMs` passed, this client fetched on its own).
@@ -121,10 +142,21 @@ export interface ClientCredentialsClientOptions {
   defaultTokenLifetimeSeconds?: number;
   /** Token store. Default: a bounded in-memory store private to this client. */
   store?: TokenStore;
-  /** Bound of the default in-memory store. Default 1000 entries. */
+  /**
+   * Bound of the default in-memory store, and of the client's own per-key state (audience index,
+   * back-offs, failed keys) with any store. Default 1000 entries.
+   */
   cacheMaxEntries?: number;
   /** Allow `http:` URLs on hosts other than loopback. Default false. */
   allowInsecureHttp?: boolean;
+  /**
+   * `client.fetch` after a 401 from the API: `true` (default) drops the token, gets a new one and sends
+   * the request once more, whatever the method (a 401 means the API did not act on the request);
+   * `"idempotent"` does so only for GET, HEAD, OPTIONS, TRACE, PUT and DELETE; `false` returns every
+   * 401 as it is and keeps the token. A token refused moments after it was fetched is never replaced
+   * at once: the key backs off (30 s, doubling up to 10 min).
+   */
+  retryOnUnauthorized?: boolean | "idempotent";
   /** Receives events (cache hits, fetches, retries, refreshes). Errors it throws are ignored. */
   onEvent?: (event: ClientEvent) => void;
   /** Time source; tests inject one. */
@@ -155,6 +187,8 @@ export interface NormalizedOptions {
   refreshWindowSeconds: number | undefined;
   defaultTokenLifetimeSeconds: number;
   allowInsecureHttp: boolean;
+  retryOnUnauthorized: boolean | "idempotent";
+  cacheMaxEntries: number;
 }
 
 const RESERVED_PARAMS = new Set([
@@ -301,7 +335,14 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
   ) {
     throw new TypeError("store must implement get, set and delete");
   }
-  if (options.cacheMaxEntries !== undefined) positive(options.cacheMaxEntries, "cacheMaxEntries");
+  if (options.cacheMaxEntries !== undefined) {
+    positive(options.cacheMaxEntries, "cacheMaxEntries");
+    if (!Number.isInteger(options.cacheMaxEntries)) throw new TypeError("cacheMaxEntries must be an integer");
+  }
+  const retryOnUnauthorized = options.retryOnUnauthorized ?? true;
+  if (typeof retryOnUnauthorized !== "boolean" && retryOnUnauthorized !== "idempotent") {
+    throw new TypeError('retryOnUnauthorized must be true, false or "idempotent"');
+  }
   checkDpopOption(options.dpop);
 
   let retry: RetryPolicy | false;
@@ -341,6 +382,8 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
         ? 300
         : positive(options.defaultTokenLifetimeSeconds, "defaultTokenLifetimeSeconds"),
     allowInsecureHttp,
+    retryOnUnauthorized,
+    cacheMaxEntries: options.cacheMaxEntries ?? 1000,
   };
 }
 

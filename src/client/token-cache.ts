@@ -1,6 +1,10 @@
+import { LRUCache } from "lru-cache";
+import { StoreUnavailableError } from "../errors.js";
 import type { Clock } from "../lib/clock.js";
-import type { TokenLease, TokenStore } from "./store.js";
+import { MemoryTokenStore, type TokenLease, type TokenStore } from "./store.js";
 import type { StoredToken } from "./token.js";
+
+type MaybePromise<T> = T | Promise<T>;
 
 /** How a lease-coordinated fetch ended for this process. */
 export type LeaseOutcome =
@@ -12,18 +16,37 @@ export type LeaseOutcome =
 const POLL_FIRST_MS = 20;
 const POLL_MAX_MS = 250;
 
+/** After a store failure, tokens are also kept in process memory for this long (ms). */
+const DEGRADED_MS = 60_000;
+
 /**
- * Every access of the client to its `TokenStore`, plus the index of keys written per audience that
- * `invalidate({ audience })` needs, and the lease protocol of shared stores.
+ * Every access of the client to its `TokenStore`: the index of keys written per audience that
+ * `invalidate({ audience })` needs (bounded like the store: least recently written keys go first),
+ * and the lease protocol of shared stores.
+ *
+ * A custom store that throws or rejects never fails a call: the operation counts as a miss (get) or is
+ * skipped (set, delete), `onFailure` reports it as a `StoreUnavailableError`, and while the store
+ * fails tokens are also kept in a bounded in-memory store, so a broken store does not turn every call
+ * into a token request.
  */
 export class TokenCache {
-  /** Keys written per audience, so `invalidate({ audience })` finds every scope set. */
-  readonly #keysByAudience = new Map<string | undefined, Set<string>>();
+  /** Key → audience of every key written, so `invalidate({ audience })` finds every scope set. */
+  readonly #audienceOf: LRUCache<string, { audience: string | undefined }>;
+  readonly #fallback: MemoryTokenStore;
+  #degradedUntil = 0;
 
   constructor(
     private readonly store: TokenStore,
     private readonly clientId: string,
-  ) {}
+    private readonly options: {
+      maxEntries: number;
+      now: () => number;
+      onFailure: (operation: "get" | "set" | "delete", error: StoreUnavailableError) => void;
+    },
+  ) {
+    this.#audienceOf = new LRUCache({ max: options.maxEntries });
+    this.#fallback = new MemoryTokenStore({ maxEntries: options.maxEntries });
+  }
 
   /** The store's lease, when it is shared by several processes. */
   get lease(): TokenLease | undefined {
@@ -31,21 +54,45 @@ export class TokenCache {
   }
 
   /** The stored token; synchronous when the store is (a cache hit then costs no microtask). */
-  get(key: string): StoredToken | undefined | Promise<StoredToken | undefined> {
-    return this.store.get(key);
+  get(key: string): MaybePromise<StoredToken | undefined> {
+    let found: MaybePromise<StoredToken | undefined>;
+    try {
+      found = this.store.get(key);
+    } catch (error) {
+      return this.#failed("get", error, key);
+    }
+    if (found instanceof Promise) return found.catch((error: unknown) => this.#failed("get", error, key));
+    if (found === undefined && this.#degradedUntil !== 0) return this.#fallback.get(key);
+    return found;
   }
 
   async set(key: string, audience: string | undefined, token: StoredToken): Promise<void> {
-    await this.store.set(key, token, { groups: groupsOf(key) });
-    const keys = this.#keysByAudience.get(audience) ?? new Set<string>();
-    keys.add(key);
-    this.#keysByAudience.set(audience, keys);
+    this.#audienceOf.set(key, { audience });
+    if (this.#degradedUntil !== 0) {
+      if (this.options.now() < this.#degradedUntil) this.#fallback.set(key, token);
+      else this.#degradedUntil = 0;
+    }
+    try {
+      await this.store.set(key, token, { groups: groupsOf(key) });
+    } catch (error) {
+      this.#failed("set", error, key);
+      this.#fallback.set(key, token);
+    }
   }
 
-  /** Drops the entry only if it still holds this token: a concurrent caller may have a newer one. */
+  async delete(key: string, condition?: { accessToken: string }): Promise<void> {
+    this.#fallback.delete(key, condition);
+    try {
+      await this.store.delete(key, condition);
+    } catch (error) {
+      this.#failed("delete", error, key);
+    }
+  }
+
+  /** Drops the entry only while it holds this token: a concurrent caller may have a newer one. */
   async deleteIfHolds(key: string, accessToken: string): Promise<void> {
     const found = await this.get(key);
-    if (found && found.accessToken === accessToken) await this.store.delete(key, { accessToken });
+    if (found && found.accessToken === accessToken) await this.delete(key, { accessToken });
   }
 
   /**
@@ -61,13 +108,25 @@ export class TokenCache {
       const group = all
         ? JSON.stringify([endpointUrl, this.clientId])
         : JSON.stringify([endpointUrl, this.clientId, options.audience ?? null]);
-      await this.store.deleteGroup(group);
+      try {
+        await this.store.deleteGroup(group);
+      } catch (error) {
+        this.#failed("delete", error, group);
+      }
     }
-    const audiences = all ? [...this.#keysByAudience.keys()] : [options.audience];
-    for (const audience of audiences) {
-      for (const key of this.#keysByAudience.get(audience) ?? []) await this.store.delete(key);
-      this.#keysByAudience.delete(audience);
+    const keys: string[] = [];
+    for (const [key, { audience }] of this.#audienceOf.entries()) {
+      if (all || audience === options.audience) keys.push(key);
     }
+    for (const key of keys) {
+      this.#audienceOf.delete(key);
+      await this.delete(key);
+    }
+  }
+
+  /** Keys in the audience index (bounded by `maxEntries`). */
+  get indexSize(): number {
+    return this.#audienceOf.size;
   }
 
   /**
@@ -141,6 +200,17 @@ export class TokenCache {
     } catch {
       return undefined;
     }
+  }
+
+  #failed(operation: "get" | "set" | "delete", error: unknown, key: string): StoredToken | undefined {
+    this.#degradedUntil = this.options.now() + DEGRADED_MS;
+    this.options.onFailure(
+      operation,
+      new StoreUnavailableError(`token store ${operation} failed; the client goes on without it`, {
+        cause: error,
+      }),
+    );
+    return operation === "get" ? this.#fallback.get(key) : undefined;
   }
 }
 

@@ -1,10 +1,79 @@
+import { LRUCache } from "lru-cache";
+
+/** `retryOnUnauthorized`: resend after a 401 for every method, only idempotent ones, or never. */
+export type RetryOnUnauthorized = boolean | "idempotent";
+
+/** First back-off after a freshly fetched token was refused; doubles per refusal, up to the max. */
+export const UNAUTHORIZED_BACKOFF_MS = 30_000;
+export const UNAUTHORIZED_MAX_BACKOFF_MS = 600_000;
+
+// RFC 9110 §9.2.2.
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
+/** What `client.fetch` does with a 401 answer. */
+export type UnauthorizedDecision =
+  /** Drop the token, get a new one, send the request once more. */
+  | { action: "replace" }
+  /** Return the 401 to the caller and keep the token; `backoffMs` is set when the key backs off now. */
+  | {
+      action: "return";
+      reason: "disabled" | "not_replayable" | "fresh_token_refused" | "backing_off";
+      backoffMs?: number;
+    };
+
 /**
- * What `client.fetch` does when the API answers 401 (RFC 6750 §3.1 `invalid_token`): the token may be
- * stale (revoked, rotated keys), so it is replaced and the request is sent once more.
+ * The 401 policy of `client.fetch`. A 401 often means "wrong audience" or "missing role", not "stale
+ * token": a token that is refused right after it was fetched is not replaced again. The 401 goes to the
+ * caller, the token is kept, and the key backs off (30 s, doubling up to 10 min while fresh tokens keep
+ * being refused; any other answer ends it), so a wrong audience never turns into a token storm. Back-off
+ * state is bounded (least recently used keys go first).
  */
 export class UnauthorizedPolicy {
-  /** Whether to replace the token and send the request once more after this response. */
-  shouldResend(response: Response, replayable: boolean): boolean {
-    return response.status === 401 && replayable;
+  readonly #backoff: LRUCache<string, { until: number; nextMs: number }>;
+
+  constructor(
+    private readonly retry: RetryOnUnauthorized,
+    maxEntries: number,
+  ) {
+    this.#backoff = new LRUCache({ max: maxEntries });
+  }
+
+  /**
+   * After a 401. `fresh`: the refused token was fetched for this very call (or the resend), so a new
+   * one would most likely be refused too.
+   */
+  decide(
+    key: string,
+    request: { method: string; replayable: boolean; fresh: boolean },
+    now: number,
+  ): UnauthorizedDecision {
+    const state = this.#backoff.get(key);
+    if (state && now < state.until) return { action: "return", reason: "backing_off" };
+    if (
+      this.retry === false ||
+      (this.retry === "idempotent" && !IDEMPOTENT.has(request.method.toUpperCase()))
+    ) {
+      return { action: "return", reason: "disabled" };
+    }
+    if (request.fresh) {
+      const backoffMs = state?.nextMs ?? UNAUTHORIZED_BACKOFF_MS;
+      this.#backoff.set(key, {
+        until: now + backoffMs,
+        nextMs: Math.min(backoffMs * 2, UNAUTHORIZED_MAX_BACKOFF_MS),
+      });
+      return { action: "return", reason: "fresh_token_refused", backoffMs };
+    }
+    if (!request.replayable) return { action: "return", reason: "not_replayable" };
+    return { action: "replace" };
+  }
+
+  /** An answer other than 401 with this key's token: the back-off ends. */
+  accepted(key: string): void {
+    if (this.#backoff.size > 0) this.#backoff.delete(key);
+  }
+
+  /** `invalidate`: start over. */
+  clear(): void {
+    this.#backoff.clear();
   }
 }

@@ -7,9 +7,11 @@ import {
   errorResponseBody,
   HttpAuthError,
   type HttpAuthOptions,
+  reportRefusal,
   resolveAuth,
 } from "../http/bearer.js";
 import { nodeCertificateSource } from "../node/peer-certificate.js";
+import { emitTo } from "../verify/events.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";
 
 declare global {
@@ -67,13 +69,50 @@ function dpopParts(req: Request) {
   };
 }
 
+/**
+ * Answers a refusal, fail closed: never twice (`headersSent`, e.g. after a timeout middleware
+ * answered), and an error while answering (an `errorBody` hook that throws) goes to `next(err)`
+ * instead of escaping as an unhandled rejection.
+ */
 function fail(error: unknown, res: Response, next: NextFunction, options: ExpressAuthOptions): void {
   if (!(error instanceof HttpAuthError) || options.passErrors) {
+    if (error instanceof HttpAuthError) reportRefusal(error, options);
     next(error);
     return;
   }
-  const { contentType, body } = errorResponseBody(error, options);
-  res.status(error.status).set(error.headers).type(contentType).send(body);
+  if (res.headersSent) {
+    // Another middleware answered already (a request timeout): the request ends here, refused.
+    reportRefusal(error, options);
+    emitTo(options.onEvent, {
+      type: "response_failed",
+      status: error.status,
+      error: new Error("the response was already sent"),
+    });
+    return;
+  }
+  try {
+    const { contentType, body } = errorResponseBody(error, options);
+    res.status(error.status).set(error.headers).type(contentType).send(body);
+  } catch (answerError) {
+    emitTo(options.onEvent, { type: "response_failed", status: error.status, error: answerError });
+    next(answerError);
+  }
+}
+
+/** The `Authorization` header; every value when the request carries more than one (raw headers). */
+function authorizationOf(req: Request): string | string[] | undefined {
+  const first = req.headers.authorization;
+  if (first === undefined) return undefined;
+  const raw = req.rawHeaders;
+  let values: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 13 && name.toLowerCase() === "authorization") {
+      if (values === undefined) values = [];
+      values.push(raw[i + 1] as string);
+    }
+  }
+  return values !== undefined && values.length > 1 ? values : first;
 }
 
 /**
@@ -102,7 +141,7 @@ export function requireAuth(config: AuthConfig | Verifier, options: ExpressAuthO
       outcome = authenticateNow(
         verifier,
         {
-          authorization: req.headers.authorization,
+          authorization: authorizationOf(req),
           queryTokens: queryTokens(req),
           bodyTokens: bodyTokens(req, settings),
           clientCertificate: certificateOf(req.socket, (name) => req.headers[name]),
@@ -115,13 +154,15 @@ export function requireAuth(config: AuthConfig | Verifier, options: ExpressAuthO
       return;
     }
     if (outcome instanceof Promise) {
-      outcome.then(
-        (auth) => {
-          if (auth) req.auth = auth;
-          next();
-        },
-        (error: unknown) => fail(error, res, next, settings),
-      );
+      outcome
+        .then(
+          (auth) => {
+            if (auth) req.auth = auth;
+            next();
+          },
+          (error: unknown) => fail(error, res, next, settings),
+        )
+        .catch((error: unknown) => next(error));
       return;
     }
     if (outcome) req.auth = outcome;

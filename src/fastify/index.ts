@@ -13,9 +13,11 @@ import {
   errorResponseBody,
   HttpAuthError,
   type HttpAuthOptions,
+  reportRefusal,
   verifierFrom,
 } from "../http/bearer.js";
 import { nodeCertificateSource } from "../node/peer-certificate.js";
+import { emitTo } from "../verify/events.js";
 import type { AuthResult } from "../verify/verifier.js";
 
 /** Per-route or per-hook requirements. */
@@ -38,6 +40,8 @@ declare module "fastify" {
     requireAuth(options?: RouteAuthOptions): onRequestHookHandler;
     /** A `preHandler` hook: the authenticated token must have all of `scopes`. */
     requireScopes(...scopes: string[]): preHandlerHookHandler;
+    /** A `preHandler` hook: the authenticated token must have at least one of `scopes`. */
+    requireAnyScope(...scopes: string[]): preHandlerHookHandler;
   }
   interface FastifyContextConfig {
     /** Protect this route; the token must have all of these scopes (`[]`: authenticated only). */
@@ -83,17 +87,90 @@ function bodyTokens(request: FastifyRequest): string[] {
   return (Array.isArray(value) ? value : [value]).map(String);
 }
 
+/** The plugin's state in the context it was registered in (a child context may register its own). */
+const STATE = Symbol.for("m2m-kit.fastify.state");
+
+interface PluginState {
+  settings: FastifyAuthOptions;
+  hook(route: RouteAuthOptions): onRequestHookHandler;
+  scopes(scopes: string[], anyOf: boolean): preHandlerHookHandler;
+}
+
+type WithState = { [STATE]?: PluginState };
+
+/** The `Authorization` header; every value when the request carries more than one (raw headers). */
+function authorizationOf(request: FastifyRequest): string | string[] | undefined {
+  const first = request.headers.authorization;
+  if (first === undefined) return undefined;
+  const raw = request.raw.rawHeaders;
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 13 && name.toLowerCase() === "authorization") count++;
+  }
+  if (count < 2) return first;
+  const values: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() === "authorization") values.push(raw[i + 1] as string);
+  }
+  return values;
+}
+
+const AUTH_KEYS = new Set(["scopes", "anyScope", "auth"]);
+/** Keys that look like auth settings but are not ours: a typo must not leave a route open. */
+const LOOKALIKE = /^(any_?)?(required_?)?scopes?$|^anyscopes$|^require(d)?_?scopes?$|^auth(entication)?$/i;
+
+function checkRouteConfig(config: Record<string, unknown>, route: string): void {
+  for (const key of Object.keys(config)) {
+    if (!AUTH_KEYS.has(key) && LOOKALIKE.test(key)) {
+      throw new TypeError(
+        `route ${route}: config.${key} is not an m2m-kit option (scopes, anyScope or auth)`,
+      );
+    }
+  }
+  for (const key of ["scopes", "anyScope"] as const) {
+    const value = config[key];
+    if (value === undefined) continue;
+    if (!Array.isArray(value) || !value.every((s) => typeof s === "string" && s !== "")) {
+      throw new TypeError(`route ${route}: config.${key} must be an array of non-empty scope strings`);
+    }
+  }
+  if (config.auth !== undefined && typeof config.auth !== "boolean") {
+    throw new TypeError(`route ${route}: config.auth must be a boolean`);
+  }
+}
+
 const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options) => {
   const verifier = verifierFrom(options);
   const settings: FastifyAuthOptions = options;
   // RFC 8705 §3: the client certificate of the TLS connection, or of the configured header.
   const certificateOf = nodeCertificateSource(settings);
-  fastify.decorateRequest("auth", null);
+  if (!fastify.hasRequestDecorator("auth")) fastify.decorateRequest("auth", null);
 
-  async function fail(error: unknown, reply: FastifyReply): Promise<FastifyReply> {
-    if (!(error instanceof HttpAuthError) || settings.passErrors) throw error;
-    const { contentType, body } = errorResponseBody(error, settings);
-    return reply.code(error.status).headers(error.headers).type(contentType).send(body);
+  /** Answers a refusal, fail closed: never twice, and an error while answering goes to Fastify. */
+  function answer(error: unknown, reply: FastifyReply, done: (error?: Error) => void): void {
+    if (!(error instanceof HttpAuthError) || settings.passErrors) {
+      if (error instanceof HttpAuthError) reportRefusal(error, settings);
+      done(error as Error);
+      return;
+    }
+    try {
+      if (reply.sent) {
+        // Answered already (a request timeout): the request ends here, refused.
+        reportRefusal(error, settings);
+        emitTo(settings.onEvent, {
+          type: "response_failed",
+          status: error.status,
+          error: new Error("the response was already sent"),
+        });
+        return;
+      }
+      const { contentType, body } = errorResponseBody(error, settings);
+      reply.code(error.status).headers(error.headers).type(contentType).send(body);
+    } catch (answerError) {
+      emitTo(settings.onEvent, { type: "response_failed", status: error.status, error: answerError });
+      done(answerError as Error);
+    }
   }
 
   function authHook(route: RouteAuthOptions): onRequestHookHandler {
@@ -111,16 +188,12 @@ const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options
       reply: FastifyReply,
       done: (error?: Error) => void,
     ) {
-      const onError = (error: unknown) => {
-        if (!(error instanceof HttpAuthError) || settings.passErrors) return done(error as Error);
-        const { contentType, body } = errorResponseBody(error, settings);
-        reply.code(error.status).headers(error.headers).type(contentType).send(body);
-      };
+      let outcome: AuthResult | undefined | Promise<AuthResult | undefined>;
       try {
-        const outcome = authenticateNow(
+        outcome = authenticateNow(
           verifier,
           {
-            authorization: request.headers.authorization,
+            authorization: authorizationOf(request),
             queryTokens: queryTokens(request),
             bodyTokens: bodyTokens(request),
             clientCertificate: certificateOf(request.raw.socket, (name) => request.headers[name]),
@@ -128,46 +201,84 @@ const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options
           },
           http,
         );
-        if (outcome instanceof Promise) {
-          outcome.then((auth) => {
-            try {
-              accept(request, auth);
-              done();
-            } catch (error) {
-              onError(error);
-            }
-          }, onError);
-          return;
-        }
-        accept(request, outcome);
-        done();
+        if (!(outcome instanceof Promise)) accept(request, outcome);
       } catch (error) {
-        onError(error);
+        answer(error, reply, done);
+        return;
       }
+      if (outcome instanceof Promise) {
+        outcome
+          .then(
+            (auth) => {
+              try {
+                accept(request, auth);
+              } catch (error) {
+                answer(error, reply, done);
+                return;
+              }
+              done();
+            },
+            (error: unknown) => answer(error, reply, done),
+          )
+          .catch((error: unknown) => done(error as Error));
+        return;
+      }
+      done();
     } as onRequestHookHandler;
   }
 
-  fastify.decorate("requireAuth", (route: RouteAuthOptions = {}) => authHook(route));
-  fastify.decorate("requireScopes", (...scopes: string[]) => {
-    if (scopes.length === 0) throw new TypeError("requireScopes needs at least one scope");
-    return async function m2mRequireScopes(request: FastifyRequest, reply: FastifyReply) {
+  function scopesHook(scopes: string[], anyOf: boolean): preHandlerHookHandler {
+    if (scopes.length === 0 || !scopes.every((s) => typeof s === "string" && s !== "")) {
+      throw new TypeError("requireScopes needs at least one non-empty scope");
+    }
+    return function m2mRequireScopes(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      done: (error?: Error) => void,
+    ) {
       try {
-        checkRequestScopes(request.auth ?? undefined, scopes, false, settings.realm);
+        checkRequestScopes(request.auth ?? undefined, scopes, anyOf, settings.realm);
       } catch (error) {
-        return fail(error, reply);
+        answer(error, reply, done);
+        return;
       }
-    };
-  });
+      done();
+    } as preHandlerHookHandler;
+  }
 
-  fastify.addHook("onRoute", (route) => {
-    const config = (route.config ?? {}) as {
-      scopes?: readonly string[];
-      anyScope?: readonly string[];
-      auth?: boolean;
-    };
+  const state: PluginState = { settings, hook: authHook, scopes: scopesHook };
+  // A plain property on this context's instance: a child context that registers the plugin again
+  // (another audience) shadows it for its own routes, without a second decorator.
+  (fastify as unknown as WithState)[STATE] = state;
+  const nearest = (instance: unknown): PluginState => (instance as WithState)[STATE] ?? state;
+
+  if (!fastify.hasDecorator("requireAuth")) {
+    fastify.decorate("requireAuth", function requireAuth(this: unknown, route: RouteAuthOptions = {}) {
+      return nearest(this).hook(route);
+    });
+  }
+  if (!fastify.hasDecorator("requireScopes")) {
+    fastify.decorate("requireScopes", function requireScopes(this: unknown, ...scopes: string[]) {
+      return nearest(this).scopes(scopes, false);
+    });
+  }
+  if (!fastify.hasDecorator("requireAnyScope")) {
+    fastify.decorate("requireAnyScope", function requireAnyScope(this: unknown, ...scopes: string[]) {
+      return nearest(this).scopes(scopes, true);
+    });
+  }
+
+  fastify.addHook("onRoute", function m2mOnRoute(this: unknown, route) {
+    // Routes of a child context that registered its own plugin belong to that registration.
+    if (nearest(this) !== state) return;
+    const config = (route.config ?? {}) as Record<string, unknown>;
+    checkRouteConfig(config, `${String(route.method)} ${route.url}`);
     if (config.auth === false) return;
     if (config.scopes === undefined && config.anyScope === undefined && !settings.global) return;
-    const hook = authHook({ scopes: config.scopes, anyScope: config.anyScope });
+    const hook = authHook({
+      scopes: config.scopes as readonly string[] | undefined,
+      anyScope: config.anyScope as readonly string[] | undefined,
+    });
     const existing =
       route.onRequest === undefined
         ? []

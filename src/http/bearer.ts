@@ -8,6 +8,7 @@ import {
   VerifierUnavailableError,
 } from "../errors.js";
 import type { WaitUntil } from "../lib/runtime.js";
+import { emitTo, type VerifierEventListener } from "../verify/events.js";
 import {
   type AuthResult,
   createVerifier,
@@ -41,8 +42,17 @@ export interface HttpAuthOptions extends CertificateBindingOptions {
   allowQueryToken?: boolean;
   /** Accept `access_token` in a form-encoded body (RFC 6750 §2.2). Off by default. */
   allowBodyToken?: boolean;
-  /** Shapes the error response body (e.g. `application/problem+json`); status and headers stay. */
+  /**
+   * Shapes the error response body (e.g. `application/problem+json`); status and headers stay. If it
+   * throws, the error goes to the framework's error handling (never an unanswered crash).
+   */
   errorBody?: (error: HttpAuthError) => { contentType: string; body: string };
+  /**
+   * Told of every refused request (`request_refused`, with the cause's `code`; a 503 carries the
+   * `VerifierUnavailableError` as `cause`) and of an answer that could not be sent
+   * (`response_failed`). With verifier options, the verifier's own events come here too.
+   */
+  onEvent?: VerifierEventListener;
 }
 
 /** An adapter takes a verifier, or verifier options plus adapter options. */
@@ -94,8 +104,11 @@ export class HttpAuthError extends M2MError {
 
 /** What a request carries, read by the adapter from its framework (`dpop`, `method`, `url` for DPoP). */
 export interface RequestCredentials extends DpopRequestParts {
-  /** The `Authorization` header, if any. */
-  authorization: string | null | undefined;
+  /**
+   * The `Authorization` header, if any; every value when the request carries it more than once
+   * (Node keeps only the first in `headers`: adapters read the raw headers).
+   */
+  authorization: string | readonly string[] | null | undefined;
   /** Values of the `access_token` query parameter. */
   queryTokens?: readonly string[];
   /** Values of `access_token` in a form-encoded body (read only when `allowBodyToken` is on). */
@@ -170,13 +183,23 @@ function malformedToken(realm: string | undefined): HttpAuthError {
   return failure(400, "invalid_request", "the Authorization header has no valid bearer token", realm);
 }
 
+/** The one `Authorization` header (RFC 6750 §2: one credential per request; two fields are a 400). */
+function singleAuthorization(request: RequestCredentials, realm: string | undefined): string | undefined {
+  const header = request.authorization ?? undefined;
+  if (typeof header === "string" || header === undefined) return header;
+  if (header.length > 1) {
+    throw failure(400, "invalid_request", "the request has more than one Authorization header", realm);
+  }
+  return header[0];
+}
+
 /**
  * {@link extractBearerToken} without the charset check of the token itself, which is deferred to the
  * failure path: a token that verifies is a JWS, whose characters are all b64token characters.
  */
 function findBearerToken(request: RequestCredentials, options: HttpAuthOptions): string | undefined {
   const { realm } = options;
-  const header = request.authorization ?? undefined;
+  const header = singleAuthorization(request, realm);
   const query = request.queryTokens ?? [];
   let fromHeader: string | undefined;
   if (header !== undefined && header !== "") {
@@ -205,20 +228,40 @@ function findBearerToken(request: RequestCredentials, options: HttpAuthOptions):
   return undefined;
 }
 
-/** Maps a verification failure to its HTTP answer (RFC 6750 §3.1). Other errors are returned as they are. */
+/** The stable `code` of an m2m-kit error from any copy of the package (ESM or CommonJS build). */
+function m2mCode(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && code.startsWith("ERR_") ? code : undefined;
+}
+
+/**
+ * Maps a verification failure to its HTTP answer (RFC 6750 §3.1). Errors are recognised by their
+ * stable `code`, so a verifier from the other build (ESM/CommonJS) maps the same. Other errors are
+ * returned as they are.
+ */
 export function toHttpAuthError(error: unknown, realm?: string): HttpAuthError | unknown {
   if (error instanceof HttpAuthError) return error;
-  if (error instanceof InvalidTokenError) {
-    return failure(401, "invalid_token", error.message, realm, {}, error);
+  const code = m2mCode(error);
+  if (code === undefined) return error;
+  const message = (error as Error).message;
+  if (
+    error instanceof InvalidTokenError ||
+    code.startsWith("ERR_JWT_") ||
+    code === "ERR_JWKS_NO_MATCHING_KEY" ||
+    code === "ERR_TOKEN_INACTIVE"
+  ) {
+    return failure(401, "invalid_token", message, realm, {}, error);
   }
-  if (error instanceof InsufficientScopeError) {
-    const scope = error.requiredScopes.join(" ");
-    return failure(403, "insufficient_scope", error.message, realm, { scope }, error);
+  if (error instanceof InsufficientScopeError || code === "ERR_INSUFFICIENT_SCOPE") {
+    const required = (error as { requiredScopes?: unknown }).requiredScopes;
+    const scope = Array.isArray(required) ? required.join(" ") : undefined;
+    return failure(403, "insufficient_scope", message, realm, { scope }, error);
   }
-  if (error instanceof ClaimPolicyError) {
-    return failure(403, "insufficient_scope", error.message, realm, {}, error);
+  if (error instanceof ClaimPolicyError || code === "ERR_CLAIM_POLICY") {
+    return failure(403, "insufficient_scope", message, realm, {}, error);
   }
-  if (error instanceof VerifierUnavailableError) {
+  if (error instanceof VerifierUnavailableError || code === "ERR_VERIFIER_UNAVAILABLE") {
     return failure(
       503,
       "temporarily_unavailable",
@@ -231,12 +274,31 @@ export function toHttpAuthError(error: unknown, realm?: string): HttpAuthError |
   return error;
 }
 
+/** Reports a refusal to `onEvent` (nothing when there is no listener). */
+export function reportRefusal(error: unknown, options: HttpAuthOptions): void {
+  if (options.onEvent === undefined || !(error instanceof HttpAuthError)) return;
+  emitTo(options.onEvent, {
+    type: "request_refused",
+    status: error.status,
+    error: error.error,
+    code: error.code,
+    cause: error.cause,
+  });
+}
+
 /** The response body and content type for an error, through the `errorBody` hook if given. */
 export function errorResponseBody(
   error: HttpAuthError,
   options: HttpAuthOptions = {},
 ): { contentType: string; body: string } {
-  if (options.errorBody) return options.errorBody(error);
+  reportRefusal(error, options);
+  if (options.errorBody) {
+    const shaped = options.errorBody(error);
+    if (typeof shaped?.body !== "string" || typeof shaped.contentType !== "string") {
+      throw new TypeError("errorBody must return { contentType: string, body: string }");
+    }
+    return shaped;
+  }
   return { contentType: "application/json", body: JSON.stringify(error.toJSON()) };
 }
 
@@ -253,9 +315,12 @@ export function verifierFrom(config: AuthConfig): Verifier {
     optional: _o,
     requiredScopes: _s,
     allowQueryToken: _q,
+    allowBodyToken: _b,
     errorBody: _e,
+    passErrors: _p,
+    global: _g,
     ...verifierOptions
-  } = config as VerifierOptions & HttpAuthOptions;
+  } = config as VerifierOptions & HttpAuthOptions & { passErrors?: unknown; global?: unknown };
   return createVerifier(verifierOptions as VerifierOptions);
 }
 
@@ -383,7 +448,7 @@ function authenticateWithDpop(
   options: HttpAuthOptions,
 ): Outcome | Promise<Outcome> {
   const { realm } = options;
-  const header = request.authorization ?? "";
+  const header = singleAuthorization(request, realm) ?? "";
   const [scheme, rest] = header === "" ? ["", ""] : splitCredentials(header);
   const other =
     (request.queryTokens?.length ?? 0) + (options.allowBodyToken ? (request.bodyTokens?.length ?? 0) : 0);

@@ -205,21 +205,37 @@ describe("refresh", () => {
 });
 
 describe("single flight", () => {
-  it("concurrent callers share a failure, and the next batch shares one new request", async () => {
+  it("concurrent callers share a failure; the failed key answers it for 10 s, then one new request", async () => {
+    const clock = new ManualClock();
     const client = new ClientCredentialsClient({
       issuer: as.issuer,
       clientId: "basic-client",
       clientSecret: "wrong-secret",
+      clock,
     });
     const first = await Promise.allSettled(
       Array.from({ length: 50 }, () => client.getToken({ audience: API })),
     );
     expect(first.every((r) => r.status === "rejected" && r.reason instanceof OAuthError)).toBe(true);
     expect(as.tokenRequests).toBe(1);
+    // A tight loop on a key that failed with invalid_client asks the server nothing for 10 s.
+    for (let i = 0; i < 1000; i++) {
+      const error = await client.getToken({ audience: API }).catch((e) => e);
+      expect(error.error).toBe("invalid_client");
+    }
+    expect(as.tokenRequests).toBe(1);
+    clock.advance(9_999);
+    await expect(client.getToken({ audience: API })).rejects.toThrow(OAuthError);
+    expect(as.tokenRequests).toBe(1);
+    clock.advance(2);
     const second = await Promise.allSettled(
       Array.from({ length: 50 }, () => client.getToken({ audience: API })),
     );
     expect(second.every((r) => r.status === "rejected")).toBe(true);
     expect(as.tokenRequests).toBe(2);
+    // invalidate() forgets failed keys at once.
+    await client.invalidate();
+    await client.getToken({ audience: API }).catch(() => {});
+    expect(as.tokenRequests).toBe(3);
   });
 });

@@ -2,7 +2,8 @@ import { createServer } from "node:http";
 import express from "express";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { ClientCredentialsClient } from "../../src/index.js";
+import { ClientCredentialsClient, type ClientEvent } from "../../src/index.js";
+import { ManualClock } from "../support/clock.js";
 import { listen } from "../support/http.js";
 import { ODD_SECRET, type RunningProvider, startProvider } from "../support/oidc.js";
 
@@ -18,6 +19,11 @@ beforeAll(async () => {
   const jwks = createLocalJWKSet(as.jwks);
   const app = express();
   app.use(express.json());
+  // An API that refuses every token: the wrong audience, a missing role.
+  app.all("/refuses", (req, res) => {
+    seen.push({ token: req.headers.authorization ?? "", body: req.body, status: 401 });
+    res.status(401).set("www-authenticate", 'Bearer error="invalid_token"').json({ error: "invalid_token" });
+  });
   app.all("/data", async (req, res) => {
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "";
     const record = { token, body: req.body, status: 200 };
@@ -50,12 +56,13 @@ beforeEach(() => {
   as.resetCount();
 });
 
-function newClient() {
+function newClient(options: Partial<ConstructorParameters<typeof ClientCredentialsClient>[0]> = {}) {
   return new ClientCredentialsClient({
     issuer: as.issuer,
     clientId: "basic-client",
     clientSecret: ODD_SECRET,
     defaultAudience: API,
+    ...options,
   });
 }
 
@@ -71,10 +78,12 @@ describe("client.fetch", () => {
     expect(new Set(seen.map((s) => s.token)).size).toBe(1);
   });
 
-  it("after a 401 from the API: one new token, one retry, success", async () => {
-    const client = newClient();
+  it("after a 401 for a token fetched a while ago: one new token, one retry, success", async () => {
+    const clock = new ManualClock();
+    const client = newClient({ clock });
     await client.getToken();
     expect(as.tokenRequests).toBe(1);
+    clock.advance(60_000);
     refuseNext = true;
     const res = await client.fetch(`${api.url}/data`, {
       method: "POST",
@@ -93,7 +102,10 @@ describe("client.fetch", () => {
   });
 
   it("a Request with a body is replayed after a 401", async () => {
-    const client = newClient();
+    const clock = new ManualClock();
+    const client = newClient({ clock });
+    await client.getToken();
+    clock.advance(60_000);
     refuseNext = true;
     const request = new Request(`${api.url}/data`, {
       method: "PUT",
@@ -105,12 +117,78 @@ describe("client.fetch", () => {
     expect(await res.json()).toMatchObject({ echo: { n: 2 } });
     expect(seen).toHaveLength(2);
   });
+});
 
-  it("retries only once: a second 401 is returned to the caller", async () => {
-    const client = newClient();
-    const res = await client.fetch(`${api.url}/data`, { audience: "https://billing.example.com" });
-    expect(res.status).toBe(401);
-    expect(seen).toHaveLength(2);
+describe("client.fetch against an API that answers 401 to every call: no token storm", () => {
+  it("10 calls cost one token request: a token refused right after it was fetched is kept, the key backs off", async () => {
+    const events: ClientEvent[] = [];
+    const client = newClient({ onEvent: (e) => events.push(e) });
+    for (let i = 0; i < 10; i++) {
+      const res = await client.fetch(`${api.url}/refuses`);
+      expect(res.status).toBe(401);
+      await res.body?.cancel();
+    }
+    expect(as.tokenRequests).toBe(1);
+    expect(seen).toHaveLength(10);
+    expect(new Set(seen.map((s) => s.token)).size).toBe(1);
+    const refusals = events.filter((e) => e.type === "unauthorized");
+    expect(refusals[0]).toMatchObject({
+      action: "returned",
+      reason: "fresh_token_refused",
+      backoffMs: 30_000,
+      audience: API,
+    });
+    expect(refusals.slice(1).every((e) => e.type === "unauthorized" && e.reason === "backing_off")).toBe(
+      true,
+    );
+  });
+
+  it("with an older cached token: at most 2 token requests for 10 calls, then one more per back-off period", async () => {
+    const clock = new ManualClock();
+    const client = newClient({ clock });
+    await client.getToken();
+    clock.advance(60_000);
+    as.resetCount();
+    for (let i = 0; i < 10; i++) await (await client.fetch(`${api.url}/refuses`)).body?.cancel();
+    expect(as.tokenRequests).toBe(1); // the one replacement of the old token
+    expect(seen).toHaveLength(11); // the first call is sent twice
+    // The back-off (30 s) ends; the next 401 replaces the now older token once, and the back-off doubles.
+    clock.advance(31_000);
+    for (let i = 0; i < 5; i++) await (await client.fetch(`${api.url}/refuses`)).body?.cancel();
     expect(as.tokenRequests).toBe(2);
+    clock.advance(31_000);
+    await (await client.fetch(`${api.url}/refuses`)).body?.cancel();
+    expect(as.tokenRequests).toBe(2);
+  });
+
+  it("retryOnUnauthorized: false: 10 calls, 1 token request, 10 API requests", async () => {
+    const clock = new ManualClock();
+    const client = newClient({ clock, retryOnUnauthorized: false });
+    await client.getToken();
+    clock.advance(60_000);
+    for (let i = 0; i < 10; i++) {
+      const res = await client.fetch(`${api.url}/refuses`);
+      expect(res.status).toBe(401);
+      await res.body?.cancel();
+    }
+    expect(as.tokenRequests).toBe(1);
+    expect(seen).toHaveLength(10);
+  });
+
+  it('retryOnUnauthorized: "idempotent" resends a GET, not a POST', async () => {
+    const clock = new ManualClock();
+    const client = newClient({ clock, retryOnUnauthorized: "idempotent" });
+    await client.getToken();
+    clock.advance(60_000);
+    refuseNext = true;
+    const post = await client.fetch(`${api.url}/data`, { method: "POST", body: "{}" });
+    expect([post.status, seen.length, as.tokenRequests]).toEqual([401, 1, 1]);
+    refuseNext = true;
+    await client.invalidate();
+    await client.getToken();
+    clock.advance(60_000);
+    const get = await client.fetch(`${api.url}/data`);
+    expect([get.status, seen.length, as.tokenRequests]).toEqual([200, 3, 3]);
+    expect(() => newClient({ retryOnUnauthorized: "yes" as never })).toThrow(/retryOnUnauthorized/);
   });
 });

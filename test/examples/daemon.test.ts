@@ -86,6 +86,35 @@ it("examples/daemon with MAX_CALLS stops after that many attempts when every cal
   await daemon.stop();
 }, 120_000);
 
+it("examples/daemon with a wrong audience does not request a token per tick", async () => {
+  const before = dev.tokenRequests;
+  apiCalls = 0;
+  const daemon = await startProcess(
+    join(root, "node_modules/.bin/tsx"),
+    ["--tsconfig", "examples/tsconfig.json", "examples/daemon/index.ts"],
+    {
+      cwd: root,
+      env: {
+        ISSUER: dev.issuer,
+        CLIENT_ID: "report-job",
+        CLIENT_SECRET: "demo-secret-only-for-local-use",
+        // A token for the billing API, sent to the orders API: refused on every call.
+        AUDIENCE: "https://billing.example.com",
+        API_URL: `${api.url}/orders`,
+        INTERVAL_MS: "20",
+        MAX_CALLS: "8",
+      },
+      ready: /stopped/,
+    },
+  );
+  const output = daemon.output();
+  expect(output.match(/call \d: 401/g)).toHaveLength(8);
+  expect(apiCalls).toBe(8);
+  expect(dev.tokenRequests - before).toBe(1);
+  expect(output).toMatch(/the API refused a token fetched moments ago/);
+  await daemon.stop();
+});
+
 it("examples/testing/api.node-test.mjs passes under node:test", async () => {
   const { stdout } = await run(
     process.execPath,

@@ -87,7 +87,8 @@ export async function startWorkers(count: number, config: WorkerConfig): Promise
 }
 
 function startWorker(config: WorkerConfig): Promise<Worker> {
-  const child = fork(WORKER, [], { cwd: root, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  // Plain Node (no loader inherited from a tsx parent): the worker is JavaScript on the built package.
+  const child = fork(WORKER, [], { cwd: root, execArgv: [], stdio: ["ignore", "inherit", "inherit", "ipc"] });
   running.add(child);
   child.once("exit", () => running.delete(child));
   const report = new Promise<WorkerReport>((resolveReport, reject) => {
