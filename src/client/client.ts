@@ -254,6 +254,24 @@ export class ClientCredentialsClient {
       this.#clock.now(),
     );
     if (decision.action === "return") {
+      if (decision.reason === "fresh_token_refused" && replayable && this.#cache.lease) {
+        // A shared store may hold a newer token another process wrote: using it costs no token
+        // request. The refused one is dropped only where it is still the entry.
+        await this.#cache.deleteIfHolds(key, first.token.accessToken);
+        const current = await this.#cache.get(key);
+        if (
+          current &&
+          current.accessToken !== first.token.accessToken &&
+          current.expiresAt > this.#clock.now()
+        ) {
+          await response.body?.cancel();
+          this.#emitUnauthorized(first.target, "token_replaced", undefined, undefined);
+          const next = await this.#obtain(tokenOptions);
+          const second = await this.#send(nextInput(), requestInit, next.token);
+          if (second.status !== 401) this.#unauthorized.accepted(key);
+          return second;
+        }
+      }
       this.#emitUnauthorized(first.target, "returned", decision.reason, decision.backoffMs);
       return response;
     }
