@@ -216,8 +216,11 @@ register("./hooks.mjs", import.meta.url, { data: { port: port2 }, transferList: 
 // Resolves after every earlier load was reported (one port, in order).
 globalThis.loadedModules = async () => {
   const settled = new Promise((resolve) => { done = resolve; });
+  // Keep the process alive until the hooks' thread has reported (Node 22+ runs hooks off-thread).
+  port1.ref();
   await import("data:text/javascript,export default 1");
   await settled;
+  port1.unref();
   return loaded.filter((url) => url.includes("@opentelemetry/"));
 };`,
     );
