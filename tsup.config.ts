@@ -23,19 +23,22 @@ const entrySpecifiers = new Map(
   ]),
 );
 
+/**
+ * `lru-cache` is imported as the package's `#lru-cache` (package.json "imports"): lru-cache itself on
+ * Node, Bun and Deno (the `node` condition), else `dist/platform/lru-cache.*`, which carries
+ * lru-cache's browser build (its default build keeps a `node:` import that neutral bundles fail on).
+ */
+const lruCacheImport: NonNullable<Options["esbuildPlugins"]>[number] = {
+  name: "lru-cache-import",
+  setup(build) {
+    build.onResolve({ filter: /^lru-cache$/ }, () => ({ path: "#lru-cache", external: true }));
+  },
+};
+
 const shared: Options = {
   // "#platform" is resolved at run time through package.json "imports" (the `node` condition picks
   // node:crypto); frameworks and oidc-provider are the user's.
-  external: [
-    "#platform",
-    "@opentelemetry/api",
-    "express",
-    "fastify",
-    "fastify-plugin",
-    "hono",
-    "oidc-provider",
-    "undici",
-  ],
+  external: ["#platform", "@opentelemetry/api", "express", "fastify", "hono", "oidc-provider", "undici"],
   // Maps without embedded sources: they point stack traces at src/ lines without shipping src/ twice.
   sourcemap: true,
   esbuildOptions(options) {
@@ -51,6 +54,11 @@ const library: Options = {
     "platform/node": "src/platform/node.ts",
     "platform/web": "src/platform/web.ts",
   },
+  // lru-cache: not external to tsup, so that `lruCacheImport` (which runs after tsup's own external
+  // plugin) sees it. fastify-plugin (a few lines) is carried by m2m-kit/fastify, so that it is not a
+  // dependency of every install.
+  noExternal: ["lru-cache", "fastify-plugin"],
+  esbuildPlugins: [lruCacheImport],
   dts: {
     // Declarations only; the isomorphic core is type-checked without Node types by `npm run typecheck`.
     compilerOptions: { types: ["node"] },
@@ -61,20 +69,33 @@ const library: Options = {
 
 export default defineConfig([
   // The builds run side by side: each cleans only its own files (the bin's are in dist/cli).
-  { ...library, format: "esm", clean: ["**/*.js", "**/*.js.map", "**/*.d.ts", "!cli/**"] },
+  {
+    ...library,
+    format: "esm",
+    clean: ["**/*.js", "**/*.js.map", "**/*.d.ts", "!cli/**", "!platform/lru-cache.*"],
+  },
   {
     ...library,
     format: "cjs",
-    clean: ["**/*.cjs", "**/*.cjs.map", "**/*.d.cts"],
+    clean: ["**/*.cjs", "**/*.cjs.map", "**/*.d.cts", "!platform/lru-cache.*"],
     // jose is ESM only: the CommonJS build carries its own copy, so that loaders that cannot
     // `require` ESM (Jest's CommonJS runtime) load the package.
-    noExternal: ["jose"],
+    noExternal: ["jose", "lru-cache", "fastify-plugin"],
     esbuildOptions(options) {
       options.sourcesContent = false;
       // tsup turns split ESM chunks into CommonJS with sucrase, which mangles jose's public class
       // fields; esbuild writes them as constructor assignments first.
       options.supported = { "class-field": false, "class-static-field": false };
     },
+  },
+  {
+    ...shared,
+    entry: { "platform/lru-cache": "src/platform/lru-cache.ts" },
+    format: ["esm", "cjs"],
+    // lru-cache's browser build, bundled (see `lruCacheImport`).
+    noExternal: ["lru-cache"],
+    platform: "browser",
+    clean: false,
   },
   {
     ...shared,

@@ -70,7 +70,7 @@ export const VERIFIER_PRESETS: Readonly<Record<ProviderName, VerifierPreset>> = 
   hydra: { scopeClaim: ["scp", "scope"] },
 };
 
-export const PROVIDER_NAMES = Object.keys(CLIENT_PRESETS) as ProviderName[];
+export const PROVIDER_NAMES = /* @__PURE__ */ Object.keys(CLIENT_PRESETS) as ProviderName[];
 
 const HOST_PATTERNS: ReadonlyArray<[RegExp, ProviderName]> = [
   [/\.auth0\.com$/, "auth0"],

@@ -3,6 +3,7 @@ import { ClientClosedError, M2MError, TokenRequestError } from "../errors.js";
 import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import type { FetchLike } from "../lib/http.js";
 import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
+import { inspectsAsString, symbolMembers } from "../lib/members.js";
 import { withRetry } from "../lib/retry.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import { transportInfo } from "../lib/transport.js";
@@ -52,8 +53,6 @@ export interface GetTokenOptions {
 /** `fetch` init plus the token to attach. */
 export type ClientFetchInit = RequestInit & Pick<GetTokenOptions, "audience" | "scope" | "waitUntil">;
 
-const inspectSymbol = Symbol.for("nodejs.util.inspect.custom");
-
 /** A refused token younger than this counts as "fetched moments ago" for the 401 policy. */
 const FRESH_TOKEN_MS = 10_000;
 
@@ -99,8 +98,16 @@ export class ClientCredentialsClient {
   #generation = 0;
   #closed = false;
   readonly #dpop: DpopSession | undefined;
+  /** Attaches an instrumentation (`m2m-kit/otel`); returns the function that detaches it. */
+  declare readonly [instrumentationHook]: (instrumentation: Instrumentation<ClientEvent>) => () => void;
 
   constructor(options: ClientCredentialsClientOptions) {
+    // Symbol-keyed members are set on the instance (see lib/members.ts).
+    inspectsAsString(this);
+    symbolMembers(this, {
+      [instrumentationHook]: (instrumentation: Instrumentation<ClientEvent>) =>
+        this.#instrumentations.attach(instrumentation),
+    });
     this.#options = normalizeOptions(options);
     this.#instrumentations = new Instrumentations(
       options.onEvent,
@@ -374,15 +381,6 @@ export class ClientCredentialsClient {
       issuer: this.#options.issuer,
       tokenEndpoint: this.#endpoints.current?.url ?? this.#options.tokenEndpoint,
     };
-  }
-
-  [inspectSymbol](): string {
-    return this.toString();
-  }
-
-  /** Attaches an instrumentation (`m2m-kit/otel`); returns the function that detaches it. */
-  [instrumentationHook](instrumentation: Instrumentation<ClientEvent>): () => void {
-    return this.#instrumentations.attach(instrumentation);
   }
 
   #assertOpen(): void {

@@ -1,5 +1,4 @@
-const inspectSymbol = Symbol.for("nodejs.util.inspect.custom");
-
+import { inspectsAsString } from "../lib/members.js";
 /** What a client keeps for one cache key. Stores persist this shape. */
 export interface StoredToken {
   accessToken: string;
@@ -28,6 +27,7 @@ export class AccessToken {
   readonly audience: string | undefined;
 
   constructor(stored: StoredToken) {
+    inspectsAsString(this);
     this.#value = stored.accessToken;
     this.tokenType = stored.tokenType;
     this.expiresAt = stored.expiresAt;
@@ -57,9 +57,5 @@ export class AccessToken {
 
   toString(): string {
     return `AccessToken { tokenType: ${this.tokenType}, audience: ${this.audience ?? "(none)"}, expiresAt: ${new Date(this.expiresAt).toISOString()} }`;
-  }
-
-  [inspectSymbol](): string {
-    return this.toString();
   }
 }

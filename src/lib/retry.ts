@@ -14,7 +14,7 @@ export interface RetryOptions {
 
 export type RetryPolicy = Required<RetryOptions>;
 
-export const DEFAULT_RETRY: RetryPolicy = Object.freeze({
+export const DEFAULT_RETRY: RetryPolicy = /* @__PURE__ */ Object.freeze({
   retries: 3,
   minDelayMs: 200,
   maxDelayMs: 10_000,

@@ -6,8 +6,8 @@
  * each request starts its own fetch, still bounded by the cooldowns, and background work runs
  * through the caller's `waitUntil` only. DESIGN.md "Shared state across requests".
  */
-export const requestScopedIo: boolean =
-  (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent === "Cloudflare-Workers";
+export const requestScopedIo: boolean = /* @__PURE__ */ (() =>
+  (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent === "Cloudflare-Workers")();
 
 /**
  * Keeps the request (and its I/O) alive until background work settles: a Worker's

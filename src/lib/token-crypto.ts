@@ -7,8 +7,8 @@
 
 import type { StoredToken } from "../client/token.js";
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const encoder = /* @__PURE__ */ new TextEncoder();
+const decoder = /* @__PURE__ */ new TextDecoder();
 
 /** Secret for {@link TokenSealer}: a string of at least 32 characters or at least 32 bytes. */
 export type EncryptionKeyInput = string | Uint8Array;

@@ -3,7 +3,7 @@ import { checkImportedKey } from "../verify/algorithms.js";
 import type { Platform } from "./types.js";
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
-const decoder = new TextDecoder("utf-8", { fatal: true });
+const decoder = /* @__PURE__ */ new TextDecoder("utf-8", { fatal: true });
 
 export const platform: Platform<CryptoKey> = {
   async importKey(jwk: JWK, alg: string) {

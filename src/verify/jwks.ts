@@ -28,7 +28,7 @@ export interface JwksOptions {
 
 export type JwksSettings = Required<JwksOptions>;
 
-export const DEFAULT_JWKS: JwksSettings = Object.freeze({
+export const DEFAULT_JWKS: JwksSettings = /* @__PURE__ */ Object.freeze({
   cacheMaxAgeMs: 600_000,
   cooldownMs: 30_000,
   timeoutMs: 5_000,

@@ -5,6 +5,7 @@ import { createDpopProofVerifier, type DpopProofVerifier } from "../dpop/verify.
 import { type InvalidTokenCode, InvalidTokenError, M2MError } from "../errors.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
 import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
+import { symbolMembers } from "../lib/members.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { ASYMMETRIC_ALGS } from "./algorithms.js";
@@ -68,9 +69,12 @@ interface CallChecks {
 const DOORKEEPER_SLOTS = 1024;
 const CACHE_KEY_CHARS = 32;
 
-const NO_HEADER: ProtectedHeaderParameters = Object.freeze({});
+const NO_HEADER: ProtectedHeaderParameters = /* @__PURE__ */ Object.freeze({});
 
-const NO_CALL_CHECKS: CallChecks = Object.freeze({ requirement: undefined, audience: undefined });
+const NO_CALL_CHECKS: CallChecks = /* @__PURE__ */ Object.freeze({
+  requirement: undefined,
+  audience: undefined,
+});
 
 interface ParsedToken {
   token: string;
@@ -128,8 +132,22 @@ class JwtVerifier implements Verifier {
   readonly #verified: LRUCache<string, VerifiedEntry> | undefined;
   /** First sightings of tokens; a token enters the verified cache on its second verification. */
   readonly #doorkeeper = new Int32Array(DOORKEEPER_SLOTS);
+  /** The same-tick verification the adapters call (see `verifyNow`). */
+  declare readonly [verifyNow]: (
+    token: string,
+    options?: VerifyCallOptions,
+  ) => AuthResult | Promise<AuthResult>;
+  /** Attaches an instrumentation (`m2m-kit/otel`); returns the function that detaches it. */
+  declare readonly [instrumentationHook]: (instrumentation: Instrumentation<VerifierEvent>) => () => void;
 
   constructor(options: VerifierOptions, runtime: Platform<AnyKey>) {
+    // Symbol-keyed members are set on the instance rather than declared as methods: bundlers treat a
+    // class with a computed member as a side effect and keep it (and all it uses) in every bundle.
+    symbolMembers(this, {
+      [verifyNow]: (token: string, options?: VerifyCallOptions) => this.#verifyNow(token, options),
+      [instrumentationHook]: (instrumentation: Instrumentation<VerifierEvent>) =>
+        this.#instrumentations.attach(instrumentation),
+    });
     if (typeof options !== "object" || options === null)
       throw new TypeError("verifier options must be an object");
     this.#allowInsecureHttp = options.allowInsecureHttp === true;
@@ -235,7 +253,7 @@ class JwtVerifier implements Verifier {
     }
   }
 
-  [verifyNow](token: string, options?: VerifyCallOptions): AuthResult | Promise<AuthResult> {
+  #verifyNow(token: string, options?: VerifyCallOptions): AuthResult | Promise<AuthResult> {
     if (this.#onEvent === undefined) return this.#verify(token, options);
     try {
       const outcome = this.#verify(token, options);
@@ -250,11 +268,6 @@ class JwtVerifier implements Verifier {
       this.#failed(error);
       throw error;
     }
-  }
-
-  /** Attaches an instrumentation (`m2m-kit/otel`); returns the function that detaches it. */
-  [instrumentationHook](instrumentation: Instrumentation<VerifierEvent>): () => void {
-    return this.#instrumentations.attach(instrumentation);
   }
 
   get #fetch(): FetchLike {
@@ -524,7 +537,7 @@ class JwtVerifier implements Verifier {
   }
 }
 
-const shared = new LRUCache<string, Verifier>({ max: 100 });
+const shared = /* @__PURE__ */ new LRUCache<string, Verifier>({ max: 100 });
 
 /**
  * Verifies an access token with a verifier shared per configuration (and so one JWKS cache per

@@ -5,7 +5,7 @@
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { cp, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -23,6 +23,9 @@ let keys: KeyServer;
 let jwt: string;
 
 let packed: { filename: string; files: Array<{ path: string }> };
+/** What `npm install <tarball>` put in the consumer's node_modules. */
+let installed: string[];
+const JEST_VERSIONS = [29, 30] as const;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "m2m-kit-pack-"));
@@ -53,11 +56,25 @@ beforeAll(async () => {
     join(project, "package.json"),
     JSON.stringify({ name: "consumer", private: true, version: "1.0.0" }),
   );
+  // Jest projects (CommonJS test files) install beside the consumer, in parallel with it.
+  const jestInstalls = JEST_VERSIONS.map(async (major) => {
+    const folder = join(work, `jest${major}`);
+    await run("mkdir", ["-p", folder]);
+    await writeFile(
+      join(folder, "package.json"),
+      JSON.stringify({ name: `jest${major}-consumer`, private: true, version: "1.0.0" }),
+    );
+    await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", `jest@${major}`, tarball], {
+      cwd: folder,
+    });
+  });
   await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", tarball], { cwd: project });
+  installed = (await readdir(join(project, "node_modules"))).filter((name) => !name.startsWith("."));
+  await Promise.all(jestInstalls);
   server = await startFaultServer();
   keys = await startKeyServer();
   jwt = await keys.sign({ client_id: "packed-client", scope: "read:data" });
-}, 180_000);
+}, 300_000);
 
 afterAll(async () => {
   await server?.close();
@@ -150,6 +167,7 @@ const res = await authenticate(new Request("http://127.0.0.1/"), { issuer: proce
 console.log(JSON.stringify({
   kinds: [typeof withAuth, typeof requireAuth, typeof honoAuth, typeof m2mAuth, m2mAuth === named, typeof cjs.requireAuth],
   frameworks, status: res.status, challenge: res.headers.get("www-authenticate"), sameClass,
+  plugin: [m2mAuth[Symbol.for("plugin-meta")], m2mAuth[Symbol.for("skip-override")], m2mAuth[Symbol.for("fastify.display-name")], require("m2m-kit/fastify").m2mAuth[Symbol.for("skip-override")]],
 }));`,
     );
     expect(JSON.parse(out)).toEqual({
@@ -158,7 +176,13 @@ console.log(JSON.stringify({
       status: 401,
       challenge: "Bearer",
       sameClass: true,
+      // fastify-plugin's metadata (carried in the build): not encapsulated, named, Fastify 5.
+      plugin: [{ fastify: "5.x", name: "m2m-kit" }, true, "m2m-kit", true],
     });
+  });
+
+  it("installs only jose, lru-cache and undici besides itself (fastify-plugin is carried by m2m-kit/fastify)", () => {
+    expect(installed.sort()).toEqual(["jose", "lru-cache", "m2m-kit", "undici"]);
   });
 
   it("the m2m command, the testing helpers and the dev server (without oidc-provider installed)", async () => {
@@ -277,6 +301,48 @@ console.log(JSON.stringify({ before, after: loaded(), instrument: typeof instrum
     const out = await node("cjs.cjs", `(async () => {\n${body}\n})();`);
     expect(JSON.parse(out)).toEqual({ ...expected, token: "cjs-token" });
   });
+
+  it.each(JEST_VERSIONS)(
+    "Jest %i (CommonJS test file) requires the package, gets a token and verifies one",
+    async (major) => {
+      const folder = join(work, `jest${major}`);
+      await writeFile(
+        join(folder, "m2m.test.js"),
+        `const { ClientCredentialsClient, createVerifier, InvalidTokenError } = require("m2m-kit");
+const { withAuth } = require("m2m-kit/web");
+test("token, verification, refusal, adapter", async () => {
+  const client = new ClientCredentialsClient({ tokenEndpoint: process.env.TOKEN_URL, clientId: "c", clientSecret: "s" });
+  expect((await client.getToken()).accessToken).toBe("jest-token");
+  const verifier = createVerifier({ issuer: process.env.ISSUER, audience: "https://api.example.com" });
+  expect((await verifier.verify(process.env.JWT)).clientId).toBe("packed-client");
+  const bad = await verifier.verify("a.b").catch((e) => e);
+  expect(bad).toBeInstanceOf(InvalidTokenError);
+  expect(bad.code).toBe("ERR_JWT_MALFORMED");
+  const handler = withAuth(async (_request, auth) => new Response(auth.clientId), verifier);
+  const ok = await handler(new Request("http://127.0.0.1/", { headers: { authorization: "Bearer " + process.env.JWT } }));
+  expect(await ok.text()).toBe("packed-client");
+});
+`,
+      );
+      server.script(tokenReply({ access_token: "jest-token" }));
+      const { stdout } = await run(
+        process.execPath,
+        [join(folder, "node_modules/jest/bin/jest.js"), "--ci", "--json", "--rootDir", folder],
+        {
+          cwd: folder,
+          env: { ...process.env, TOKEN_URL: server.tokenEndpoint, ISSUER: keys.issuer, JWT: jwt },
+        },
+      ).catch((error: { stdout?: string; stderr?: string }) => {
+        throw new Error(`jest ${major} failed:\n${error.stderr ?? ""}\n${error.stdout ?? ""}`);
+      });
+      const report = JSON.parse(stdout) as { numPassedTests: number; numFailedTests: number };
+      const jestVersion = JSON.parse(
+        await readFile(join(folder, "node_modules/jest/package.json"), "utf8"),
+      ).version;
+      expect(jestVersion.split(".")[0]).toBe(String(major));
+      expect([report.numPassedTests, report.numFailedTests]).toEqual([1, 0]);
+    },
+  );
 
   it("m2m-kit/node loads from ESM and CommonJS and its fetch gets a token", async () => {
     server.script(
