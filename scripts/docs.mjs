@@ -38,9 +38,7 @@ const app = await Application.bootstrapWithPlugins({
   excludePrivate: true,
   excludeInternal: true,
   treatWarningsAsErrors: true,
-  validation: { notExported: true, invalidLink: true, invalidPath: true, notDocumented: false },
-  // Helper types shown inline where they are used.
-  intentionallyNotExported: ["MaybePromise", "EncryptionKeyInput", "WaitUntil", "Instrumentation"],
+  validation: { notExported: true, invalidLink: true, invalidPath: true, notDocumented: true },
   logLevel: LogLevel.Warn,
   skipErrorChecking: true,
   ...(check ? { emit: "none" } : {}),
