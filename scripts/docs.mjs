@@ -38,7 +38,7 @@ const app = await Application.bootstrapWithPlugins({
   excludePrivate: true,
   excludeInternal: true,
   treatWarningsAsErrors: true,
-  validation: { notExported: true, invalidLink: true, invalidPath: true, notDocumented: true },
+  validation: { notExported: true, invalidLink: true, invalidPath: true, notDocumented: false },
   logLevel: LogLevel.Warn,
   skipErrorChecking: true,
   ...(check ? { emit: "none" } : {}),
