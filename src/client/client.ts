@@ -98,7 +98,12 @@ export class ClientCredentialsClient {
   #generation = 0;
   #closed = false;
   readonly #dpop: DpopSession | undefined;
-  /** Attaches an instrumentation (`m2m-kit/otel`); returns the function that detaches it. */
+  /**
+   * Attaches an instrumentation; returns the function that detaches it. The protocol between the
+   * client and `m2m-kit/otel`: use `instrument(client)` from `m2m-kit/otel`.
+   *
+   * @internal
+   */
   declare readonly [instrumentationHook]: (instrumentation: Instrumentation<ClientEvent>) => () => void;
 
   constructor(options: ClientCredentialsClientOptions) {
@@ -370,11 +375,13 @@ export class ClientCredentialsClient {
     this.#endpoints.close(reason);
   }
 
+  /** Client id and issuer (or token endpoint); never the secret or key. */
   toString(): string {
     const where = this.#options.issuer ?? this.#options.tokenEndpoint;
     return `ClientCredentialsClient { clientId: ${this.#options.clientId}, issuer: ${where} }`;
   }
 
+  /** For `JSON.stringify`: `clientId`, `issuer` and `tokenEndpoint`; never the secret or key. */
   toJSON(): Record<string, unknown> {
     return {
       clientId: this.#options.clientId,

@@ -137,7 +137,12 @@ class JwtVerifier implements Verifier {
     token: string,
     options?: VerifyCallOptions,
   ) => AuthResult | Promise<AuthResult>;
-  /** Attaches an instrumentation (`m2m-kit/otel`); returns the function that detaches it. */
+  /**
+   * Attaches an instrumentation; returns the function that detaches it. The protocol between the
+   * verifier and `m2m-kit/otel`: use `instrument(verifier)` from `m2m-kit/otel`.
+   *
+   * @internal
+   */
   declare readonly [instrumentationHook]: (instrumentation: Instrumentation<VerifierEvent>) => () => void;
 
   constructor(options: VerifierOptions, runtime: Platform<AnyKey>) {
