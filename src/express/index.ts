@@ -29,6 +29,7 @@ declare global {
  * {@link authenticated}.
  */
 export type AuthenticatedRequest<Claims extends JWTPayload = JWTPayload> = Request & {
+  /** The verified token: claims typed as `Claims`, scopes, client id, expiry. */
   auth: AuthResult<Claims>;
 };
 
