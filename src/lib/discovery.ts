@@ -1,5 +1,6 @@
 import { DiscoveryError } from "../errors.js";
-import { checkUrl, type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "./http.js";
+import { checkUrl, type FetchLike, fetchText, parseJsonObject, withoutNulls } from "./http.js";
+import { describeNetworkError } from "./network-error.js";
 
 /** Authorization server metadata (RFC 8414 §2 / OpenID Connect Discovery §3), as m2m-kit reads it. */
 export interface AuthorizationServerMetadata {
@@ -50,8 +51,7 @@ export async function discover(
       ));
     } catch (error) {
       if (options.signal?.aborted) throw error;
-      const reason =
-        error instanceof TimeoutReached ? `timed out after ${error.timeoutMs} ms` : "network error";
+      const reason = describeNetworkError(error, url);
       lastError = new DiscoveryError(`discovery of ${issuer} failed: ${url}: ${reason}`, {
         cause: error,
         transient: true,
@@ -72,7 +72,7 @@ export async function discover(
     if (!metadata) {
       throw new DiscoveryError(`discovery of ${issuer} failed: ${url} did not return a JSON object`);
     }
-    return validateMetadata(metadata, issuer, url, options.allowInsecureHttp);
+    return validateMetadata(withoutNulls(metadata), issuer, url, options.allowInsecureHttp);
   }
   throw lastError ?? new DiscoveryError(`discovery of ${issuer} failed`);
 }
