@@ -1,5 +1,12 @@
 import { TokenRequestError } from "../errors.js";
-import { type FetchLike, fetchText, ResponseTooLarge, TimeoutReached } from "../lib/http.js";
+import {
+  type FetchLike,
+  fetchText,
+  isProxyAuthenticationRefused,
+  PROXY_AUTHENTICATION_REFUSED,
+  ResponseTooLarge,
+  TimeoutReached,
+} from "../lib/http.js";
 import { describeNetworkError } from "../lib/network-error.js";
 import type { AuthMethod, ClientAuthentication } from "../oauth/client-auth.js";
 
@@ -77,6 +84,12 @@ function networkError(error: unknown, url: string): TokenRequestError {
   }
   if (error instanceof ResponseTooLarge) {
     return new TokenRequestError(`token endpoint ${error.message}`, { transient: false, cause: error });
+  }
+  if (isProxyAuthenticationRefused(error)) {
+    return new TokenRequestError(`token request failed: ${PROXY_AUTHENTICATION_REFUSED}`, {
+      transient: false,
+      cause: error,
+    });
   }
   return new TokenRequestError(`token request failed: ${describeNetworkError(error, url)}`, {
     transient: true,

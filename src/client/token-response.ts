@@ -1,6 +1,6 @@
 import { decodeJwt } from "jose";
 import { OAuthError, type OAuthErrorBody, TokenRequestError } from "../errors.js";
-import { parseJsonObject, withoutNulls } from "../lib/http.js";
+import { PROXY_AUTHENTICATION_REFUSED, parseJsonObject, withoutNulls } from "../lib/http.js";
 import { parseRetryAfter } from "../lib/retry.js";
 import { refreshAt } from "./options.js";
 import type { Target } from "./target.js";
@@ -108,6 +108,13 @@ export function parseOAuthError(text: string): OAuthErrorBody | undefined {
 export function errorForStatus(text: string, status: number, retryAfterMs: number | undefined): Error {
   const body = parseOAuthError(text);
   if (body) return new OAuthError(body, status, retryAfterMs);
+  if (status === 407) {
+    // A plain http request sent through a forward proxy: the answer is the proxy's, not the server's.
+    return new TokenRequestError(`token request failed: ${PROXY_AUTHENTICATION_REFUSED}`, {
+      status,
+      transient: false,
+    });
+  }
   return new TokenRequestError(`token endpoint answered ${status}`, {
     status,
     transient: status >= 500 || status === 429 || status === 408,

@@ -471,13 +471,16 @@ function authenticateWithDpop(
           : "the Authorization header has no valid DPoP token";
       throw withDpop(failure(400, "invalid_request", description, realm));
     }
-    return verifyDpopRequest(verifier, dpop, rest, request, callOptions(options)).catch((error: unknown) => {
-      const answer = dpopFailure(error, dpop, realm);
-      if (!answer) throw toHttpAuthError(error, realm);
-      throw new HttpAuthError(answer.status, answer.error, answer.description, answer.headers, {
-        cause: error,
+    // RFC 8705 §3 holds whatever the scheme: a token bound to a certificate (too) needs that certificate.
+    return verifyDpopRequest(verifier, dpop, rest, request, callOptions(options))
+      .then((auth) => checkCertificateBinding(auth, request.clientCertificate, options))
+      .catch((error: unknown) => {
+        const answer = dpopFailure(error, dpop, realm);
+        if (!answer) throw toHttpAuthError(error, realm);
+        throw new HttpAuthError(answer.status, answer.error, answer.description, answer.headers, {
+          cause: error,
+        });
       });
-    });
   }
   if (dpop.required) {
     if (scheme !== "bearer" && other === 0) {

@@ -1,5 +1,13 @@
 import { DiscoveryError } from "../errors.js";
-import { checkUrl, type FetchLike, fetchText, parseJsonObject, withoutNulls } from "./http.js";
+import {
+  checkUrl,
+  type FetchLike,
+  fetchText,
+  isProxyAuthenticationRefused,
+  PROXY_AUTHENTICATION_REFUSED,
+  parseJsonObject,
+  withoutNulls,
+} from "./http.js";
 import { describeNetworkError } from "./network-error.js";
 
 /** Authorization server metadata (RFC 8414 §2 / OpenID Connect Discovery §3), as m2m-kit reads it. */
@@ -51,12 +59,21 @@ export async function discover(
       ));
     } catch (error) {
       if (options.signal?.aborted) throw error;
+      if (isProxyAuthenticationRefused(error)) {
+        throw new DiscoveryError(`discovery of ${issuer} failed: ${url}: ${PROXY_AUTHENTICATION_REFUSED}`, {
+          cause: error,
+          transient: false,
+        });
+      }
       const reason = describeNetworkError(error, url);
       lastError = new DiscoveryError(`discovery of ${issuer} failed: ${url}: ${reason}`, {
         cause: error,
         transient: true,
       });
       continue;
+    }
+    if (response.status === 407) {
+      throw new DiscoveryError(`discovery of ${issuer} failed: ${url}: ${PROXY_AUTHENTICATION_REFUSED}`);
     }
     if (!response.ok) {
       const transient = response.status >= 500 || response.status === 429;

@@ -123,3 +123,22 @@ export function checkUrl(value: unknown, option: string, allowInsecureHttp: bool
   if (url.hash) throw new TypeError(`${option} must not have a fragment`);
   return url;
 }
+
+/** What m2m-kit says of a forward proxy's 407 (RFC 9110 §15.5.8); the proxy's credentials never appear. */
+export const PROXY_AUTHENTICATION_REFUSED =
+  "the proxy refused authentication (407 Proxy Authentication Required); check the proxy credentials";
+
+/**
+ * Whether a `fetch` rejection is a forward proxy refusing its credentials (a `CONNECT` tunnel answered
+ * 407): the `ERR_PROXY` cause of `m2m-kit/node`, or undici's own `Proxy response (407)` when the
+ * user's `fetch` has an undici `ProxyAgent`. Trying again with the same credentials cannot succeed.
+ */
+export function isProxyAuthenticationRefused(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause instanceof Error && depth < 6; depth++) {
+    const { code, status } = cause as { code?: unknown; status?: unknown };
+    if (code === "ERR_PROXY" && status === 407) return true;
+    if (/Proxy response \(407\)/.test(cause.message)) return true;
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return false;
+}

@@ -6,6 +6,7 @@ interface ErrorFields {
   hostname?: unknown;
   address?: unknown;
   port?: unknown;
+  status?: unknown;
   cause?: unknown;
   errors?: unknown;
 }
@@ -69,6 +70,9 @@ export function describeNetworkError(error: unknown, url: string): string {
     case "ENETUNREACH":
     case "ENETDOWN":
       return `no route to ${where} (${code})`;
+  }
+  if (code === "ERR_PROXY" && typeof found.status === "number") {
+    return `the proxy refused the tunnel to ${target} (${found.status})`;
   }
   const tls = TLS_REASONS[code];
   if (tls) return `TLS failure with ${target}: ${tls} (${code})`;
