@@ -39,8 +39,6 @@ const app = await Application.bootstrapWithPlugins({
   excludeInternal: true,
   treatWarningsAsErrors: true,
   validation: { notExported: true, invalidLink: true, invalidPath: true, notDocumented: false },
-  // Helper types shown inline where they are used.
-  intentionallyNotExported: ["MaybePromise", "EncryptionKeyInput", "WaitUntil", "Instrumentation"],
   logLevel: LogLevel.Warn,
   skipErrorChecking: true,
   ...(check ? { emit: "none" } : {}),

@@ -2,13 +2,17 @@ const inspectSymbol = Symbol.for("nodejs.util.inspect.custom");
 
 /** What a client keeps for one cache key. Stores persist this shape. */
 export interface StoredToken {
+  /** The access token string as the token endpoint returned it. Stores should encrypt it at rest. */
   accessToken: string;
+  /** The response's `token_type` (`Bearer`, `DPoP`), as the server spelled it. */
   tokenType: string;
   /** Milliseconds since the epoch. */
   expiresAt: number;
   /** When a background refresh should start, ms since the epoch. */
   refreshAt: number;
+  /** Scopes granted (the response's `scope`, else the requested ones), sorted. */
   scope: string[];
+  /** The audience the token was requested for; `undefined` when none was named. */
   audience: string | undefined;
 }
 
@@ -48,6 +52,7 @@ export class AccessToken {
     return `${this.tokenType} ${this.#value}`;
   }
 
+  /** For `JSON.stringify`: every field, with `accessToken` as `"[redacted]"`. */
   toJSON(): Record<string, unknown> {
     return {
       accessToken: "[redacted]",
@@ -58,10 +63,12 @@ export class AccessToken {
     };
   }
 
+  /** Type, audience and expiry (ISO 8601); never the token. */
   toString(): string {
     return `AccessToken { tokenType: ${this.tokenType}, audience: ${this.audience ?? "(none)"}, expiresAt: ${isoDate(this.expiresAt)} }`;
   }
 
+  /** Node's `util.inspect` (and `console.log`) show {@link AccessToken.toString}'s redacted form. */
   [inspectSymbol](): string {
     return this.toString();
   }
