@@ -12,10 +12,11 @@ import { emitTo, type VerifierEventListener } from "./events.js";
 export interface IntrospectionOptions {
   /** Introspection endpoint. Default: `introspection_endpoint` from the issuer's discovery document. */
   endpoint?: string;
-  /** The API's own credentials at the authorization server. */
+  /** The API's own client id at the authorization server (RFC 7662 §2.1: the caller authenticates). Required. */
   clientId: string;
+  /** The API's own client secret at the authorization server. Required; never in a message or event. */
   clientSecret: string;
-  /** Default `client_secret_basic`. */
+  /** How `clientId` and `clientSecret` are sent (RFC 6749 §2.3.1). Default `client_secret_basic`. */
   authMethod?: "client_secret_basic" | "client_secret_post";
   /** Introspect JWTs too, instead of verifying them locally. Default false: only non-JWT tokens. */
   allTokens?: boolean;
