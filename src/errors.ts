@@ -34,8 +34,11 @@ export class M2MError extends Error {
 
 /** Fields of an OAuth 2.0 error response (RFC 6749 §5.2). */
 export interface OAuthErrorBody {
+  /** The RFC 6749 §5.2 error code (`invalid_client`, `invalid_scope`, `unauthorized_client`, …). */
   error: string;
+  /** Human-readable text from the server, when given. */
   error_description?: string;
+  /** A URI of a page about the error, when given. */
   error_uri?: string;
   [extra: string]: unknown;
 }

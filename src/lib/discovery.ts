@@ -12,10 +12,15 @@ import { describeNetworkError } from "./network-error.js";
 
 /** Authorization server metadata (RFC 8414 §2 / OpenID Connect Discovery §3), as m2m-kit reads it. */
 export interface AuthorizationServerMetadata {
+  /** The issuer identifier; must equal the configured issuer exactly (RFC 8414 §3.3). */
   issuer: string;
+  /** Where the client sends token requests (RFC 6749 §3.2). */
   token_endpoint?: string;
+  /** The JWK Set the verifier reads signing keys from (RFC 7517 §5). */
   jwks_uri?: string;
+  /** RFC 7662 introspection endpoint, for opaque tokens. */
   introspection_endpoint?: string;
+  /** Client authentication methods the token endpoint accepts; picks the client's default `authMethod`. */
   token_endpoint_auth_methods_supported?: string[];
   [field: string]: unknown;
 }
