@@ -31,12 +31,20 @@ declare module "hono" {
  * or let Hono infer it from the middleware in `app.get(path, honoAuth(…), handler)`.
  */
 export type HonoAuthEnv<Claims extends JWTPayload = JWTPayload> = {
-  Variables: { auth: AuthResult<Claims> };
+  /** Hono's context variables (`c.get`). */
+  Variables: {
+    /** The verified access token. */
+    auth: AuthResult<Claims>;
+  };
 };
 
 /** The environment after `honoAuth(…, { optional: true })`: no credentials, no `auth`. */
 export type HonoOptionalAuthEnv<Claims extends JWTPayload = JWTPayload> = {
-  Variables: { auth: AuthResult<Claims> | undefined };
+  /** Hono's context variables (`c.get`). */
+  Variables: {
+    /** The verified access token; `undefined` when the request carried no credentials. */
+    auth: AuthResult<Claims> | undefined;
+  };
 };
 
 /** Options of {@link honoAuth} beside the verifier's. */
