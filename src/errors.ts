@@ -45,7 +45,8 @@ export interface OAuthErrorBody {
 
 /**
  * The token endpoint answered with a valid OAuth 2.0 error body (RFC 6749 §5.2), such as
- * `invalid_client`, `invalid_scope` or `unauthorized_client`.
+ * `invalid_client`, `invalid_scope` or `unauthorized_client`, whatever the HTTP status (some servers
+ * send errors with 200).
  */
 export class OAuthError extends M2MError {
   /** The `error` field, e.g. `invalid_client`. */
@@ -54,7 +55,7 @@ export class OAuthError extends M2MError {
   readonly errorDescription: string | undefined;
   /** The `error_uri` field, if any. */
   readonly errorUri: string | undefined;
-  /** HTTP status of the response. */
+  /** HTTP status of the response (200 when the server sent its error that way). */
   readonly status: number;
   /** Every field of the error body, including provider-specific ones. */
   readonly body: Readonly<Record<string, unknown>>;

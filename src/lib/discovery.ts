@@ -6,8 +6,9 @@ import {
   isProxyAuthenticationRefused,
   PROXY_AUTHENTICATION_REFUSED,
   parseJsonObject,
-  TimeoutReached,
+  withoutNulls,
 } from "./http.js";
+import { describeNetworkError } from "./network-error.js";
 
 /** Authorization server metadata (RFC 8414 §2 / OpenID Connect Discovery §3), as m2m-kit reads it. */
 export interface AuthorizationServerMetadata {
@@ -69,8 +70,7 @@ export async function discover(
           transient: false,
         });
       }
-      const reason =
-        error instanceof TimeoutReached ? `timed out after ${error.timeoutMs} ms` : "network error";
+      const reason = describeNetworkError(error, url);
       lastError = new DiscoveryError(`discovery of ${issuer} failed: ${url}: ${reason}`, {
         cause: error,
         transient: true,
@@ -94,7 +94,7 @@ export async function discover(
     if (!metadata) {
       throw new DiscoveryError(`discovery of ${issuer} failed: ${url} did not return a JSON object`);
     }
-    return validateMetadata(metadata, issuer, url, options.allowInsecureHttp);
+    return validateMetadata(withoutNulls(metadata), issuer, url, options.allowInsecureHttp);
   }
   throw lastError ?? new DiscoveryError(`discovery of ${issuer} failed`);
 }
