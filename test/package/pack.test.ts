@@ -207,9 +207,9 @@ console.log(JSON.stringify({ client: auth.clientId, dev, schema: existsSync("nod
       (error: { code: number; stdout: string; stderr: string }) => error,
     );
     expect(result.code).toBe(2);
-    expect(result.stdout).not.toContain("ready");
+    expect(result.stdout).toBe("");
     expect(result.stderr.trim()).toBe(
-      "m2m: m2m-kit/dev-server needs the oidc-provider package: npm install --save-dev oidc-provider",
+      "m2m dev: ERR_MISSING_PEER_DEPENDENCY: m2m-kit/dev-server needs the oidc-provider package: npm install --save-dev oidc-provider",
     );
   });
 
