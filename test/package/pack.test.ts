@@ -183,6 +183,36 @@ console.log(JSON.stringify({ client: auth.clientId, dev, schema: existsSync("nod
     });
   });
 
+  it("`m2m dev` without oidc-provider installed: exit code 2 and a message naming the package and the install command", async () => {
+    // A valid configuration, so the only thing missing is the optional peer.
+    await writeFile(
+      join(consumer(), "m2m.dev.json"),
+      JSON.stringify({
+        apis: [{ identifier: "https://api.example.com", scopes: ["read:data"] }],
+        apps: [
+          {
+            clientId: "svc",
+            clientSecret: "dev-secret",
+            grants: { "https://api.example.com": ["read:data"] },
+          },
+        ],
+      }),
+    );
+    expect(existsSync(join(consumer(), "node_modules/oidc-provider"))).toBe(false);
+    const result = await run(join(consumer(), "node_modules/.bin/m2m"), ["dev", "--config", "m2m.dev.json"], {
+      cwd: consumer(),
+      timeout: 60_000,
+    }).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (error: { code: number; stdout: string; stderr: string }) => error,
+    );
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe("");
+    expect(result.stderr.trim()).toBe(
+      "m2m dev: ERR_MISSING_PEER_DEPENDENCY: m2m-kit/dev-server needs the oidc-provider package: npm install --save-dev oidc-provider",
+    );
+  });
+
   it("m2m-kit/otel: nothing under @opentelemetry/ is loaded unless the entry point is imported", async () => {
     // The API is installed (as in an app that uses OpenTelemetry elsewhere), so only m2m-kit's own
     // imports decide whether it loads. ESM loads are seen by a resolve hook, CommonJS ones in require.cache.
