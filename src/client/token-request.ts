@@ -7,6 +7,7 @@ import {
   ResponseTooLarge,
   TimeoutReached,
 } from "../lib/http.js";
+import { describeNetworkError } from "../lib/network-error.js";
 import type { AuthMethod, ClientAuthentication } from "../oauth/client-auth.js";
 
 /** Where token requests go and how the client authenticates there. */
@@ -70,11 +71,11 @@ export async function sendTokenRequest(
     return await fetchText(fetchImpl, request.url, request.init, timeoutMs, signal);
   } catch (error) {
     if (signal.aborted) throw signal.reason;
-    throw networkError(error);
+    throw networkError(error, request.url);
   }
 }
 
-function networkError(error: unknown): TokenRequestError {
+function networkError(error: unknown, url: string): TokenRequestError {
   if (error instanceof TimeoutReached) {
     return new TokenRequestError(`token request timed out after ${error.timeoutMs} ms`, {
       transient: true,
@@ -90,5 +91,8 @@ function networkError(error: unknown): TokenRequestError {
       cause: error,
     });
   }
-  return new TokenRequestError("token request failed: network error", { transient: true, cause: error });
+  return new TokenRequestError(`token request failed: ${describeNetworkError(error, url)}`, {
+    transient: true,
+    cause: error,
+  });
 }

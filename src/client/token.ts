@@ -23,7 +23,10 @@ export class AccessToken {
   readonly #value: string;
   /** Token type, normally `Bearer`. */
   readonly tokenType: string;
-  /** Expiry, in milliseconds since the epoch, measured from when the request was sent. */
+  /**
+   * Expiry, in milliseconds since the epoch, measured from when the request was sent. A lifetime
+   * longer than one year is capped to one year.
+   */
   readonly expiresAt: number;
   /** Scopes granted (the response's `scope`, else the requested ones). */
   readonly scope: readonly string[];
@@ -62,6 +65,12 @@ export class AccessToken {
 
   /** Type, audience and expiry (ISO 8601); never the token. */
   toString(): string {
-    return `AccessToken { tokenType: ${this.tokenType}, audience: ${this.audience ?? "(none)"}, expiresAt: ${new Date(this.expiresAt).toISOString()} }`;
+    return `AccessToken { tokenType: ${this.tokenType}, audience: ${this.audience ?? "(none)"}, expiresAt: ${isoDate(this.expiresAt)} }`;
   }
+}
+
+/** An ISO date, or the number itself when it is not a date (`toString` must never throw). */
+function isoDate(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? String(ms) : date.toISOString();
 }

@@ -6,15 +6,21 @@ import {
   isProxyAuthenticationRefused,
   PROXY_AUTHENTICATION_REFUSED,
   parseJsonObject,
-  TimeoutReached,
+  withoutNulls,
 } from "./http.js";
+import { describeNetworkError } from "./network-error.js";
 
 /** Authorization server metadata (RFC 8414 §2 / OpenID Connect Discovery §3), as m2m-kit reads it. */
 export interface AuthorizationServerMetadata {
+  /** The issuer identifier; must equal the configured issuer exactly (RFC 8414 §3.3). */
   issuer: string;
+  /** Where the client sends token requests (RFC 6749 §3.2). */
   token_endpoint?: string;
+  /** The JWK Set the verifier reads signing keys from (RFC 7517 §5). */
   jwks_uri?: string;
+  /** RFC 7662 introspection endpoint, for opaque tokens. */
   introspection_endpoint?: string;
+  /** Client authentication methods the token endpoint accepts; picks the client's default `authMethod`. */
   token_endpoint_auth_methods_supported?: string[];
   [field: string]: unknown;
 }
@@ -64,8 +70,7 @@ export async function discover(
           transient: false,
         });
       }
-      const reason =
-        error instanceof TimeoutReached ? `timed out after ${error.timeoutMs} ms` : "network error";
+      const reason = describeNetworkError(error, url);
       lastError = new DiscoveryError(`discovery of ${issuer} failed: ${url}: ${reason}`, {
         cause: error,
         transient: true,
@@ -89,7 +94,7 @@ export async function discover(
     if (!metadata) {
       throw new DiscoveryError(`discovery of ${issuer} failed: ${url} did not return a JSON object`);
     }
-    return validateMetadata(metadata, issuer, url, options.allowInsecureHttp);
+    return validateMetadata(withoutNulls(metadata), issuer, url, options.allowInsecureHttp);
   }
   throw lastError ?? new DiscoveryError(`discovery of ${issuer} failed`);
 }

@@ -84,6 +84,13 @@ export function parseJsonObject(text: string): Record<string, unknown> | undefin
   }
 }
 
+/** The members of a JSON object that are not `null`: an optional member sent as `null` is absent. */
+export function withoutNulls(body: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(body)) if (value !== null) out[name] = value;
+  return out;
+}
+
 /** Loopback hosts may use plain `http:`; everything else needs `https:` unless explicitly allowed. */
 export function isLoopbackHost(hostname: string): boolean {
   return (

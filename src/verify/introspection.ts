@@ -1,8 +1,9 @@
 import type { JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
 import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
-import { type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "../lib/http.js";
+import { type FetchLike, fetchText, parseJsonObject } from "../lib/http.js";
 import type { RunOperation } from "../lib/instrumentation.js";
+import { describeNetworkError } from "../lib/network-error.js";
 import { requestScopedIo } from "../lib/runtime.js";
 import { clientSecretBasic, clientSecretPost } from "../oauth/client-auth.js";
 import { emitTo, type VerifierEventListener } from "./events.js";
@@ -155,8 +156,7 @@ export class Introspector {
         this.#timeoutMs,
       ));
     } catch (error) {
-      const reason =
-        error instanceof TimeoutReached ? `timed out after ${error.timeoutMs} ms` : "network error";
+      const reason = describeNetworkError(error, endpoint);
       throw new VerifierUnavailableError(`introspection at ${endpoint} unavailable: ${reason}`, {
         cause: error,
       });
