@@ -85,17 +85,20 @@ export async function benchInstrumentation(
   const { measure } = await import("mitata");
   const { createVerifier } = await import("../dist/index.js");
   const telemetry = startTelemetry();
-  const verifier = () =>
+  const verifier = (cache: boolean) =>
     createVerifier({
       issuer: options.issuer,
       audience: options.audience,
       jwksUri: options.jwksUri,
       allowInsecureHttp: true,
+      ...(cache ? {} : { verifiedTokenCache: false as const }),
     });
-  const off = verifier();
-  const on = instrumentFor(verifier(), telemetry);
-  await off.warmUp();
-  await on.warmUp();
+  const off = verifier(true);
+  const on = instrumentFor(verifier(true), telemetry);
+  // Distinct tokens: every call checks a signature (as with a pool larger than the cache).
+  const offUncached = verifier(false);
+  const onUncached = instrumentFor(verifier(false), telemetry);
+  for (const v of [off, on, offUncached, onUncached]) await v.warmUp();
   const tokens = await serveTokens();
   const plainClient = tokenClient(tokens.url);
   const instrumentedClient = instrumentFor(tokenClient(tokens.url), telemetry);
@@ -127,7 +130,11 @@ export async function benchInstrumentation(
     };
     const a = walk();
     const b = walk();
-    scenarios.push([`verify, distinct tokens (${f.alg})`, () => off.verify(a()), () => on.verify(b())]);
+    scenarios.push([
+      `verify, distinct tokens (${f.alg})`,
+      () => offUncached.verify(a()),
+      () => onUncached.verify(b()),
+    ]);
   }
 
   const rows: Row[] = [];
