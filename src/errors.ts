@@ -34,15 +34,19 @@ export class M2MError extends Error {
 
 /** Fields of an OAuth 2.0 error response (RFC 6749 §5.2). */
 export interface OAuthErrorBody {
+  /** The RFC 6749 §5.2 error code (`invalid_client`, `invalid_scope`, `unauthorized_client`, …). */
   error: string;
+  /** Human-readable text from the server, when given. */
   error_description?: string;
+  /** A URI of a page about the error, when given. */
   error_uri?: string;
   [extra: string]: unknown;
 }
 
 /**
  * The token endpoint answered with a valid OAuth 2.0 error body (RFC 6749 §5.2), such as
- * `invalid_client`, `invalid_scope` or `unauthorized_client`.
+ * `invalid_client`, `invalid_scope` or `unauthorized_client`, whatever the HTTP status (some servers
+ * send errors with 200).
  */
 export class OAuthError extends M2MError {
   /** The `error` field, e.g. `invalid_client`. */
@@ -51,7 +55,7 @@ export class OAuthError extends M2MError {
   readonly errorDescription: string | undefined;
   /** The `error_uri` field, if any. */
   readonly errorUri: string | undefined;
-  /** HTTP status of the response. */
+  /** HTTP status of the response (200 when the server sent its error that way). */
   readonly status: number;
   /** Every field of the error body, including provider-specific ones. */
   readonly body: Readonly<Record<string, unknown>>;

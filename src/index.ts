@@ -6,6 +6,7 @@ export {
 export type { ClientDpopOption } from "./client/dpop.js";
 export type { ClientCredentialsClientOptions, ClientEvent } from "./client/options.js";
 export {
+  type MaybePromise,
   MemoryTokenStore,
   type TokenLease,
   type TokenStore,
@@ -85,6 +86,7 @@ export {
   logEvents,
 } from "./lib/log-events.js";
 export type { RetryOptions } from "./lib/retry.js";
+export type { WaitUntil } from "./lib/runtime.js";
 export type { AssertionAudience, AuthMethod, PrivateKeyInput } from "./oauth/client-auth.js";
 export type { AudienceParam, ProviderName } from "./providers.js";
 export { ASYMMETRIC_ALGS, type VerifyAlgorithm } from "./verify/algorithms.js";

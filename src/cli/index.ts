@@ -5,7 +5,7 @@ import { type ParseArgsConfig, parseArgs } from "node:util";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 // The library through its public entry points only (the build turns them into `m2m-kit` imports).
 import { ClientCredentialsClient, createVerifier, M2MError } from "../index.js";
-import { FileTokenStore } from "../node/index.js";
+import { createNodeFetch, FileTokenStore, type NodeFetch } from "../node/index.js";
 import { PROVIDER_NAMES, type ProviderName } from "../providers.js";
 
 /**
@@ -64,8 +64,37 @@ const COMMON: OptionRow[] = [
   { name: "help", type: "boolean", help: "show this help" },
 ];
 
-/** Options of the commands that talk to a server (issuer, token endpoint, JWKS). */
+/**
+ * Options of the commands that talk to a server (issuer, token endpoint, JWKS). Requests go through
+ * `createNodeFetch` of m2m-kit/node: proxies from HTTPS_PROXY / HTTP_PROXY / NO_PROXY unless --proxy.
+ */
 const TRANSPORT: OptionRow[] = [
+  {
+    name: "ca",
+    type: "string",
+    value: "FILE",
+    help: "PEM certificate(s) of a private CA to trust, in addition to Node's roots",
+  },
+  {
+    name: "cert",
+    type: "string",
+    value: "FILE",
+    help: "PEM client certificate for mutual TLS (RFC 8705); needs --key",
+  },
+  {
+    name: "key",
+    type: "string",
+    value: "FILE",
+    help: "PEM private key of --cert",
+    secret: true,
+  },
+  {
+    name: "proxy",
+    type: "string",
+    value: "URL",
+    help: "forward proxy for every request, http://user:password@host:port (default: HTTPS_PROXY, HTTP_PROXY, NO_PROXY from the environment)",
+    secret: true,
+  },
   {
     name: "allow-insecure-http",
     type: "boolean",
@@ -147,10 +176,12 @@ configuration and exits.`,
   },
   token: {
     usage:
-      "m2m token --issuer URL --client-id ID (--client-secret-env VAR | --client-secret-file FILE | --private-key-file FILE) [options]",
+      "m2m token --issuer URL --client-id ID (--client-secret-env VAR | --client-secret-file FILE | --private-key-file FILE | --cert FILE --key FILE) [options]",
     summary: "get an access token with the client credentials grant",
     description: `Prints the access token (or with --json the whole result, token included). Secrets are read only from
-an environment variable or a file, never from the command line.`,
+an environment variable or a file, never from the command line. With --cert and --key and no secret,
+the client authenticates with its certificate (tls_client_auth, RFC 8705) at the server's mTLS
+endpoint; requests go through the proxy of HTTPS_PROXY / HTTP_PROXY unless NO_PROXY or --proxy.`,
     options: TOKEN_OPTIONS,
     run: commandToken,
   },
@@ -312,6 +343,33 @@ function readDpopKey(path: string): string | Record<string, unknown> {
   }
 }
 
+/**
+ * The transport of `token` and `verify`: m2m-kit/node's undici `fetch` with the proxy (from the
+ * environment unless `--proxy`), the private CA and the client certificate of the options.
+ */
+function transportFrom(values: Values): NodeFetch {
+  const read = (name: string) => {
+    const path = str(values, name);
+    return path === undefined ? undefined : readSecretFile(path, `--${name}`);
+  };
+  const ca = read("ca");
+  const cert = read("cert");
+  const key = read("key");
+  if (cert !== undefined && key === undefined) throw new UsageError("--cert needs --key (its private key)");
+  if (key !== undefined && cert === undefined)
+    throw new UsageError("--key needs --cert (the client certificate)");
+  const proxy = str(values, "proxy");
+  try {
+    return createNodeFetch({ ...(proxy !== undefined && { proxy }), ca, cert, key });
+  } catch (error) {
+    // createNodeFetch names the option, never its value; on the command line it is a flag.
+    const message = (error as Error).message
+      .replace(/^cert\/key\b/, "--cert/--key")
+      .replace(/^(ca|cert|key|proxy)\b/, "--$1");
+    throw new UsageError(message);
+  }
+}
+
 function str(values: Values, name: string): string | undefined {
   const value = values[name];
   return typeof value === "string" ? value : undefined;
@@ -339,9 +397,9 @@ async function commandToken(values: Values, _positionals: string[], io: Io): Pro
     clientSecret = readSecretFile(secretFile, "--client-secret-file");
   } else if (keyFile !== undefined) {
     privateKey = readSecretFile(keyFile, "--private-key-file");
-  } else {
+  } else if (str(values, "cert") === undefined) {
     throw new UsageError(
-      "one of --client-secret-env, --client-secret-file or --private-key-file is required",
+      "one of --client-secret-env, --client-secret-file, --private-key-file or --cert (mutual TLS) is required",
     );
   }
   const dpopFile = str(values, "dpop-key");
@@ -350,6 +408,7 @@ async function commandToken(values: Values, _positionals: string[], io: Io): Pro
   if (provider !== undefined && !PROVIDER_NAMES.includes(provider as ProviderName)) {
     throw new UsageError(`--provider must be one of ${PROVIDER_NAMES.join(", ")}`);
   }
+  const fetch = transportFrom(values);
   let client: ClientCredentialsClient;
   try {
     const cache = str(values, "cache");
@@ -369,10 +428,12 @@ async function commandToken(values: Values, _positionals: string[], io: Io): Pro
       privateKey,
       dpop,
       provider: provider as ProviderName | undefined,
+      fetch,
       allowInsecureHttp: values["allow-insecure-http"] === true,
       retry: { retries: 1 },
     });
   } catch (error) {
+    await fetch.close();
     throw new UsageError(cliMessage((error as Error).message));
   }
   try {
@@ -404,6 +465,7 @@ async function commandToken(values: Values, _positionals: string[], io: Io): Pro
     return EXIT.ok;
   } finally {
     await client.close();
+    await fetch.close();
   }
 }
 
@@ -469,12 +531,29 @@ async function commandVerify(values: Values, positionals: string[], io: Io): Pro
   const audience = str(values, "audience");
   if (!issuer) throw new UsageError("--issuer is required");
   if (!audience) throw new UsageError("--audience is required");
+  const fetch = transportFrom(values);
+  try {
+    return await verifyWith(fetch, token, issuer, audience, values, io);
+  } finally {
+    await fetch.close();
+  }
+}
+
+async function verifyWith(
+  fetch: NodeFetch,
+  token: string,
+  issuer: string,
+  audience: string,
+  values: Values,
+  io: Io,
+): Promise<number> {
   let verifier: ReturnType<typeof createVerifier>;
   try {
     verifier = createVerifier({
       issuer,
       audience,
       jwksUri: str(values, "jwks-uri"),
+      fetch,
       allowInsecureHttp: values["allow-insecure-http"] === true,
     });
   } catch (error) {

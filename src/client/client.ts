@@ -363,11 +363,13 @@ export class ClientCredentialsClient {
     this.#endpoints.close(reason);
   }
 
+  /** Client id and issuer (or token endpoint); never the secret or key. */
   toString(): string {
     const where = this.#options.issuer ?? this.#options.tokenEndpoint;
     return `ClientCredentialsClient { clientId: ${this.#options.clientId}, issuer: ${where} }`;
   }
 
+  /** For `JSON.stringify`: `clientId`, `issuer` and `tokenEndpoint`; never the secret or key. */
   toJSON(): Record<string, unknown> {
     return {
       clientId: this.#options.clientId,
@@ -376,11 +378,17 @@ export class ClientCredentialsClient {
     };
   }
 
+  /** Node's `util.inspect` (and `console.log`) show {@link ClientCredentialsClient.toString}'s form. */
   [inspectSymbol](): string {
     return this.toString();
   }
 
-  /** Attaches an instrumentation (`m2m-kit/otel`); returns the function that detaches it. */
+  /**
+   * Attaches an instrumentation; returns the function that detaches it. The protocol between the
+   * client and `m2m-kit/otel`: use `instrument(client)` from `m2m-kit/otel`.
+   *
+   * @internal
+   */
   [instrumentationHook](instrumentation: Instrumentation<ClientEvent>): () => void {
     return this.#instrumentations.attach(instrumentation);
   }

@@ -14,40 +14,106 @@ import { type ClientDpopOption, checkDpopOption } from "./dpop.js";
 import { checkMutualTlsTransport } from "./mtls.js";
 import type { TokenStore } from "./store.js";
 
-/** Events a client reports through `onEvent`. None carries a secret, an assertion or a token. */
+/**
+ * Events a client reports through `onEvent` (and `m2m-kit/otel`, `logEvents`), one object per event,
+ * told apart by `type`. None carries a secret, an assertion or a token. Times are milliseconds since
+ * the epoch; durations are milliseconds.
+ */
 export type ClientEvent =
-  | { type: "cache_hit"; audience: string | undefined; scope: string[]; expiresAt: number }
-  /** No usable cached token: the call waits for a token request (its own or one in flight). */
-  | { type: "cache_miss"; audience: string | undefined; scope: string[] }
   | {
-      type: "token_fetched";
+      /** A valid cached token was returned (outside its refresh window, or with a refresh under way). */
+      type: "cache_hit";
+      /** The audience of the call (after `defaultAudience`); `undefined` when the call names none. */
       audience: string | undefined;
+      /** The scope set of the call, sorted and without duplicates. */
       scope: string[];
+      /** When the returned token expires, ms since the epoch. */
       expiresAt: number;
+    }
+  | {
+      /** No usable cached token: the call waits for a token request (its own or one in flight). */
+      type: "cache_miss";
+      /** The audience of the call; `undefined` when the call names none. */
+      audience: string | undefined;
+      /** The scope set of the call, sorted. */
+      scope: string[];
+    }
+  | {
+      /** A token request succeeded and the token was stored. */
+      type: "token_fetched";
+      /** The audience the token was requested for; `undefined` when none was named. */
+      audience: string | undefined;
+      /** The scope set requested, sorted (the granted set is on the token). */
+      scope: string[];
+      /** When the new token expires, ms since the epoch. */
+      expiresAt: number;
+      /** From the first attempt to the answer, retries and their delays included, in ms. */
       durationMs: number;
+      /** HTTP attempts made, 1 when the first one succeeded. */
       attempts: number;
+      /** `true` for a refresh inside the refresh window that no caller waited for. */
       background: boolean;
     }
   | {
+      /** A token request failed after its retries; the callers waiting for it got `error`. */
       type: "token_failed";
+      /** The audience requested; `undefined` when none was named. */
       audience: string | undefined;
+      /** The scope set requested, sorted. */
       scope: string[];
+      /** From the first attempt to the failure, in ms. */
       durationMs: number;
+      /** The error the callers got: `OAuthError`, `TokenRequestError`, `DiscoveryError`, …. */
       error: Error;
+      /** `true` for a background refresh (the cached token is still served until it expires). */
       background: boolean;
     }
-  | { type: "refresh_started"; audience: string | undefined; scope: string[]; expiresAt: number }
-  | { type: "refresh_failed"; audience: string | undefined; scope: string[]; error: Error }
   | {
-      type: "retry";
+      /** A cached token entered its refresh window: one background request starts. */
+      type: "refresh_started";
+      /** The audience of the cached token; `undefined` when none was named. */
       audience: string | undefined;
+      /** The scope set of the cached token, sorted. */
       scope: string[];
+      /** When the token still being served expires, ms since the epoch. */
+      expiresAt: number;
+    }
+  | {
+      /** A background refresh failed; the cached token is served until it expires, then a call fetches. */
+      type: "refresh_failed";
+      /** The audience of the refresh; `undefined` when none was named. */
+      audience: string | undefined;
+      /** The scope set of the refresh, sorted. */
+      scope: string[];
+      /** Why the refresh failed. */
+      error: Error;
+    }
+  | {
+      /** A token request attempt failed with a transient error and will be sent again after `delayMs`. */
+      type: "retry";
+      /** The audience requested; `undefined` when none was named. */
+      audience: string | undefined;
+      /** The scope set requested, sorted. */
+      scope: string[];
+      /** The number of the attempt that failed, from 1. */
       attempt: number;
+      /** Wait before the next attempt, in ms (full jitter, or the server's `Retry-After`). */
       delayMs: number;
+      /** HTTP status of the failed attempt; `undefined` for a network error or a timeout. */
       status: number | undefined;
+      /** The failed attempt's error message (a `TokenRequestError` or `OAuthError` message: no secret). */
       reason: string;
     }
-  | { type: "discovery"; issuer: string; tokenEndpoint: string; durationMs: number }
+  | {
+      /** The token endpoint was discovered from the issuer's metadata. */
+      type: "discovery";
+      /** The configured issuer. */
+      issuer: string;
+      /** The token endpoint found (the mTLS alias when the client authenticates with a certificate). */
+      tokenEndpoint: string;
+      /** Time the discovery took, in ms. */
+      durationMs: number;
+    }
   | {
       /**
        * `client.fetch` got a 401. `token_replaced`: the token was dropped and the request sent once
@@ -57,16 +123,23 @@ export type ClientEvent =
        * cannot be sent twice.
        */
       type: "unauthorized";
+      /** The audience of the call; `undefined` when none was named. */
       audience: string | undefined;
+      /** The scope set of the call, sorted. */
       scope: string[];
+      /** What the client did: sent the request again with a new token, or returned the 401. */
       action: "token_replaced" | "returned";
+      /** Why the 401 was returned; `undefined` when the token was replaced. */
       reason: "fresh_token_refused" | "backing_off" | "disabled" | "not_replayable" | undefined;
+      /** The back-off this key starts (30 s, doubling up to 10 min), in ms; `undefined` without one. */
       backoffMs: number | undefined;
     }
   | {
       /** The `TokenStore` threw or rejected; the call went on without it (a miss, or no write). */
       type: "store_failed";
+      /** The store method that failed. */
       operation: "get" | "set" | "delete";
+      /** What the store threw. */
       error: Error;
     }
   | {
@@ -76,35 +149,69 @@ export type ClientEvent =
        * `timeout` (`lease.waitTimeoutMs` passed, this client fetched on its own).
        */
       type: "lease_wait";
+      /** The audience of the call; `undefined` when none was named. */
       audience: string | undefined;
+      /** The scope set of the call, sorted. */
       scope: string[];
+      /** Time spent waiting for the lease holder, in ms. */
       waitedMs: number;
+      /** How the wait ended (see `type`). */
       outcome: "shared" | "acquired" | "timeout";
     }
   | {
       /** The store's lease could not be asked (store down): this client fetched on its own. */
       type: "lease_unavailable";
+      /** The audience of the call; `undefined` when none was named. */
       audience: string | undefined;
+      /** The scope set of the call, sorted. */
       scope: string[];
+      /** Why the lease could not be asked (the store's error message, never a value it holds). */
       reason: string;
     };
 
+/**
+ * Options of {@link ClientCredentialsClient}, validated by the constructor: a bad or missing option is
+ * a `TypeError` that names it. One of `issuer`, `tokenEndpoint` or `provider` + `tenant` is required,
+ * and one credential: `clientSecret`, `privateKey`, or a `fetch` that presents a client certificate.
+ *
+ * @example
+ * ```ts
+ * new ClientCredentialsClient({ issuer: "https://tenant.example.com/", clientId, clientSecret });
+ * ```
+ */
 export interface ClientCredentialsClientOptions {
-  /** Issuer identifier; the token endpoint is discovered from it. Either this or `tokenEndpoint`. */
+  /**
+   * Issuer identifier URL (`https:`; `http:` only on loopback unless `allowInsecureHttp`). The token
+   * endpoint is discovered from `/.well-known/openid-configuration`, then RFC 8414
+   * `/.well-known/oauth-authorization-server`, on the first token request; the metadata's `issuer`
+   * must equal this value exactly (trailing slash included). Either this, `tokenEndpoint`, or
+   * `provider` + `tenant`.
+   */
   issuer?: string;
-  /** Token endpoint URL; skips discovery. */
+  /** Token endpoint URL (RFC 6749 §3.2); skips discovery. Same URL rules as `issuer`. */
   tokenEndpoint?: string;
-  /** The M2M application's client id. */
+  /** The M2M application's client id, as the provider's console shows it. Required, non-empty. */
   clientId: string;
-  /** The M2M application's client secret (for `client_secret_*` methods). */
+  /**
+   * The M2M application's client secret, for `client_secret_basic` (RFC 6749 §2.3.1),
+   * `client_secret_post` and `client_secret_jwt` (RFC 7523). Never shown by `toString`, `inspect`,
+   * `JSON.stringify`, an error or an event.
+   */
   clientSecret?: string;
-  /** Private key for `private_key_jwt`: private JWK, PKCS#8 PEM or `CryptoKey`. */
+  /**
+   * Private key for `private_key_jwt` (RFC 7523 §2.2 assertions signed with it): a private JWK, a
+   * PKCS#8 PEM string or a `CryptoKey`. A public key or a malformed value is a `TypeError`. Giving it
+   * makes `private_key_jwt` the default `authMethod`.
+   */
   privateKey?: JWK | string | CryptoKey;
-  /** Signing algorithm for the assertion. Default: the JWK's `alg`, else from the key type. */
+  /** JWS `alg` of the assertion (`RS256`, `PS256`, `ES256`, `EdDSA`, …). Default: the JWK's `alg`, else from the key type. */
   privateKeyAlg?: string;
-  /** `kid` header of the assertion. Default: the JWK's `kid`. */
+  /** `kid` header of the assertion, as registered with the provider. Default: the JWK's `kid`, else none. */
   keyId?: string;
-  /** Provider preset; inferred from well-known issuer hosts when omitted. */
+  /**
+   * Provider preset: its request style (`audience=`, `resource=`, Entra `/.default`, …) and default
+   * `authMethod`. Inferred from well-known issuer hosts when omitted; an unknown name is a `TypeError`.
+   */
   provider?: ProviderName;
   /** With `provider`, instead of `issuer`: the tenant (domain, subdomain or id) the issuer is built from. */
   tenant?: string;
@@ -115,7 +222,10 @@ export interface ClientCredentialsClientOptions {
    * `fetch`; one that is known to present no certificate is a `TypeError`.
    */
   authMethod?: AuthMethod;
-  /** `aud` of client assertions: `"tokenEndpoint"` (default), `"issuer"`, or a URL. */
+  /**
+   * `aud` of client assertions (RFC 7523 §3): `"tokenEndpoint"` (default), `"issuer"` (needs the
+   * `issuer` option), or a URL the provider asks for.
+   */
   assertionAudience?: AssertionAudience;
   /**
    * How the target API is sent: `audience`, `resource` (RFC 8707) or not at all (`none`). Default: the
@@ -124,30 +234,50 @@ export interface ClientCredentialsClientOptions {
    * preset's translation.
    */
   audienceParam?: AudienceParam;
-  /** Audience used when a call names none. */
+  /** Audience (the API's identifier) used when a call names none. Default: none. */
   defaultAudience?: string;
-  /** Scopes used when a call names none. */
+  /**
+   * Scopes used when a call names none: a space-delimited string or a list of RFC 6749 §3.3 scope
+   * tokens (an invalid token is a `TypeError`). Default: none.
+   */
   defaultScope?: string | string[];
-  /** Extra form parameters sent with every token request. */
+  /**
+   * Extra form parameters sent with every token request (strings only). Parameters the client sets
+   * itself (`grant_type`, `client_id`, `client_secret`, `client_assertion*`, `scope`) are a `TypeError`.
+   */
   extraParams?: Record<string, string>;
-  /** `fetch` implementation. Default: the global `fetch`. */
+  /**
+   * `fetch` used for discovery and token requests, and by `client.fetch`. Default: the global `fetch`.
+   * `createNodeFetch()` from `m2m-kit/node` adds proxies, a custom CA and client certificates.
+   */
   fetch?: FetchLike;
-  /** Timeout of each HTTP request. Default 10 000 ms. */
+  /** Timeout of each HTTP request (each attempt, not the whole call), in ms. Default 10 000. */
   timeoutMs?: number;
-  /** Retry policy for transient failures, or `false` for none. */
+  /**
+   * Retry policy for transient failures (network errors, timeouts, 5xx, 429; `Retry-After` is
+   * honoured), or `false` for none. OAuth errors (4xx) are never retried. Default
+   * `{ retries: 3, minDelayMs: 200, maxDelayMs: 10_000, maxElapsedMs: 30_000 }`.
+   */
   retry?: RetryOptions | false;
-  /** Fixed refresh window, in seconds before expiry (capped at half the token's lifetime). */
+  /**
+   * Fixed refresh window, in seconds before expiry (capped at half the token's lifetime). Default:
+   * 10% of the lifetime, at least 60 s, at most half, shortened by up to 10% random jitter.
+   */
   refreshWindowSeconds?: number;
-  /** Lifetime assumed for a token whose response has no `expires_in` and that is not a JWT. Default 300. */
+  /** Lifetime assumed for a token whose response has no `expires_in` and that is not a JWT, in seconds. Default 300. */
   defaultTokenLifetimeSeconds?: number;
-  /** Token store. Default: a bounded in-memory store private to this client. */
+  /**
+   * Where tokens are kept. Default: a bounded in-memory store private to this client. Share one
+   * across processes with `createRedisTokenStore` (`m2m-kit/redis`) or `FileTokenStore`
+   * (`m2m-kit/node`). An object without `get`, `set` and `delete` is a `TypeError`.
+   */
   store?: TokenStore;
   /**
    * Bound of the default in-memory store, and of the client's own per-key state (audience index,
    * back-offs, failed keys) with any store. Default 1000 entries.
    */
   cacheMaxEntries?: number;
-  /** Allow `http:` URLs on hosts other than loopback. Default false. */
+  /** Allow `http:` URLs on hosts other than loopback (`localhost`, `*.localhost`, `127.x.x.x`, `[::1]`). Default false. */
   allowInsecureHttp?: boolean;
   /**
    * `client.fetch` after a 401 from the API: `true` (default) drops the token, gets a new one and sends
@@ -157,9 +287,12 @@ export interface ClientCredentialsClientOptions {
    * at once: the key backs off (30 s, doubling up to 10 min).
    */
   retryOnUnauthorized?: boolean | "idempotent";
-  /** Receives events (cache hits, fetches, retries, refreshes). Errors it throws are ignored. */
+  /**
+   * Receives events (cache hits, fetches, retries, refreshes, …; see {@link ClientEvent}), called
+   * synchronously. Errors it throws are ignored. `logEvents(logger)` turns them into log lines.
+   */
   onEvent?: (event: ClientEvent) => void;
-  /** Time source; tests inject one. */
+  /** Time source for expiry, refresh windows and back-offs. Default: the system clock (`Date.now`, timers). Tests inject one. */
   clock?: Clock;
   /**
    * DPoP (RFC 9449): sender-constrained tokens. `true` makes a non-extractable ES256 key for this

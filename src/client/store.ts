@@ -1,7 +1,11 @@
 import { LRUCache } from "lru-cache";
 import type { StoredToken } from "./token.js";
 
-type MaybePromise<T> = T | Promise<T>;
+/**
+ * A value, or a promise of it: a store may answer synchronously (the memory store) or asynchronously
+ * (Redis, files). The client awaits either.
+ */
+export type MaybePromise<T> = T | Promise<T>;
 
 /**
  * Where a client keeps its tokens. The default is in memory, per client; `m2m-kit/redis` and
@@ -13,6 +17,10 @@ type MaybePromise<T> = T | Promise<T>;
  * drops only the token that was refused).
  */
 export interface TokenStore {
+  /**
+   * The token stored under `key`, or `undefined`. Expired entries may be returned (the client checks
+   * `expiresAt`). Throwing or rejecting is a miss (`store_failed` event), not a failed call.
+   */
   get(key: string): MaybePromise<StoredToken | undefined>;
   /**
    * Keeps `token` under `key`. Shared stores never replace a token that expires later (a late
@@ -59,6 +67,7 @@ export interface TokenLease {
 export class MemoryTokenStore implements TokenStore {
   readonly #cache: LRUCache<string, StoredToken>;
 
+  /** @param options - `maxEntries`: most tokens kept, least recently used dropped first. Default 1000. */
   constructor(options: { maxEntries?: number } = {}) {
     this.#cache = new LRUCache({ max: options.maxEntries ?? 1000 });
   }

@@ -1,5 +1,13 @@
 import { TokenRequestError } from "../errors.js";
-import { type FetchLike, fetchText, ResponseTooLarge, TimeoutReached } from "../lib/http.js";
+import {
+  type FetchLike,
+  fetchText,
+  isProxyAuthenticationRefused,
+  PROXY_AUTHENTICATION_REFUSED,
+  ResponseTooLarge,
+  TimeoutReached,
+} from "../lib/http.js";
+import { describeNetworkError } from "../lib/network-error.js";
 import type { AuthMethod, ClientAuthentication } from "../oauth/client-auth.js";
 
 /** Where token requests go and how the client authenticates there. */
@@ -63,11 +71,11 @@ export async function sendTokenRequest(
     return await fetchText(fetchImpl, request.url, request.init, timeoutMs, signal);
   } catch (error) {
     if (signal.aborted) throw signal.reason;
-    throw networkError(error);
+    throw networkError(error, request.url);
   }
 }
 
-function networkError(error: unknown): TokenRequestError {
+function networkError(error: unknown, url: string): TokenRequestError {
   if (error instanceof TimeoutReached) {
     return new TokenRequestError(`token request timed out after ${error.timeoutMs} ms`, {
       transient: true,
@@ -77,5 +85,14 @@ function networkError(error: unknown): TokenRequestError {
   if (error instanceof ResponseTooLarge) {
     return new TokenRequestError(`token endpoint ${error.message}`, { transient: false, cause: error });
   }
-  return new TokenRequestError("token request failed: network error", { transient: true, cause: error });
+  if (isProxyAuthenticationRefused(error)) {
+    return new TokenRequestError(`token request failed: ${PROXY_AUTHENTICATION_REFUSED}`, {
+      transient: false,
+      cause: error,
+    });
+  }
+  return new TokenRequestError(`token request failed: ${describeNetworkError(error, url)}`, {
+    transient: true,
+    cause: error,
+  });
 }

@@ -1,6 +1,6 @@
 import { decodeJwt } from "jose";
 import { OAuthError, type OAuthErrorBody, TokenRequestError } from "../errors.js";
-import { parseJsonObject } from "../lib/http.js";
+import { PROXY_AUTHENTICATION_REFUSED, parseJsonObject, withoutNulls } from "../lib/http.js";
 import { parseRetryAfter } from "../lib/retry.js";
 import { refreshAt } from "./options.js";
 import type { Target } from "./target.js";
@@ -21,8 +21,20 @@ function malformed(reason: string, status: number): TokenRequestError {
 }
 
 /**
+ * Longest lifetime a token is trusted to have: one year (RFC 6749 sets no bound). A longer
+ * `expires_in` (or JWT `exp`) is capped to it, so the token is refreshed after a year at the latest
+ * and `expiresAt` stays a valid date.
+ */
+export const MAX_TOKEN_LIFETIME_SECONDS = 366 * 24 * 3600;
+
+/** `expires_in` as a JSON number, or a decimal string of one ("3600"); anything else is refused. */
+const DECIMAL = /^\d+(?:\.\d+)?$/;
+
+/**
  * RFC 6749 §5.1. `expiresAt` counts from `sentAt`, when the request left, so that a slow answer never
  * makes a token look fresher than it is. Without `expires_in`: the JWT's `exp`, else the default.
+ * A member whose value is JSON `null` counts as absent; lifetimes are capped at
+ * {@link MAX_TOKEN_LIFETIME_SECONDS}.
  */
 export function parseTokenResponse(
   text: string,
@@ -32,7 +44,12 @@ export function parseTokenResponse(
 ): ParsedTokenResponse {
   const body = parseJsonObject(text);
   if (!body) malformedBody(text, status);
-  const { access_token: accessToken, token_type: tokenType, expires_in: expiresIn, scope } = body;
+  const {
+    access_token: accessToken,
+    token_type: tokenType,
+    expires_in: expiresIn,
+    scope,
+  } = withoutNulls(body);
   if (typeof accessToken !== "string" || accessToken === "") {
     throw malformed("access_token is missing or not a string", status);
   }
@@ -43,16 +60,17 @@ export function parseTokenResponse(
     throw malformed("scope is not a string", status);
   }
   let lifetimeMs: number;
-  if (expiresIn !== undefined && expiresIn !== null) {
+  if (expiresIn !== undefined) {
     // Some servers send expires_in as a numeric string ("3600"); accept it.
-    const seconds = typeof expiresIn === "string" && /^\d+$/.test(expiresIn) ? Number(expiresIn) : expiresIn;
+    const seconds = typeof expiresIn === "string" && DECIMAL.test(expiresIn) ? Number(expiresIn) : expiresIn;
     if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds <= 0) {
       throw malformed("expires_in is not a positive number", status);
     }
-    lifetimeMs = seconds * 1000;
+    lifetimeMs = Math.min(seconds, MAX_TOKEN_LIFETIME_SECONDS) * 1000;
   } else {
     const exp = jwtExpiry(accessToken);
     lifetimeMs = exp !== undefined ? exp - sentAt : defaultLifetimeSeconds * 1000;
+    lifetimeMs = Math.min(lifetimeMs, MAX_TOKEN_LIFETIME_SECONDS * 1000);
   }
   return {
     accessToken,
@@ -70,7 +88,7 @@ function malformedBody(text: string, status: number): never {
 function jwtExpiry(token: string): number | undefined {
   try {
     const { exp } = decodeJwt(token);
-    return typeof exp === "number" ? exp * 1000 : undefined;
+    return typeof exp === "number" && Number.isFinite(exp) ? exp * 1000 : undefined;
   } catch {
     return undefined;
   }
@@ -86,10 +104,17 @@ export function parseOAuthError(text: string): OAuthErrorBody | undefined {
   return body as OAuthErrorBody;
 }
 
-/** The error for a non-2xx token response. */
+/** The error for a token response that is not a token: an OAuth error body (any status), else by status. */
 export function errorForStatus(text: string, status: number, retryAfterMs: number | undefined): Error {
   const body = parseOAuthError(text);
   if (body) return new OAuthError(body, status, retryAfterMs);
+  if (status === 407) {
+    // A plain http request sent through a forward proxy: the answer is the proxy's, not the server's.
+    return new TokenRequestError(`token request failed: ${PROXY_AUTHENTICATION_REFUSED}`, {
+      status,
+      transient: false,
+    });
+  }
   return new TokenRequestError(`token endpoint answered ${status}`, {
     status,
     transient: status >= 500 || status === 429 || status === 408,
@@ -117,7 +142,8 @@ export function readTokenResponse(
   text: string,
   context: TokenResponseContext,
 ): StoredToken {
-  if (!response.ok) {
+  // An OAuth error body is an OAuthError whatever the status: some servers answer errors with 200.
+  if (!response.ok || parseOAuthError(text)) {
     throw errorForStatus(
       text,
       response.status,

@@ -2,13 +2,17 @@ const inspectSymbol = Symbol.for("nodejs.util.inspect.custom");
 
 /** What a client keeps for one cache key. Stores persist this shape. */
 export interface StoredToken {
+  /** The access token string as the token endpoint returned it. Stores should encrypt it at rest. */
   accessToken: string;
+  /** The response's `token_type` (`Bearer`, `DPoP`), as the server spelled it. */
   tokenType: string;
   /** Milliseconds since the epoch. */
   expiresAt: number;
   /** When a background refresh should start, ms since the epoch. */
   refreshAt: number;
+  /** Scopes granted (the response's `scope`, else the requested ones), sorted. */
   scope: string[];
+  /** The audience the token was requested for; `undefined` when none was named. */
   audience: string | undefined;
 }
 
@@ -20,7 +24,10 @@ export class AccessToken {
   readonly #value: string;
   /** Token type, normally `Bearer`. */
   readonly tokenType: string;
-  /** Expiry, in milliseconds since the epoch, measured from when the request was sent. */
+  /**
+   * Expiry, in milliseconds since the epoch, measured from when the request was sent. A lifetime
+   * longer than one year is capped to one year.
+   */
   readonly expiresAt: number;
   /** Scopes granted (the response's `scope`, else the requested ones). */
   readonly scope: readonly string[];
@@ -45,6 +52,7 @@ export class AccessToken {
     return `${this.tokenType} ${this.#value}`;
   }
 
+  /** For `JSON.stringify`: every field, with `accessToken` as `"[redacted]"`. */
   toJSON(): Record<string, unknown> {
     return {
       accessToken: "[redacted]",
@@ -55,11 +63,19 @@ export class AccessToken {
     };
   }
 
+  /** Type, audience and expiry (ISO 8601); never the token. */
   toString(): string {
-    return `AccessToken { tokenType: ${this.tokenType}, audience: ${this.audience ?? "(none)"}, expiresAt: ${new Date(this.expiresAt).toISOString()} }`;
+    return `AccessToken { tokenType: ${this.tokenType}, audience: ${this.audience ?? "(none)"}, expiresAt: ${isoDate(this.expiresAt)} }`;
   }
 
+  /** Node's `util.inspect` (and `console.log`) show {@link AccessToken.toString}'s redacted form. */
   [inspectSymbol](): string {
     return this.toString();
   }
+}
+
+/** An ISO date, or the number itself when it is not a date (`toString` must never throw). */
+function isoDate(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? String(ms) : date.toISOString();
 }

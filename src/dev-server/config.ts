@@ -4,10 +4,11 @@ import { M2MError } from "../errors.js";
 export interface DevApi {
   /** The API identifier: the token's audience (`resource` / `audience` parameter). */
   identifier: string;
+  /** A display name, as in the console; not used in tokens. */
   name?: string;
   /** Scopes (permissions) the API defines. */
   scopes: string[];
-  /** Access-token lifetime. Default 3600. */
+  /** Access-token lifetime, in seconds (a positive integer). Default 3600. */
   tokenLifetimeSeconds?: number;
   /** Signing algorithm of its tokens. Default RS256. */
   signingAlg?: "RS256" | "PS256" | "ES256" | "EdDSA";
@@ -15,11 +16,24 @@ export interface DevApi {
 
 /** An M2M application, as registered in a provider's console. */
 export interface DevApp {
+  /** A display name, as in the console. */
   name?: string;
+  /** The app's client id; unique in the file. */
   clientId: string;
+  /**
+   * The app's secret, for the `client_secret_*` methods (at least 32 characters for
+   * `client_secret_jwt`). A dev secret: the file is for local development only.
+   */
   clientSecret?: string;
   /** Public keys for `private_key_jwt`. */
-  jwks?: { keys: Record<string, unknown>[] };
+  jwks?: {
+    /** Public JWKs (RFC 7517) the app's assertions are checked against. */
+    keys: Record<string, unknown>[];
+  };
+  /**
+   * How the app authenticates at the token endpoint. Default: `private_key_jwt` with `jwks`, else
+   * `client_secret_basic`.
+   */
   authMethod?: "client_secret_basic" | "client_secret_post" | "client_secret_jwt" | "private_key_jwt";
   /** A disabled app gets `invalid_client`. Default true. */
   enabled?: boolean;
@@ -33,14 +47,23 @@ export interface DevApp {
   grants: Record<string, string[]>;
 }
 
+/**
+ * The dev server's configuration (`m2m.dev.json`, JSON Schema in `m2m.dev.schema.json`): what a
+ * provider's console holds for M2M. `$schema` and `$comment` keys are allowed; any other unknown key
+ * is a {@link DevConfigError}.
+ */
 export interface DevConfig {
+  /** The APIs (resource servers), at least one. */
   apis: DevApi[];
+  /** The M2M applications, at least one. */
   apps: DevApp[];
 }
 
 /** A configuration problem, naming the file and the path inside it. */
 export class DevConfigError extends M2MError {
+  /** The configuration file's absolute path (`"config"` for a configuration passed as an object). */
   readonly file: string;
+  /** JSON path of the problem inside the file (`apps[0].grants`), or `""` for the whole file. */
   readonly path: string;
 
   constructor(file: string, path: string, problem: string) {

@@ -25,14 +25,18 @@ export {
   validateDevConfig,
 };
 
+/** Options of {@link startDevServer}. */
 export interface StartDevServerOptions {
   /** The configuration itself… */
   config?: DevConfig;
-  /** …or the path of `m2m.dev.json`. */
+  /**
+   * …or the path of the configuration file, resolved against the working directory. Default
+   * `m2m.dev.json`. A missing or invalid file is a {@link DevConfigError} naming the path.
+   */
   configPath?: string;
-  /** Default 0 (a free port). */
+  /** TCP port to listen on. Default 0 (a free port; read it from `issuer`). */
   port?: number;
-  /** Default 127.0.0.1. */
+  /** Address to listen on. Default `127.0.0.1` (this machine only). */
   host?: string;
   /**
    * Where signing keys are kept so that tokens survive a restart. Default: `m2m.dev.keys.json` next to
@@ -41,15 +45,26 @@ export interface StartDevServerOptions {
   keysPath?: string | false;
 }
 
+/** A running dev server, as {@link startDevServer} resolves it. */
 export interface DevServer {
+  /** The issuer URL (`http://127.0.0.1:<port>`), for `issuer` options and discovery. */
   issuer: string;
+  /** The token endpoint URL (`<issuer>/token`). */
   tokenEndpoint: string;
+  /** The JWK Set URL (`<issuer>/jwks`). */
   jwksUri: string;
+  /** The validated configuration it serves. */
   config: DevConfig;
   /** The keys file, when keys are kept on disk, and whether this start created it. */
-  keys: { path: string | undefined; created: boolean };
+  keys: {
+    /** Path of the keys file; `undefined` when keys live in memory only. */
+    path: string | undefined;
+    /** Whether this start wrote the file (new keys were made). */
+    created: boolean;
+  };
   /** Number of token requests answered so far. */
   readonly tokenRequests: number;
+  /** Stops listening and closes open connections. */
   close(): Promise<void>;
 }
 
@@ -207,6 +222,9 @@ async function readBody(req: IncomingMessage): Promise<string> {
  * resources with scopes, M2M apps with credentials and grants. Tokens are RFC 9068 JWTs carrying
  * exactly the granted scopes; both `resource` (RFC 8707) and `audience` request styles work.
  *
+ * @throws {@link DevConfigError} (`ERR_DEV_CONFIG`) for a missing or invalid configuration, naming the
+ *   file and the JSON path; {@link MissingPeerDependencyError} (`ERR_MISSING_PEER_DEPENDENCY`) when the
+ *   optional peer `oidc-provider` is not installed.
  * @example
  * ```ts
  * const dev = await startDevServer({ configPath: "m2m.dev.json", port: 4000 });

@@ -49,7 +49,9 @@ export type DpopPublicKeyInput = JWK | string | CryptoKey;
  * `cnf.jkt`.
  */
 export interface DpopKey {
+  /** The JWS `alg` proofs are signed with (`ES256`, `Ed25519`, …; RFC 9449 §4.2). */
   readonly alg: DpopAlgorithm;
+  /** The signing key; a generated one is non-extractable. */
   readonly privateKey: CryptoKey;
   /** Public members only (RFC 9449 §4.2: `jwk` must not contain a private key). */
   readonly publicJwk: Readonly<JWK>;

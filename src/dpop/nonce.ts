@@ -24,7 +24,10 @@ export interface DpopNonceOptions {
   /** How many steps a nonce stays accepted (the current one included). Default 5 (5 minutes). */
   acceptedSteps?: number;
   /** Time source, milliseconds since the epoch. Default `Date.now`. */
-  clock?: { now(): number };
+  clock?: {
+    /** Milliseconds since the epoch. */
+    now(): number;
+  };
 }
 
 /**

@@ -10,6 +10,10 @@ import { ReplayStoreFullError } from "../errors.js";
  * one store: `createRedisReplayStore` in `m2m-kit/redis` (`SET NX` with an expiry).
  */
 export interface ReplayStore {
+  /**
+   * `true` when `key` is new and is now remembered until `expiresAtMs` (ms since the epoch), `false`
+   * when it was seen before that. Must be atomic across the processes sharing the store.
+   */
   remember(key: string, expiresAtMs: number): boolean | Promise<boolean>;
 }
 
@@ -23,14 +27,23 @@ export interface MemoryReplayStoreOptions {
    */
   maxEntries?: number;
   /** Time source, milliseconds since the epoch. Default `Date.now`. */
-  clock?: { now(): number };
+  clock?: {
+    /** Milliseconds since the epoch. */
+    now(): number;
+  };
 }
 
 /** A bounded in-memory {@link ReplayStore}, with read-only state for tests and metrics. */
 export interface MemoryReplayStore extends ReplayStore {
+  /**
+   * Synchronous {@link ReplayStore.remember}.
+   *
+   * @throws {@link ReplayStoreFullError} when every slot holds a proof still inside its window.
+   */
   remember(key: string, expiresAtMs: number): boolean;
   /** Entries held now (some may have expired and not yet been swept). */
   readonly size: number;
+  /** The bound given as `maxEntries` (default 100 000). */
   readonly maxEntries: number;
 }
 

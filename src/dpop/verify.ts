@@ -54,19 +54,25 @@ export interface DpopRequest {
 export interface DpopProof {
   /** RFC 7638 SHA-256 thumbprint of the proof key: what `cnf.jkt` must equal. */
   thumbprint: string;
+  /** The proof's unique identifier (RFC 9449 §4.2), at most 256 characters. */
   jti: string;
   /** Seconds since the epoch. */
   iat: number;
+  /** The proof's JWS `alg`, one of the accepted `algorithms`. */
   alg: string;
   /** The proof's public key. */
   jwk: JWK;
+  /** The proof's `nonce` claim (RFC 9449 §8), when it has one. */
   nonce: string | undefined;
 }
 
 /** Checks DPoP proofs; made once per verifier. */
 export interface DpopProofVerifier {
+  /** Accepted proof `alg`s (the `algs` of the `WWW-Authenticate: DPoP` challenge). */
   readonly algorithms: readonly string[];
+  /** Whether only DPoP-bound tokens are accepted (`dpop.required`). */
   readonly required: boolean;
+  /** The server-provided nonce source (`dpop.nonce`), if any. */
   readonly nonce: DpopNonceSource | undefined;
   /**
    * Runs RFC 9449 §4.3 steps 1–11 and `ath`. With `thumbprint`, also checks the token's `cnf.jkt`

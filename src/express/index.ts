@@ -25,6 +25,7 @@ declare global {
 
 /** A request that `requireAuth` has authenticated, with typed claims. */
 export type AuthenticatedRequest<Claims extends JWTPayload = JWTPayload> = Request & {
+  /** The verified token: claims typed as `Claims`, scopes, client id, expiry. */
   auth: AuthResult<Claims>;
 };
 

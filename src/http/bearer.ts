@@ -46,7 +46,12 @@ export interface HttpAuthOptions extends CertificateBindingOptions {
    * Shapes the error response body (e.g. `application/problem+json`); status and headers stay. If it
    * throws, the error goes to the framework's error handling (never an unanswered crash).
    */
-  errorBody?: (error: HttpAuthError) => { contentType: string; body: string };
+  errorBody?: (error: HttpAuthError) => {
+    /** The response's `Content-Type`, e.g. `application/problem+json`. */
+    contentType: string;
+    /** The response body, sent as it is. */
+    body: string;
+  };
   /**
    * Told of every refused request (`request_refused`, with the cause's `code`; a 503 carries the
    * `VerifierUnavailableError` as `cause`) and of an answer that could not be sent
@@ -56,8 +61,19 @@ export interface HttpAuthOptions extends CertificateBindingOptions {
 }
 
 /** An adapter takes a verifier, or verifier options plus adapter options. */
-export type AuthConfig = (VerifierOptions & HttpAuthOptions) | ({ verifier: Verifier } & HttpAuthOptions);
+export type AuthConfig =
+  | (VerifierOptions & HttpAuthOptions)
+  | ({
+      /** A verifier made with `createVerifier` (and perhaps instrumented), shared with other routes. */
+      verifier: Verifier;
+    } & HttpAuthOptions);
 
+/**
+ * The `error` of an RFC 6750 §3.1 challenge and JSON body: `invalid_request` (400), `invalid_token`
+ * (401), `insufficient_scope` (403), `temporarily_unavailable` (503, keys unreachable),
+ * `invalid_dpop_proof` and `use_dpop_nonce` (RFC 9449 §7.1, 401), and `unauthorized` for a request
+ * with no credentials (401, a challenge with no error code, as §3.1 asks).
+ */
 export type HttpErrorCode =
   | "invalid_request"
   | "invalid_token"
@@ -69,12 +85,15 @@ export type HttpErrorCode =
 
 /** An authentication failure with its HTTP status, headers and body. */
 export class HttpAuthError extends M2MError {
+  /** The HTTP status to answer: 400, 401, 403 or 503. */
   readonly status: number;
   /** Alias of `status` for frameworks that read `statusCode`. */
   readonly statusCode: number;
+  /** Headers to send: `WWW-Authenticate` (RFC 6750 §3), and `Retry-After` or `DPoP-Nonce` where they apply. */
   readonly headers: Record<string, string>;
   /** The RFC 6750 error code; `unauthorized` when no credentials were sent (no code in the challenge). */
   readonly error: HttpErrorCode;
+  /** Human-readable `error_description`; never contains the token. */
   readonly errorDescription: string;
 
   constructor(
@@ -97,7 +116,12 @@ export class HttpAuthError extends M2MError {
   }
 
   /** The JSON body `{ "error", "error_description" }`. */
-  toJSON(): { error: string; error_description: string } {
+  toJSON(): {
+    /** The RFC 6750 error code. */
+    error: string;
+    /** Human-readable description, without the token. */
+    error_description: string;
+  } {
     return { error: this.error, error_description: this.errorDescription };
   }
 }
@@ -471,13 +495,16 @@ function authenticateWithDpop(
           : "the Authorization header has no valid DPoP token";
       throw withDpop(failure(400, "invalid_request", description, realm));
     }
-    return verifyDpopRequest(verifier, dpop, rest, request, callOptions(options)).catch((error: unknown) => {
-      const answer = dpopFailure(error, dpop, realm);
-      if (!answer) throw toHttpAuthError(error, realm);
-      throw new HttpAuthError(answer.status, answer.error, answer.description, answer.headers, {
-        cause: error,
+    // RFC 8705 §3 holds whatever the scheme: a token bound to a certificate (too) needs that certificate.
+    return verifyDpopRequest(verifier, dpop, rest, request, callOptions(options))
+      .then((auth) => checkCertificateBinding(auth, request.clientCertificate, options))
+      .catch((error: unknown) => {
+        const answer = dpopFailure(error, dpop, realm);
+        if (!answer) throw toHttpAuthError(error, realm);
+        throw new HttpAuthError(answer.status, answer.error, answer.description, answer.headers, {
+          cause: error,
+        });
       });
-    });
   }
   if (dpop.required) {
     if (scheme !== "bearer" && other === 0) {

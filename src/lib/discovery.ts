@@ -1,12 +1,26 @@
 import { DiscoveryError } from "../errors.js";
-import { checkUrl, type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "./http.js";
+import {
+  checkUrl,
+  type FetchLike,
+  fetchText,
+  isProxyAuthenticationRefused,
+  PROXY_AUTHENTICATION_REFUSED,
+  parseJsonObject,
+  withoutNulls,
+} from "./http.js";
+import { describeNetworkError } from "./network-error.js";
 
 /** Authorization server metadata (RFC 8414 §2 / OpenID Connect Discovery §3), as m2m-kit reads it. */
 export interface AuthorizationServerMetadata {
+  /** The issuer identifier; must equal the configured issuer exactly (RFC 8414 §3.3). */
   issuer: string;
+  /** Where the client sends token requests (RFC 6749 §3.2). */
   token_endpoint?: string;
+  /** The JWK Set the verifier reads signing keys from (RFC 7517 §5). */
   jwks_uri?: string;
+  /** RFC 7662 introspection endpoint, for opaque tokens. */
   introspection_endpoint?: string;
+  /** Client authentication methods the token endpoint accepts; picks the client's default `authMethod`. */
   token_endpoint_auth_methods_supported?: string[];
   [field: string]: unknown;
 }
@@ -50,13 +64,21 @@ export async function discover(
       ));
     } catch (error) {
       if (options.signal?.aborted) throw error;
-      const reason =
-        error instanceof TimeoutReached ? `timed out after ${error.timeoutMs} ms` : "network error";
+      if (isProxyAuthenticationRefused(error)) {
+        throw new DiscoveryError(`discovery of ${issuer} failed: ${url}: ${PROXY_AUTHENTICATION_REFUSED}`, {
+          cause: error,
+          transient: false,
+        });
+      }
+      const reason = describeNetworkError(error, url);
       lastError = new DiscoveryError(`discovery of ${issuer} failed: ${url}: ${reason}`, {
         cause: error,
         transient: true,
       });
       continue;
+    }
+    if (response.status === 407) {
+      throw new DiscoveryError(`discovery of ${issuer} failed: ${url}: ${PROXY_AUTHENTICATION_REFUSED}`);
     }
     if (!response.ok) {
       const transient = response.status >= 500 || response.status === 429;
@@ -72,7 +94,7 @@ export async function discover(
     if (!metadata) {
       throw new DiscoveryError(`discovery of ${issuer} failed: ${url} did not return a JSON object`);
     }
-    return validateMetadata(metadata, issuer, url, options.allowInsecureHttp);
+    return validateMetadata(withoutNulls(metadata), issuer, url, options.allowInsecureHttp);
   }
   throw lastError ?? new DiscoveryError(`discovery of ${issuer} failed`);
 }

@@ -84,6 +84,13 @@ export function parseJsonObject(text: string): Record<string, unknown> | undefin
   }
 }
 
+/** The members of a JSON object that are not `null`: an optional member sent as `null` is absent. */
+export function withoutNulls(body: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(body)) if (value !== null) out[name] = value;
+  return out;
+}
+
 /** Loopback hosts may use plain `http:`; everything else needs `https:` unless explicitly allowed. */
 export function isLoopbackHost(hostname: string): boolean {
   return (
@@ -115,4 +122,23 @@ export function checkUrl(value: unknown, option: string, allowInsecureHttp: bool
   }
   if (url.hash) throw new TypeError(`${option} must not have a fragment`);
   return url;
+}
+
+/** What m2m-kit says of a forward proxy's 407 (RFC 9110 §15.5.8); the proxy's credentials never appear. */
+export const PROXY_AUTHENTICATION_REFUSED =
+  "the proxy refused authentication (407 Proxy Authentication Required); check the proxy credentials";
+
+/**
+ * Whether a `fetch` rejection is a forward proxy refusing its credentials (a `CONNECT` tunnel answered
+ * 407): the `ERR_PROXY` cause of `m2m-kit/node`, or undici's own `Proxy response (407)` when the
+ * user's `fetch` has an undici `ProxyAgent`. Trying again with the same credentials cannot succeed.
+ */
+export function isProxyAuthenticationRefused(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause instanceof Error && depth < 6; depth++) {
+    const { code, status } = cause as { code?: unknown; status?: unknown };
+    if (code === "ERR_PROXY" && status === 407) return true;
+    if (/Proxy response \(407\)/.test(cause.message)) return true;
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return false;
 }

@@ -35,19 +35,26 @@ export const DEFAULT_EVENT_LEVELS: Readonly<Record<string, LogLevel>> = {
 /**
  * Turns the events of a client or verifier into log lines with levels, for the `onEvent` option.
  * Fields are the event's own (they never hold a token, secret or assertion); an `error` becomes
- * `{ name, code, message }`.
+ * `{ name, code, message }`. A logger without `debug`/`info`/`warn`/`error` methods writes nothing at
+ * that level; a bad `style` or `level` is a `TypeError`.
  *
+ * @typeParam Event - {@link ClientEvent}, {@link VerifierEvent} or `RedisStoreEvent`.
  * @example
  * ```ts
  * import pino from "pino";
- * const client = new ClientCredentialsClient({ ..., onEvent: logEvents(pino(), { style: "fields-first" }) });
- * const verifier = createVerifier({ ..., onEvent: logEvents(console) });
+ * const client = new ClientCredentialsClient({
+ *   issuer, clientId, clientSecret,
+ *   onEvent: logEvents(pino(), { style: "fields-first" }),
+ * });
+ * const verifier = createVerifier({ issuer, audience, onEvent: logEvents(console) });
  * ```
  */
-export function logEvents<Event extends { type: string }>(
-  logger: EventLogger,
-  options: LogEventsOptions = {},
-): (event: Event) => void {
+export function logEvents<
+  Event extends {
+    /** The event's name, e.g. `token_fetched`; the log message is `m2m-kit <type>`. */
+    type: string;
+  },
+>(logger: EventLogger, options: LogEventsOptions = {}): (event: Event) => void {
   if (typeof logger !== "object" && typeof logger !== "function") {
     throw new TypeError("logEvents needs a logger with debug/info/warn/error methods");
   }

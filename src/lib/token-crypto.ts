@@ -10,7 +10,12 @@ import type { StoredToken } from "../client/token.js";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Secret for {@link TokenSealer}: a string of at least 32 characters or at least 32 bytes. */
+/**
+ * Key of a shared token store (`encryptionKey`): a string of at least 32 characters or at least 32
+ * bytes (shorter is a `TypeError`), the same in every process that shares the store. AES-256-GCM and
+ * HMAC-SHA-256 keys are derived from it with HKDF-SHA-256. Keep it in a secret manager, as you would
+ * the client secret; a 32-byte random value (`openssl rand -base64 32`) is a good one.
+ */
 export type EncryptionKeyInput = string | Uint8Array;
 
 export interface TokenSealer {

@@ -311,5 +311,7 @@ function describeError(error: unknown, signal: AbortSignal | null | undefined, p
     status === "407"
       ? `${where} refused the credentials (407 Proxy Authentication Required)`
       : `${where} refused the tunnel (${status})`;
-  return new TypeError("fetch failed", { cause: Object.assign(new Error(reason), { code: "ERR_PROXY" }) });
+  return new TypeError("fetch failed", {
+    cause: Object.assign(new Error(reason), { code: "ERR_PROXY", status: Number(status) }),
+  });
 }

@@ -30,7 +30,14 @@ export interface FileTokenStoreOptions {
    * The fetch lease (as in `m2m-kit/redis`): `ttlMs` default 10 000, `waitTimeoutMs` default
    * 15 000. `false`: share tokens, but every process fetches on a miss.
    */
-  lease?: { ttlMs?: number; waitTimeoutMs?: number } | false;
+  lease?:
+    | {
+        /** Lease lifetime in ms: a holder that dies blocks the others at most this long. Default 10 000. */
+        ttlMs?: number;
+        /** How long a caller waits for the holder's token before it fetches on its own, in ms. Default 15 000. */
+        waitTimeoutMs?: number;
+      }
+    | false;
   /**
    * A lock file older than this (ms), or whose process is gone, is taken over. Default 5 000; the lock
    * is held only for one read-modify-write of the file.
@@ -130,6 +137,10 @@ export class FileTokenStore implements TokenStore {
           };
   }
 
+  /**
+   * The token under `key`: from this process's memory before its refresh window, else read from the
+   * file (decrypted when `encryptionKey` is set). An unreadable file is a miss, not a failure.
+   */
   get(key: string): StoredToken | undefined | Promise<StoredToken | undefined> {
     const local = this.#l1.get(key);
     const now = Date.now();

@@ -6,8 +6,14 @@
 
 /** Structural shape of the clients accepted (no import of either library). */
 export type RedisClientLike =
-  | { sendCommand(...args: never[]): Promise<unknown> }
-  | { call(...args: never[]): Promise<unknown> };
+  | {
+      /** node-redis 4/5 client or cluster: commands go through `sendCommand`. */
+      sendCommand(...args: never[]): Promise<unknown>;
+    }
+  | {
+      /** ioredis `Redis` or `Cluster`: commands go through `call`. */
+      call(...args: never[]): Promise<unknown>;
+    };
 
 export interface RedisCommands {
   /** Sends `args` (routed by `key` on a cluster). */

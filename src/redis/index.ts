@@ -1,4 +1,5 @@
 export { StoreUnavailableError } from "../errors.js";
+export type { EncryptionKeyInput } from "../lib/token-crypto.js";
 export type { RedisClientLike } from "./commands.js";
 export {
   createRedisReplayStore,

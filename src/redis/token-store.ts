@@ -31,7 +31,14 @@ export interface RedisTokenStoreOptions {
    * `waitTimeoutMs` (default 15 000) how long a caller waits for the holder's token before it fetches
    * on its own. `false`: share tokens but let every process fetch on a miss.
    */
-  lease?: { ttlMs?: number; waitTimeoutMs?: number } | false;
+  lease?:
+    | {
+        /** Lease lifetime in ms: a holder that dies blocks the others at most this long. Default 10 000. */
+        ttlMs?: number;
+        /** How long a caller waits for the holder's token before it fetches on its own, in ms. Default 15 000. */
+        waitTimeoutMs?: number;
+      }
+    | false;
   /** Each Redis command's timeout, in ms; a slower answer counts as Redis being down. Default 500. */
   redisTimeoutMs?: number;
   /** After a Redis failure, commands are skipped (in-process cache only) for this long, in ms. Default 1 000. */
@@ -44,8 +51,20 @@ export interface RedisTokenStoreOptions {
 
 /** Events of a Redis store. They never carry a key name, a token or a value. */
 export type RedisStoreEvent =
-  | { type: "store_unavailable"; operation: string; reason: string }
-  | { type: "store_recovered"; unavailableMs: number };
+  | {
+      /** A Redis command failed or timed out: the store works from its in-process cache for `retryAfterMs`. */
+      type: "store_unavailable";
+      /** What the store was doing (`get`, `set`, `delete`, `lease`, …). */
+      operation: string;
+      /** The error's message (the Redis client's, or the timeout). */
+      reason: string;
+    }
+  | {
+      /** Redis answers again; sharing resumes. */
+      type: "store_recovered";
+      /** How long Redis was considered unreachable, in ms. */
+      unavailableMs: number;
+    };
 
 interface L1Entry {
   token: StoredToken;
@@ -142,6 +161,10 @@ export class RedisTokenStore implements TokenStore {
     return this.#downSince !== undefined;
   }
 
+  /**
+   * The token under `key`: from the in-process cache before its refresh window (no round trip), else
+   * from Redis (decrypted). Redis unreachable: the in-process entry, or `undefined`; never a rejection.
+   */
   get(key: string): StoredToken | undefined | Promise<StoredToken | undefined> {
     const entry = this.#l1.get(key);
     const now = Date.now();

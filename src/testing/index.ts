@@ -22,7 +22,9 @@ export interface MintOptions {
 
 /** A local issuer for API tests: discovery and a JWKS on 127.0.0.1, and a token minter. */
 export interface TestIssuer {
+  /** The issuer URL (`http://127.0.0.1:<port>`), also the `iss` of minted tokens; discovery is served under it. */
   issuer: string;
+  /** The JWK Set URL the verifier fetches keys from. */
   jwksUri: string;
   /** Signs an access token; defaults: iss, aud, iat, exp, `typ: at+jwt`, a `jti`. */
   mint(claims?: JWTPayload, options?: MintOptions): Promise<string>;
@@ -30,6 +32,7 @@ export interface TestIssuer {
   rotateKeys(options?: { dropOld?: boolean }): Promise<void>;
   /** Number of JWKS requests served. */
   readonly jwksRequests: number;
+  /** Stops the server; minted tokens can no longer be verified against it. */
   close(): Promise<void>;
 }
 

@@ -19,6 +19,7 @@ export const ASYMMETRIC_ALGS = [
   "EdDSA",
 ] as const;
 
+/** A JWS `alg` the verifier accepts: one of {@link ASYMMETRIC_ALGS}. */
 export type VerifyAlgorithm = (typeof ASYMMETRIC_ALGS)[number];
 
 /** Smallest RSA modulus accepted, in bits (as jose requires), measured on the imported key. */

@@ -1,8 +1,9 @@
 import type { JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
 import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
-import { type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "../lib/http.js";
+import { type FetchLike, fetchText, parseJsonObject } from "../lib/http.js";
 import type { RunOperation } from "../lib/instrumentation.js";
+import { describeNetworkError } from "../lib/network-error.js";
 import { requestScopedIo } from "../lib/runtime.js";
 import { clientSecretBasic, clientSecretPost } from "../oauth/client-auth.js";
 import { emitTo, type VerifierEventListener } from "./events.js";
@@ -11,10 +12,11 @@ import { emitTo, type VerifierEventListener } from "./events.js";
 export interface IntrospectionOptions {
   /** Introspection endpoint. Default: `introspection_endpoint` from the issuer's discovery document. */
   endpoint?: string;
-  /** The API's own credentials at the authorization server. */
+  /** The API's own client id at the authorization server (RFC 7662 §2.1: the caller authenticates). Required. */
   clientId: string;
+  /** The API's own client secret at the authorization server. Required; never in a message or event. */
   clientSecret: string;
-  /** Default `client_secret_basic`. */
+  /** How `clientId` and `clientSecret` are sent (RFC 6749 §2.3.1). Default `client_secret_basic`. */
   authMethod?: "client_secret_basic" | "client_secret_post";
   /** Introspect JWTs too, instead of verifying them locally. Default false: only non-JWT tokens. */
   allTokens?: boolean;
@@ -154,8 +156,7 @@ export class Introspector {
         this.#timeoutMs,
       ));
     } catch (error) {
-      const reason =
-        error instanceof TimeoutReached ? `timed out after ${error.timeoutMs} ms` : "network error";
+      const reason = describeNetworkError(error, endpoint);
       throw new VerifierUnavailableError(`introspection at ${endpoint} unavailable: ${reason}`, {
         cause: error,
       });

@@ -1,7 +1,8 @@
 import type { JWK } from "jose";
 import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
-import { type FetchLike, fetchText, parseJsonObject, TimeoutReached } from "../lib/http.js";
+import { type FetchLike, fetchText, parseJsonObject } from "../lib/http.js";
 import type { RunOperation } from "../lib/instrumentation.js";
+import { describeNetworkError } from "../lib/network-error.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { jwkFitsAlg } from "./algorithms.js";
@@ -376,10 +377,7 @@ export class RemoteJwks<Key> {
         this.#settings.timeoutMs,
       ));
     } catch (error) {
-      throw unavailable(
-        error instanceof TimeoutReached ? `timed out after ${error.timeoutMs} ms` : "network error",
-        error,
-      );
+      throw unavailable(describeNetworkError(error, this.uri), error);
     }
     if (!response.ok) throw unavailable(`HTTP ${response.status}`);
     const body = parseJsonObject(text);

@@ -41,14 +41,31 @@ export interface IssuerOptions {
   resourceClientId?: string | readonly string[];
 }
 
-/** Options of a verifier: one issuer rule set (`issuer` and `audience`), or several (`issuers`). */
+/**
+ * Options of {@link createVerifier} and {@link verifyAccessToken}: one issuer rule set (`issuer` and
+ * `audience`), or several (`issuers`), plus the {@link SharedVerifierOptions}. Validated when the
+ * verifier is created: a bad or missing option is a `TypeError` that names it.
+ *
+ * @example
+ * ```ts
+ * createVerifier({ issuer: "https://tenant.example.com/", audience: "https://api.example.com" });
+ * ```
+ */
 export type VerifierOptions = SharedVerifierOptions &
   (
     | {
-        /** Accepted issuer(s), compared exactly with `iss`. Or `provider` and `tenant`. */
+        /**
+         * Accepted issuer(s) (RFC 9068 §4: `iss` must match exactly, trailing slash included), also
+         * where discovery starts when `jwksUri` is not set. Or `provider` and `tenant`. Required
+         * otherwise.
+         */
         issuer?: string | readonly string[];
-        /** Accepted audience(s); the token's `aud` must contain one. `null` turns the check off, explicitly. */
+        /**
+         * Accepted audience(s), usually the API's identifier; the token's `aud` (string or array) must
+         * contain one (RFC 9068 §4). Required; `null` turns the check off, explicitly.
+         */
         audience: string | readonly string[] | null;
+        /** Not with `issuer`: use one form or the other. */
         issuers?: undefined;
       }
     | {
@@ -58,7 +75,9 @@ export type VerifierOptions = SharedVerifierOptions &
          * entry may override.
          */
         issuers: readonly IssuerOptions[];
+        /** Not with `issuers`: each entry has its own `issuer`. */
         issuer?: undefined;
+        /** Not with `issuers`: each entry has its own `audience`. */
         audience?: undefined;
       }
   );
@@ -67,25 +86,49 @@ export type VerifierOptions = SharedVerifierOptions &
 export interface SharedVerifierOptions extends Omit<IssuerOptions, "issuer" | "audience"> {
   /** Allowed `alg`s. Default: RS/PS/ES 256/384/512, Ed25519 and EdDSA. HMAC and `none` are never accepted. */
   algorithms?: readonly VerifyAlgorithm[];
-  /** Tolerance for `exp`, `nbf` and `iat`. Default 5. */
+  /** Tolerance for `exp`, `nbf` and `iat`, in seconds, for clocks that differ. Default 5. */
   clockToleranceSeconds?: number;
-  /** Scopes every token must have (a per-call `requiredScopes` adds to these). */
+  /**
+   * Scopes every token must have (a per-call `requiredScopes` adds to these): a list (all of them), or
+   * `{ anyOf }` / `{ allOf }`. A token without them is an `InsufficientScopeError` (403). Default: none.
+   */
   requiredScopes?: ScopeRequirement;
-  /** Reject tokens whose `iat` is older than this. */
+  /**
+   * Refuse tokens whose `iat` is older than this many seconds (`ERR_JWT_TOO_OLD`; a token without
+   * `iat` is `ERR_JWT_CLAIM_MISSING`). Default: no limit.
+   */
   maxTokenAgeSeconds?: number;
-  /** Tokens longer than this are rejected before any decoding. Default 16 384. */
+  /** Tokens longer than this many bytes are refused (`ERR_JWT_TOO_LARGE`) before any decoding. Default 16 384. */
   maxTokenBytes?: number;
-  /** JWKS cache settings. */
+  /**
+   * JWKS cache settings. Default `{ cacheMaxAgeMs: 600_000, cooldownMs: 30_000, timeoutMs: 5_000,
+   * staleMaxAgeMs: 86_400_000 }`.
+   */
   jwks?: JwksOptions;
   /** RFC 7662 introspection for opaque (non-JWT) tokens, or for every token with `allTokens`. */
   introspection?: IntrospectionOptions;
-  /** Cache of verified tokens (on by default), or `false`. Default 10 000 entries. */
-  verifiedTokenCache?: { maxEntries?: number } | false;
-  /** `fetch` for discovery and JWKS. Default: the global `fetch`. */
+  /**
+   * Cache of verified tokens, keyed by the token itself, or `false`. An entry never outlives the
+   * token's `exp` nor a change of the key set, and every per-call check (audience, scopes, claim
+   * policies, DPoP) still runs on a hit. On by default.
+   */
+  verifiedTokenCache?:
+    | {
+        /** Most tokens kept, least recently used dropped first. Default 10 000. */
+        maxEntries?: number;
+      }
+    | false;
+  /**
+   * `fetch` for discovery, JWKS and introspection. Default: the global `fetch`. `createNodeFetch()`
+   * from `m2m-kit/node` adds proxies and a custom CA.
+   */
   fetch?: FetchLike;
-  /** Time source (ms since the epoch); tests inject one. */
-  clock?: { now(): number };
-  /** Allow `http:` URLs on hosts other than loopback. Default false. */
+  /** Time source; tests inject one. Default: `Date.now`. */
+  clock?: {
+    /** Milliseconds since the epoch. */
+    now(): number;
+  };
+  /** Allow `http:` URLs on hosts other than loopback (`localhost`, `127.x.x.x`, `[::1]`). Default false. */
   allowInsecureHttp?: boolean;
   /**
    * DPoP (RFC 9449): accept `Authorization: DPoP` with a `DPoP` proof, checked on every request
@@ -93,24 +136,32 @@ export interface SharedVerifierOptions extends Omit<IssuerOptions, "issuer" | "a
    * `DPoP` scheme is refused. A token with `cnf.jkt` is never accepted as a Bearer token.
    */
   dpop?: DpopOptions;
-  /** Told of key-set fetches and failures, stale keys, cooldowns, refused tokens and introspection. */
+  /**
+   * Told of key-set fetches and failures, stale keys, cooldowns, refused tokens and introspection
+   * ({@link VerifierEvent}), synchronously. Errors it throws are ignored.
+   */
   onEvent?: VerifierEventListener;
 }
 
 /** The result of a successful verification. */
 export interface AuthResult<Claims extends JWTPayload = JWTPayload> {
+  /** The token's verified payload (for an introspected token: the introspection answer's claims). */
   claims: Claims;
+  /** The token's JWS protected header (`alg`, `kid`, `typ`, …); empty for an introspected token. */
   header: ProtectedHeaderParameters;
   /** Scopes from `scope`, `scp`, `permissions` and `roles` (or `scopeClaim`), deduplicated. */
   scopes: readonly string[];
   /** From `client_id`, `azp`, `cid` or `appid`. */
   clientId: string | undefined;
+  /** The token's `sub`: for an M2M token usually the client, for a user's token the user. */
   subject: string | undefined;
+  /** The token's `iss` (one of the configured issuers). */
   issuer: string;
   /** `exp` in milliseconds since the epoch. */
   expiresAt: number;
 }
 
+/** Options of one {@link Verifier.verify} call; a bad one is a `TypeError` naming it. */
 export interface VerifyCallOptions {
   /** Scopes this call needs, in addition to the verifier's. */
   requiredScopes?: ScopeRequirement;
@@ -124,6 +175,10 @@ export interface VerifyCallOptions {
   waitUntil?: WaitUntil;
 }
 
+/**
+ * A verifier made by {@link createVerifier}: checks access tokens against one configuration, with one
+ * JWKS cache per key-set URI. Create one per API and keep it (the caches are what makes it fast).
+ */
 export interface Verifier {
   /** Verifies an access token; resolves with the result or rejects with an `M2MError`. */
   verify<Claims extends JWTPayload = JWTPayload>(
@@ -138,12 +193,19 @@ export interface Verifier {
   readonly dpop?: DpopProofVerifier | undefined;
 }
 
+/** A read-only view of one JWKS cache of a verifier ({@link Verifier.jwks}). */
 export interface JwksState {
+  /** The key-set URI (`jwksUri` or the discovered `jwks_uri`). */
   readonly uri: string;
+  /** Keys are cached and younger than their max age (`jwks.cacheMaxAgeMs` or the server's `max-age`). */
   readonly fresh: boolean;
+  /** A refetch for an unknown `kid` would be refused now (less than `jwks.cooldownMs` since the last fetch). */
   readonly coolingDown: boolean;
+  /** When the keys were last fetched successfully, ms since the epoch; `undefined` before that. */
   readonly lastRefreshAt: number | undefined;
+  /** JWKS requests made so far, failed ones included. */
   readonly fetchCount: number;
+  /** Keys in the cached set (0 before the first fetch). */
   readonly keyCount: number;
 }
 

@@ -6,8 +6,14 @@ import { toList } from "./options.js";
 export type ScopeRequirement =
   | string
   | readonly string[]
-  | { anyOf: readonly string[] }
-  | { allOf: readonly string[] };
+  | {
+      /** At least one of these scopes. */
+      anyOf: readonly string[];
+    }
+  | {
+      /** Every one of these scopes (as a plain list). */
+      allOf: readonly string[];
+    };
 
 export interface NormalizedRequirement {
   scopes: readonly string[];

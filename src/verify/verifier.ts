@@ -259,7 +259,12 @@ class JwtVerifier implements Verifier {
     }
   }
 
-  /** Attaches an instrumentation (`m2m-kit/otel`); returns the function that detaches it. */
+  /**
+   * Attaches an instrumentation; returns the function that detaches it. The protocol between the
+   * verifier and `m2m-kit/otel`: use `instrument(verifier)` from `m2m-kit/otel`.
+   *
+   * @internal
+   */
   [instrumentationHook](instrumentation: Instrumentation<VerifierEvent>): () => void {
     return this.#instrumentations.attach(instrumentation);
   }

@@ -1,3 +1,4 @@
+import { inspect } from "node:util";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -9,7 +10,7 @@ import {
   TokenRequestError,
 } from "../../src/index.js";
 import { ManualClock } from "../support/clock.js";
-import { type FaultServer, startFaultServer, tokenReply } from "../support/fault-server.js";
+import { type FaultServer, type Reply, startFaultServer, tokenReply } from "../support/fault-server.js";
 
 let server: FaultServer;
 beforeAll(async () => {
@@ -233,6 +234,17 @@ describe("malformed and odd responses", () => {
       "a scope that is not a string",
       { status: 200, json: { access_token: "x", token_type: "Bearer", scope: ["a"] } },
     ],
+    ["a null access_token", { status: 200, json: { access_token: null, token_type: "Bearer" } }],
+    ...[
+      ["an expires_in that overflows to Infinity", '{"access_token":"x","expires_in":1e400}'],
+      ["a zero expires_in", '{"access_token":"x","expires_in":0}'],
+      ["an expires_in in exponent form", '{"access_token":"x","expires_in":"1e13"}'],
+      ["a negative expires_in string", '{"access_token":"x","expires_in":"-60"}'],
+      ["a boolean expires_in", '{"access_token":"x","expires_in":true}'],
+    ].map(
+      ([name, body]) =>
+        [name, { status: 200, body, headers: { "content-type": "application/json" } }] as [string, Reply],
+    ),
   ])("%s is a TokenRequestError", async (_name, reply) => {
     server.script(reply);
     const error = await newClient()
@@ -306,6 +318,131 @@ describe("malformed and odd responses", () => {
   });
 });
 
+describe("JSON null members are absent", () => {
+  it.each([
+    ["scope", { scope: null }],
+    ["token_type", { token_type: null }],
+    [
+      "every optional member",
+      { scope: null, token_type: null, expires_in: null, refresh_token: null, id_token: null },
+    ],
+  ])("%s: null is read as absent", async (_name, members) => {
+    const clock = new ManualClock();
+    server.script(tokenReply({ access_token: "with-nulls", ...members }));
+    const token = await newClient({ clock }).getToken({ scope: ["read:data"] });
+    expect(token.accessToken).toBe("with-nulls");
+    expect(token.tokenType).toBe("Bearer");
+    // Absent scope: the requested scopes. Absent expires_in: defaultTokenLifetimeSeconds (opaque token).
+    expect(token.scope).toEqual(["read:data"]);
+    if ("expires_in" in members) expect(token.expiresAt).toBe(clock.now() + 300_000);
+    else expect(token.expiresAt).toBe(clock.now() + 3_600_000);
+  });
+});
+
+describe("an OAuth error body is an OAuthError whatever the status", () => {
+  it("200 with an error body: OAuthError with its fields, not retried", async () => {
+    server.script({
+      status: 200,
+      json: {
+        error: "invalid_client",
+        error_description: "Client authentication failed",
+        error_uri: "https://errors.example/invalid_client",
+        trace_id: "t-1",
+      },
+    });
+    const error = await newClient()
+      .getToken()
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(OAuthError);
+    expect(error.code).toBe("ERR_OAUTH");
+    expect(error.error).toBe("invalid_client");
+    expect(error.errorDescription).toBe("Client authentication failed");
+    expect(error.errorUri).toBe("https://errors.example/invalid_client");
+    expect(error.status).toBe(200);
+    expect(error.body.trace_id).toBe("t-1");
+    expect(error.transient).toBe(false);
+    expect(error.message).not.toContain("fault-secret");
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("an error member wins over an access_token in the same 200 body", async () => {
+    server.script({
+      status: 200,
+      json: { error: "access_denied", error_description: null, access_token: "not-a-grant" },
+    });
+    const error = await newClient()
+      .getToken()
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(OAuthError);
+    expect(error.error).toBe("access_denied");
+    expect(error.errorDescription).toBeUndefined();
+  });
+
+  it("a 200 error body is a failed key like any OAuth error: no request storm", async () => {
+    server.script({ status: 200, json: { error: "invalid_target" } });
+    const client = newClient();
+    for (let i = 0; i < 5; i++) await expect(client.getToken()).rejects.toBeInstanceOf(OAuthError);
+    expect(server.requests).toHaveLength(1);
+  });
+});
+
+describe("implausible lifetimes are capped at one year", () => {
+  const YEAR_MS = 366 * 24 * 3600 * 1000;
+
+  it.each([
+    ["1e13 seconds", 1e13],
+    ["the largest JSON number", Number.MAX_VALUE],
+    ["a digit string of 1e13", "10000000000000"],
+    ["two years", 2 * 366 * 24 * 3600],
+  ])("expires_in %s: expiresAt is now + 1 year, and printing never throws", async (_name, expiresIn) => {
+    const clock = new ManualClock();
+    server.script(tokenReply({ access_token: "long-lived", expires_in: expiresIn }));
+    const client = newClient({ clock });
+    const token = await client.getToken();
+    expect(token.expiresAt).toBe(clock.now() + YEAR_MS);
+    expect(new Date(token.expiresAt).toISOString()).toMatch(/^\d{4}-/);
+    expect(String(token)).toContain(new Date(clock.now() + YEAR_MS).toISOString());
+    expect(inspect(token)).not.toContain("long-lived");
+    expect(JSON.parse(JSON.stringify(token)).expiresAt).toBe(clock.now() + YEAR_MS);
+    expect(() => [String(client), inspect(client), JSON.stringify(client)]).not.toThrow();
+    // The cache serves it: no second request.
+    expect((await client.getToken()).accessToken).toBe("long-lived");
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("a JWT whose exp is far in the future: capped the same way", async () => {
+    const clock = new ManualClock();
+    const jwt = await new SignJWT({})
+      .setProtectedHeader({ alg: "HS256" })
+      .setExpirationTime(1e13)
+      .sign(new Uint8Array(32));
+    server.script({ status: 200, json: { access_token: jwt, token_type: "Bearer" } });
+    const token = await newClient({ clock }).getToken();
+    expect(token.expiresAt).toBe(clock.now() + YEAR_MS);
+    expect(() => String(token)).not.toThrow();
+  });
+
+  it("a token whose stored expiry is not a date still prints", async () => {
+    const expiresAt = 8.64e15 + 1;
+    const store = {
+      get: () => ({
+        accessToken: "odd",
+        tokenType: "Bearer",
+        expiresAt,
+        refreshAt: expiresAt,
+        scope: [],
+        audience: undefined,
+      }),
+      set: () => {},
+      delete: () => {},
+    };
+    const token = await newClient({ store }).getToken();
+    expect(String(token)).toContain(String(expiresAt));
+    expect(inspect(token)).not.toContain("odd");
+    expect(() => JSON.stringify(token)).not.toThrow();
+  });
+});
+
 describe("abort and close", () => {
   it("an aborted caller rejects with the signal's reason; the shared request goes on for others", async () => {
     server.script({ ...tokenReply({ access_token: "slow-token" }), delayMs: 200 });
@@ -318,6 +455,61 @@ describe("abort and close", () => {
     await expect(aborted).rejects.toBe(reason);
     expect((await patient).accessToken).toBe("slow-token");
     expect(server.requests).toHaveLength(1);
+  });
+
+  it("when every waiter abandons a request, it is cancelled: the server sees its socket close within 1 s", async () => {
+    server.script({ hang: true });
+    const events: ClientEvent[] = [];
+    const client = newClient({ timeoutMs: 30_000, retry: false, onEvent: (e) => events.push(e) });
+    const first = new AbortController();
+    const second = new AbortController();
+    const waiters = [
+      client.getToken({ signal: first.signal }).catch((e) => e),
+      client.getToken({ signal: second.signal }).catch((e) => e),
+    ];
+    await expect.poll(() => server.requests.length).toBe(1);
+    first.abort(new Error("first gave up"));
+    // One waiter is left: the request goes on.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.requests[0]?.closedAt).toBeUndefined();
+    second.abort(new Error("second gave up"));
+    const lastAbort = Date.now();
+    const [a, b] = await Promise.all(waiters);
+    expect(a.message).toBe("first gave up");
+    expect(b.message).toBe("second gave up");
+    await expect.poll(() => server.requests[0]?.closedAt, { timeout: 1_000, interval: 10 }).toBeDefined();
+    expect((server.requests[0]?.closedAt as number) - lastAbort).toBeLessThan(1_000);
+    expect(events.find((e) => e.type === "token_failed")).toMatchObject({
+      error: { code: "ERR_TOKEN_REQUEST", message: expect.stringMatching(/every caller abandoned it/) },
+    });
+    // Nothing was cached or kept as a failure: the next caller starts a new request.
+    server.script(tokenReply({ access_token: "after-abandon" }));
+    expect((await client.getToken()).accessToken).toBe("after-abandon");
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it("a background refresh is never cancelled when a joining caller abandons it", async () => {
+    const clock = new ManualClock();
+    server.script(tokenReply({ access_token: "old", expires_in: 600 }), {
+      ...tokenReply({ access_token: "refreshed", expires_in: 600 }),
+      delayMs: 300,
+    });
+    const client = newClient({ clock, retry: false });
+    expect((await client.getToken()).accessToken).toBe("old");
+    clock.advance(590_000);
+    // Inside the refresh window: the valid token, and a background refresh starts.
+    expect((await client.getToken()).accessToken).toBe("old");
+    await expect.poll(() => server.requests.length).toBe(2);
+    // A caller that joins the refresh (forceRefresh) and gives up does not cancel it.
+    const controller = new AbortController();
+    const joined = client.getToken({ forceRefresh: true, signal: controller.signal }).catch((e) => e);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    controller.abort(new Error("joined and gave up"));
+    expect((await joined).message).toBe("joined and gave up");
+    await expect.poll(() => server.requests[1]?.answeredAt, { timeout: 2_000 }).toBeDefined();
+    expect(server.requests[1]?.closedAt).toBeUndefined();
+    await expect.poll(async () => (await client.getToken()).accessToken).toBe("refreshed");
+    expect(server.requests).toHaveLength(2);
   });
 
   it("an already-aborted signal rejects at once", async () => {

@@ -14,7 +14,9 @@ import { requireAuth } from "../../src/express/index.js";
 import { m2mAuth } from "../../src/fastify/index.js";
 import {
   ClientCredentialsClient,
+  createDpopProof,
   createVerifier,
+  generateDpopKey,
   parseClientCertificateHeader,
   type Verifier,
 } from "../../src/index.js";
@@ -23,6 +25,7 @@ import { withAuth } from "../../src/web/index.js";
 import { createTestPki, type TestCert, type TestPki } from "../support/certs.js";
 import { serveFetch } from "../support/fetch-server.js";
 import { listen } from "../support/http.js";
+import { type KeyServer, startKeyServer } from "../support/key-server.js";
 import { ODD_SECRET, type RunningProvider, startProvider } from "../support/oidc.js";
 
 const API = "https://api.example.com";
@@ -103,9 +106,13 @@ const tlsOptions = () => ({
   rejectUnauthorized: false,
 });
 
-async function expressApi(options: Parameters<typeof requireAuth>[1] = {}, https = true): Promise<Server> {
+async function expressApi(
+  options: Parameters<typeof requireAuth>[1] = {},
+  https = true,
+  apiVerifier: Verifier = verifier,
+): Promise<Server> {
   const app = express();
-  app.get("/data", requireAuth(verifier, options), (req, res) => {
+  app.get("/data", requireAuth(apiVerifier, options), (req, res) => {
     res.json({ client: req.auth?.clientId });
   });
   const server = https ? createHttpsServer(tlsOptions(), app) : (await import("node:http")).createServer(app);
@@ -115,9 +122,13 @@ async function expressApi(options: Parameters<typeof requireAuth>[1] = {}, https
   return running;
 }
 
-async function fastifyApi(options: Record<string, unknown> = {}, https = true): Promise<Server> {
+async function fastifyApi(
+  options: Record<string, unknown> = {},
+  https = true,
+  apiVerifier: Verifier = verifier,
+): Promise<Server> {
   const app: FastifyInstance = (https ? Fastify({ https: tlsOptions() }) : Fastify()) as FastifyInstance;
-  await app.register(m2mAuth, { verifier, ...options });
+  await app.register(m2mAuth, { verifier: apiVerifier, ...options });
   app.get("/data", { config: { scopes: [] } }, async (request) => ({ client: request.auth?.clientId }));
   await app.listen({ port: 0, host: "127.0.0.1" });
   const port = (app.server.address() as AddressInfo).port;
@@ -246,6 +257,56 @@ describe.each([
     const result = await call(unconfigured, boundToken, { headers: { [HEADER]: rfc9440(pki.client) } });
     expect(result.status).toBe(401);
     expect((await call(unconfigured, unboundToken, { headers: { [HEADER]: "garbage" } })).status).toBe(200);
+  });
+});
+
+describe.each([
+  ["Express", expressApi],
+  ["Fastify", fastifyApi],
+])("%s over HTTPS, a token bound to a DPoP key and a certificate, sent with the DPoP scheme", (_n, start) => {
+  // oidc-provider issues one binding or the other, so the token comes from a local issuer.
+  let issuer: KeyServer;
+  let api: Server;
+  let token: string;
+  let dpopKey: Awaited<ReturnType<typeof generateDpopKey>>;
+  beforeAll(async () => {
+    issuer = await startKeyServer({ audience: API, algs: ["ES256"] });
+    dpopKey = await generateDpopKey();
+    token = await issuer.sign({
+      client_id: "orders-job",
+      cnf: { jkt: dpopKey.thumbprint, "x5t#S256": pki.client.thumbprint },
+    });
+    const dpopVerifier = createVerifier({ issuer: issuer.issuer, audience: API, dpop: {} });
+    api = await start({}, true, dpopVerifier);
+  });
+  afterAll(async () => {
+    await issuer.close();
+  });
+
+  const callDpop = async (cert?: TestCert) => {
+    const url = `${api.url}/data`;
+    const proof = await createDpopProof(dpopKey, { method: "GET", url, accessToken: token });
+    const response = await transport(cert)(url, {
+      headers: { authorization: `DPoP ${token}`, dpop: proof },
+    });
+    return {
+      status: response.status,
+      challenge: response.headers.get("www-authenticate") ?? "",
+      body: (await response.json()) as Record<string, unknown>,
+    };
+  };
+
+  it("the same certificate → 200", async () => {
+    expect(await callDpop(pki.client)).toMatchObject({ status: 200, body: { client: "orders-job" } });
+  });
+
+  it("another certificate or none → 401 invalid_token, with a DPoP challenge", async () => {
+    for (const cert of [pki.otherClient, undefined]) {
+      const result = await callDpop(cert);
+      expect(result.status).toBe(401);
+      expect(result.challenge).toMatch(/^DPoP error="invalid_token"/);
+      expect(result.body.error_description).toMatch(/RFC 8705/);
+    }
   });
 });
 

@@ -160,6 +160,52 @@ describe("proxy with credentials", () => {
   );
 });
 
+describe("a proxy that refuses the credentials (407)", () => {
+  it.each([
+    ["http", () => plain.issuer],
+    ["https", () => tlsAs.issuer],
+  ])("is a TokenRequestError that is not transient and is not retried (%s issuer)", async (_kind, issuer) => {
+    const wrong = authProxy.urlWithCredentials.replace(encodeURIComponent(PROXY_PASSWORD), "wrong-Pa55");
+    const events: string[] = [];
+    const error = await new ClientCredentialsClient({
+      tokenEndpoint: `${issuer()}/token`,
+      clientId: "basic-client",
+      clientSecret: ODD_SECRET,
+      fetch: nodeFetch({ proxy: wrong, ca: pki.ca.cert }),
+      retry: { retries: 3, minDelayMs: 1, maxDelayMs: 5 },
+      onEvent: (event) => events.push(event.type),
+    })
+      .getToken({ audience: API })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TokenRequestError);
+    expect(error).toMatchObject({ code: "ERR_TOKEN_REQUEST", transient: false });
+    expect((error as Error).message).toBe(
+      "token request failed: the proxy refused authentication (407 Proxy Authentication Required); check the proxy credentials",
+    );
+    expect(events).not.toContain("retry");
+    expect(authProxy.log.filter((entry) => !entry.allowed)).toHaveLength(1);
+    const text = [String(error), inspect(error, { depth: 10 }), JSON.stringify(error)].join("\n");
+    expect(text).not.toContain(PROXY_PASSWORD);
+    expect(text).not.toContain("wrong-Pa55");
+  });
+
+  it("fails discovery at once, without trying again", async () => {
+    const wrong = authProxy.urlWithCredentials.replace(encodeURIComponent(PROXY_PASSWORD), "wrong-Pa55");
+    const error = await new ClientCredentialsClient({
+      issuer: tlsAs.issuer,
+      clientId: "basic-client",
+      clientSecret: ODD_SECRET,
+      fetch: nodeFetch({ proxy: wrong, ca: pki.ca.cert }),
+      retry: { retries: 3, minDelayMs: 1, maxDelayMs: 5 },
+    })
+      .getToken({ audience: API })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "ERR_DISCOVERY", transient: false });
+    expect((error as Error).message).toContain("the proxy refused authentication (407");
+    expect(authProxy.log.filter((entry) => !entry.allowed)).toHaveLength(1);
+  });
+});
+
 describe("private CA", () => {
   it("verifies an HTTPS issuer signed by the test CA with `ca`, and refuses it without", async () => {
     const token = await client(tlsAs.issuer, nodeFetch({ proxy: false, ca: pki.ca.cert })).getToken();

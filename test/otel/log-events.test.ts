@@ -1,4 +1,6 @@
 /** `logEvents`: a client's events as log lines with levels, in pino's and in console/winston's call style. */
+import { Writable } from "node:stream";
+import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClientCredentialsClient, type ClientEvent, logEvents } from "../../src/index.js";
 import { ManualClock } from "../support/clock.js";
@@ -54,6 +56,30 @@ describe("logEvents", () => {
       ["debug", "m2m-kit cache_hit"],
     ]);
     expect(lines[1]?.args[0]).toMatchObject({ event: "token_fetched", attempts: 2, background: false });
+  });
+
+  it("with a real pino logger (fields-first): JSON lines with pino's level numbers, the event's fields and the message", async () => {
+    const written: string[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        written.push(String(chunk));
+        done();
+      },
+    });
+    await run(logEvents(pino({ level: "debug" }, destination), { style: "fields-first", level: "debug" }));
+    const lines = written
+      .join("")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(lines.map((l) => [l.level, l.msg, l.event])).toEqual([
+      [20, "m2m-kit cache_miss", "cache_miss"],
+      [40, "m2m-kit retry", "retry"],
+      [30, "m2m-kit token_fetched", "token_fetched"],
+      [20, "m2m-kit cache_hit", "cache_hit"],
+    ]);
+    expect(lines[1]).toMatchObject({ attempt: 1, status: 503 });
+    expect(written.join("")).not.toMatch(/logged-token|log-secret/);
   });
 
   it("errors become name, code and message; bad options are TypeErrors", async () => {

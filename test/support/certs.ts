@@ -40,6 +40,8 @@ export interface TestPki {
   strangerClient: TestCert;
   /** A server certificate for 127.0.0.1 signed by the stranger CA. */
   strangerServer: TestCert;
+  /** A self-signed server certificate for 127.0.0.1/localhost (no CA). */
+  selfSignedServer: TestCert;
 }
 
 async function keys(): Promise<CryptoKeyPair> {
@@ -130,6 +132,22 @@ async function selfSignedClient(subject: string): Promise<TestCert> {
   return toTestCert(cert, pair, subject);
 }
 
+async function selfSignedServer(subject: string): Promise<TestCert> {
+  const pair = await keys();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    name: subject,
+    keys: pair,
+    signingAlgorithm: ALG,
+    ...validity(),
+    extensions: [
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
+      new x509.SubjectAlternativeNameExtension(SERVER_NAMES),
+    ],
+  });
+  return toTestCert(cert, pair, subject);
+}
+
 const SERVER_NAMES: x509.JsonGeneralName[] = [
   { type: "ip", value: "127.0.0.1" },
   { type: "dns", value: "localhost" },
@@ -154,5 +172,6 @@ export async function createTestPki(): Promise<TestPki> {
       { type: "dns", value: "orders-job.clients.example" },
     ]),
     strangerServer: await issue(stranger, "CN=127.0.0.1", "server", SERVER_NAMES),
+    selfSignedServer: await selfSignedServer("CN=127.0.0.1"),
   };
 }

@@ -18,6 +18,10 @@ export interface RecordedRequest {
   body: string;
   /** When the request arrived, Date.now(). */
   at: number;
+  /** When the reply was sent in full, Date.now(). */
+  answeredAt?: number;
+  /** When the connection closed before a reply was sent (the client gave up), Date.now(). */
+  closedAt?: number;
 }
 
 export interface FaultServer {
@@ -53,12 +57,19 @@ export async function startFaultServer(): Promise<FaultServer> {
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    requests.push({
+    const recorded: RecordedRequest = {
       method: req.method ?? "",
       url: req.url ?? "",
       headers: req.headers,
       body: Buffer.concat(chunks).toString("utf8"),
       at: Date.now(),
+    };
+    requests.push(recorded);
+    res.on("finish", () => {
+      recorded.answeredAt = Date.now();
+    });
+    res.on("close", () => {
+      if (recorded.answeredAt === undefined) recorded.closedAt = Date.now();
     });
     const queue = routes.get(req.url ?? "") ?? replies;
     const reply = queue.length > 1 ? (queue.shift() as Reply) : (queue[0] as Reply);
@@ -67,6 +78,7 @@ export async function startFaultServer(): Promise<FaultServer> {
       return;
     }
     if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
+    if (res.destroyed) return;
     const body = reply.json !== undefined ? JSON.stringify(reply.json) : (reply.body ?? "");
     res.writeHead(reply.status ?? 200, {
       "content-type": reply.json !== undefined ? "application/json" : "text/html",

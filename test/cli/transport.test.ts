@@ -1,0 +1,311 @@
+/**
+ * `m2m token` and `m2m verify` as child processes on m2m-kit/node's transport: an HTTPS issuer signed
+ * by a test CA (--ca), mutual TLS against oidc-provider's mTLS alias endpoint (--cert, --key), a real
+ * forward proxy from the environment and from --proxy, with and without credentials. The proxy
+ * password is never printed, not even with --debug.
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { decodeJwt } from "jose";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createTestPki, type TestPki } from "../support/certs.js";
+import { ensureBuilt } from "../support/fleet.js";
+import { ODD_SECRET, type RunningProvider, startProvider } from "../support/oidc.js";
+import { type RunningProxy, startProxy } from "../support/proxy.js";
+
+const root = resolve(import.meta.dirname, "../..");
+const BIN = join(root, "dist/cli/bin.js");
+const API = "https://api.example.com";
+const PROXY_PASSWORD = "cli-pr0xy-pa55word";
+const PROXY_ENV = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"];
+/** This process's environment without proxy variables (lower-case names would win over the test's). */
+const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !PROXY_ENV.includes(name)));
+
+let pki: TestPki;
+let mtlsAs: RunningProvider; // https, certificate from the test CA, mTLS alias endpoint
+let plainAs: RunningProvider; // http on loopback
+let proxy: RunningProxy;
+let authProxy: RunningProxy;
+let dir: string;
+const file = (name: string) => join(dir, name);
+
+function m2m(args: string[], env: Record<string, string> = {}) {
+  const child = execFile(process.execPath, [BIN, ...args], {
+    env: { ...baseEnv, ...env, NO_COLOR: "1", SECRET: ODD_SECRET },
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr?.on("data", (chunk) => {
+    stderr += chunk;
+  });
+  return new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
+    child.once("close", (code) => done({ code: code ?? -1, stdout, stderr })),
+  );
+}
+
+beforeAll(async () => {
+  await ensureBuilt();
+  dir = await mkdtemp(join(tmpdir(), "m2m-cli-tls-"));
+  pki = await createTestPki();
+  await Promise.all([
+    writeFile(file("ca.pem"), pki.ca.cert),
+    writeFile(file("client.pem"), pki.client.cert),
+    writeFile(file("client.key"), pki.client.key, { mode: 0o600 }),
+    writeFile(file("sensor.pem"), pki.selfSigned.cert),
+    writeFile(file("sensor.key"), pki.selfSigned.key, { mode: 0o600 }),
+  ]);
+  mtlsAs = await startProvider({
+    https: { cert: pki.server.cert, key: pki.server.key },
+    mtls: { ca: pki.ca.cert },
+    clients: [
+      {
+        client_id: "orders-job",
+        token_endpoint_auth_method: "tls_client_auth",
+        tls_client_auth_san_dns: "orders-job.clients.example",
+        tls_client_certificate_bound_access_tokens: true,
+      },
+      {
+        client_id: "sensor-42",
+        token_endpoint_auth_method: "self_signed_tls_client_auth",
+        jwks: { keys: [pki.selfSigned.publicJwk as never] },
+        tls_client_certificate_bound_access_tokens: true,
+      },
+      {
+        client_id: "basic-client",
+        client_secret: ODD_SECRET,
+        token_endpoint_auth_method: "client_secret_basic",
+      },
+    ],
+  });
+  plainAs = await startProvider();
+  proxy = await startProxy();
+  authProxy = await startProxy({ username: "svc-proxy", password: PROXY_PASSWORD });
+}, 120_000);
+afterEach(() => {
+  proxy.log.length = 0;
+  authProxy.log.length = 0;
+});
+afterAll(async () => {
+  await Promise.all([mtlsAs?.close(), plainAs?.close(), proxy?.close(), authProxy?.close()]);
+  await rm(dir, { recursive: true, force: true });
+});
+
+const secretArgs = ["--client-id", "basic-client", "--client-secret-env", "SECRET", "--audience", API];
+
+describe("m2m token and m2m verify on m2m-kit/node's transport", { timeout: 120_000 }, () => {
+  it("--ca: an HTTPS issuer signed by a private CA works with it, and is refused without it", async () => {
+    const trusted = await m2m(["token", "--issuer", mtlsAs.issuer, ...secretArgs, "--ca", file("ca.pem")]);
+    expect(trusted.stderr).toBe("");
+    expect(trusted.code).toBe(0);
+    const token = trusted.stdout.trim();
+    expect(decodeJwt(token).client_id).toBe("basic-client");
+
+    const verified = await m2m([
+      "verify",
+      token,
+      "--issuer",
+      mtlsAs.issuer,
+      "--audience",
+      API,
+      "--ca",
+      file("ca.pem"),
+    ]);
+    expect(verified).toMatchObject({ code: 0 });
+    expect(verified.stdout).toMatch(/^valid: client basic-client/);
+
+    const untrusted = await m2m(["token", "--issuer", mtlsAs.issuer, ...secretArgs]);
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toMatch(
+      /^m2m token: ERR_DISCOVERY: discovery of https:\/\/127\.0\.0\.1:\d+ failed/,
+    );
+    const unverified = await m2m(["verify", token, "--issuer", mtlsAs.issuer, "--audience", API]);
+    expect(unverified.code).toBe(1);
+    expect(unverified.stdout).toMatch(/^invalid: ERR_VERIFIER_UNAVAILABLE/);
+  });
+
+  it("--cert/--key: tls_client_auth and self_signed_tls_client_auth get certificate-bound tokens", async () => {
+    for (const [clientId, name, thumbprint] of [
+      ["orders-job", "client", pki.client.thumbprint],
+      ["sensor-42", "sensor", pki.selfSigned.thumbprint],
+    ] as const) {
+      const before = mtlsAs.tokenRequests;
+      const result = await m2m([
+        "token",
+        "--issuer",
+        mtlsAs.issuer,
+        "--client-id",
+        clientId,
+        "--audience",
+        API,
+        "--ca",
+        file("ca.pem"),
+        "--cert",
+        file(`${name}.pem`),
+        "--key",
+        file(`${name}.key`),
+        "--json",
+      ]);
+      expect(result.stderr, clientId).toBe("");
+      expect(result.code).toBe(0);
+      const out = JSON.parse(result.stdout);
+      expect(decodeJwt(out.access_token)).toMatchObject({
+        client_id: clientId,
+        cnf: { "x5t#S256": thumbprint },
+      });
+      expect(mtlsAs.tokenRequests).toBe(before + 1);
+    }
+  });
+
+  it("--cert without --key, or a key that does not fit, is a usage error that shows no key", async () => {
+    const noKey = await m2m([
+      "token",
+      "--issuer",
+      mtlsAs.issuer,
+      "--client-id",
+      "x",
+      "--cert",
+      file("client.pem"),
+    ]);
+    expect(noKey).toMatchObject({ code: 2 });
+    expect(noKey.stderr).toBe("m2m token: --cert needs --key (its private key)\n");
+    const mismatch = await m2m([
+      "token",
+      "--issuer",
+      mtlsAs.issuer,
+      "--client-id",
+      "x",
+      "--cert",
+      file("client.pem"),
+      "--key",
+      file("sensor.key"),
+    ]);
+    expect(mismatch.code).toBe(2);
+    expect(mismatch.stderr).toMatch(/^m2m token: --cert\/--key could not be loaded/);
+    expect(mismatch.stderr).not.toContain("PRIVATE KEY");
+  });
+
+  it("uses HTTP_PROXY / HTTPS_PROXY from the environment, and NO_PROXY bypasses it", async () => {
+    const plainHost = new URL(plainAs.issuer).host;
+    const viaHttp = await m2m(["token", "--issuer", plainAs.issuer, ...secretArgs], {
+      HTTP_PROXY: proxy.url,
+    });
+    expect(viaHttp.code).toBe(0);
+    expect(proxy.log.map(({ method, target }) => `${method} ${target}`)).toEqual([
+      `GET http://${plainHost}/.well-known/openid-configuration`,
+      `POST http://${plainHost}/token`,
+    ]);
+    proxy.log.length = 0;
+
+    const verified = await m2m(
+      ["verify", viaHttp.stdout.trim(), "--issuer", plainAs.issuer, "--audience", API],
+      { http_proxy: proxy.url },
+    );
+    expect(verified.code).toBe(0);
+    expect(proxy.log.map(({ method, target }) => `${method} ${target}`)).toContain(
+      `GET http://${plainHost}/jwks`,
+    );
+    proxy.log.length = 0;
+
+    const tlsHost = new URL(mtlsAs.issuer).host;
+    const viaConnect = await m2m(
+      ["token", "--issuer", mtlsAs.issuer, ...secretArgs, "--ca", file("ca.pem")],
+      {
+        HTTPS_PROXY: proxy.url,
+      },
+    );
+    expect(viaConnect.code).toBe(0);
+    expect(proxy.log.length).toBeGreaterThanOrEqual(1);
+    expect(proxy.log.every((entry) => entry.method === "CONNECT" && entry.target === tlsHost)).toBe(true);
+    proxy.log.length = 0;
+
+    const bypassed = await m2m(["token", "--issuer", plainAs.issuer, ...secretArgs], {
+      HTTP_PROXY: proxy.url,
+      NO_PROXY: "127.0.0.1",
+    });
+    expect(bypassed.code).toBe(0);
+    expect(proxy.log).toEqual([]);
+  });
+
+  it("--proxy with credentials works; a wrong password fails once, and neither password is printed", async () => {
+    const good = await m2m([
+      "token",
+      "--issuer",
+      mtlsAs.issuer,
+      ...secretArgs,
+      "--ca",
+      file("ca.pem"),
+      "--proxy",
+      authProxy.urlWithCredentials,
+    ]);
+    expect(good.stderr).toBe("");
+    expect(good.code).toBe(0);
+    expect(authProxy.log.length).toBeGreaterThanOrEqual(1);
+    expect(authProxy.log.every((entry) => entry.method === "CONNECT" && entry.allowed)).toBe(true);
+    authProxy.log.length = 0;
+
+    const wrong = authProxy.urlWithCredentials.replace(encodeURIComponent(PROXY_PASSWORD), "wr0ng-Pa55");
+    for (const [args, env] of [
+      [["--proxy", wrong], {}],
+      [[], { HTTPS_PROXY: wrong }],
+    ] as const) {
+      authProxy.log.length = 0;
+      const refused = await m2m(
+        [
+          "token",
+          "--token-endpoint",
+          `${mtlsAs.issuer}/token`,
+          ...secretArgs,
+          "--ca",
+          file("ca.pem"),
+          "--debug",
+          ...args,
+        ],
+        env,
+      );
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(
+        "m2m token: ERR_TOKEN_REQUEST: token request failed: the proxy refused authentication (407 Proxy Authentication Required)",
+      );
+      const printed = refused.stdout + refused.stderr;
+      expect(printed).not.toContain(PROXY_PASSWORD);
+      expect(printed).not.toContain("wr0ng-Pa55");
+      expect(printed).not.toContain(ODD_SECRET);
+      // Not transient: one refused CONNECT, no retry.
+      expect(authProxy.log.filter((entry) => !entry.allowed)).toHaveLength(1);
+    }
+
+    const verify = await m2m([
+      "verify",
+      good.stdout.trim(),
+      "--issuer",
+      mtlsAs.issuer,
+      "--audience",
+      API,
+      "--ca",
+      file("ca.pem"),
+      "--proxy",
+      wrong,
+      "--debug",
+    ]);
+    expect(verify.code).toBe(1);
+    expect(verify.stdout + verify.stderr).not.toContain("wr0ng-Pa55");
+  });
+
+  it("a --proxy that is not a URL is a usage error that does not echo it", async () => {
+    const result = await m2m([
+      "token",
+      "--issuer",
+      plainAs.issuer,
+      ...secretArgs,
+      "--proxy",
+      `not a url ${PROXY_PASSWORD}`,
+    ]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('m2m token: --proxy must be "env", false or an http(s) proxy URL\n');
+  });
+});

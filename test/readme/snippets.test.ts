@@ -1,0 +1,124 @@
+/**
+ * Every ```ts block of README.md type-checks against the package's source, each as a module of its own,
+ * with `tsc` run as a child process. New sections are picked up without touching this test.
+ *
+ * A block that is a fragment of the text around it (it uses `issuer`, `clientId`, `app`, … without
+ * defining them) gets those values from the prelude below; it still imports what it uses from
+ * m2m-kit. A deliberately wrong block (an option name that does not exist) is checked in the same run
+ * and must be refused, so the check is known to catch what it is for.
+ */
+import { execFile } from "node:child_process";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { expect, it } from "vitest";
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, "../..");
+
+/** The ```ts / ```typescript blocks of a Markdown text, with the README line of their first row. */
+function typeScriptBlocks(markdown: string): Array<{ line: number; code: string }> {
+  const blocks: Array<{ line: number; code: string }> = [];
+  const lines = markdown.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^```(ts|typescript)\s*$/.test(lines[i] as string)) continue;
+    const start = i + 1;
+    let end = start;
+    while (end < lines.length && !/^```\s*$/.test(lines[end] as string)) end++;
+    blocks.push({ line: start + 1, code: lines.slice(start, end).join("\n") });
+    i = end;
+  }
+  return blocks;
+}
+
+/** Values a fragment takes from the text around it (global declarations; a block's own names win). */
+const PRELUDE = `declare const issuer: string;
+declare const clientId: string;
+declare const clientSecret: string;
+declare const audience: string;
+declare const url: string;
+declare const app: import("express").Express;
+`;
+
+/** Modules of platforms that are not dev dependencies here, with the shapes the blocks use. */
+const PLATFORMS = `declare module "next/server" {
+  export type NextRequest = Request & { nextUrl: URL };
+  export class NextResponse extends Response {
+    static next(init?: { request?: { headers?: Headers } }): NextResponse;
+    static json(body: unknown, init?: ResponseInit): NextResponse;
+  }
+}
+declare module "cloudflare:workers" {
+  export const env: Record<string, string>;
+}
+interface Env { [binding: string]: string }
+interface ExecutionContext { waitUntil(promise: Promise<unknown>): void; passThroughOnException(): void }
+`;
+
+/** A block with an option name that does not exist: the check must refuse it. */
+const CANARY = `import { ClientCredentialsClient, createVerifier } from "m2m-kit";
+new ClientCredentialsClient({ issuer, clientId, clientSecret, timeout: 5_000 });
+createVerifier({ issuer, audience, clockTolerance: 5 });
+`;
+
+it("every TypeScript snippet in README.md type-checks (and a wrong option name is refused)", async () => {
+  const blocks = typeScriptBlocks(await readFile(join(root, "README.md"), "utf8"));
+  expect(blocks.length).toBeGreaterThan(15);
+  const dir = join(root, ".tmp", "readme-snippets");
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, "prelude.d.ts"), PRELUDE);
+  await writeFile(join(dir, "platforms.d.ts"), PLATFORMS);
+  await writeFile(join(dir, "canary.ts"), `${CANARY}export {};\n`);
+  const files: string[] = ["prelude.d.ts", "platforms.d.ts", "canary.ts"];
+  for (const block of blocks) {
+    const file = `readme-line-${block.line}.ts`;
+    // Each block is its own module (top-level await allowed).
+    await writeFile(join(dir, file), `${block.code}\nexport {};\n`);
+    files.push(file);
+  }
+  await writeFile(
+    join(dir, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: {
+        target: "ES2022",
+        module: "ESNext",
+        moduleResolution: "Bundler",
+        lib: ["ES2022", "DOM", "DOM.Iterable"],
+        types: ["node"],
+        strict: true,
+        noEmit: true,
+        skipLibCheck: true,
+        baseUrl: root,
+        paths: {
+          "m2m-kit": ["./src/index.ts"],
+          "m2m-kit/*": ["./src/*/index.ts"],
+          "#platform": ["./src/platform/node.ts"],
+        },
+      },
+      files,
+    }),
+  );
+  const output = await run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", dir], {
+    cwd: dir,
+  }).then(
+    () => "",
+    (error: { stdout: string; stderr: string }) => `${error.stdout}${error.stderr}`,
+  );
+  // Errors are reported as README.md:<line>:<column> so they can be found in the README.
+  const errors = output
+    .split("\n")
+    .filter((line) => /error TS/.test(line))
+    .map((line) =>
+      line.replace(
+        /^readme-line-(\d+)\.ts\((\d+),(\d+)\)/,
+        (_, first: string, row: string, column: string) =>
+          `README.md:${Number(first) + Number(row) - 1}:${column}`,
+      ),
+    );
+  const canary = errors.filter((line) => line.startsWith("canary.ts"));
+  expect(errors.filter((line) => !line.startsWith("canary.ts"))).toEqual([]);
+  expect(canary).toHaveLength(2);
+  expect(canary[0]).toMatch(/^canary\.ts\(2,\d+\): error TS(2353|2561): .*'timeout' does not exist/);
+  expect(canary[1]).toMatch(/^canary\.ts\(3,\d+\): error TS(2353|2561): .*'clockTolerance' does not exist/);
+}, 120_000);
