@@ -23,11 +23,22 @@ declare global {
   }
 }
 
-/** A request that `requireAuth` has authenticated, with typed claims. */
+/**
+ * A request that `requireAuth` has authenticated, with typed claims. Under `strict`, Express's
+ * route methods take handlers of a plain `Request`: wrap a handler that takes this type in
+ * {@link authenticated}.
+ */
 export type AuthenticatedRequest<Claims extends JWTPayload = JWTPayload> = Request & {
   /** The verified token: claims typed as `Claims`, scopes, client id, expiry. */
   auth: AuthResult<Claims>;
 };
+
+/** A route handler of an authenticated request (see {@link authenticated}). */
+export type AuthenticatedHandler<Claims extends JWTPayload = JWTPayload> = (
+  req: AuthenticatedRequest<Claims>,
+  res: Response,
+  next: NextFunction,
+) => unknown;
 
 export interface ExpressAuthOptions extends HttpAuthOptions {
   /** Pass failures to `next(err)` (with `status`, `statusCode` and `headers`) instead of answering. */
@@ -194,6 +205,44 @@ export function requireScopes(...scopes: string[]): RequestHandler {
 /** Route middleware: the token must have at least one of `scopes` (after `requireAuth`). */
 export function requireAnyScope(...scopes: string[]): RequestHandler {
   return scopesMiddleware(scopes, true);
+}
+
+/**
+ * A typed route handler: `req.auth` is present, with `Claims` as its claims, and needs no cast.
+ * Fail closed: a request that reaches it unauthenticated (a route without `requireAuth`, or
+ * `optional: true` without credentials) is answered 401 and the handler does not run. A promise the
+ * handler returns that rejects goes to `next(err)` (on Express 4 too).
+ *
+ * @example
+ * ```ts
+ * app.get("/orders", requireScopes("read:orders"), authenticated<{ tenant: string }>((req, res) => {
+ *   res.json({ tenant: req.auth.claims.tenant, client: req.auth.clientId });
+ * }));
+ * ```
+ */
+export function authenticated<Claims extends JWTPayload = JWTPayload>(
+  handler: AuthenticatedHandler<Claims>,
+): RequestHandler {
+  if (typeof handler !== "function") throw new TypeError("authenticated needs a handler function");
+  return function m2mAuthenticated(req: Request, res: Response, next: NextFunction): void {
+    if (req.auth === undefined) {
+      const options = ((res.locals as Record<symbol, unknown>)[SETTINGS] ?? {}) as ExpressAuthOptions;
+      try {
+        checkRequestScopes(undefined, [], false, options.realm);
+      } catch (error) {
+        fail(error, res, next, options);
+      }
+      return;
+    }
+    let result: unknown;
+    try {
+      result = handler(req as AuthenticatedRequest<Claims>, res, next);
+    } catch (error) {
+      next(error);
+      return;
+    }
+    if (result instanceof Promise) result.catch((error: unknown) => next(error));
+  };
 }
 
 export { HttpAuthError } from "../http/bearer.js";

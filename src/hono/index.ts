@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler } from "hono";
+import type { JWTPayload } from "jose";
 import {
   type AuthConfig,
   checkRequestScopes,
@@ -10,16 +11,41 @@ import {
 } from "../http/bearer.js";
 import { checkCertificateBindingOptions } from "../http/certificate-binding.js";
 import type { WaitUntil } from "../lib/runtime.js";
+import { emitTo } from "../verify/events.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";
-import { errorResponse } from "../web/index.js";
 import { authenticateFetchRequest } from "../web/request.js";
 
 declare module "hono" {
   interface ContextVariableMap {
-    /** Set by `honoAuth` when the request carries a valid access token. */
-    auth: AuthResult;
+    /**
+     * Set by `honoAuth`. On a route that Hono cannot see the middleware on (`app.use` on another
+     * statement), it may be absent: the handlers after `honoAuth` or `requireScopes` see it present.
+     */
+    auth: AuthResult | undefined;
   }
 }
+
+/**
+ * The Hono environment that {@link honoAuth} gives the handlers after it: `c.get("auth")` is the
+ * verified token. Use it to type an app whose every route is protected (`new Hono<HonoAuthEnv>()`),
+ * or let Hono infer it from the middleware in `app.get(path, honoAuth(…), handler)`.
+ */
+export type HonoAuthEnv<Claims extends JWTPayload = JWTPayload> = {
+  /** Hono's context variables (`c.get`). */
+  Variables: {
+    /** The verified access token. */
+    auth: AuthResult<Claims>;
+  };
+};
+
+/** The environment after `honoAuth(…, { optional: true })`: no credentials, no `auth`. */
+export type HonoOptionalAuthEnv<Claims extends JWTPayload = JWTPayload> = {
+  /** Hono's context variables (`c.get`). */
+  Variables: {
+    /** The verified access token; `undefined` when the request carried no credentials. */
+    auth: AuthResult<Claims> | undefined;
+  };
+};
 
 /** Options of {@link honoAuth} beside the verifier's. */
 export interface HonoAuthOptions extends HttpAuthOptions {
@@ -40,62 +66,131 @@ function honoWaitUntil(c: Context): WaitUntil | undefined {
   }
 }
 
+/** The settings of the `honoAuth` that authenticated a request, for `requireScopes` after it. */
+const settingsOf = new WeakMap<Request, HonoAuthOptions>();
+
+/**
+ * The RFC 6750 answer to a refusal, fail closed: an error while building it (an `errorBody` hook
+ * that throws) is reported (`response_failed`) and thrown to Hono's error handling (`app.onError`),
+ * so the route never runs and the server answers 500 instead of crashing.
+ */
+async function refuse(error: HttpAuthError, settings: HonoAuthOptions): Promise<Response> {
+  let response: Response;
+  try {
+    const { contentType, body } = errorResponseBody(error, settings);
+    response = new Response(body, {
+      status: error.status,
+      headers: { ...error.headers, "content-type": contentType },
+    });
+  } catch (answerError) {
+    emitTo(settings.onEvent, { type: "response_failed", status: error.status, error: answerError });
+    throw answerError;
+  }
+  if (!settings.httpException) return response;
+  const { HTTPException } = await import("hono/http-exception");
+  throw new HTTPException(error.status as 401, { res: response, message: error.message, cause: error });
+}
+
 /**
  * Hono middleware: verifies the bearer token and sets `c.get("auth")`; answers 400/401/403/503 per
  * RFC 6750 otherwise (or throws `HTTPException` with that response, with `httpException: true`).
+ *
+ * Typed the way Hono's `createMiddleware<HonoAuthEnv>()` types a middleware: the handlers after it
+ * see `c.get("auth")` as an {@link AuthResult} (with `optional: true`, `AuthResult | undefined`);
+ * `honoAuth<MyClaims>(…)` types the claims. Hono has no way to carry a type from `app.use` to the
+ * routes registered after it on another statement: chain them (`new Hono().use(…).get(…)`), pass
+ * the middleware on the route, or type the app (`new Hono<HonoAuthEnv>()`).
  *
  * `config` may be a function of the context, for configuration read from bindings at request time
  * (`c.env` on Workers); one verifier is kept per distinct configuration it returns. On Workers, key
  * refreshes go to `c.executionCtx.waitUntil`.
  *
+ * @throws TypeError for bad options (at creation, or on the first request for a `config` function).
  * @example
  * ```ts
- * app.use("/api/*", honoAuth({ issuer: "https://tenant.example.com/", audience: "https://api.example.com" }));
+ * app.get("/api/data", honoAuth({ issuer: "https://tenant.example.com/", audience: "https://api.example.com" }),
+ *   (c) => c.json({ client: c.get("auth").clientId }));
  * app.use("/api/*", honoAuth((c) => ({ issuer: c.env.ISSUER, audience: c.env.AUDIENCE })));
- * app.get("/api/data", (c) => c.json({ client: c.get("auth").clientId }));
  * ```
  */
+export function honoAuth<Claims extends JWTPayload = JWTPayload>(
+  config: (AuthConfig & { optional: true }) | Verifier | ((c: Context) => AuthConfig | Verifier),
+  options: HonoAuthOptions & { optional: true },
+): MiddlewareHandler<HonoOptionalAuthEnv<Claims>>;
+export function honoAuth<Claims extends JWTPayload = JWTPayload>(
+  config: AuthConfig & { optional: true },
+  options?: HonoAuthOptions,
+): MiddlewareHandler<HonoOptionalAuthEnv<Claims>>;
+export function honoAuth<Claims extends JWTPayload = JWTPayload>(
+  config: AuthConfig | Verifier | ((c: Context) => AuthConfig | Verifier),
+  options?: HonoAuthOptions & { optional?: false },
+): MiddlewareHandler<HonoAuthEnv<Claims>>;
 export function honoAuth(
   config: AuthConfig | Verifier | ((c: Context) => AuthConfig | Verifier),
   options: HonoAuthOptions = {},
-): MiddlewareHandler {
+  // biome-ignore lint/suspicious/noExplicitAny: the overloads above give the environment.
+): MiddlewareHandler<any> {
   const resolve = typeof config === "function" ? resolvePerConfiguration() : undefined;
   const fixed = typeof config === "function" ? undefined : resolveAuth(config, options);
   if (fixed) checkCertificateBindingOptions(fixed.settings);
-  return async function m2mHonoAuth(c, next) {
+  return async function m2mHonoAuth(c: Context<HonoOptionalAuthEnv>, next) {
     const { verifier, settings } =
       fixed ?? resolve!((config as (c: Context) => AuthConfig | Verifier)(c), options);
+    settingsOf.set(c.req.raw, settings);
     let auth: AuthResult | undefined;
     try {
       auth = await authenticateFetchRequest(c.req.raw, verifier, settings, honoWaitUntil(c));
     } catch (error) {
       if (!(error instanceof HttpAuthError)) throw error;
-      const response = errorResponse(error, settings);
-      if (!(settings as HonoAuthOptions).httpException) return response;
-      const { HTTPException } = await import("hono/http-exception");
-      throw new HTTPException(error.status as 401, { res: response, message: error.message, cause: error });
+      return refuse(error, settings);
     }
-    if (auth) c.set("auth", auth);
+    c.set("auth", auth);
     await next();
   };
 }
 
-/** Route middleware after `honoAuth`: the token must have every one of `scopes`. */
-export function requireScopes(...scopes: string[]): MiddlewareHandler {
-  if (scopes.length === 0) throw new TypeError("requireScopes needs at least one scope");
+function scopesMiddleware(scopes: string[], anyOf: boolean, name: string): MiddlewareHandler<HonoAuthEnv> {
+  if (scopes.length === 0 || !scopes.every((s) => typeof s === "string" && s !== "")) {
+    throw new TypeError(`${name} needs at least one non-empty scope`);
+  }
   return async function m2mHonoRequireScopes(c, next) {
+    const settings = settingsOf.get(c.req.raw) ?? {};
     try {
-      checkRequestScopes(c.get("auth"), scopes, false);
+      checkRequestScopes(c.get("auth") as AuthResult | undefined, scopes, anyOf, settings.realm);
     } catch (error) {
       if (!(error instanceof HttpAuthError)) throw error;
-      const { contentType, body } = errorResponseBody(error);
-      return new Response(body, {
-        status: error.status,
-        headers: { ...error.headers, "content-type": contentType },
-      });
+      return refuse(error, settings);
     }
     await next();
   };
+}
+
+/**
+ * Route middleware after {@link honoAuth}: the token must have every one of `scopes` (403
+ * `insufficient_scope` otherwise; 401 when the request was not authenticated). The handlers after it
+ * see `c.get("auth")` as present.
+ *
+ * @throws TypeError without a non-empty scope.
+ * @example
+ * ```ts
+ * app.get("/orders", honoAuth(verifier), requireScopes("read:orders"), (c) => c.json(c.get("auth").scopes));
+ * ```
+ */
+export function requireScopes(...scopes: string[]): MiddlewareHandler<HonoAuthEnv> {
+  return scopesMiddleware(scopes, false, "requireScopes");
+}
+
+/**
+ * Route middleware after {@link honoAuth}: the token must have at least one of `scopes`.
+ *
+ * @throws TypeError without a non-empty scope.
+ * @example
+ * ```ts
+ * app.delete("/orders/:id", honoAuth(verifier), requireAnyScope("admin", "delete:orders"), handler);
+ * ```
+ */
+export function requireAnyScope(...scopes: string[]): MiddlewareHandler<HonoAuthEnv> {
+  return scopesMiddleware(scopes, true, "requireAnyScope");
 }
 
 export { HttpAuthError } from "../http/bearer.js";

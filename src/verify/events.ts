@@ -9,7 +9,8 @@ import type { M2MError } from "../errors.js";
  * - `jwks_failed`: a key-set fetch (or the issuer's discovery) failed; `error.cause` says why.
  * - `jwks_stale`: keys past their max age were served while a refresh runs or after it failed.
  * - `jwks_cooldown`: a token needed a refetch (unknown `kid`) that the cooldown refused.
- * - `verification_failed`: a token was refused, with the error's stable `code`.
+ * - `verification_failed`: a token was refused, with the error's stable `code` and, when the token
+ *   is a readable JWT whose `iss` is one of the configured issuers, that `issuer` (else no field).
  * - `introspection_answered` / `introspection_failed`: an RFC 7662 request and its outcome.
  * - `request_refused`: an adapter answered (or passed on) a 4xx/5xx, with the HTTP status.
  * - `response_failed`: an adapter could not answer a refusal (a response already sent, an
@@ -63,8 +64,11 @@ export type VerifierEvent =
       type: "verification_failed";
       /** The error's stable code (`ERR_JWT_EXPIRED`, `ERR_INSUFFICIENT_SCOPE`, …). */
       code: string;
-      /** `undefined`: claims of a refused token are not reported (an unverified `iss` is anyone's to choose). */
-      issuer: string | undefined;
+      /**
+       * The token's `iss`, only when it is one of the configured issuers (so the value is one of
+       * yours, never a string an attacker chose); absent otherwise (not a JWT, unlisted `iss`).
+       */
+      issuer?: string;
       /** The error the caller got. */
       error: M2MError;
     }

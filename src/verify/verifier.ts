@@ -248,13 +248,13 @@ class JwtVerifier implements Verifier {
       const outcome = this.#verify(token, options);
       if (outcome instanceof Promise) {
         return outcome.catch((error: unknown) => {
-          this.#failed(error);
+          this.#failed(error, token);
           throw error;
         });
       }
       return outcome;
     } catch (error) {
-      this.#failed(error);
+      this.#failed(error, token);
       throw error;
     }
   }
@@ -277,14 +277,30 @@ class JwtVerifier implements Verifier {
     return this.#instrumentations.listener;
   }
 
-  #failed(error: unknown): void {
+  #failed(error: unknown, token: string): void {
     if (!(error instanceof M2MError)) return;
+    const issuer = this.#listedIssuer(token);
     emitTo(this.#onEvent, {
       type: "verification_failed",
       code: error.code,
-      issuer: undefined,
+      ...(issuer !== undefined && { issuer }),
       error,
     });
+  }
+
+  /** The `iss` of a refused token when it is readable and one of the configured issuers. */
+  #listedIssuer(token: string): string | undefined {
+    if (typeof token !== "string" || token.length > this.#maxTokenBytes) return undefined;
+    try {
+      const [firstDot, secondDot] = splitCompact(token);
+      const { iss } = parseSegment<JWTPayload>(
+        this.#platform.decodeToString(token.slice(firstDot + 1, secondDot)),
+        "payload",
+      );
+      return typeof iss === "string" && this.#rules.has(iss) ? iss : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   #callChecks(options: VerifyCallOptions | undefined): CallChecks {

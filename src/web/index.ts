@@ -8,6 +8,7 @@ import {
 } from "../http/bearer.js";
 import { checkCertificateBindingOptions } from "../http/certificate-binding.js";
 import type { WaitUntil } from "../lib/runtime.js";
+import { emitTo } from "../verify/events.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";
 import { authenticateFetchRequest } from "./request.js";
 
@@ -22,7 +23,9 @@ export function errorResponse(error: HttpAuthError, options: HttpAuthOptions = {
 
 /**
  * Authenticates a fetch-API `Request`: resolves with the auth result, with `undefined` (optional auth,
- * no credentials), or with a ready `Response` (400/401/403/503, RFC 6750) to return as it is.
+ * no credentials), or with a ready `Response` (400/401/403/503, RFC 6750) to return as it is. Fail
+ * closed: if the refusal cannot be built (an `errorBody` hook that throws), it rejects with that
+ * error (after a `response_failed` event), never with an auth result.
  *
  * @example
  * ```ts
@@ -52,8 +55,14 @@ async function authenticateWith(
   try {
     return await authenticateFetchRequest(request, verifier, settings, waitUntil);
   } catch (error) {
-    if (error instanceof HttpAuthError) return errorResponse(error, settings);
-    throw error;
+    if (!(error instanceof HttpAuthError)) throw error;
+    try {
+      return errorResponse(error, settings);
+    } catch (answerError) {
+      // Fail closed: the handler never runs; the error goes to the runtime's error handling (a 500).
+      emitTo(settings.onEvent, { type: "response_failed", status: error.status, error: answerError });
+      throw answerError;
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * Adapters fail closed and never crash: real Express and Fastify servers on 127.0.0.1 must keep
+ * Adapters fail closed and never crash: real Express, Fastify, Hono and fetch-API servers on 127.0.0.1 must keep
  * answering after an error while answering a refusal; two Authorization headers are a 400; errors
  * from the other build (CommonJS) are recognised by code; Fastify route config is checked when the
  * route is registered; the plugin works in a parent and a child context; one Express app accepts
@@ -10,10 +10,14 @@ import { createRequire } from "node:module";
 import { connect } from "node:net";
 import express from "express";
 import Fastify from "fastify";
+import { Hono } from "hono";
 import { afterAll, describe, expect, it } from "vitest";
 import { requireAuth, requireScopes } from "../../src/express/index.js";
 import { m2mAuth } from "../../src/fastify/index.js";
+import { honoAuth, requireAnyScope as honoRequireAnyScope } from "../../src/hono/index.js";
 import { createVerifier, type Verifier, type VerifierEvent } from "../../src/index.js";
+import { withAuth } from "../../src/web/index.js";
+import { serveFetch } from "../support/fetch-server.js";
 import { listen } from "../support/http.js";
 import { type KeyServer, startKeyServer } from "../support/key-server.js";
 
@@ -124,7 +128,82 @@ describe("adapters fail closed and stay up", () => {
   });
 });
 
+describe("fetch-API adapters fail closed and stay up", () => {
+  /** A web app and a Hono app on real servers, whose errorBody hook throws. */
+  async function apps(ks: KeyServer, events: VerifierEvent[], ran: string[]) {
+    const verifier = createVerifier({ issuer: ks.issuer, audience: API, jwksUri: ks.jwksUri });
+    const settings = { errorBody: throwingBody, onEvent: (e: VerifierEvent) => events.push(e) };
+    const web = await serveFetch(
+      withAuth(
+        (_request, auth) => {
+          ran.push(`web ${auth.clientId}`);
+          return Response.json({ ok: true });
+        },
+        verifier,
+        settings,
+      ),
+    );
+    closers.push(web.close);
+    const app = new Hono();
+    app.get("/data", honoAuth(verifier, settings), (c) => {
+      ran.push(`hono ${c.get("auth").clientId}`);
+      return c.json({ ok: true });
+    });
+    app.get("/admin", honoAuth(verifier, settings), honoRequireAnyScope("admin"), (c) => {
+      ran.push(`hono admin ${c.get("auth").clientId}`);
+      return c.json({ ok: true });
+    });
+    app.onError((error, c) => c.json({ onError: error.message }, 500));
+    const hono = await serveFetch((request) => app.fetch(request));
+    closers.push(hono.close);
+    return { web: `${web.url}/data`, hono: `${hono.url}/data`, admin: `${hono.url}/admin` };
+  }
+
+  it("web and Hono: errorBody that throws, both paths → the runtime's / app.onError's 500, never the handler", async () => {
+    const ks = await keyServer();
+    const events: VerifierEvent[] = [];
+    const ran: string[] = [];
+    const { web, hono, admin } = await apps(ks, events, ran);
+    const unknownKid = await unknownKidToken(ks);
+    for (const url of [web, hono]) {
+      expect((await get(url, "not-a-jwt")).status).toBe(500);
+      expect((await get(url, unknownKid)).status).toBe(500);
+      expect((await get(url)).status).toBe(500);
+    }
+    const adminRefused = await get(admin, await ks.sign({ client_id: "svc", scope: "read" }));
+    expect(adminRefused.status).toBe(500);
+    expect(await adminRefused.json()).toEqual({ onError: "errorBody broke" });
+    const failed = events.filter((e) => e.type === "response_failed");
+    expect(failed).toHaveLength(7);
+    expect(failed.map((e) => (e as { status: number }).status).sort()).toEqual([
+      401, 401, 401, 401, 401, 401, 403,
+    ]);
+    expect(ran).toEqual([]);
+    // The servers still answer.
+    const token = await ks.sign({ client_id: "svc", scope: "admin" });
+    for (const url of [web, hono, admin]) expect((await get(url, token)).status).toBe(200);
+    expect(ran).toEqual(["web svc", "hono svc", "hono admin svc"]);
+  });
+});
+
 describe("two Authorization headers", () => {
+  it("are a 400 invalid_request on the web adapter and Hono, valid first or not", async () => {
+    const ks = await keyServer();
+    const verifier = createVerifier({ issuer: ks.issuer, audience: API, jwksUri: ks.jwksUri });
+    const token = await ks.sign();
+    const web = await serveFetch(withAuth(() => Response.json({ ok: true }), verifier));
+    closers.push(web.close);
+    const app = new Hono().get("/data", honoAuth(verifier), (c) => c.json({ ok: true }));
+    const hono = await serveFetch((request) => app.fetch(request));
+    closers.push(hono.close);
+    for (const url of [web.url, hono.url]) {
+      expect(await twoAuthorizations(url, "/data", `Bearer ${token}`, "Bearer garbage")).toBe(400);
+      expect(await twoAuthorizations(url, "/data", "Bearer garbage", `Bearer ${token}`)).toBe(400);
+      expect(await twoAuthorizations(url, "/data", `Bearer ${token}`, `Bearer ${token}`)).toBe(400);
+      expect((await get(`${url}/data`, token)).status).toBe(200);
+    }
+  });
+
   it("are a 400 invalid_request on Express and Fastify, valid first or not", async () => {
     const ks = await keyServer();
     const verifier = createVerifier({ issuer: ks.issuer, audience: API, jwksUri: ks.jwksUri });

@@ -177,7 +177,8 @@ describe("types", () => {
     const hono = new Hono();
     hono.use(honoAuth(verifier));
     hono.get("/", (c) => {
-      expectTypeOf(c.get("auth")).toEqualTypeOf<AuthResult>();
+      // Hono cannot see a middleware added on another statement: the route may be unprotected.
+      expectTypeOf(c.get("auth")).toEqualTypeOf<AuthResult | undefined>();
       return c.text("ok");
     });
     const result = await authenticate(new Request("http://127.0.0.1/"), verifier);

@@ -60,11 +60,12 @@ describe("options as a function of the request", () => {
       "honoAuth((c) => options)",
       () => {
         const app = new Hono<{ Bindings: Env }>();
-        app.use(
-          "/data",
-          honoAuth((c) => ({ issuer: c.env.ISSUER, audience: c.env.AUDIENCE })),
-        );
-        app.get("/data", (c) => c.json({ client: c.get("auth").clientId }));
+        app
+          .use(
+            "/data",
+            honoAuth((c) => ({ issuer: c.env.ISSUER, audience: c.env.AUDIENCE })),
+          )
+          .get("/data", (c) => c.json({ client: c.get("auth").clientId }));
         return serveWithEnv((request, env) => app.fetch(request, env));
       },
     ],
@@ -104,8 +105,11 @@ describe("honoAuth with httpException: true", () => {
   it("throws HTTPException carrying the RFC 6750 response to app.onError", async () => {
     const app = new Hono();
     const seen: string[] = [];
-    app.use("/data", honoAuth({ issuer: ks.issuer, audience: API_A }, { httpException: true, realm: "api" }));
-    app.get("/data", (c) => c.json({ client: c.get("auth").clientId }));
+    app.get(
+      "/data",
+      honoAuth({ issuer: ks.issuer, audience: API_A }, { httpException: true, realm: "api" }),
+      (c) => c.json({ client: c.get("auth").clientId }),
+    );
     app.onError((error, c) => {
       if (!(error instanceof HTTPException)) return c.text("unexpected", 500);
       const response = error.getResponse();

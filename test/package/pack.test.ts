@@ -183,6 +183,36 @@ console.log(JSON.stringify({ client: auth.clientId, dev, schema: existsSync("nod
     });
   });
 
+  it("`m2m dev` without oidc-provider installed: exit code 2 and a message naming the package and the install command", async () => {
+    // A valid configuration, so the only thing missing is the optional peer.
+    await writeFile(
+      join(consumer(), "m2m.dev.json"),
+      JSON.stringify({
+        apis: [{ identifier: "https://api.example.com", scopes: ["read:data"] }],
+        apps: [
+          {
+            clientId: "svc",
+            clientSecret: "dev-secret",
+            grants: { "https://api.example.com": ["read:data"] },
+          },
+        ],
+      }),
+    );
+    expect(existsSync(join(consumer(), "node_modules/oidc-provider"))).toBe(false);
+    const result = await run(join(consumer(), "node_modules/.bin/m2m"), ["dev", "--config", "m2m.dev.json"], {
+      cwd: consumer(),
+      timeout: 60_000,
+    }).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (error: { code: number; stdout: string; stderr: string }) => error,
+    );
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe("");
+    expect(result.stderr.trim()).toBe(
+      "m2m dev: ERR_MISSING_PEER_DEPENDENCY: m2m-kit/dev-server needs the oidc-provider package: npm install --save-dev oidc-provider",
+    );
+  });
+
   it("m2m-kit/otel: nothing under @opentelemetry/ is loaded unless the entry point is imported", async () => {
     // The API is installed (as in an app that uses OpenTelemetry elsewhere), so only m2m-kit's own
     // imports decide whether it loads. ESM loads are seen by a resolve hook, CommonJS ones in require.cache.
@@ -333,6 +363,94 @@ new ClientCredentialsClient({ issuer: "https://x/", clientId: "id", clientSecret
     );
     await run(bin("tsc"), ["-p", "tsconfig.json"], { cwd: consumer() });
   });
+
+  it("every entry point's .d.cts compiles in a CommonJS TypeScript project without skipLibCheck; typed handlers under strict", async () => {
+    // A project with the frameworks' types (from this repository's node_modules) and the package as
+    // packed: the declarations themselves are checked (skipLibCheck off), from .cts and .mts files.
+    const project = join(work, "typed");
+    await run("mkdir", ["-p", join(project, "node_modules/@types")]);
+    await run("tar", ["xzf", tarball, "-C", join(project, "node_modules")]);
+    await run("mv", [join(project, "node_modules/package"), join(project, "node_modules/m2m-kit")]);
+    const shared = ["jose", "undici", "express", "fastify", "hono", "@opentelemetry"];
+    for (const name of [...shared, "@types/node", "@types/express"]) {
+      await symlink(join(root, "node_modules", name), join(project, "node_modules", name), "dir");
+    }
+    await writeFile(
+      join(project, "package.json"),
+      JSON.stringify({ name: "typed", private: true, type: "commonjs" }),
+    );
+    const source = `import { createVerifier, type AuthResult, type VerifierEvent } from "m2m-kit";
+import express = require("express");
+import { authenticated, requireAuth, requireScopes, type AuthenticatedRequest } from "m2m-kit/express";
+import { m2mAuth } from "m2m-kit/fastify";
+import { honoAuth, requireAnyScope, type HonoAuthEnv } from "m2m-kit/hono";
+import { Hono } from "hono";
+import { withAuth } from "m2m-kit/web";
+import { createTestIssuer } from "m2m-kit/testing";
+import { createNodeFetch } from "m2m-kit/node";
+import { createRedisTokenStore } from "m2m-kit/redis";
+import { instrument } from "m2m-kit/otel";
+import { startDevServer } from "m2m-kit/dev-server";
+void [m2mAuth, withAuth, createTestIssuer, createNodeFetch, createRedisTokenStore, instrument, startDevServer];
+
+type Claims = { tenant: string };
+const verifier = createVerifier({ issuer: "https://tenant.example.com/", audience: "https://api.example.com" });
+const app = express();
+app.get("/orders", requireAuth(verifier), requireScopes("read"), authenticated<Claims>((req, res) => {
+  const tenant: string = req.auth.claims.tenant;
+  res.json({ tenant });
+}));
+// @ts-expect-error under strict, Express takes handlers of a plain Request: wrap them in authenticated()
+app.get("/plain", (req: AuthenticatedRequest<Claims>, res: express.Response) => res.json(req.auth.clientId));
+
+const hono = new Hono()
+  .get("/data", honoAuth<Claims>(verifier), requireAnyScope("read", "admin"), (c) => c.json({ tenant: c.get("auth").claims.tenant }))
+  .get("/optional", honoAuth(verifier, { optional: true }), (c) => {
+    const auth: AuthResult | undefined = c.get("auth");
+    // @ts-expect-error with optional: true the token may be absent
+    const unchecked = () => c.get("auth").clientId;
+    return c.json({ client: auth?.clientId ?? null, unchecked: typeof unchecked });
+  });
+const typed = new Hono<HonoAuthEnv>();
+typed.get("/", (c) => c.json({ client: c.get("auth").clientId }));
+export const log = (event: VerifierEvent): string => event.type === "verification_failed" ? event.issuer ?? "-" : event.type;
+export { app, hono, typed };
+`;
+    await writeFile(join(project, "consumer.cts"), source);
+    await writeFile(
+      join(project, "consumer.mts"),
+      source.replace('import express = require("express");', 'import express from "express";'),
+    );
+    await writeFile(
+      join(project, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          module: "nodenext",
+          moduleResolution: "nodenext",
+          target: "es2022",
+          strict: true,
+          skipLibCheck: false,
+          noEmit: true,
+          esModuleInterop: true,
+          lib: ["es2022", "dom"],
+          types: ["node"],
+        },
+        files: ["consumer.cts", "consumer.mts"],
+      }),
+    );
+    const result = await run(bin("tsc"), ["-p", "tsconfig.json", "--listFiles"], { cwd: project }).catch(
+      (error: { stdout: string }) => error,
+    );
+    const listed = result.stdout.split("\n");
+    // No error (TS1479 was a CommonJS declaration importing an ESM one); every entry point's .d.cts was checked.
+    expect(listed.filter((line) => line.includes("error TS"))).toEqual([]);
+    for (const entry of ["index", "express", "fastify", "hono", "web", "node", "redis", "otel", "testing"]) {
+      expect(
+        listed.some((line) => line.endsWith(`m2m-kit/dist/${entry}.d.cts`)),
+        entry,
+      ).toBe(true);
+    }
+  }, 120_000);
 
   it("publint finds no problem", async () => {
     const { stdout } = await run(bin("publint"), ["--strict", tarball], { cwd: root });

@@ -9,9 +9,11 @@ export async function serveFetch(handler: (request: Request) => Response | Promi
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
+    // Every field as sent, repeated ones too (as Deno, Bun and @hono/node-server build a Request):
+    // Node's req.headers keeps only the first of some (Authorization).
     const headers = new Headers();
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
     }
     const body =
       chunks.length > 0 && req.method !== "GET" && req.method !== "HEAD" ? Buffer.concat(chunks) : undefined;

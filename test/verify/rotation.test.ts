@@ -217,6 +217,47 @@ describe("Ed25519 by its RFC 9864 name", () => {
 });
 
 describe("events", () => {
+  it("verification_failed carries the token's issuer when it is a listed one, and no issuer field otherwise", async () => {
+    const ks = await keyServer();
+    const clock = new ManualClock();
+    const events: VerifierEvent[] = [];
+    const v = verifierFor(ks, clock, { onEvent: (e) => events.push(e) });
+    const now = clock.now();
+    const expired = await ks.sign({ exp: Math.floor(now / 1000) - 60 }, { now });
+    const wrongAudience = await ks.sign({ aud: "https://other.example.com" }, { now });
+    const unlisted = await ks.sign({ iss: "https://attacker.example.com/" }, { now });
+    const noIssuer = await ks.sign({ iss: undefined }, { now });
+    for (const token of [expired, wrongAudience, unlisted, noIssuer, "not-a-jwt", "a.%%%.c"]) {
+      await codeOf(v.verify(token));
+      // The verified-token cache path reports the same.
+      await codeOf(v.verify(token));
+    }
+    const failures = events.filter((e) => e.type === "verification_failed");
+    expect(failures.map((e) => [e.code, "issuer" in e ? e.issuer : "(none)"])).toEqual([
+      ["ERR_JWT_EXPIRED", ks.issuer],
+      ["ERR_JWT_EXPIRED", ks.issuer],
+      ["ERR_JWT_AUDIENCE", ks.issuer],
+      ["ERR_JWT_AUDIENCE", ks.issuer],
+      ["ERR_JWT_ISSUER", "(none)"],
+      ["ERR_JWT_ISSUER", "(none)"],
+      ["ERR_JWT_ISSUER", "(none)"],
+      ["ERR_JWT_ISSUER", "(none)"],
+      ["ERR_JWT_MALFORMED", "(none)"],
+      ["ERR_JWT_MALFORMED", "(none)"],
+      ["ERR_JWT_MALFORMED", "(none)"],
+      ["ERR_JWT_MALFORMED", "(none)"],
+    ]);
+    // A cached token refused by a per-call rule (the cache-hit path) names its issuer too.
+    const good = await ks.sign({ scope: "read" }, { now });
+    await v.verify(good);
+    await codeOf(v.verify(good, { requiredScopes: ["admin"] }));
+    expect(events.at(-1)).toMatchObject({
+      type: "verification_failed",
+      code: "ERR_INSUFFICIENT_SCOPE",
+      issuer: ks.issuer,
+    });
+  });
+
   it("fetched with duration, cooldown refusals, failures with their code and never the token", async () => {
     const ks = await keyServer();
     const clock = new ManualClock();
