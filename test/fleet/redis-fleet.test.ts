@@ -12,6 +12,7 @@ import {
   startWorkers,
   stopAllWorkers,
   type Target,
+  until,
   type WorkerConfig,
   type WorkerReport,
 } from "../support/fleet.js";
@@ -203,10 +204,17 @@ describe("failures", () => {
       );
       const [holder, ...others] = workers;
       holder.go();
-      for (let i = 0; i < 500 && proxy.held === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      await until("the holder's token request to reach the proxy", () => proxy.held > 0);
       expect(proxy.held).toBe(1);
+      // The others find the lease taken: each tries SET NX (and fails) before it waits.
+      const leaseAttempts = async () =>
+        Number(/cmdstat_set:calls=(\d+)/.exec(await redis.cli("INFO", "commandstats"))?.[1] ?? 0);
+      const attemptsBefore = await leaseAttempts();
       for (const w of others) w.go();
-      await new Promise((r) => setTimeout(r, 300)); // they find the lease taken and wait
+      await until(
+        "the others to find the lease taken",
+        async () => (await leaseAttempts()) >= attemptsBefore + 3,
+      );
       const killedAt = Date.now();
       process.kill(holder.pid, "SIGKILL");
       const reports = await Promise.all(others.map((w) => w.report));
@@ -237,17 +245,29 @@ describe("failures", () => {
         { targets: [before], redisTimeoutMs: 200, mode: { kind: "steady", intervalMs: 20 } },
       ),
     );
-    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const name = (target: Target) => `${target.audience} ${target.scope}`;
+    const allServed = (target: Target) => () => workers.every((w) => w.served.has(name(target)));
+    const allSeen = (event: string) => () => workers.every((w) => (w.seen[event] ?? 0) >= 1);
+    // Conditions, not sleeps: each step waits for what the processes report (a loaded machine is slow).
     for (const w of workers) w.go();
-    await pause(1_000);
+    await until("every process to have the shared token", allServed(before));
     await redis.stop();
-    await pause(300);
     for (const w of workers) w.send({ type: "targets", targets: [before, during] });
-    await pause(1_500);
+    await until("every process to see Redis down", allSeen("store_unavailable"));
+    await until("every process to get a token while Redis is down", allServed(during));
+    const readyBefore = workers.map((w) => w.seen.redis_ready ?? 0);
     await redis.start();
-    await pause(2_500); // clients reconnect; stores retry after 1 s and report store_recovered
+    await until(
+      "every process's Redis client to reconnect",
+      () => workers.every((w, i) => (w.seen.redis_ready ?? 0) > (readyBefore[i] as number)),
+      { timeoutMs: 60_000 },
+    );
+    // A store skips Redis for 1 s after its last failure, which came before every process had its
+    // token above: 1.5 s from here is past it, however slow the machine.
+    await new Promise((r) => setTimeout(r, 1_500));
     for (const w of workers) w.send({ type: "targets", targets: [before, during, after] });
-    await pause(1_500);
+    await until("every process to get the new key's token", allServed(after));
+    await until("every process to see Redis back", allSeen("store_recovered"));
     for (const w of workers) w.send({ type: "stop" });
     const reports = await Promise.all(workers.map((w) => w.report));
     const t = totals(reports);

@@ -2,7 +2,9 @@
 // users run it). It builds a ClientCredentialsClient on a shared store (Redis through node-redis or
 // ioredis, or a file), waits for "go", calls getToken and reports what its callers saw.
 // Messages in: { type: "config", config }, { type: "go" }, { type: "targets", targets }, { type: "stop" }.
-// Messages out: { type: "ready" }, { type: "report", report }, { type: "failed", error }.
+// Messages out: { type: "ready" }, { type: "report", report }, { type: "failed", error }, and as they
+// happen { type: "event", event } (store_unavailable / store_recovered; redis_ready for node-redis),
+// { type: "first_token", target }.
 import IORedis, { Cluster as IORedisCluster } from "ioredis";
 import { createClient, createCluster } from "redis";
 import { ClientCredentialsClient } from "../../dist/index.js";
@@ -20,6 +22,7 @@ async function connect(store) {
         socket: { reconnectStrategy: () => 100 },
       });
       c.on("error", quiet);
+      c.on("ready", () => send({ type: "event", event: "redis_ready" }));
       await c.connect();
       return { redis: c, close: () => c.quit() };
     }
@@ -60,6 +63,10 @@ async function main(config) {
   const events = {};
   const onEvent = (event) => {
     events[event.type] = (events[event.type] ?? 0) + 1;
+    // Live, so that a test can wait for a condition instead of sleeping.
+    if (event.type === "store_unavailable" || event.type === "store_recovered") {
+      send({ type: "event", event: event.type });
+    }
   };
   const store =
     config.store.kind === "memory"
@@ -103,7 +110,10 @@ async function main(config) {
       if (exp <= now || token.expiresAt <= now) report.expired++;
       tokens.add(token.accessToken);
       const name = `${target.audience} ${target.scope}`;
-      report.firstTokenAt[name] ??= now;
+      if (report.firstTokenAt[name] === undefined) {
+        report.firstTokenAt[name] = now;
+        send({ type: "first_token", target: name });
+      }
     } catch (error) {
       report.errors.push(`${error.name}: ${error.message}`);
     }

@@ -53,6 +53,26 @@ export interface Worker {
   go(): void;
   send(message: unknown): void;
   report: Promise<WorkerReport>;
+  /** Store events seen so far (store_unavailable, store_recovered), counted as they happen. */
+  seen: Record<string, number>;
+  /** "audience scope" of every target this worker has had a token for so far. */
+  served: Set<string>;
+}
+
+/**
+ * Waits until `condition` holds, checking every `intervalMs`; throws naming `what` after `timeoutMs`.
+ * For conditions across processes, instead of a sleep that is too short on a loaded machine.
+ */
+export async function until(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  { timeoutMs = 30_000, intervalMs = 20 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
 }
 
 const running = new Set<ChildProcess>();
@@ -101,6 +121,12 @@ function startWorker(config: WorkerConfig): Promise<Worker> {
     );
   });
   report.catch(() => {});
+  const seen: Record<string, number> = {};
+  const served = new Set<string>();
+  child.on("message", (message: { type: string; event?: string; target?: string }) => {
+    if (message.type === "event" && message.event) seen[message.event] = (seen[message.event] ?? 0) + 1;
+    if (message.type === "first_token" && message.target) served.add(message.target);
+  });
   return new Promise((resolveWorker, reject) => {
     child.once("error", reject);
     child.on("message", (message: { type: string }) => {
@@ -111,6 +137,8 @@ function startWorker(config: WorkerConfig): Promise<Worker> {
         go: () => child.send({ type: "go" }),
         send: (m) => child.send(m as object),
         report,
+        seen,
+        served,
       });
     });
     child.once("exit", (code) => reject(new Error(`worker exited (${code}) before it was ready`)));
