@@ -3,9 +3,12 @@
  * floor, m2m-kit (the built package), jose, fast-jwt, aws-jwt-verify and jsonwebtoken, for RS256,
  * PS256, ES256 and EdDSA; with distinct tokens (a pool larger than any cache) and with one repeated
  * token. Measured with mitata (median time per call, best of several rounds); prints ops/s and
- * each figure as a ratio to the floor (time per call ÷ the floor's).
+ * each figure as a ratio to the floor (time per call ÷ the floor's). Then, in the same run:
+ * instrumentation cost (`m2m-kit/otel` on vs off, bench/instrumentation.ts) and DPoP requests next
+ * to Bearer and to express-oauth2-jwt-bearer (bench/dpop.ts).
  *
- *   npm run bench     (BENCH_ALGS=RS256,ES256 BENCH_TIME_MS=700 BENCH_ROUNDS=3 BENCH_POOL=10500 to change)
+ *   npm run bench     (BENCH_ALGS=RS256,ES256 BENCH_TIME_MS=700 BENCH_ROUNDS=3 BENCH_POOL=10500
+ *                      BENCH_PARTS=verify,otel,dpop to change)
  */
 import { createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from "node:crypto";
 import { createServer } from "node:http";
@@ -17,6 +20,8 @@ import { importJWK, jwtVerify } from "jose";
 import jsonwebtoken from "jsonwebtoken";
 import { measure } from "mitata";
 import { createVerifier } from "../dist/index.js";
+import { benchDpop, printDpop } from "./dpop.js";
+import { benchInstrumentation, printInstrumentation } from "./instrumentation.js";
 
 const ALGS = (process.env.BENCH_ALGS?.split(",") ?? ["RS256", "PS256", "ES256", "EdDSA"]) as readonly (
   | "RS256"
@@ -28,6 +33,7 @@ type Alg = (typeof ALGS)[number];
 const POOL = Number(process.env.BENCH_POOL ?? 10_500); // > m2m-kit's 10 000-entry verified-token cache
 const TIME_MS = Number(process.env.BENCH_TIME_MS ?? 500);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const PARTS = new Set(process.env.BENCH_PARTS?.split(",") ?? ["verify", "otel", "dpop"]);
 const ISSUER = "https://issuer.example.com/";
 const AUDIENCE = "https://api.example.com";
 
@@ -35,6 +41,7 @@ interface Fixture {
   alg: Alg;
   kid: string;
   publicKey: KeyObject;
+  privateKey: KeyObject;
   jwk: Record<string, unknown>;
   tokens: string[];
   parts: Array<{ data: Buffer; signature: Buffer }>;
@@ -83,6 +90,7 @@ function makeFixture(alg: Alg): Fixture {
     alg,
     kid,
     publicKey: createPublicKey(pair.publicKey.export({ format: "pem", type: "spki" })),
+    privateKey: pair.privateKey,
     jwk,
     tokens,
     parts,
@@ -92,7 +100,7 @@ function makeFixture(alg: Alg): Fixture {
 async function serveJwks(fixtures: Fixture[]): Promise<{ url: string; close: () => void }> {
   const body = JSON.stringify({ keys: fixtures.map((f) => f.jwk) });
   const server = createServer((_req, res) =>
-    res.writeHead(200, { "content-type": "application/json" }).end(body),
+    res.writeHead(200, { "content-type": "application/json", connection: "close" }).end(body),
   );
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
@@ -127,7 +135,7 @@ async function main() {
   aws.cacheJwks({ keys: fixtures.map((f) => f.jwk) } as never);
 
   const rows: Array<{ scenario: string; alg: Alg; name: string; hz: number }> = [];
-  for (const f of fixtures) {
+  for (const f of PARTS.has("verify") ? fixtures : []) {
     const pem = f.publicKey.export({ format: "pem", type: "spki" }) as string;
     const joseKey = await importJWK(f.jwk, f.alg);
     const fastNoCache = createFastJwtVerifier({
@@ -205,8 +213,28 @@ async function main() {
       process.stdout.write(`  ${f.alg} ${scenario}: done\n`);
     }
   }
+  const otel = PARTS.has("otel")
+    ? await benchInstrumentation(fixtures, {
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        jwksUri: jwks.url,
+        timeMs: TIME_MS,
+        rounds: ROUNDS,
+      })
+    : [];
+  const dpop = PARTS.has("dpop")
+    ? await benchDpop(fixtures, {
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        jwksUri: jwks.url,
+        timeMs: TIME_MS,
+        rounds: ROUNDS,
+      })
+    : [];
   jwks.close();
   print(rows);
+  if (otel.length > 0) printInstrumentation(otel);
+  if (dpop.length > 0) printDpop(dpop);
 }
 
 function print(rows: Array<{ scenario: string; alg: Alg; name: string; hz: number }>) {
@@ -217,7 +245,7 @@ function print(rows: Array<{ scenario: string; alg: Alg; name: string; hz: numbe
   process.stdout.write(
     `\nNode ${process.version}, ${platform()} ${arch()}, ${cpus().length} × ${cpu}; one call at a time; pool ${POOL} tokens\n`,
   );
-  for (const scenario of ["distinct tokens", "repeated token"]) {
+  for (const scenario of rows.length === 0 ? [] : ["distinct tokens", "repeated token"]) {
     process.stdout.write(
       `\n### ${scenario}\n\n| alg | library | ops/s | × floor (time) | vs fast-jwt |\n|---|---|---:|---:|---:|\n`,
     );

@@ -127,6 +127,13 @@ const TOKEN_OPTIONS: OptionRow[] = [
     help: "PEM or JWK private key for private_key_jwt",
     secret: true,
   },
+  {
+    name: "dpop-key",
+    type: "string",
+    value: "FILE",
+    help: "PEM (PKCS#8) or JWK private key: get a DPoP-bound token (RFC 9449) for this key",
+    secret: true,
+  },
   { name: "audience", type: "string", value: "URL", help: "the API (audience or resource)" },
   { name: "scope", type: "string", value: '"a b"', help: "scopes, space-separated" },
   { name: "provider", type: "string", value: "NAME", help: `provider preset: ${PROVIDER_NAMES.join(", ")}` },
@@ -325,6 +332,17 @@ function readSecretFile(path: string, option: string): string {
   }
 }
 
+/** The DPoP key file: a private JWK (JSON) or a PKCS#8 PEM; its contents are never echoed. */
+function readDpopKey(path: string): string | Record<string, unknown> {
+  const text = readSecretFile(path, "--dpop-key");
+  if (!text.startsWith("{")) return text;
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new UsageError("--dpop-key: the file is neither a PEM private key nor a JSON Web Key");
+  }
+}
+
 /**
  * The transport of `token` and `verify`: m2m-kit/node's undici `fetch` with the proxy (from the
  * environment unless `--proxy`), the private CA and the client certificate of the options.
@@ -384,6 +402,8 @@ async function commandToken(values: Values, _positionals: string[], io: Io): Pro
       "one of --client-secret-env, --client-secret-file, --private-key-file or --cert (mutual TLS) is required",
     );
   }
+  const dpopFile = str(values, "dpop-key");
+  const dpop = dpopFile === undefined ? undefined : { privateKey: readDpopKey(dpopFile) };
   const provider = str(values, "provider");
   if (provider !== undefined && !PROVIDER_NAMES.includes(provider as ProviderName)) {
     throw new UsageError(`--provider must be one of ${PROVIDER_NAMES.join(", ")}`);
@@ -406,6 +426,7 @@ async function commandToken(values: Values, _positionals: string[], io: Io): Pro
       clientId,
       clientSecret,
       privateKey,
+      dpop,
       provider: provider as ProviderName | undefined,
       fetch,
       allowInsecureHttp: values["allow-insecure-http"] === true,
@@ -433,6 +454,13 @@ async function commandToken(values: Values, _positionals: string[], io: Io): Pro
       );
     } else {
       io.out(token.accessToken);
+    }
+    if (dpop) {
+      // The token alone is refused by the API: say what else each request needs (stderr, so that
+      // `$(m2m token …)` still captures the token only).
+      io.err(
+        "DPoP-bound token: send it as `Authorization: DPoP <token>` with a `DPoP` proof header signed by the same key, made per request (RFC 9449 §4); in code, client.dpopProof(method, url, token)",
+      );
     }
     return EXIT.ok;
   } finally {
@@ -669,7 +697,11 @@ async function commandDev(values: Values, _positionals: string[], io: Io, hooks:
     io.out(`app ${app.name ?? app.clientId} (${app.clientId})${enabled ? "" : paint(io, 33, " — disabled")}`);
     for (const [api, scopes] of Object.entries(app.grants)) {
       io.out(`  ${api}: ${scopes.join(" ") || "(no scopes)"}`);
-      if (enabled && (method === "client_secret_basic" || method === "client_secret_post")) {
+      if (enabled && app.dpop) {
+        io.out(
+          `  DPoP required: m2m token --issuer ${dev.issuer} --client-id ${shellQuote(app.clientId)} … --dpop-key FILE`,
+        );
+      } else if (enabled && (method === "client_secret_basic" || method === "client_secret_post")) {
         io.out(`  ${curlLine(configFile, index, app.clientId, method, api, dev.tokenEndpoint)}`);
       }
     }

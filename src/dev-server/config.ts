@@ -37,6 +37,12 @@ export interface DevApp {
   authMethod?: "client_secret_basic" | "client_secret_post" | "client_secret_jwt" | "private_key_jwt";
   /** A disabled app gets `invalid_client`. Default true. */
   enabled?: boolean;
+  /**
+   * The app must use DPoP (RFC 9449): its token requests need a proof and its tokens are DPoP-bound
+   * (`cnf.jkt`); oidc-provider's `dpop_bound_access_tokens` client metadata. Default false (other apps
+   * may still send a proof and get a bound token).
+   */
+  dpop?: boolean;
   /** API identifier → the scopes of that API the app is authorized for. */
   grants: Record<string, string[]>;
 }
@@ -156,6 +162,7 @@ export function validateDevConfig(value: unknown, file = "m2m.dev.json"): DevCon
     }
     if (app.enabled !== undefined && typeof app.enabled !== "boolean")
       fail(`${at}.enabled`, "must be true or false");
+    if (app.dpop !== undefined && typeof app.dpop !== "boolean") fail(`${at}.dpop`, "must be true or false");
     if (!isObject(app.grants))
       throw new DevConfigError(file, `${at}.grants`, "must be an object: API identifier → scopes");
     for (const [identifier, scopes] of Object.entries(app.grants)) {

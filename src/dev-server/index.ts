@@ -170,6 +170,7 @@ function clientMetadata(app: DevApp): Record<string, unknown> {
     ...(app.clientSecret ? { client_secret: app.clientSecret } : {}),
     ...(app.jwks ? { jwks: app.jwks } : {}),
     token_endpoint_auth_method: method,
+    ...(app.dpop ? { dpop_bound_access_tokens: true } : {}),
     grant_types: ["client_credentials"],
     response_types: [],
     redirect_uris: [],
@@ -287,9 +288,13 @@ export async function startDevServer(options: StartDevServerOptions = {}): Promi
     clients: config.apps.filter((app) => app.enabled !== false).map(clientMetadata) as never,
     jwks: { keys: keys as never },
     clientAuthMethods: ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
+    // The proof algorithms m2m-kit's client makes (oidc-provider's default is ES256 and Ed25519 only).
+    enabledJWA: { dPoPSigningAlgValues: ["ES256", "ES384", "PS256", "RS256", "Ed25519", "EdDSA"] as never },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // DPoP (RFC 9449) for every app; apps with `dpop: true` must use it. No server nonce.
+      dPoP: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
       resourceIndicators: {

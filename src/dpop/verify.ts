@@ -131,6 +131,8 @@ export function createDpopProofVerifier(
     throw new TypeError("dpop.nonce must have current() and check(nonce) methods");
   }
   const keys = new LRUCache<string, Promise<CachedKey>>({ max: 1000 });
+  /** `ath` of recent access tokens: a client sends the same token with many proofs. */
+  const hashes = new LRUCache<string, string>({ max: 1000 });
 
   function keyFor(header: JWTHeaderParameters): Promise<CachedKey> {
     const jwk = header.jwk;
@@ -220,7 +222,12 @@ export function createDpopProofVerifier(
     if (iat > now + skew) throw fail("ERR_DPOP_IAT", "the DPoP proof's iat is in the future");
     if (iat < now - iatTolerance) throw fail("ERR_DPOP_IAT", "the DPoP proof is too old");
     if (request.accessToken !== undefined) {
-      if (typeof ath !== "string" || ath !== (await accessTokenHash(request.accessToken))) {
+      let expectedAth = hashes.get(request.accessToken);
+      if (expectedAth === undefined) {
+        expectedAth = await accessTokenHash(request.accessToken);
+        hashes.set(request.accessToken, expectedAth);
+      }
+      if (typeof ath !== "string" || ath !== expectedAth) {
         throw fail("ERR_DPOP_ATH", "the DPoP proof's ath does not match the access token");
       }
     }

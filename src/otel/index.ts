@@ -24,7 +24,7 @@ import {
 import type { ClientCredentialsClient } from "../client/client.js";
 import { type Instrumentable, instrumentationHook, type Operation } from "../lib/instrumentation.js";
 import type { Verifier } from "../verify/options.js";
-import { verifyNow } from "../verify/verifier.js";
+import { cacheHits, sharedVerifiersHook, type verifyAccessToken, verifyNow } from "../verify/verifier.js";
 import { errorType, tracedFetch } from "./http.js";
 import { VERSION } from "./version.js";
 
@@ -101,8 +101,9 @@ interface VerifierLike {
 type Event = { type: string; [field: string]: unknown };
 
 /**
- * Records metrics and spans for a `ClientCredentialsClient` or a verifier (`createVerifier`), on
- * the given or the global OpenTelemetry providers. Returns a function that detaches it. Nothing is
+ * Records metrics and spans for a `ClientCredentialsClient`, a verifier (`createVerifier`), or
+ * `verifyAccessToken` (every verifier it shares, made before or after), on the given or the global
+ * OpenTelemetry providers. Returns a function that detaches it. Nothing is
  * recorded for clients and verifiers that are not instrumented, and no `@opentelemetry/*` module is
  * loaded unless this entry point is imported.
  *
@@ -115,12 +116,15 @@ type Event = { type: string; [field: string]: unknown };
  * ```
  */
 export function instrument(
-  target: ClientCredentialsClient | Verifier,
+  target: ClientCredentialsClient | Verifier | typeof verifyAccessToken,
   options: InstrumentOptions = {},
 ): Uninstrument {
   const hook = (target as Partial<Instrumentable<Event>> | null)?.[instrumentationHook];
-  if (typeof hook !== "function") {
-    throw new TypeError("instrument needs a ClientCredentialsClient or a verifier made by createVerifier");
+  const sharedHook = (target as { [sharedVerifiersHook]?: unknown } | null)?.[sharedVerifiersHook];
+  if (typeof hook !== "function" && typeof sharedHook !== "function") {
+    throw new TypeError(
+      "instrument needs a ClientCredentialsClient, a verifier made by createVerifier, or verifyAccessToken",
+    );
   }
   if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
   for (const name of ["includeAudience", "includeClientId", "traceHttp"] as const) {
@@ -128,6 +132,19 @@ export function instrument(
       throw new TypeError(`${name} must be a boolean`);
     }
   }
+  if (typeof sharedHook === "function") {
+    // verifyAccessToken: every verifier it shares, made before or after this call.
+    const detach = (sharedHook as (instrumenter: (verifier: Verifier) => () => void) => () => void)(
+      (verifier) => instrument(verifier, options),
+    );
+    let detached = false;
+    return () => {
+      if (detached) return;
+      detached = true;
+      detach();
+    };
+  }
+  const attach = hook as Instrumentable<Event>[typeof instrumentationHook];
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(
     INSTRUMENTATION_SCOPE,
     VERSION,
@@ -138,7 +155,7 @@ export function instrument(
   );
   const isClient = typeof (target as ClientLike).getToken === "function";
   const telemetry = new Telemetry(meter, tracer, options, isClient ? (target as ClientLike) : undefined);
-  const detachHook = hook.call(target, {
+  const detachHook = attach.call(target, {
     onEvent: (event: Event) => telemetry.onEvent(event),
     run: <T>(operation: Operation, work: () => Promise<T>) => telemetry.run(operation, work),
     ...(options.traceHttp === false
@@ -152,7 +169,6 @@ export function instrument(
     detached = true;
     detachHook();
     unwrap?.();
-    telemetry.close();
   };
 }
 
@@ -168,14 +184,12 @@ class Telemetry {
   readonly #staleKeys;
   readonly #cooldownRefusals;
   /** Counted here, reported by asynchronous counters: a cache hit costs an addition. */
-  #hits = 0;
-  #misses = 0;
-  readonly #hitsByAudience = new Map<string, number>();
-  readonly #missesByAudience = new Map<string, number>();
-  readonly #observe: (result: ObservableResult) => void;
-  readonly #observeMisses: (result: ObservableResult) => void;
-  readonly #hitCounter;
-  readonly #missCounter;
+  readonly #hits: Cells | undefined;
+  readonly #misses: Cells | undefined;
+  #hit: Cell | undefined;
+  #miss: Cell | undefined;
+  readonly #hitsByAudience = new Map<string, Cell>();
+  readonly #missesByAudience = new Map<string, Cell>();
   #leaseWaitHistogram: Histogram | undefined;
   #leaseUnavailableCounter: Counter | undefined;
   /** Spans this instrumentation opened and has not ended, so events land only on its own spans. */
@@ -211,38 +225,31 @@ class Telemetry {
       unit: "{refusal}",
       valueType: ValueType.INT,
     });
-    this.#hitCounter = meter.createObservableCounter("m2m.client.cache.hits", {
-      description: "getToken calls answered from the token cache.",
-      unit: "{call}",
-      valueType: ValueType.INT,
-    });
-    this.#missCounter = meter.createObservableCounter("m2m.client.cache.misses", {
-      description: "getToken calls that found no usable cached token.",
-      unit: "{call}",
-      valueType: ValueType.INT,
-    });
-    this.#observe = (result) => this.#report(result, this.#hits, this.#hitsByAudience);
-    this.#observeMisses = (result) => this.#report(result, this.#misses, this.#missesByAudience);
     if (client) {
-      this.#hitCounter.addCallback(this.#observe);
-      this.#missCounter.addCallback(this.#observeMisses);
+      this.#hits = cellsOf(
+        meter,
+        "m2m.client.cache.hits",
+        "getToken calls answered from the token cache.",
+        "{call}",
+      );
+      this.#misses = cellsOf(
+        meter,
+        "m2m.client.cache.misses",
+        "getToken calls that found no usable cached token.",
+        "{call}",
+      );
     }
-  }
-
-  close(): void {
-    this.#hitCounter.removeCallback(this.#observe);
-    this.#missCounter.removeCallback(this.#observeMisses);
   }
 
   onEvent(event: Event): void {
     switch (event.type) {
       case "cache_hit":
-        if (this.#includeAudience) count(this.#hitsByAudience, audienceOf(event));
-        else this.#hits++;
+        if (this.#includeAudience) this.#byAudience(this.#hits, this.#hitsByAudience, event).value++;
+        else if (this.#hits) this.#hit = bump(this.#hit, this.#hits, this.#base);
         return;
       case "cache_miss":
-        if (this.#includeAudience) count(this.#missesByAudience, audienceOf(event));
-        else this.#misses++;
+        if (this.#includeAudience) this.#byAudience(this.#misses, this.#missesByAudience, event).value++;
+        else if (this.#misses) this.#miss = bump(this.#miss, this.#misses, this.#base);
         return;
       case "refresh_started":
         this.#refreshes.add(1, this.#attributes(event));
@@ -347,14 +354,14 @@ class Telemetry {
     return audience === "" ? this.#base : { ...this.#base, "m2m.audience": audience };
   }
 
-  #report(result: ObservableResult, total: number, byAudience: Map<string, number>): void {
-    if (!this.#includeAudience) {
-      result.observe(total, this.#base);
-      return;
+  #byAudience(cells: Cells | undefined, byAudience: Map<string, Cell>, event: Event): Cell {
+    const audience = audienceOf(event);
+    let cell = byAudience.get(audience);
+    if (cell === undefined) {
+      cell = cells ? cells.cell(this.#attributes(event)) : { value: 0 };
+      byAudience.set(audience, cell);
     }
-    for (const [audience, value] of byAudience) {
-      result.observe(value, audience === "" ? this.#base : { ...this.#base, "m2m.audience": audience });
-    }
+    return cell;
   }
 
   #operationAttributes(operation: Operation): Attributes {
@@ -415,28 +422,98 @@ function audienceOf(event: Event): string {
   return typeof event.audience === "string" ? event.audience : "";
 }
 
-function count(map: Map<string, number>, key: string): void {
-  map.set(key, (map.get(key) ?? 0) + 1);
+/** One time series of an asynchronous counter: incremented in place, read at collection. */
+interface Cell {
+  value: number;
+}
+
+/**
+ * The time series of one asynchronous counter of one meter, shared by every client or verifier
+ * instrumented on that meter: the SDK takes one observation per attribute set and collection, so
+ * instrumented objects with the same attributes add to the same cell. Cells are never removed
+ * (counters are monotonic, also after `uninstrument`).
+ */
+class Cells {
+  readonly #cells = new Map<string, { attributes: Attributes; value: number }>();
+  readonly observe = (result: ObservableResult): void => {
+    for (const cell of this.#cells.values()) result.observe(cell.value, cell.attributes);
+  };
+
+  cell(attributes: Attributes): Cell {
+    const key = JSON.stringify(Object.entries(attributes).sort(([x], [y]) => (x < y ? -1 : 1)));
+    let cell = this.#cells.get(key);
+    if (cell === undefined) {
+      cell = { attributes, value: 0 };
+      this.#cells.set(key, cell);
+    }
+    return cell;
+  }
+}
+
+/** Adds one to `cell`, made on first use so that nothing is reported before anything happened. */
+function bump(cell: Cell | undefined, cells: Cells, attributes: Attributes): Cell {
+  const target = cell ?? cells.cell(attributes);
+  target.value++;
+  return target;
+}
+
+const counterCells = new WeakMap<Meter, Map<string, Cells>>();
+
+function cellsOf(meter: Meter, name: string, description: string, unit: string): Cells {
+  let byName = counterCells.get(meter);
+  if (byName === undefined) {
+    byName = new Map();
+    counterCells.set(meter, byName);
+  }
+  let cells = byName.get(name);
+  if (cells === undefined) {
+    cells = new Cells();
+    meter
+      .createObservableCounter(name, { description, unit, valueType: ValueType.INT })
+      .addCallback(cells.observe);
+    byName.set(name, cells);
+  }
+  return cells;
 }
 
 type VerifyNow = (token: string, options?: unknown) => unknown;
 
 /**
- * Times every verification (`m2m.verifier.verification.duration`, `error.type` = the error's code)
- * by wrapping the verifier's own methods: a verifier that is not instrumented pays nothing.
+ * Times every verification that checks a signature or fails (`m2m.verifier.verification.duration`,
+ * `error.type` = the error's code) by wrapping the verifier's own methods, so a verifier that is not
+ * instrumented pays nothing. Answers from the verified-token cache are counted, not timed
+ * (`m2m.verifier.cache.hits`, reported at collection): a cached verification costs an addition.
  */
 function wrapVerifier(verifier: VerifierLike, meter: Meter, options: InstrumentOptions): () => void {
   const histogram = meter.createHistogram("m2m.verifier.verification.duration", {
-    description: "Access token verifications, by outcome (error.type is the error code on failure).",
+    description:
+      "Access token verifications that checked a signature or failed, by outcome (error.type is the error code on failure).",
     unit: "s",
     advice: { explicitBucketBoundaries: VERIFY_BUCKETS },
   });
-  const target = verifier as VerifierLike & { [verifyNow]?: VerifyNow };
+  const hitCells = cellsOf(
+    meter,
+    "m2m.verifier.cache.hits",
+    "Successful verifications answered from the verified-token cache (no signature check).",
+    "{verification}",
+  );
+  const target = verifier as VerifierLike & { [verifyNow]?: VerifyNow; [cacheHits]?: number };
   const own = Object.getOwnPropertyDescriptors(target);
   const now = target[verifyNow];
   if (typeof now !== "function") return () => {};
   const success: Attributes = {};
   const withClient = options.includeClientId === true;
+  let hit: Cell | undefined;
+  const hitsByClient = new Map<string, Cell>();
+  const clientHit = (clientId: unknown): Cell => {
+    const key = typeof clientId === "string" ? clientId : "";
+    let cell = hitsByClient.get(key);
+    if (cell === undefined) {
+      cell = hitCells.cell(key === "" ? success : { "m2m.client_id": key });
+      hitsByClient.set(key, cell);
+    }
+    return cell;
+  };
   const fail = (started: number, error: unknown) => {
     histogram.record((performance.now() - started) / 1000, { "error.type": errorType(error) });
   };
@@ -448,6 +525,7 @@ function wrapVerifier(verifier: VerifierLike, meter: Meter, options: InstrumentO
     );
   };
   const timed: VerifyNow = function timedVerifyNow(this: unknown, token, callOptions) {
+    const hitsBefore = target[cacheHits];
     const started = performance.now();
     let outcome: unknown;
     try {
@@ -467,6 +545,11 @@ function wrapVerifier(verifier: VerifierLike, meter: Meter, options: InstrumentO
           throw error;
         },
       );
+    }
+    if (target[cacheHits] !== hitsBefore) {
+      if (withClient) clientHit((outcome as { clientId?: unknown }).clientId).value++;
+      else hit = bump(hit, hitCells, success);
+      return outcome;
     }
     succeed(started, outcome);
     return outcome;

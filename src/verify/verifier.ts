@@ -111,7 +111,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
  */
 export const verifyNow: unique symbol = Symbol.for("m2m-kit.verifyNow");
 
+/**
+ * How many verifications the verified-token cache answered (successfully): `m2m-kit/otel` reads it
+ * around a call to tell a cached answer from a signature check without timing the cached ones.
+ */
+export const cacheHits: unique symbol = Symbol.for("m2m-kit.verifier.cacheHits");
+
 class JwtVerifier implements Verifier {
+  [cacheHits] = 0;
   readonly dpop: DpopProofVerifier | undefined;
   readonly #rules: ReadonlyMap<string, IssuerRule>;
   readonly #algorithms: Set<string>;
@@ -349,6 +356,7 @@ class JwtVerifier implements Verifier {
         checkAge(hit.iat, now, this.#toleranceMs, this.#maxAgeMs);
         checkAudience(hit.aud, call.audience ?? hit.rule.audiences);
         this.#authorize(hit.result, hit.rule, call.requirement);
+        this[cacheHits]++;
         return hit.result;
       }
       this.#verified?.delete(cacheKey);
@@ -558,12 +566,62 @@ class JwtVerifier implements Verifier {
   }
 }
 
-const shared = /* @__PURE__ */ new LRUCache<string, Verifier>({ max: 100 });
+/** Instruments a verifier; returns the function that detaches it. */
+type Instrumenter = (verifier: Verifier) => () => void;
+
+/**
+ * The key under which `verifyAccessToken` accepts an instrumenter for every verifier it shares,
+ * those made already and those made later (`instrument(verifyAccessToken)` in `m2m-kit/otel`).
+ */
+export const sharedVerifiersHook: unique symbol = Symbol.for("m2m-kit.sharedVerifiers");
+
+let instrumenters: readonly Instrumenter[] = [];
+/** What each instrumenter attached to each shared verifier, detached when it leaves the cache. */
+const attached = new WeakMap<Verifier, Map<Instrumenter, () => void>>();
+
+function instrumentShared(verifier: Verifier, instrumenter: Instrumenter): void {
+  let detachers = attached.get(verifier);
+  if (detachers === undefined) {
+    detachers = new Map();
+    attached.set(verifier, detachers);
+  }
+  if (!detachers.has(instrumenter)) detachers.set(instrumenter, instrumenter(verifier));
+}
+
+// The cache is made, and the hook set on `verifyAccessToken`, together: both stay out of bundles
+// that do not use `verifyAccessToken` (a top-level `Object.defineProperty` would keep them).
+const shared = /* @__PURE__ */ sharedVerifiers();
+
+function sharedVerifiers(): LRUCache<string, Verifier> {
+  const cache = new LRUCache<string, Verifier>({
+    max: 100,
+    dispose: (verifier) => {
+      for (const detach of attached.get(verifier)?.values() ?? []) detach();
+      attached.delete(verifier);
+    },
+  });
+  Object.defineProperty(verifyAccessToken, sharedVerifiersHook, {
+    value(instrumenter: Instrumenter): () => void {
+      instrumenters = [...instrumenters, instrumenter];
+      for (const verifier of shared.values()) instrumentShared(verifier, instrumenter);
+      return () => {
+        instrumenters = instrumenters.filter((i) => i !== instrumenter);
+        for (const verifier of shared.values()) {
+          const detachers = attached.get(verifier);
+          detachers?.get(instrumenter)?.();
+          detachers?.delete(instrumenter);
+        }
+      };
+    },
+  });
+  return cache;
+}
 
 /**
  * Verifies an access token with a verifier shared per configuration (and so one JWKS cache per
  * configuration). Options with functions (`fetch`, `clock`, claim predicates) get a verifier of their
- * own per call: use `createVerifier` for those.
+ * own per call: use `createVerifier` for those. `instrument(verifyAccessToken)` from `m2m-kit/otel`
+ * instruments every verifier this function uses, made before or after.
  *
  * @example
  * ```ts
@@ -588,6 +646,7 @@ export function verifyAccessToken<Claims extends JWTPayload = JWTPayload>(
   if (!verifier) {
     verifier = createVerifier(config);
     if (key !== undefined) shared.set(key, verifier);
+    for (const instrumenter of instrumenters) instrumentShared(verifier, instrumenter);
   }
   return verifier.verify<Claims>(token, requiredScopes === undefined ? undefined : { requiredScopes });
 }

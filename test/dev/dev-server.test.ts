@@ -8,7 +8,14 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from "jose";
+import {
+  calculateJwkThumbprint,
+  decodeJwt,
+  decodeProtectedHeader,
+  exportJWK,
+  exportPKCS8,
+  generateKeyPair,
+} from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseDevConfig } from "../../src/dev-server/index.js";
 import { ClientCredentialsClient, createVerifier, OAuthError } from "../../src/index.js";
@@ -59,6 +66,12 @@ async function config(overrides: Record<string, unknown> = {}) {
         clientId: "retired",
         clientSecret: "retired-secret",
         enabled: false,
+        grants: { [ORDERS]: ["read:orders"] },
+      },
+      {
+        clientId: "bound",
+        clientSecret: "bound-secret",
+        dpop: true,
         grants: { [ORDERS]: ["read:orders"] },
       },
     ],
@@ -130,6 +143,59 @@ describe("m2m dev", () => {
       ["reporter", BILLING],
       ["writer", ORDERS],
     ]);
+  });
+
+  it("an app with dpop: true needs DPoP; m2m token --dpop-key (PEM or JWK) prints a token bound to that key", async () => {
+    expect(dev.output()).toMatch(
+      /DPoP required: m2m token --issuer \S+ --client-id '?bound'? … --dpop-key FILE/,
+    );
+    const env = { BOUND_SECRET: "bound-secret" };
+    const base = ["token", "--issuer", issuer, "--client-id", "bound", "--client-secret-env", "BOUND_SECRET"];
+    // Without a proof, the authorization server refuses the app (oidc-provider: dpop_bound_access_tokens).
+    const plain = await m2m(base, env);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toMatch(/invalid_grant/);
+
+    const ec = await generateKeyPair("ES256", { extractable: true });
+    const ed = await generateKeyPair("Ed25519", { extractable: true });
+    await writeFile(join(dir, "dpop.pem"), await exportPKCS8(ec.privateKey), { mode: 0o600 });
+    await writeFile(join(dir, "dpop.jwk"), JSON.stringify(await exportJWK(ed.privateKey)), { mode: 0o600 });
+    for (const [file, pair] of [
+      ["dpop.pem", ec],
+      ["dpop.jwk", ed],
+    ] as const) {
+      const bound = await m2m([...base, "--dpop-key", join(dir, file)], env);
+      expect(bound.code).toBe(0);
+      const claims = decodeJwt(bound.stdout.trim());
+      expect(claims).toMatchObject({ client_id: "bound", aud: ORDERS });
+      expect((claims.cnf as { jkt?: string }).jkt).toBe(
+        await calculateJwkThumbprint(await exportJWK(pair.publicKey)),
+      );
+      expect(bound.stderr).toContain("Authorization: DPoP <token>");
+      const json = await m2m([...base, "--dpop-key", join(dir, file), "--json"], env);
+      expect(JSON.parse(json.stdout)).toMatchObject({ token_type: "DPoP" });
+    }
+    // Other apps may use DPoP too; a bad key file is a usage error that does not echo the file.
+    const optional = await m2m(
+      [
+        "token",
+        "--issuer",
+        issuer,
+        "--client-id",
+        "writer",
+        "--client-secret-env",
+        "W",
+        "--dpop-key",
+        join(dir, "dpop.pem"),
+      ],
+      { W: "writer-secret" },
+    );
+    expect(decodeJwt(optional.stdout.trim()).cnf).toBeDefined();
+    await writeFile(join(dir, "not-a-key"), "{ definitely-not-json secret-material");
+    const bad = await m2m([...base, "--dpop-key", join(dir, "not-a-key")], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--dpop-key");
+    expect(bad.stderr).not.toContain("secret-material");
   });
 
   it("no target: invalid_target naming the APIs for an app granted several, a JWT for an app granted one", async () => {

@@ -284,6 +284,20 @@ describe("client metrics and spans", () => {
       expect(countOf(await t.points("m2m.client.lease.unavailable"))).toBe(1);
     }));
 
+  it("two clients on one meter: their cache hits add up in one time series", () =>
+    withTelemetry(async (t) => {
+      const providers = { meterProvider: t.meterProvider, tracerProvider: t.tracerProvider };
+      const first = newClient();
+      const second = newClient();
+      instrument(first, providers);
+      instrument(second, providers);
+      for (const c of [first, first, first, second, second]) await c.getToken({ audience: API });
+      const hits = await t.points("m2m.client.cache.hits");
+      expect(hits).toHaveLength(1);
+      expect(countOf(hits)).toBe(3);
+      expect(countOf(await t.points("m2m.client.cache.misses"))).toBe(2);
+    }));
+
   it("detached: nothing more is recorded", () =>
     withTelemetry(async (t) => {
       const client = newClient();
@@ -297,7 +311,9 @@ describe("client metrics and spans", () => {
     }));
 
   it("bad targets and options are TypeErrors that name them", () => {
-    expect(() => instrument({} as never)).toThrow(/ClientCredentialsClient or a verifier/);
+    expect(() => instrument({} as never)).toThrow(
+      /ClientCredentialsClient, a verifier .* or verifyAccessToken/,
+    );
     expect(() => instrument(newClient(), { includeAudience: "yes" as never })).toThrow(
       /includeAudience must be a boolean/,
     );

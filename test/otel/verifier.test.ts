@@ -6,7 +6,7 @@ import { createServer } from "node:http";
 import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireAuth } from "../../src/express/index.js";
-import { ClientCredentialsClient, createVerifier } from "../../src/index.js";
+import { ClientCredentialsClient, createVerifier, verifyAccessToken } from "../../src/index.js";
 import { instrument } from "../../src/otel/index.js";
 import { ManualClock } from "../support/clock.js";
 import { listen } from "../support/http.js";
@@ -51,12 +51,15 @@ describe("verifier metrics and spans", () => {
       const call = (token: string) =>
         fetch(`${server.url}/data`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
       const statuses = [];
-      for (const token of [good, good, good, otherApi, "not.a.jwt"]) statuses.push(await call(token));
-      expect(statuses).toEqual([200, 200, 200, 401, 401]);
+      for (const token of [good, good, good, good, otherApi, "not.a.jwt"]) statuses.push(await call(token));
+      expect(statuses).toEqual([200, 200, 200, 200, 401, 401]);
 
+      // A token is admitted to the verified-token cache once seen twice with the keys in hand: the
+      // fourth call is answered from the cache, counted and not timed.
       const points = await t.points("m2m.verifier.verification.duration");
       expect(countOf(points)).toBe(5);
       expect(points.find((p) => Object.keys(p.attributes).length === 0 && countOf([p]) === 3)).toBeTruthy();
+      expect(countOf(await t.points("m2m.verifier.cache.hits"))).toBe(1);
       expect(countOf(points, { "error.type": "ERR_JWT_AUDIENCE" })).toBe(1);
       expect(countOf(points, { "error.type": "ERR_JWT_MALFORMED" })).toBe(1);
       expect(countOf(await t.points("m2m.verifier.jwks.fetch.duration"))).toBe(1);
@@ -121,6 +124,36 @@ describe("verifier metrics and spans", () => {
     const post = t.spans().find((s) => s.name === "POST");
     expect(post?.parentSpanContext?.spanId).toBe(span?.spanContext().spanId);
     expect(await t.dump()).not.toContain(opaque);
+    await t.close();
+  });
+
+  it("instrument(verifyAccessToken): the verifiers it shares, made before and after, until detached", async () => {
+    const t = startTelemetry();
+    const token = (await client.getToken({ audience: API })).accessToken;
+    const billing = (await client.getToken({ audience: BILLING })).accessToken;
+    const before = { issuer: op.issuer, audience: API };
+    await verifyAccessToken(token, before); // a shared verifier made before instrument
+    const stop = instrument(verifyAccessToken, {
+      meterProvider: t.meterProvider,
+      tracerProvider: t.tracerProvider,
+    });
+    await verifyAccessToken(token, before);
+    await verifyAccessToken(token, before); // admitted to the verified-token cache
+    await verifyAccessToken(token, before); // cache hit
+    await expect(verifyAccessToken(billing, before)).rejects.toMatchObject({ code: "ERR_JWT_AUDIENCE" });
+    await verifyAccessToken(billing, { issuer: op.issuer, audience: BILLING }); // made after instrument
+    const durations = await t.points("m2m.verifier.verification.duration");
+    expect(countOf(durations, {})).toBe(4); // 2 + the refusal + the other verifier
+    expect(countOf(durations, { "error.type": "ERR_JWT_AUDIENCE" })).toBe(1);
+    expect(countOf(await t.points("m2m.verifier.cache.hits"))).toBe(1);
+    // The verifier made after instrument fetched its keys inside an instrumented JWKS fetch.
+    expect(t.spans().filter((s) => s.name === "m2m.jwks_fetch")).toHaveLength(1);
+
+    stop();
+    await verifyAccessToken(token, before);
+    await verifyAccessToken(billing, { issuer: op.issuer, audience: BILLING });
+    expect(countOf(await t.points("m2m.verifier.verification.duration"))).toBe(4);
+    expect(countOf(await t.points("m2m.verifier.cache.hits"))).toBe(1);
     await t.close();
   });
 });

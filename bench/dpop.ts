@@ -1,0 +1,211 @@
+/**
+ * DPoP request cost (RFC 9449 §4.3 proof verification + the access token) next to Bearer, per proof
+ * algorithm, through the Express middlewares of m2m-kit and express-oauth2-jwt-bearer (which
+ * verifies DPoP proofs since 1.7), in one process and one run. Each middleware gets the request
+ * object Express would hand it (method, URL, headers, `get`, `app`), so no socket or router time is
+ * in the figures. Each DPoP call carries a proof never sent before (m2m-kit refuses replays), made
+ * ahead of time. Imported by bench/verify.ts.
+ */
+import { createHash, generateKeyPairSync, type KeyObject, randomUUID, sign } from "node:crypto";
+import { auth as auth0 } from "express-oauth2-jwt-bearer";
+import { measure } from "mitata";
+import { requireAuth } from "../dist/express.js";
+import { createVerifier } from "../dist/index.js";
+
+export type Alg = "RS256" | "PS256" | "ES256" | "EdDSA";
+
+export interface IssuerKey {
+  alg: Alg;
+  kid: string;
+  privateKey: KeyObject;
+}
+
+interface Row {
+  alg: Alg;
+  name: string;
+  hz: number;
+}
+
+const HASH: Record<Alg, string | null> = { RS256: "sha256", PS256: "sha256", ES256: "sha256", EdDSA: null };
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+
+function signWith(alg: Alg, key: KeyObject, data: string): string {
+  const options =
+    alg === "PS256"
+      ? { key, padding: 6, saltLength: 32 } // RSA_PKCS1_PSS_PADDING
+      : alg === "ES256"
+        ? { key, dsaEncoding: "ieee-p1363" as const }
+        : key;
+  return sign(HASH[alg], Buffer.from(data), options as never).toString("base64url");
+}
+
+function keyPair(alg: Alg) {
+  return alg === "ES256"
+    ? generateKeyPairSync("ec", { namedCurve: "P-256" })
+    : alg === "EdDSA"
+      ? generateKeyPairSync("ed25519")
+      : generateKeyPairSync("rsa", { modulusLength: 2048 });
+}
+
+/** RFC 7638 thumbprint of a public JWK. */
+function thumbprint(jwk: Record<string, unknown>): string {
+  const members =
+    jwk.kty === "EC" ? ["crv", "kty", "x", "y"] : jwk.kty === "OKP" ? ["crv", "kty", "x"] : ["e", "kty", "n"];
+  const canonical = JSON.stringify(Object.fromEntries(members.map((m) => [m, jwk[m]])));
+  return createHash("sha256").update(canonical).digest("base64url");
+}
+
+/** A fake-free Express request as the middlewares read it (no socket: plain HTTP, no proxy). */
+function expressRequest(headers: Record<string, string>) {
+  return {
+    method: "GET",
+    url: "/data",
+    originalUrl: "/data",
+    protocol: "http",
+    headers,
+    headersDistinct: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
+    rawHeaders: Object.entries(headers).flat(),
+    query: {},
+    socket: { remoteAddress: "127.0.0.1" },
+    app: { get: () => undefined },
+    get(name: string) {
+      return headers[name.toLowerCase()];
+    },
+    is: () => false,
+  };
+}
+
+type Middleware = (req: never, res: never, next: (error?: unknown) => void) => unknown;
+
+function caller(middleware: Middleware) {
+  const res = {
+    locals: {},
+    status() {
+      return this;
+    },
+    set() {
+      return this;
+    },
+    setHeader() {},
+    json() {
+      throw new Error("the middleware answered (refused the request)");
+    },
+    end() {
+      throw new Error("the middleware answered (refused the request)");
+    },
+  };
+  return (req: ReturnType<typeof expressRequest>) =>
+    new Promise<void>((resolve, reject) =>
+      middleware(req as never, res as never, (error) => (error ? reject(error) : resolve())),
+    );
+}
+
+/**
+ * Bearer and DPoP calls per algorithm: the token is signed by the issuer's key of that algorithm, the
+ * proof by a client key of the same algorithm.
+ */
+export async function benchDpop(
+  keys: IssuerKey[],
+  options: { issuer: string; audience: string; jwksUri: string; timeMs: number; rounds: number },
+): Promise<Row[]> {
+  const { issuer, audience, jwksUri } = options;
+  const host = "api.example.com";
+  const htu = `http://${host}/data`;
+  const samples = 1500; // per measurement; proofs are made for every sample of every round
+  const rows: Row[] = [];
+  for (const key of keys) {
+    const client = keyPair(key.alg);
+    const jwk = client.publicKey.export({ format: "jwk" }) as Record<string, unknown>;
+    const now = Math.floor(Date.now() / 1000);
+    const header = b64({ alg: key.alg, kid: key.kid, typ: "at+jwt" });
+    const claims = {
+      iss: issuer,
+      aud: audience,
+      sub: "svc",
+      client_id: "svc",
+      scope: "read:data",
+      iat: now,
+      exp: now + 3600,
+    };
+    const signToken = (payload: object) => {
+      const input = `${header}.${b64(payload)}`;
+      return `${input}.${signWith(key.alg, key.privateKey, input)}`;
+    };
+    const bearerToken = signToken({ ...claims, jti: randomUUID() });
+    const dpopToken = signToken({ ...claims, jti: randomUUID(), cnf: { jkt: thumbprint(jwk) } });
+    const ath = createHash("sha256").update(dpopToken).digest("base64url");
+    const proofHeader = b64({ typ: "dpop+jwt", alg: key.alg, jwk });
+    const proofs = (count: number) =>
+      Array.from({ length: count }, () => {
+        const input = `${proofHeader}.${b64({ htm: "GET", htu, iat: now, jti: randomUUID(), ath })}`;
+        return `${input}.${signWith(key.alg, client.privateKey, input)}`;
+      });
+    const need = (samples + 20) * options.rounds + 10;
+    process.stdout.write(`  DPoP ${key.alg}: making ${2 * need} proofs…\n`);
+
+    const verifier = createVerifier({ issuer, audience, jwksUri, allowInsecureHttp: true, dpop: {} });
+    await verifier.warmUp();
+    const m2m = caller(requireAuth(verifier) as Middleware);
+    const peer = caller(
+      auth0({ issuer, audience, jwksUri, tokenSigningAlg: key.alg, dpop: { enabled: true } }) as Middleware,
+    );
+    const bearerRequest = expressRequest({ host, authorization: `Bearer ${bearerToken}` });
+    const dpopRequests = (pool: string[]) => {
+      let i = 0;
+      return () => {
+        const proof = pool[i++];
+        if (proof === undefined) throw new Error("out of proofs");
+        return expressRequest({ host, authorization: `DPoP ${dpopToken}`, dpop: proof });
+      };
+    };
+    const nextM2m = dpopRequests(proofs(need));
+    const nextPeer = dpopRequests(proofs(need));
+    // Warm up: keys fetched, the tokens admitted to m2m-kit's verified-token cache.
+    for (let i = 0; i < 3; i++) {
+      await m2m(bearerRequest);
+      await m2m(nextM2m());
+      await peer(bearerRequest);
+      await peer(nextPeer());
+    }
+    const tasks: Array<[string, () => Promise<void>]> = [
+      ["m2m-kit Bearer (cached token)", () => m2m(bearerRequest)],
+      ["m2m-kit DPoP (proof + cached token)", () => m2m(nextM2m())],
+      ["express-oauth2-jwt-bearer Bearer", () => peer(bearerRequest)],
+      ["express-oauth2-jwt-bearer DPoP", () => peer(nextPeer())],
+    ];
+    const best = new Map<string, number>();
+    for (let round = 0; round < options.rounds; round++) {
+      for (let k = 0; k < tasks.length; k++) {
+        const [name, fn] = tasks[(k + round) % tasks.length] as [string, () => Promise<void>];
+        const stats = await measure(fn, {
+          min_cpu_time: options.timeMs * 1e6,
+          max_samples: samples,
+          warmup_samples: 2,
+        });
+        best.set(name, Math.max(best.get(name) ?? 0, 1e9 / stats.p50));
+      }
+    }
+    for (const [name, hz] of best) rows.push({ alg: key.alg, name, hz });
+  }
+  return rows;
+}
+
+export function printDpop(rows: Row[]): void {
+  const hz = (alg: Alg, name: string) => rows.find((r) => r.alg === alg && r.name === name)?.hz ?? Number.NaN;
+  process.stdout.write(
+    "\n### DPoP request vs Bearer (Express middleware, one call at a time)\n\n" +
+      "| alg | library | µs/request | × own Bearer (time) | m2m-kit DPoP time ÷ this |\n|---|---|---:|---:|---:|\n",
+  );
+  for (const alg of [...new Set(rows.map((r) => r.alg))]) {
+    const m2mDpop = hz(alg, "m2m-kit DPoP (proof + cached token)");
+    for (const r of rows.filter((x) => x.alg === alg)) {
+      const own = hz(
+        alg,
+        r.name.startsWith("m2m-kit") ? "m2m-kit Bearer (cached token)" : "express-oauth2-jwt-bearer Bearer",
+      );
+      process.stdout.write(
+        `| ${alg} | ${r.name} | ${(1e6 / r.hz).toFixed(1)} | ${(own / r.hz).toFixed(2)} | ${(r.hz / m2mDpop).toFixed(2)} |\n`,
+      );
+    }
+  }
+}
