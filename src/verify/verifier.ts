@@ -118,7 +118,7 @@ export const verifyNow: unique symbol = Symbol.for("m2m-kit.verifyNow");
 export const cacheHits: unique symbol = Symbol.for("m2m-kit.verifier.cacheHits");
 
 class JwtVerifier implements Verifier {
-  [cacheHits] = 0;
+  declare [cacheHits]: number;
   readonly dpop: DpopProofVerifier | undefined;
   readonly #rules: ReadonlyMap<string, IssuerRule>;
   readonly #algorithms: Set<string>;
@@ -155,6 +155,7 @@ class JwtVerifier implements Verifier {
   constructor(options: VerifierOptions, runtime: Platform<AnyKey>) {
     // Symbol-keyed members are set on the instance rather than declared as methods: bundlers treat a
     // class with a computed member as a side effect and keep it (and all it uses) in every bundle.
+    this[cacheHits] = 0;
     symbolMembers(this, {
       [verifyNow]: (token: string, options?: VerifyCallOptions) => this.#verifyNow(token, options),
       [instrumentationHook]: (instrumentation: Instrumentation<VerifierEvent>) =>
