@@ -40,6 +40,9 @@ interface Case {
 
 const API = { identifier: "https://orders.example.com", scopes: ["read:orders", "write:orders"] };
 
+/** The application (client) id of the protected API in Entra (what a v2.0 token carries as aud). */
+const ENTRA_API_CLIENT_ID = "6e2f1b8a-4c3d-4e5f-9a7b-0c1d2e3f4a5b";
+
 const CASES: Case[] = [
   {
     provider: "auth0",
@@ -159,17 +162,21 @@ const CASES: Case[] = [
       reads: "entra",
       authMethod: "client_secret_post",
       api: { identifier: "api://orders", scopes: ["Orders.Read"] },
+      // A v2.0 access token: aud is always the API's application (client) id, even when the client
+      // asked for the App ID URI; the calling app is azp; app permissions are in roles
+      // (learn.microsoft.com/entra/identity-platform/access-token-claims-reference).
       shape: (p) => {
         p.azp = p.client_id;
         p.roles = scopesOf(p);
         p.ver = "2.0";
+        p.aud = ENTRA_API_CLIENT_ID;
         delete p.scope;
         delete p.client_id;
       },
     },
     request: { audience: "api://orders" },
     sent: { grant_type: "client_credentials", scope: "api://orders/.default" },
-    audience: "api://orders",
+    audience: ENTRA_API_CLIENT_ID,
     scopes: ["Orders.Read"],
   },
   {

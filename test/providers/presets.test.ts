@@ -24,6 +24,8 @@ beforeEach(() => {
 });
 
 const API = "https://api.example.com";
+/** The application (client) id of the protected API in Entra (what a v2.0 token carries as aud). */
+const ENTRA_API_CLIENT_ID = "6e2f1b8a-4c3d-4e5f-9a7b-0c1d2e3f4a5b";
 
 describe("client presets: the token request each provider expects", () => {
   it.each<[ProviderName, "audience" | "resource" | null, string, "basic" | "post"]>([
@@ -254,10 +256,11 @@ const SHAPES: Shape[] = [
     clientId: "kc-app",
   },
   {
+    // v2.0: aud is always the API's client id (Entra access token claims reference).
     provider: "entra",
     issuer: (b) => `${b}/tenant-id/v2.0`,
-    audience: "api://orders",
-    claims: () => ({ aud: "api://orders", azp: "entra-app", roles: ["Orders.Read"], ver: "2.0" }),
+    audience: ENTRA_API_CLIENT_ID,
+    claims: () => ({ aud: ENTRA_API_CLIENT_ID, azp: "entra-app", roles: ["Orders.Read"], ver: "2.0" }),
     scopes: ["Orders.Read"],
     clientId: "entra-app",
   },
@@ -339,13 +342,21 @@ describe("verifier presets: each provider's token shape", () => {
     });
   });
 
-  it("entra: v1 and v2 issuers of one tenant can both be accepted", async () => {
+  it("entra: v1 and v2 tokens of one tenant are both accepted with both issuers and both audiences", async () => {
+    // v2.0 tokens: iss .../{tenant}/v2.0, aud the API's client id, azp. v1.0 tokens: iss
+    // https://sts.windows.net/{tenant}/, aud the client id or the App ID URI that was requested, appid.
     const shape = SHAPES.find((s) => s.provider === "entra") as Shape;
     const v1 = `${ks.issuer}/sts/tenant-id/`;
+    const onlyV2 = createVerifier({
+      provider: "entra",
+      issuer: [shape.issuer(ks.issuer), v1],
+      audience: ENTRA_API_CLIENT_ID,
+      jwksUri: ks.jwksUri,
+    });
     const verifier = createVerifier({
       provider: "entra",
       issuer: [shape.issuer(ks.issuer), v1],
-      audience: "api://orders",
+      audience: [ENTRA_API_CLIENT_ID, "api://orders"],
       jwksUri: ks.jwksUri,
     });
     const v1Token = await ks.sign({
@@ -359,6 +370,9 @@ describe("verifier presets: each provider's token shape", () => {
       clientId: "entra-v1-app",
       scopes: ["Orders.Read"],
     });
+    // The App ID URI a v1 client requested is not the client id: without it in audience, refused.
+    await expect(onlyV2.verify(v1Token)).rejects.toMatchObject({ code: "ERR_JWT_AUDIENCE" });
+    await expect(onlyV2.verify(await tokenFor(shape))).resolves.toMatchObject({ clientId: "entra-app" });
     await expect(verifier.verify(await tokenFor(shape))).resolves.toMatchObject({ clientId: "entra-app" });
   });
 
