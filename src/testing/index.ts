@@ -1,6 +1,10 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from "jose";
+import { type DpopKey, generateDpopKey } from "../dpop/key.js";
+import { createDpopProof } from "../dpop/proof.js";
+
+export { createDpopProof, type DpopKey, generateDpopKey };
 
 /** Options of {@link createTestIssuer}. */
 export interface TestIssuerOptions {
@@ -18,6 +22,11 @@ export interface MintOptions {
   header?: Record<string, unknown>;
   /** Sign with a key that is not in the JWKS (a forged token). */
   forged?: boolean;
+  /**
+   * Bind the token to this DPoP key (`cnf.jkt` = its thumbprint, RFC 9449 §6.1); make one with
+   * `generateDpopKey()` and proofs with `createDpopProof(key, { method, url, accessToken })`.
+   */
+  dpopKey?: DpopKey;
 }
 
 /** A local issuer for API tests: discovery and a JWKS on 127.0.0.1, and a token minter. */
@@ -105,6 +114,7 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
         iat: now,
         exp: now + (mintOptions.expiresInSeconds ?? 300),
         jti: crypto.randomUUID(),
+        ...(mintOptions.dpopKey ? { cnf: { jkt: mintOptions.dpopKey.thumbprint } } : {}),
         ...claims,
       };
       return new SignJWT(payload)
@@ -127,8 +137,24 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
 export interface TestClient {
   /** The token it sends (minted once, reused like a real client's cached token). */
   token(): Promise<string>;
-  /** `fetch` with `Authorization: Bearer <token>`. */
+  /**
+   * `fetch` with `Authorization: Bearer <token>`; with `dpop`, `Authorization: DPoP <token>` and a
+   * fresh `DPoP` proof for the request's method and URL.
+   */
   fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  /** A proof for your own HTTP client (with `dpop`): `DPoP: <proof>` next to `Authorization: DPoP <token>`. */
+  dpopProof(method: string, url: string | URL, options?: { nonce?: string }): Promise<string>;
+  /** The DPoP key (with `dpop`), e.g. to make proofs that should fail (`createDpopProof`). */
+  dpopKey(): Promise<DpopKey | undefined>;
+}
+
+/** Options of {@link createTestClient}. */
+export interface TestClientOptions extends MintOptions {
+  /**
+   * Sender-constrained tokens (RFC 9449): `true` makes an ES256 key, or pass your own; the token is
+   * bound to it and every `fetch` carries a new proof.
+   */
+  dpop?: boolean | DpopKey;
 }
 
 /**
@@ -138,23 +164,45 @@ export interface TestClient {
  * ```ts
  * const reader = createTestClient(issuer, { client_id: "svc", scope: "read:data" });
  * expect((await reader.fetch(`${url}/data`)).status).toBe(200);
+ * const bound = createTestClient(issuer, { scope: "read:data" }, { dpop: true }); // DPoP-bound token + proofs
  * ```
  */
 export function createTestClient(
   issuer: TestIssuer,
   claims: JWTPayload = {},
-  options: MintOptions = {},
+  options: TestClientOptions = {},
 ): TestClient {
+  const { dpop, ...mintOptions } = options;
+  let key: Promise<DpopKey> | undefined;
+  const dpopKey = async () => {
+    if (!dpop) return undefined;
+    key ??= dpop === true ? generateDpopKey("ES256") : Promise.resolve(dpop);
+    return key;
+  };
   let minted: Promise<string> | undefined;
   const token = () => {
-    minted ??= issuer.mint(claims, options);
+    minted ??= dpopKey().then((bound) => issuer.mint(claims, { ...mintOptions, dpopKey: bound }));
     return minted;
+  };
+  const dpopProof = async (method: string, url: string | URL, proofOptions: { nonce?: string } = {}) => {
+    const bound = await dpopKey();
+    if (!bound) throw new TypeError("dpopProof needs a client made with { dpop }");
+    return createDpopProof(bound, { method, url, accessToken: await token(), nonce: proofOptions.nonce });
   };
   return {
     token,
+    dpopProof,
+    dpopKey,
     async fetch(input, init = {}) {
       const headers = new Headers(init.headers);
-      headers.set("authorization", `Bearer ${await token()}`);
+      if (dpop) {
+        const method = init.method ?? (input instanceof Request ? input.method : "GET");
+        const url = input instanceof Request ? input.url : input;
+        headers.set("authorization", `DPoP ${await token()}`);
+        headers.set("dpop", await dpopProof(method, url));
+      } else {
+        headers.set("authorization", `Bearer ${await token()}`);
+      }
       return fetch(input, { ...init, headers });
     },
   };

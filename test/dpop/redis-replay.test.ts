@@ -1,52 +1,42 @@
 /**
- * Two API servers, each with its own verifier and its own Redis connection, share one replay store
- * (createRedisReplayStore on a real redis-server): a proof accepted by one is refused by the other.
+ * Two API processes (child processes on the built package), each with its own verifier and its own
+ * Redis connection, share one replay store (createRedisReplayStore on a real redis-server): a proof
+ * accepted by one is refused by the other.
  */
-import { createServer, request as httpRequest } from "node:http";
-import express from "express";
+import { request as httpRequest } from "node:http";
+import { join, resolve } from "node:path";
 import { exportJWK, generateKeyPair } from "jose";
-import { createClient } from "redis";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { requireAuth } from "../../src/express/index.js";
-import { ClientCredentialsClient, createDpopProof, createVerifier, importDpopKey } from "../../src/index.js";
-import { createRedisReplayStore } from "../../src/redis/index.js";
-import { listen } from "../support/http.js";
+import { ClientCredentialsClient, createDpopProof, importDpopKey } from "../../src/index.js";
 import { ODD_SECRET, type RunningProvider, startProvider } from "../support/oidc.js";
+import { type Started, startProcess } from "../support/process.js";
 import { type RedisServer, startRedis } from "../support/redis.js";
 
 const API = "https://api.example.com";
+const SCRIPT = join(resolve(import.meta.dirname), "replay-api.mjs");
 let provider: RunningProvider;
 let redis: RedisServer;
-const closers: Array<() => Promise<unknown>> = [];
+const apis: Started[] = [];
 
 beforeAll(async () => {
   [provider, redis] = await Promise.all([startProvider(), startRedis()]);
 });
 afterAll(async () => {
-  for (const close of closers.reverse()) await close();
+  await Promise.all(apis.map((api) => api.stop()));
   await Promise.all([provider?.close(), redis?.stop()]);
 });
 
-async function apiServer() {
-  const connection = createClient({ url: redis.url });
-  await connection.connect();
-  closers.push(() => connection.quit());
-  const verifier = createVerifier({
-    issuer: provider.issuer,
-    audience: API,
-    dpop: { replayStore: createRedisReplayStore({ redis: connection, keyPrefix: "dpop:" }) },
+async function apiProcess(): Promise<{ url: string; pid: number }> {
+  const started = await startProcess(process.execPath, [SCRIPT, provider.issuer, API, redis.url], {
+    ready: /listening (http:\/\/127\.0\.0\.1:\d+)/,
   });
-  const app = express();
-  app.get("/data", requireAuth(verifier), (req, res) => {
-    res.json({ client: req.auth?.clientId });
-  });
-  const server = await listen(createServer(app));
-  closers.push(server.close);
-  return server;
+  apis.push(started);
+  return { url: started.match[1] as string, pid: started.child.pid as number };
 }
 
-it("a proof replayed to a second API server sharing the Redis replay store is refused", async () => {
-  const [one, two] = await Promise.all([apiServer(), apiServer()]);
+it("a proof replayed to a second API process sharing the Redis replay store is refused", async () => {
+  const [one, two] = await Promise.all([apiProcess(), apiProcess()]);
+  expect(one.pid).not.toBe(two.pid);
   const privateKey = await exportJWK((await generateKeyPair("ES256", { extractable: true })).privateKey);
   const key = await importDpopKey(privateKey);
   const client = new ClientCredentialsClient({
@@ -61,7 +51,9 @@ it("a proof replayed to a second API server sharing the Redis replay store is re
   const url = `${one.url}/data`;
   const proof = await createDpopProof(key, { method: "GET", url, accessToken: token.accessToken });
   const headers = { authorization: token.authorization, dpop: proof };
-  expect((await fetch(url, { headers })).status).toBe(200);
+  const first = await fetch(url, { headers });
+  expect(first.status).toBe(200);
+  expect(await first.json()).toMatchObject({ client: "basic-client", pid: one.pid });
   // fetch cannot set Host: node:http can, as a load balancer in front of both would.
   const replayed = await new Promise<{ status: number; challenge: string; body: string }>(
     (resolve, reject) => {
