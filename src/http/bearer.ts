@@ -232,7 +232,12 @@ function findBearerToken(request: RequestCredentials, options: HttpAuthOptions):
       if (rest === "") throw malformedToken(realm);
       fromHeader = rest;
     } else if (scheme === "dpop") {
-      throw failure(401, "invalid_token", "DPoP-bound access tokens are not supported", realm);
+      throw failure(
+        401,
+        "invalid_token",
+        "this API is not configured for DPoP-bound access tokens (dpop option)",
+        realm,
+      );
     }
     // Any other scheme (Basic, …) is not a bearer credential: answered like no credentials.
   }

@@ -223,8 +223,11 @@ const CASES: Array<{
     path: "/data",
     auth: () => `DPoP ${tokens.read}`,
     status: 401,
-    challenge: `Bearer ${R}, error="invalid_token", error_description="DPoP-bound access tokens are not supported"`,
-    body: { error: "invalid_token", error_description: "DPoP-bound access tokens are not supported" },
+    challenge: `Bearer ${R}, error="invalid_token", error_description="this API is not configured for DPoP-bound access tokens (dpop option)"`,
+    body: {
+      error: "invalid_token",
+      error_description: "this API is not configured for DPoP-bound access tokens (dpop option)",
+    },
   },
   {
     name: "garbage token",
