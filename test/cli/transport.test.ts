@@ -308,4 +308,15 @@ describe("m2m token and m2m verify on m2m-kit/node's transport", { timeout: 120_
     expect(result.code).toBe(2);
     expect(result.stderr).toBe('m2m token: --proxy must be "env", false or an http(s) proxy URL\n');
   });
+
+  it.each(["HTTPS_PROXY", "http_proxy"])(
+    "a malformed %s is a usage error naming the variable, without its value",
+    async (name) => {
+      const result = await m2m(["token", "--issuer", plainAs.issuer, ...secretArgs], {
+        [name]: `http://user:${PROXY_PASSWORD}@[not-a-host`,
+      });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(`m2m token: ${name} is not a valid proxy URL (http://host:port)\n`);
+    },
+  );
 });

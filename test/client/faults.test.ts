@@ -552,3 +552,152 @@ describe("abort and close", () => {
     await expect(client.getToken()).rejects.toBeInstanceOf(OAuthError);
   });
 });
+
+describe("tokens and token types that cannot go into an Authorization header", () => {
+  it.each([
+    ["CR LF and a header", "a b\r\nX-Injected: 1"],
+    ["a space", "abc def"],
+    ["non-ASCII", "é€"],
+    ["NUL", "abc\u0000def"],
+  ])("an access_token with %s is a TokenRequestError that does not echo it", async (_name, token) => {
+    server.script({ status: 200, json: { access_token: token, token_type: "Bearer", expires_in: 300 } });
+    const events: ClientEvent[] = [];
+    const error = await newClient({ onEvent: (e) => events.push(e) })
+      .getToken()
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(TokenRequestError);
+    expect(error.code).toBe("ERR_TOKEN_REQUEST");
+    expect(error.transient).toBe(false);
+    expect(error.message).toBe(
+      "token endpoint returned a malformed response: access_token is not a valid token",
+    );
+    expect(inspect(events, { depth: 5 })).not.toContain(JSON.stringify(token).slice(1, -1));
+  });
+
+  it("real providers' token shapes pass: JWT, Base64, Entra/Okta, ~ + / = . - _ ! : |", async () => {
+    for (const token of [
+      "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_",
+      "AbC+/dEf==",
+      "ya29.a0Af~x-y_z",
+      "00D5g000004Xyz!AQ4AQH.k:x|y",
+    ]) {
+      server.script(tokenReply({ access_token: token, expires_in: 300 }));
+      expect((await newClient().getToken()).accessToken).toBe(token);
+    }
+  });
+
+  it.each([
+    ["bearer", "Bearer"],
+    ["BEARER", "Bearer"],
+    ["dpop", "DPoP"],
+  ])("token_type %s is normalised to %s", async (type, scheme) => {
+    server.script(tokenReply({ token_type: type }));
+    expect((await newClient().getToken()).tokenType).toBe(scheme);
+  });
+
+  it("a missing token_type is taken as Bearer (some providers omit it)", async () => {
+    server.script({ status: 200, json: { access_token: "no-type", expires_in: 300 } });
+    expect((await newClient().getToken()).tokenType).toBe("Bearer");
+  });
+
+  it.each([
+    [
+      "mac",
+      "token endpoint returned a malformed response: unsupported token_type mac (Bearer or DPoP expected)",
+    ],
+    [
+      "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln",
+      "token endpoint returned a malformed response: unsupported token_type (Bearer or DPoP expected)",
+    ],
+    [
+      "Bearer x\r\n",
+      "token endpoint returned a malformed response: unsupported token_type (Bearer or DPoP expected)",
+    ],
+    [
+      "constructor",
+      "token endpoint returned a malformed response: unsupported token_type constructor (Bearer or DPoP expected)",
+    ],
+  ])("token_type %j is refused (named only when a short token)", async (type, message) => {
+    server.script(tokenReply({ token_type: type }));
+    const error = await newClient()
+      .getToken()
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(TokenRequestError);
+    expect(error.transient).toBe(false);
+    expect(error.message).toBe(message);
+  });
+});
+
+describe("a token endpoint that echoes the request", () => {
+  const SECRET = "echo-S3cret/+= value";
+  const echo = (status: number) => ({
+    status,
+    echo: (request: { body: string; headers: Record<string, unknown> }) => ({
+      error: "invalid_request",
+      error_description: `could not parse ${request.body} ${String(request.headers.authorization ?? "")}`,
+      error_uri: `https://as.example.com/help?${request.body}`,
+      debug: { got: request.body },
+    }),
+  });
+
+  it.each([
+    ["client_secret_post", 400],
+    ["client_secret_basic", 400],
+    ["client_secret_jwt", 200],
+  ] as const)(
+    "%s: the client's secret and assertion are redacted from the error",
+    async (authMethod, status) => {
+      server.script(echo(status) as Reply);
+      const events: ClientEvent[] = [];
+      const error = await newClient({
+        clientSecret: SECRET,
+        authMethod,
+        retry: false,
+        onEvent: (e) => events.push(e),
+      })
+        .getToken()
+        .catch((e) => e);
+      expect(error).toBeInstanceOf(OAuthError);
+      const request = server.requests.at(-1);
+      const assertion = new URLSearchParams(request?.body).get("client_assertion");
+      const shown = [
+        error.message,
+        error.errorDescription,
+        error.errorUri,
+        JSON.stringify(error.body),
+        inspect(error, { depth: 5 }),
+        inspect(events, { depth: 5 }),
+      ].join("\n");
+      expect(shown).toContain("could not parse");
+      expect(shown).toContain("[redacted]");
+      for (const secret of [
+        SECRET,
+        encodeURIComponent(SECRET),
+        new URLSearchParams({ s: SECRET }).toString().slice(2),
+      ]) {
+        expect(shown).not.toContain(secret);
+      }
+      if (authMethod === "client_secret_basic") {
+        expect(shown).not.toContain(String(request?.headers.authorization).slice(6));
+      }
+      if (assertion) expect(shown).not.toContain(assertion);
+      else expect(authMethod).not.toBe("client_secret_jwt");
+    },
+  );
+});
+
+describe("discovery", () => {
+  it("a discovered token_endpoint with credentials is a DiscoveryError that does not echo it", async () => {
+    const issuer = `${server.url}/creds`;
+    server.route("/creds/.well-known/openid-configuration", {
+      status: 200,
+      json: { issuer, token_endpoint: "http://user:disc-pw@127.0.0.1:1/token" },
+    });
+    const error = await newClient({ issuer, tokenEndpoint: undefined })
+      .getToken()
+      .catch((e) => e);
+    expect(error.code).toBe("ERR_DISCOVERY");
+    expect(error.message).toContain("token_endpoint must not contain credentials");
+    expect(inspect(error, { depth: 5 })).not.toContain("disc-pw");
+  });
+});

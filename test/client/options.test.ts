@@ -1,3 +1,4 @@
+import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { ClientCredentialsClient, type ClientCredentialsClientOptions } from "../../src/index.js";
 
@@ -37,6 +38,24 @@ describe("constructor validation names the option", () => {
     ["bad scope token", { defaultScope: 'read "data"' }, /defaultScope/],
     ["non-function fetch", { fetch: "fetch" as never }, /fetch must be a function/],
     ["store without methods", { store: {} as never }, /store/],
+    ["a number as clock", { clock: 5 as never }, /clock must be an object with now\(\)/],
+    [
+      "a string as allowInsecureHttp",
+      { allowInsecureHttp: "yes" as never },
+      /allowInsecureHttp must be a boolean/,
+    ],
+    ["an array as retry", { retry: [] as never }, /retry must be an object or false/],
+    ["a fractional retry.retries", { retry: { retries: 1.5 } }, /retry\.retries must be an integer/],
+    [
+      "retry.minDelayMs above retry.maxDelayMs",
+      { retry: { minDelayMs: 5000, maxDelayMs: 100 } },
+      /retry\.minDelayMs must not be larger than retry\.maxDelayMs/,
+    ],
+    [
+      "an oct JWK as privateKey",
+      { clientSecret: undefined, privateKey: { kty: "oct", k: "c2VjcmV0LXNlY3JldC1zZWNyZXQ" } as never },
+      /privateKey is a symmetric \(oct\) JWK, not a private key; for client_secret_jwt pass the secret as clientSecret/,
+    ],
   ])("%s", (_name, overrides, message) => {
     const create = () =>
       new ClientCredentialsClient({ ...base, ...overrides } as ClientCredentialsClientOptions);
@@ -60,6 +79,48 @@ describe("constructor validation names the option", () => {
     });
     await expect(client.getToken({ scope: 42 as never })).rejects.toThrow(/scope must be a string/);
     await expect(client.getToken({ audience: "" })).rejects.toThrow(/audience/);
+    const signal = await client.getToken({ signal: "x" as never }).catch((e) => e);
+    expect(signal).toBeInstanceOf(TypeError);
+    expect(signal.message).toBe("signal must be an AbortSignal");
+    const invalidate = await client.invalidate(5 as never).catch((e) => e);
+    expect(invalidate).toBeInstanceOf(TypeError);
+    expect(invalidate.message).toMatch(/^invalidate options must be an object/);
+    await expect(client.invalidate({ audience: 5 as never })).rejects.toThrow(/invalidate options\.audience/);
+  });
+
+  it.each([
+    ["tokenEndpoint", { issuer: undefined, tokenEndpoint: "https://user:pw-S3cret@127.0.0.1:1/token" }],
+    ["issuer", { issuer: "https://user:pw-S3cret@tenant.example.com/" }],
+    ["tokenEndpoint", { issuer: undefined, tokenEndpoint: "https://only-user@127.0.0.1:1/token" }],
+    ["assertionAudience", { assertionAudience: "https://user:pw-S3cret@tenant.example.com/token" }],
+  ])("a URL with credentials in %s is a TypeError that does not echo it", (option, overrides) => {
+    const error = (() => {
+      try {
+        new ClientCredentialsClient({ ...base, ...overrides } as ClientCredentialsClientOptions);
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error?.message).toBe(
+      `${option} must not contain credentials (user:password@); use clientId and clientSecret`,
+    );
+    expect(error?.message).not.toContain("pw-S3cret");
+  });
+
+  it("String and inspect label a token endpoint as tokenEndpoint, an issuer as issuer", () => {
+    const byEndpoint = new ClientCredentialsClient({
+      ...base,
+      issuer: undefined,
+      tokenEndpoint: "https://tenant.example.com/oauth/token",
+    });
+    expect(String(byEndpoint)).toBe(
+      "ClientCredentialsClient { clientId: id, tokenEndpoint: https://tenant.example.com/oauth/token }",
+    );
+    expect(inspect(byEndpoint)).toBe(String(byEndpoint));
+    expect(String(new ClientCredentialsClient(base))).toBe(
+      "ClientCredentialsClient { clientId: id, issuer: https://tenant.example.com/ }",
+    );
   });
 });
 

@@ -8,7 +8,15 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 
 export type Reply =
-  | { status?: number; json?: unknown; body?: string; headers?: Record<string, string>; delayMs?: number }
+  | {
+      status?: number;
+      json?: unknown;
+      body?: string;
+      headers?: Record<string, string>;
+      delayMs?: number;
+      /** JSON built from the request, e.g. a server that echoes what it got into its error. */
+      echo?: (request: RecordedRequest) => unknown;
+    }
   | { hang: true };
 
 export interface RecordedRequest {
@@ -79,9 +87,10 @@ export async function startFaultServer(): Promise<FaultServer> {
     }
     if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
     if (res.destroyed) return;
-    const body = reply.json !== undefined ? JSON.stringify(reply.json) : (reply.body ?? "");
+    const json = reply.echo ? reply.echo(recorded) : reply.json;
+    const body = json !== undefined ? JSON.stringify(json) : (reply.body ?? "");
     res.writeHead(reply.status ?? 200, {
-      "content-type": reply.json !== undefined ? "application/json" : "text/html",
+      "content-type": json !== undefined ? "application/json" : "text/html",
       ...reply.headers,
     });
     res.end(body);
