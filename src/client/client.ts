@@ -24,8 +24,8 @@ import { MemoryTokenStore } from "./store.js";
 import { type KeyedTarget, TargetResolver } from "./target.js";
 import { AccessToken, type StoredToken } from "./token.js";
 import { TokenCache } from "./token-cache.js";
-import { buildTokenRequest, type Endpoint, sendTokenRequest } from "./token-request.js";
-import { readTokenResponse } from "./token-response.js";
+import { buildTokenRequest, credentialsOf, type Endpoint, sendTokenRequest } from "./token-request.js";
+import { readTokenResponse, redactor } from "./token-response.js";
 import { UnauthorizedPolicy } from "./unauthorized.js";
 
 /** Per-call options of {@link ClientCredentialsClient.getToken}. */
@@ -98,6 +98,8 @@ export class ClientCredentialsClient {
   #generation = 0;
   #closed = false;
   readonly #dpop: DpopSession | undefined;
+  /** Only to remove it from text a server sends back (see `redactor`). */
+  readonly #secret: string | undefined;
   /**
    * Attaches an instrumentation; returns the function that detaches it. The protocol between the
    * client and `m2m-kit/otel`: use `instrument(client)` from `m2m-kit/otel`.
@@ -119,6 +121,7 @@ export class ClientCredentialsClient {
       options.fetch ?? ((input, init) => fetch(input, init)),
     );
     this.#clock = options.clock ?? systemClock;
+    this.#secret = options.clientSecret;
     this.#dpop = options.dpop ? new DpopSession(options.dpop) : undefined;
     const bound = this.#options.cacheMaxEntries;
     this.#cache = new TokenCache(
@@ -192,6 +195,7 @@ export class ClientCredentialsClient {
   }
 
   async #obtain(options: GetTokenOptions): Promise<Obtained> {
+    checkCallOptions(options);
     this.#assertOpen();
     const known = this.#endpoints.current;
     if (!known) this.#targets.check(options);
@@ -359,6 +363,12 @@ export class ClientCredentialsClient {
    * are not stored when they complete; failed keys and 401 back-offs are forgotten.
    */
   async invalidate(options: { audience?: string } = {}): Promise<void> {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError("invalidate options must be an object ({ audience })");
+    }
+    if (options.audience !== undefined && typeof options.audience !== "string") {
+      throw new TypeError("invalidate options.audience must be a string");
+    }
     this.#generation++;
     this.#inflight.clear();
     this.#failures.clear();
@@ -375,10 +385,13 @@ export class ClientCredentialsClient {
     this.#endpoints.close(reason);
   }
 
-  /** Client id and issuer (or token endpoint); never the secret or key. */
+  /** Client id and issuer (or token endpoint, so labelled); never the secret or key. */
   toString(): string {
-    const where = this.#options.issuer ?? this.#options.tokenEndpoint;
-    return `ClientCredentialsClient { clientId: ${this.#options.clientId}, issuer: ${where} }`;
+    const where =
+      this.#options.issuer !== undefined
+        ? `issuer: ${this.#options.issuer}`
+        : `tokenEndpoint: ${this.#options.tokenEndpoint}`;
+    return `ClientCredentialsClient { clientId: ${this.#options.clientId}, ${where} }`;
   }
 
   /** For `JSON.stringify`: `clientId`, `issuer` and `tokenEndpoint`; never the secret or key. */
@@ -616,6 +629,7 @@ export class ClientCredentialsClient {
         target,
         defaultTokenLifetimeSeconds: this.#options.defaultTokenLifetimeSeconds,
         refreshWindowSeconds: this.#options.refreshWindowSeconds,
+        redact: redactor([this.#secret, ...credentialsOf(request)]),
       });
     } catch (error) {
       throw withMutualTlsHint(error, endpoint.method, transportInfo(this.#fetch));
@@ -630,6 +644,28 @@ export class ClientCredentialsClient {
       }
     }
     return stored;
+  }
+}
+
+/** Per-call options: a wrong type is a `TypeError` naming it, before any work starts. */
+function checkCallOptions(options: GetTokenOptions): void {
+  if (typeof options !== "object" || options === null)
+    throw new TypeError("getToken options must be an object");
+  const { signal, waitUntil, forceRefresh } = options;
+  if (
+    signal !== undefined &&
+    (typeof signal !== "object" ||
+      signal === null ||
+      typeof signal.addEventListener !== "function" ||
+      typeof signal.aborted !== "boolean")
+  ) {
+    throw new TypeError("signal must be an AbortSignal");
+  }
+  if (waitUntil !== undefined && typeof waitUntil !== "function") {
+    throw new TypeError("waitUntil must be a function");
+  }
+  if (forceRefresh !== undefined && typeof forceRefresh !== "boolean") {
+    throw new TypeError("forceRefresh must be a boolean");
   }
 }
 

@@ -345,6 +345,19 @@ function nonEmptyString(value: unknown, option: string): string {
   return value;
 }
 
+/**
+ * Refuses a URL with a user name or password: they would be sent to the server and shown wherever
+ * the URL is (messages, events, `toString`). The message names the option, never the URL.
+ */
+export function withoutCredentials(url: URL, option: string): URL {
+  if (url.username !== "" || url.password !== "") {
+    throw new TypeError(
+      `${option} must not contain credentials (user:password@); use clientId and clientSecret`,
+    );
+  }
+  return url;
+}
+
 /** Splits and validates a scope option: a space-delimited string or a list of scope tokens. */
 export function normalizeScope(value: unknown, option: string): string[] {
   if (value === undefined) return [];
@@ -368,6 +381,9 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
   if (typeof options !== "object" || options === null) {
     throw new TypeError("ClientCredentialsClient options must be an object");
   }
+  if (options.allowInsecureHttp !== undefined && typeof options.allowInsecureHttp !== "boolean") {
+    throw new TypeError("allowInsecureHttp must be a boolean");
+  }
   const allowInsecureHttp = options.allowInsecureHttp === true;
   const clientId = nonEmptyString(options.clientId, "clientId");
   if (options.tenant !== undefined) {
@@ -384,11 +400,14 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
   const issuer =
     options.issuer === undefined
       ? undefined
-      : checkUrl(options.issuer, "issuer", allowInsecureHttp) && options.issuer;
+      : withoutCredentials(checkUrl(options.issuer, "issuer", allowInsecureHttp), "issuer") && options.issuer;
   const tokenEndpoint =
     options.tokenEndpoint === undefined
       ? undefined
-      : checkUrl(options.tokenEndpoint, "tokenEndpoint", allowInsecureHttp).href;
+      : withoutCredentials(
+          checkUrl(options.tokenEndpoint, "tokenEndpoint", allowInsecureHttp),
+          "tokenEndpoint",
+        ).href;
 
   if (options.provider !== undefined && !PROVIDER_NAMES.includes(options.provider)) {
     throw new TypeError(`provider must be one of ${PROVIDER_NAMES.join(", ")}`);
@@ -429,7 +448,7 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
 
   const assertionAudience = options.assertionAudience ?? "tokenEndpoint";
   if (assertionAudience !== "tokenEndpoint" && assertionAudience !== "issuer") {
-    checkUrl(assertionAudience, "assertionAudience", true);
+    withoutCredentials(checkUrl(assertionAudience, "assertionAudience", true), "assertionAudience");
   }
   if (assertionAudience === "issuer" && issuer === undefined) {
     throw new TypeError('assertionAudience "issuer" needs the issuer option');
@@ -477,19 +496,32 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
     throw new TypeError('retryOnUnauthorized must be true, false or "idempotent"');
   }
   checkDpopOption(options.dpop);
+  if (
+    options.clock !== undefined &&
+    (typeof options.clock !== "object" ||
+      options.clock === null ||
+      typeof options.clock.now !== "function" ||
+      typeof options.clock.sleep !== "function")
+  ) {
+    throw new TypeError("clock must be an object with now() and sleep(ms, signal)");
+  }
 
   let retry: RetryPolicy | false;
   if (options.retry === false) {
     retry = false;
   } else if (options.retry === undefined) {
     retry = DEFAULT_RETRY;
-  } else if (typeof options.retry !== "object" || options.retry === null) {
+  } else if (typeof options.retry !== "object" || options.retry === null || Array.isArray(options.retry)) {
     throw new TypeError("retry must be an object or false");
   } else {
     retry = { ...DEFAULT_RETRY };
     for (const field of ["retries", "minDelayMs", "maxDelayMs", "maxElapsedMs"] as const) {
       const value = options.retry[field];
       if (value !== undefined) retry[field] = positive(value, `retry.${field}`, { allowZero: true });
+    }
+    if (!Number.isInteger(retry.retries)) throw new TypeError("retry.retries must be an integer");
+    if (retry.minDelayMs > retry.maxDelayMs) {
+      throw new TypeError("retry.minDelayMs must not be larger than retry.maxDelayMs");
     }
   }
 

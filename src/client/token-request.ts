@@ -58,6 +58,28 @@ export async function buildTokenRequest(input: TokenRequestInput): Promise<Token
 }
 
 /**
+ * The credentials a token request carries: `client_secret`, `client_assertion` and the HTTP Basic
+ * credentials (the header value, and the secret inside it, RFC 6749 §2.3.1).
+ */
+export function credentialsOf(request: TokenRequest): string[] {
+  const body = new URLSearchParams(request.init.body);
+  const found = [body.get("client_secret"), body.get("client_assertion")];
+  const basic = /^Basic\s+(\S+)$/i.exec(request.init.headers.get("authorization") ?? "")?.[1];
+  if (basic) {
+    found.push(basic);
+    try {
+      const pair = atob(basic);
+      const secret = pair.slice(pair.indexOf(":") + 1);
+      found.push(secret);
+      found.push(decodeURIComponent(secret.replace(/\+/g, " ")));
+    } catch {
+      // Not Base64 of a pair: the header value itself is redacted.
+    }
+  }
+  return found.filter((value): value is string => typeof value === "string" && value !== "");
+}
+
+/**
  * Sends a token request with a timeout over headers and body. Rejects with `signal.reason` when the
  * signal aborts, else with a `TokenRequestError` that says what went wrong on the network.
  */

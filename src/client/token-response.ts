@@ -30,6 +30,18 @@ export const MAX_TOKEN_LIFETIME_SECONDS = 366 * 24 * 3600;
 /** `expires_in` as a JSON number, or a decimal string of one ("3600"); anything else is refused. */
 const DECIMAL = /^\d+(?:\.\d+)?$/;
 
+/** `access_token`: visible ASCII (%x21-7E), so it always fits an `Authorization` header. */
+const ACCESS_TOKEN = /^[\x21-\x7e]+$/;
+
+/** The token types a client can use (RFC 6750 §4, RFC 9449 §5), by their case-insensitive name. */
+const TOKEN_TYPES = new Map([
+  ["bearer", "Bearer"],
+  ["dpop", "DPoP"],
+]);
+
+/** RFC 9110 §5.6.2 token, at most 20 characters. */
+const SHORT_HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,20}$/;
+
 /**
  * RFC 6749 §5.1. `expiresAt` counts from `sentAt`, when the request left, so that a slow answer never
  * makes a token look fresher than it is. Without `expires_in`: the JWT's `exp`, else the default.
@@ -53,8 +65,19 @@ export function parseTokenResponse(
   if (typeof accessToken !== "string" || accessToken === "") {
     throw malformed("access_token is missing or not a string", status);
   }
+  // RFC 6749 Appendix A.12 (VSCHAR) without the space: what fits an Authorization header as is.
+  // Wider than RFC 6750 b64token, so opaque tokens with `!`, `:` or `|` (Salesforce, …) still pass.
+  if (!ACCESS_TOKEN.test(accessToken)) {
+    throw malformed("access_token is not a valid token", status);
+  }
   if (tokenType !== undefined && (typeof tokenType !== "string" || tokenType === "")) {
     throw malformed("token_type is not a string", status);
+  }
+  const scheme = tokenType === undefined ? "Bearer" : TOKEN_TYPES.get((tokenType as string).toLowerCase());
+  if (scheme === undefined) {
+    // Named only when it cannot be a token pasted into the wrong field: a short RFC 9110 token.
+    const named = SHORT_HTTP_TOKEN.test(tokenType as string) ? ` ${tokenType as string}` : "";
+    throw malformed(`unsupported token_type${named} (Bearer or DPoP expected)`, status);
   }
   if (scope !== undefined && typeof scope !== "string") {
     throw malformed("scope is not a string", status);
@@ -74,7 +97,7 @@ export function parseTokenResponse(
   }
   return {
     accessToken,
-    tokenType: !tokenType || tokenType.toLowerCase() === "bearer" ? "Bearer" : tokenType,
+    tokenType: scheme,
     expiresAt: sentAt + lifetimeMs,
     scope: scope === undefined ? undefined : scope.split(" ").filter(Boolean),
   };
@@ -94,19 +117,65 @@ function jwtExpiry(token: string): number | undefined {
   }
 }
 
-/** An OAuth error body (RFC 6749 §5.2), or `undefined` when the text is not one. */
-export function parseOAuthError(text: string): OAuthErrorBody | undefined {
+/** Removes the client's own credentials from text a server sent back. */
+export type Redact = (text: string) => string;
+
+/**
+ * An OAuth error body (RFC 6749 §5.2), or `undefined` when the text is not one. With `redact`, every
+ * string member (`error_description`, `error_uri`, …) is passed through it: a server that echoes the
+ * request must not put the client's secret or assertion into messages and events.
+ */
+export function parseOAuthError(text: string, redact?: Redact): OAuthErrorBody | undefined {
   const body = parseJsonObject(text);
   if (!body || typeof body.error !== "string" || body.error === "") return undefined;
   for (const field of ["error_description", "error_uri"]) {
     if (body[field] !== undefined && typeof body[field] !== "string") delete body[field];
   }
+  if (redact) {
+    for (const [field, value] of Object.entries(body)) {
+      if (typeof value === "string") body[field] = redact(value);
+      else if (typeof value === "object" && value !== null) body[field] = redactJson(value, redact);
+    }
+  }
   return body as OAuthErrorBody;
 }
 
+function redactJson(value: object, redact: Redact): unknown {
+  try {
+    return JSON.parse(redact(JSON.stringify(value)));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A {@link Redact} for `secrets` (as sent: raw, percent-encoded and form-encoded); values shorter than
+ * 4 characters are left alone, as they would match ordinary words.
+ */
+export function redactor(secrets: ReadonlyArray<string | undefined>): Redact {
+  const forms = new Set<string>();
+  for (const secret of secrets) {
+    if (secret === undefined || secret.length < 4) continue;
+    forms.add(secret);
+    forms.add(encodeURIComponent(secret));
+    forms.add(new URLSearchParams({ s: secret }).toString().slice(2));
+  }
+  // Longest first, so that a secret containing another is replaced whole.
+  const list = [...forms].sort((a, b) => b.length - a.length);
+  return (text) => {
+    for (const form of list) text = text.split(form).join("[redacted]");
+    return text;
+  };
+}
+
 /** The error for a token response that is not a token: an OAuth error body (any status), else by status. */
-export function errorForStatus(text: string, status: number, retryAfterMs: number | undefined): Error {
-  const body = parseOAuthError(text);
+export function errorForStatus(
+  text: string,
+  status: number,
+  retryAfterMs: number | undefined,
+  redact?: Redact,
+): Error {
+  const body = parseOAuthError(text, redact);
   if (body) return new OAuthError(body, status, retryAfterMs);
   if (status === 407) {
     // A plain http request sent through a forward proxy: the answer is the proxy's, not the server's.
@@ -131,6 +200,8 @@ export interface TokenResponseContext {
   target: Target;
   defaultTokenLifetimeSeconds: number;
   refreshWindowSeconds: number | undefined;
+  /** Removes the client's credentials from an OAuth error body before it becomes an `OAuthError`. */
+  redact?: Redact;
 }
 
 /**
@@ -148,6 +219,7 @@ export function readTokenResponse(
       text,
       response.status,
       parseRetryAfter(response.headers.get("retry-after"), context.now),
+      context.redact,
     );
   }
   const parsed = parseTokenResponse(

@@ -115,7 +115,10 @@ function validateMetadata(
     const value = metadata[field];
     if (value === undefined) continue;
     try {
-      checkUrl(value, field, allowInsecureHttp);
+      const found = checkUrl(value, field, allowInsecureHttp);
+      if (found.username !== "" || found.password !== "") {
+        throw new TypeError(`${field} must not contain credentials (user:password@)`);
+      }
     } catch (error) {
       throw new DiscoveryError(`discovery of ${issuer} failed: ${(error as Error).message}`);
     }

@@ -108,6 +108,7 @@ export function createNodeFetch(options: NodeFetchOptions = {}): NodeFetch {
       proxyTunnel: false, // http URLs: a plain request to the proxy, as curl sends it
     };
     if (proxy === "env") {
+      checkEnvProxies();
       dispatcher = new EnvHttpProxyAgent({
         ...shared,
         ...(options.noProxy !== undefined && { noProxy: options.noProxy }),
@@ -261,6 +262,23 @@ function envProxies(): string[] {
   return [env.https_proxy ?? env.HTTPS_PROXY, env.http_proxy ?? env.HTTP_PROXY].filter(
     (value): value is string => typeof value === "string" && value !== "",
   );
+}
+
+/**
+ * A proxy variable undici cannot parse is a `TypeError` naming the variable; never its value, which
+ * may hold the proxy password.
+ */
+function checkEnvProxies(): void {
+  for (const [lower, upper] of [
+    ["https_proxy", "HTTPS_PROXY"],
+    ["http_proxy", "HTTP_PROXY"],
+  ] as const) {
+    // As undici reads them: the lower-case name wins when it is set.
+    const name = process.env[lower] !== undefined ? lower : upper;
+    const value = process.env[name];
+    if (value === undefined || value === "") continue;
+    if (!URL.canParse(value)) throw new TypeError(`${name} is not a valid proxy URL (http://host:port)`);
+  }
 }
 
 /** A proxy's scheme, host and port, without credentials, for messages. */

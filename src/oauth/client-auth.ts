@@ -209,10 +209,20 @@ export function checkPrivateKey(input: unknown): void {
     return;
   }
   if (isCryptoKey(input)) {
+    if (input.type === "secret") {
+      throw new TypeError(
+        "privateKey is a symmetric (secret) CryptoKey, not a private key; for client_secret_jwt pass the secret as clientSecret",
+      );
+    }
     if (input.type !== "private") throw new TypeError("privateKey must be a private CryptoKey");
     return;
   }
   if (typeof input === "object" && input !== null && typeof (input as JWK).kty === "string") {
+    if ((input as JWK).kty === "oct") {
+      throw new TypeError(
+        "privateKey is a symmetric (oct) JWK, not a private key; for client_secret_jwt pass the secret as clientSecret",
+      );
+    }
     if (typeof (input as JWK).d !== "string") {
       throw new TypeError("privateKey is a public JWK; the private key (with `d`) is needed");
     }
