@@ -174,6 +174,9 @@ const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options
   }
 
   function authHook(route: RouteAuthOptions): onRequestHookHandler {
+    if (route.optional !== undefined && typeof route.optional !== "boolean") {
+      throw new TypeError("optional must be a boolean");
+    }
     const http: HttpAuthOptions = { ...settings, optional: route.optional ?? settings.optional };
     const all = route.scopes && route.scopes.length > 0 ? [...route.scopes] : undefined;
     const any = route.anyScope && route.anyScope.length > 0 ? [...route.anyScope] : undefined;

@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { JWTPayload } from "jose";
 import {
   type AuthConfig,
+  checkAdapterOptions,
   checkRequestScopes,
   errorResponseBody,
   HttpAuthError,
@@ -130,6 +131,8 @@ export function honoAuth(
   options: HonoAuthOptions = {},
   // biome-ignore lint/suspicious/noExplicitAny: the overloads above give the environment.
 ): MiddlewareHandler<any> {
+  // Adapter options are checked now; a `config` function's result on the first request it returns it.
+  if (typeof config === "function") checkAdapterOptions(options);
   const resolve = typeof config === "function" ? resolvePerConfiguration() : undefined;
   const fixed = typeof config === "function" ? undefined : resolveAuth(config, options);
   if (fixed) checkCertificateBindingOptions(fixed.settings);

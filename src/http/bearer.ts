@@ -9,6 +9,7 @@ import {
 } from "../errors.js";
 import type { WaitUntil } from "../lib/runtime.js";
 import { emitTo, type VerifierEventListener } from "../verify/events.js";
+import { normalizeRequirement } from "../verify/scopes.js";
 import {
   type AuthResult,
   createVerifier,
@@ -22,6 +23,7 @@ import {
   type CertificateBindingOptions,
   type ClientCertificateSource,
   checkCertificateBinding,
+  checkCertificateBindingOptions,
 } from "./certificate-binding.js";
 import { type DpopRequestParts, dpopChallenge, dpopFailure, isDpopBound, verifyDpopRequest } from "./dpop.js";
 
@@ -331,12 +333,90 @@ export function errorResponseBody(
   return { contentType: "application/json", body: JSON.stringify(error.toJSON()) };
 }
 
+/** Adapter options that must be a boolean when given (each adapter has some of them). */
+const BOOLEAN_OPTIONS = [
+  "optional",
+  "allowQueryToken",
+  "allowBodyToken",
+  "passErrors",
+  "global",
+  "httpException",
+  "requireCertificateBoundTokens",
+] as const;
+
+/**
+ * Options an adapter reads itself; everything else in a config is a verifier option. Fastify adds
+ * its own registration options (`prefix`, `logLevel`, …) to a plugin's options.
+ */
+const ADAPTER_OPTIONS = new Set<string>([
+  ...BOOLEAN_OPTIONS,
+  "verifier",
+  "realm",
+  "requiredScopes",
+  "errorBody",
+  "onEvent",
+  "clientCertificateHeader",
+  "prefix",
+  "logLevel",
+  "logSerializers",
+]);
+
+/** RFC 9110 §5.6.4 quoted-string content: visible ASCII and spaces (`"` and `\` are escaped). */
+const REALM = /^[\x20-\x7E]*$/;
+
+/**
+ * Checks adapter options by type, when the adapter is created: a bad option is a `TypeError`
+ * naming it, never a silent accept or an error at request time.
+ */
+export function checkHttpAuthOptions(options: HttpAuthOptions): void {
+  if (typeof options !== "object" || options === null) throw new TypeError("auth options must be an object");
+  const values = options as Record<string, unknown>;
+  for (const name of BOOLEAN_OPTIONS) {
+    if (values[name] !== undefined && typeof values[name] !== "boolean") {
+      throw new TypeError(`${name} must be a boolean`);
+    }
+  }
+  if (options.realm !== undefined && (typeof options.realm !== "string" || !REALM.test(options.realm))) {
+    throw new TypeError("realm must be a string of visible ASCII characters and spaces");
+  }
+  for (const name of ["errorBody", "onEvent"] as const) {
+    if (options[name] !== undefined && typeof options[name] !== "function") {
+      throw new TypeError(`${name} must be a function`);
+    }
+  }
+  normalizeRequirement(options.requiredScopes, "requiredScopes");
+  checkCertificateBindingOptions(options);
+}
+
+/** The adapter options of `options` (the second argument): verifier options there would be ignored. */
+function checkAdapterOnly(options: object, where: string): void {
+  for (const [name, value] of Object.entries(options)) {
+    if (value !== undefined && !ADAPTER_OPTIONS.has(name)) {
+      throw new TypeError(`${name} is not an option ${where}`);
+    }
+  }
+}
+
+/** Checks the adapter options of an adapter's second argument (adapter options only). */
+export function checkAdapterOptions(options: HttpAuthOptions): void {
+  checkHttpAuthOptions(options);
+  checkAdapterOnly(options, "of the adapter (the second argument); verifier options go in the first");
+}
+
 /** A verifier from an adapter's config, created once per middleware. */
 export function verifierFrom(config: AuthConfig): Verifier {
   if (typeof config !== "object" || config === null) throw new TypeError("auth options must be an object");
+  checkHttpAuthOptions(config);
   if ("verifier" in config && config.verifier !== undefined) {
     if (typeof config.verifier?.verify !== "function")
       throw new TypeError("verifier must come from createVerifier()");
+    for (const [name, value] of Object.entries(config)) {
+      if (value !== undefined && !ADAPTER_OPTIONS.has(name)) {
+        throw new TypeError(
+          `${name} is a verifier option: give verifier options or a verifier, not both (set it in createVerifier())`,
+        );
+      }
+    }
     return config.verifier;
   }
   const {
@@ -348,8 +428,14 @@ export function verifierFrom(config: AuthConfig): Verifier {
     errorBody: _e,
     passErrors: _p,
     global: _g,
+    httpException: _h,
+    clientCertificateHeader: _c,
+    requireCertificateBoundTokens: _t,
+    prefix: _x,
+    logLevel: _l,
+    logSerializers: _z,
     ...verifierOptions
-  } = config as VerifierOptions & HttpAuthOptions & { passErrors?: unknown; global?: unknown };
+  } = config as VerifierOptions & HttpAuthOptions & Record<string, unknown>;
   return createVerifier(verifierOptions as VerifierOptions);
 }
 
@@ -363,6 +449,7 @@ export function resolveAuth(
   config: AuthConfig | Verifier,
   options: HttpAuthOptions = {},
 ): { verifier: Verifier; settings: HttpAuthOptions } {
+  checkAdapterOptions(options);
   if (isVerifier(config)) return { verifier: config, settings: options };
   let verifier = shared.get(config);
   if (!verifier) {
@@ -402,6 +489,7 @@ export function resolvePerConfiguration(
 ) => { verifier: Verifier; settings: HttpAuthOptions } {
   const verifiers = new LRUCache<string, Verifier>({ max: maxConfigurations });
   return (config, options) => {
+    checkAdapterOptions(options);
     if (isVerifier(config)) return { verifier: config, settings: options };
     if (typeof config !== "object" || config === null) throw new TypeError("auth options must be an object");
     if ("verifier" in config && config.verifier !== undefined) {

@@ -123,11 +123,11 @@ function ruleFrom(
   if (
     entry.requireTyp !== undefined &&
     typeof entry.requireTyp !== "boolean" &&
-    typeof entry.requireTyp !== "string"
+    (typeof entry.requireTyp !== "string" || entry.requireTyp.trim() === "")
   ) {
-    throw new TypeError(`${name("requireTyp")} must be a boolean or a string`);
+    throw new TypeError(`${name("requireTyp")} must be a boolean or a non-empty string`);
   }
-  if (entry.claims !== undefined && (typeof entry.claims !== "object" || entry.claims === null)) {
+  if (entry.claims !== undefined && !isPlainObject(entry.claims)) {
     throw new TypeError(`${name("claims")} must be an object of claim rules`);
   }
   const baseSources =
@@ -295,4 +295,11 @@ export function discoverIntrospectionEndpoint(
       );
     },
   );
+}
+
+/** An object literal (or `Object.create(null)`): not an array, a `Map` or a class instance. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }

@@ -28,11 +28,25 @@ export function normalizeRequirement(
   option: string,
 ): NormalizedRequirement | undefined {
   if (value === undefined) return undefined;
-  if (typeof value === "string") return { scopes: value.split(" ").filter(Boolean), anyOf: false };
+  if (typeof value === "string") {
+    const scopes = value.split(/\s+/).filter(Boolean);
+    // An empty string would mean "no scope needed" where `[]` is refused: refused too.
+    if (scopes.length === 0) throw new TypeError(`${option} must name at least one scope`);
+    return { scopes, anyOf: false };
+  }
   if (Array.isArray(value)) return { scopes: toList(value as string[], option), anyOf: false };
-  if (typeof value === "object" && value !== null) {
-    if ("anyOf" in value) return { scopes: toList(value.anyOf, `${option}.anyOf`), anyOf: true };
-    if ("allOf" in value) return { scopes: toList(value.allOf, `${option}.allOf`), anyOf: false };
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    const keys = Object.keys(value);
+    // One of anyOf / allOf: both at once would leave one of them unchecked, so it is refused.
+    if (keys.length === 1 && keys[0] === "anyOf") {
+      return { scopes: toList((value as { anyOf: string[] }).anyOf, `${option}.anyOf`), anyOf: true };
+    }
+    if (keys.length === 1 && keys[0] === "allOf") {
+      return { scopes: toList((value as { allOf: string[] }).allOf, `${option}.allOf`), anyOf: false };
+    }
+    throw new TypeError(
+      `${option} must be { anyOf } or { allOf }, with one key (got ${keys.join(", ") || "none"})`,
+    );
   }
   throw new TypeError(`${option} must be a string, an array of strings, { anyOf } or { allOf }`);
 }

@@ -12,7 +12,13 @@ import { ASYMMETRIC_ALGS } from "./algorithms.js";
 import { checkAge, checkAudience, checkClaimPolicies, checkTimes, clientIdOf } from "./claims.js";
 import { emitTo, type VerifierEvent, type VerifierEventListener } from "./events.js";
 import { Introspector } from "./introspection.js";
-import { buildIssuerRules, discoverIntrospectionEndpoint, IssuerKeys, type IssuerRule } from "./issuers.js";
+import {
+  buildIssuerRules,
+  discoverIntrospectionEndpoint,
+  IssuerKeys,
+  type IssuerRule,
+  isPlainObject,
+} from "./issuers.js";
 import { DEFAULT_JWKS, type JwksSettings, type RemoteJwks } from "./jwks.js";
 import {
   checkHeader,
@@ -84,6 +90,35 @@ interface ParsedToken {
   claims: JWTPayload;
   rule: IssuerRule;
   now: number;
+}
+
+const DPOP_OPTIONS = new Set([
+  "required",
+  "algorithms",
+  "iatToleranceSeconds",
+  "clockToleranceSeconds",
+  "replayStore",
+  "nonce",
+]);
+
+/** `dpop` must be an object of known options: a typo or a string must not turn DPoP on unchecked. */
+function checkDpopOptions(dpop: unknown): void {
+  if (!isPlainObject(dpop))
+    throw new TypeError("dpop must be an object of DPoP options ({} for the defaults)");
+  for (const name of Object.keys(dpop)) {
+    if (!DPOP_OPTIONS.has(name)) throw new TypeError(`dpop.${name} is not a known option`);
+  }
+  if (dpop.required !== undefined && typeof dpop.required !== "boolean") {
+    throw new TypeError("dpop.required must be a boolean");
+  }
+  if (dpop.algorithms !== undefined && !Array.isArray(dpop.algorithms)) {
+    throw new TypeError("dpop.algorithms must be an array");
+  }
+  for (const name of ["iatToleranceSeconds", "clockToleranceSeconds"]) {
+    if (dpop[name] !== undefined && typeof dpop[name] !== "number") {
+      throw new TypeError(`dpop.${name} must be a number`);
+    }
+  }
 }
 
 function invalid(code: InvalidTokenCode, message: string): InvalidTokenError {
@@ -179,7 +214,11 @@ class JwtVerifier implements Verifier {
       options.maxTokenAgeSeconds === undefined
         ? undefined
         : nonNegative(options.maxTokenAgeSeconds, "maxTokenAgeSeconds") * 1000;
-    this.#maxTokenBytes = nonNegative(options.maxTokenBytes ?? 16_384, "maxTokenBytes");
+    const maxTokenBytes = options.maxTokenBytes ?? 16_384;
+    if (!Number.isSafeInteger(maxTokenBytes) || maxTokenBytes <= 0) {
+      throw new TypeError("maxTokenBytes must be a positive integer");
+    }
+    this.#maxTokenBytes = maxTokenBytes;
     if (options.jwks !== undefined && (typeof options.jwks !== "object" || options.jwks === null)) {
       throw new TypeError("jwks must be an object of JWKS cache settings");
     }
@@ -195,6 +234,7 @@ class JwtVerifier implements Verifier {
     if (clock !== undefined && typeof clock?.now !== "function")
       throw new TypeError("clock must have a now() method");
     this.#now = clock ? () => clock.now() : Date.now;
+    if (options.dpop !== undefined) checkDpopOptions(options.dpop);
     this.dpop =
       options.dpop === undefined ? undefined : createDpopProofVerifier(options.dpop, { now: this.#now });
     if (options.onEvent !== undefined && typeof options.onEvent !== "function")
@@ -235,6 +275,12 @@ class JwtVerifier implements Verifier {
       );
     }
     const cache = options.verifiedTokenCache;
+    if (cache !== undefined && cache !== false) {
+      if (!isPlainObject(cache)) throw new TypeError("verifiedTokenCache must be { maxEntries } or false");
+      for (const name of Object.keys(cache)) {
+        if (name !== "maxEntries") throw new TypeError(`verifiedTokenCache.${name} is not a known option`);
+      }
+    }
     if (cache !== false) {
       const maxEntries =
         cache?.maxEntries === undefined

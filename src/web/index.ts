@@ -1,5 +1,6 @@
 import {
   type AuthConfig,
+  checkAdapterOptions,
   errorResponseBody,
   HttpAuthError,
   type HttpAuthOptions,
@@ -99,6 +100,8 @@ export function withAuth<Rest extends unknown[]>(
     if (settings.optional) throw new TypeError("withAuth does not take optional: true; use authenticate()");
   };
   if (typeof config === "function") {
+    checkAdapterOptions(options);
+    noOptional(options);
     const resolve = resolvePerConfiguration();
     return async function m2mWithAuth(request: Request, ...rest: Rest): Promise<Response> {
       const { verifier, settings } = resolve(config(request, ...rest), options);

@@ -244,3 +244,124 @@ describe("form-body tokens (RFC 6750 §2.2), only when enabled", () => {
     expect(await res.json()).toEqual({ client: "form", note: "hi" });
   });
 });
+
+describe("bad adapter options are TypeErrors naming them, when the adapter is created", () => {
+  const config = () => ({ issuer: ks.issuer, audience: API, jwksUri: ks.jwksUri });
+  const factories: Array<[string, (config: object, options?: object) => unknown]> = [
+    ["requireAuth", (c, o) => requireAuth(c as never, o as never)],
+    ["honoAuth", (c, o) => honoAuth(c as never, o as never)],
+    ["honoAuth(config function)", (c, o) => honoAuth(() => c as never, o as never)],
+    ["withAuth", (c, o) => withAuth(() => new Response("ok"), c as never, o as never)],
+  ];
+  const bad: Array<[object, RegExp]> = [
+    [{ optional: "false" }, /optional must be a boolean/],
+    [{ optional: 1 }, /optional must be a boolean/],
+    [{ allowQueryToken: "yes" }, /allowQueryToken must be a boolean/],
+    [{ allowBodyToken: "no" }, /allowBodyToken must be a boolean/],
+    [{ passErrors: "true" }, /passErrors must be a boolean/],
+    [{ httpException: 1 }, /httpException must be a boolean/],
+    [{ realm: 5 }, /realm must be a string/],
+    [{ realm: "a\r\nb" }, /realm must be a string/],
+    [{ errorBody: "x" }, /errorBody must be a function/],
+    [{ onEvent: {} }, /onEvent must be a function/],
+    [{ requiredScopes: 5 }, /requiredScopes must be/],
+    [{ requiredScopes: "" }, /requiredScopes must name at least one scope/],
+    [{ requiredScopes: "  " }, /requiredScopes must name at least one scope/],
+    [{ requiredScopes: { anyOf: ["a"], allOf: ["b"] } }, /requiredScopes must be \{ anyOf \} or \{ allOf \}/],
+  ];
+
+  for (const [name, make] of factories) {
+    it(`${name}: in the options and in the config; with a verifier or verifier options`, () => {
+      for (const [option, message] of bad) {
+        expect(() => make(verifier, option), `${name} ${JSON.stringify(option)}`).toThrow(message);
+        // A config function's result is checked on the first request it returns it (documented).
+        if (!name.includes("function")) {
+          expect(() => make({ verifier, ...option }), `${name} ${JSON.stringify(option)}`).toThrow(message);
+          expect(() => make({ ...config(), ...option }), `${name} ${JSON.stringify(option)}`).toThrow(
+            message,
+          );
+        }
+      }
+    });
+
+    it(`${name}: verifier options beside a verifier are refused, not ignored`, () => {
+      expect(() => make(verifier, { audience: "x" })).toThrow(/audience is not an option of the adapter/);
+      if (name.includes("function")) return;
+      expect(() => make({ verifier, issuer: "https://other.example.com/", audience: "x" })).toThrow(
+        /issuer is a verifier option: give verifier options or a verifier, not both/,
+      );
+      expect(() => make({ verifier, audience: "x" })).toThrow(/audience is a verifier option/);
+    });
+  }
+
+  it("Fastify: bad plugin options and route options fail at registration", async () => {
+    for (const [option, message] of [
+      ...bad,
+      [{ global: "true" }, /global must be a boolean/],
+      [{ passErrors: 1 }, /passErrors must be a boolean/],
+    ] as Array<[object, RegExp]>) {
+      const app = Fastify();
+      await expect(app.register(m2mAuth, { verifier, ...option } as never).ready()).rejects.toThrow(message);
+      await app.close();
+      const withOptions = Fastify();
+      await expect(
+        withOptions.register(m2mAuth, { ...config(), ...option } as never).ready(),
+      ).rejects.toThrow(message);
+      await withOptions.close();
+    }
+    const mixed = Fastify();
+    await expect(
+      mixed.register(m2mAuth, { verifier, issuer: "https://other.example.com/" } as never).ready(),
+    ).rejects.toThrow(/issuer is a verifier option/);
+    await mixed.close();
+    const app = Fastify();
+    await app.register(m2mAuth, { verifier });
+    expect(() => app.requireAuth({ optional: "false" as never })).toThrow(/optional must be a boolean/);
+    await app.close();
+  });
+
+  it("a route stays protected: optional: false (the boolean) still answers 401 without a token", async () => {
+    const app = express();
+    app.get("/data", requireAuth(verifier, { optional: false }), (_req, res) => {
+      res.send("ok");
+    });
+    const hono = new Hono().get("/data", honoAuth(verifier, { optional: false }), (c) => c.text("ok"));
+    const server = await listen(createServer(app));
+    try {
+      expect((await fetch(`${server.url}/data`)).status).toBe(401);
+      expect((await hono.request("/data")).status).toBe(401);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a quoted realm with " and \\ is accepted and escaped in the challenge', async () => {
+    const app = express();
+    app.get("/data", requireAuth(verifier, { realm: 'my "api" \\ v1' }), (_req, res) => {
+      res.send("ok");
+    });
+    const server = await listen(createServer(app));
+    try {
+      const res = await fetch(`${server.url}/data`);
+      expect(res.status).toBe(401);
+      expect(res.headers.get("www-authenticate")).toBe('Bearer realm="my \\"api\\" \\\\ v1"');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("a config function's bad result is refused on the request, never let through", () => {
+  it("Hono: { verifier, audience } from a config function → 500, the route does not run", async () => {
+    let ran = 0;
+    const app = new Hono()
+      .use(honoAuth(() => ({ verifier, audience: "x", optional: true }) as never))
+      .get("/data", (c) => {
+        ran++;
+        return c.text("ok");
+      });
+    const res = await app.request("/data");
+    expect(res.status).toBe(500);
+    expect(ran).toBe(0);
+  });
+});

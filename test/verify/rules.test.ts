@@ -205,3 +205,49 @@ describe("call options", () => {
     await expect(v.verify(token, { requiredScopes: 5 as never })).rejects.toThrow(/requiredScopes must be/);
   });
 });
+
+describe("verifier options are checked by type", () => {
+  it("bad options are TypeErrors naming them, never silently accepted", async () => {
+    const ks = await keyServer();
+    const base = { issuer: ks.issuer, audience: API, jwksUri: ks.jwksUri };
+    const bad: Array<[object, RegExp]> = [
+      [{ claims: new Map([["tenant", "a"]]) }, /claims must be an object/],
+      [{ claims: [] }, /claims must be an object/],
+      [{ requiredScopes: "" }, /requiredScopes must name at least one scope/],
+      [{ requiredScopes: " \t " }, /requiredScopes must/],
+      [{ requiredScopes: 5 }, /requiredScopes must be a string/],
+      [
+        { requiredScopes: { anyOf: ["a"], allOf: ["b"] } },
+        /requiredScopes must be \{ anyOf \} or \{ allOf \}/,
+      ],
+      [{ requiredScopes: { oneOf: ["a"] } }, /requiredScopes must be \{ anyOf \} or \{ allOf \}/],
+      [{ dpop: "x" }, /dpop must be an object/],
+      [{ dpop: true }, /dpop must be an object/],
+      [{ dpop: { maxAgeSeconds: -1 } }, /dpop\.maxAgeSeconds is not a known option/],
+      [{ dpop: { required: "yes" } }, /dpop\.required must be a boolean/],
+      [{ verifiedTokenCache: "yes" }, /verifiedTokenCache must be/],
+      [{ verifiedTokenCache: true }, /verifiedTokenCache must be/],
+      [{ verifiedTokenCache: { max: 5 } }, /verifiedTokenCache\.max is not a known option/],
+      [{ requireTyp: "" }, /requireTyp must be a boolean or a non-empty string/],
+      [{ maxTokenBytes: 0 }, /maxTokenBytes must be a positive integer/],
+      [{ maxTokenBytes: 1.5 }, /maxTokenBytes must be a positive integer/],
+    ];
+    for (const [option, message] of bad) {
+      expect(() => createVerifier({ ...base, ...option } as never), JSON.stringify(option)).toThrow(message);
+    }
+    expect(() => createVerifier({ issuers: [{ ...base, claims: [] }] } as never)).toThrow(
+      /issuers\[0\]\.claims must be an object/,
+    );
+    // Per call too.
+    const v = createVerifier(base);
+    const token = await ks.sign({ scope: "read" });
+    for (const requiredScopes of ["", " ", { anyOf: ["read"], allOf: ["write"] }]) {
+      await expect(v.verify(token, { requiredScopes: requiredScopes as never })).rejects.toThrow(TypeError);
+    }
+    // Still accepted: the documented forms.
+    expect(() =>
+      createVerifier({ ...base, claims: Object.create(null), dpop: {}, verifiedTokenCache: false }),
+    ).not.toThrow();
+    await expect(v.verify(token, { requiredScopes: { allOf: ["read"] } })).resolves.toBeTruthy();
+  });
+});
