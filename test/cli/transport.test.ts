@@ -12,7 +12,7 @@ import { decodeJwt } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestPki, type TestPki } from "../support/certs.js";
 import { ensureBuilt } from "../support/fleet.js";
-import { ODD_SECRET, type RunningProvider, startProvider } from "../support/oidc.js";
+import { ODD_SECRET, type RunningProvider, startMtlsProvider, startProvider } from "../support/oidc.js";
 import { type RunningProxy, startProxy } from "../support/proxy.js";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -59,29 +59,13 @@ beforeAll(async () => {
     writeFile(file("sensor.pem"), pki.selfSigned.cert),
     writeFile(file("sensor.key"), pki.selfSigned.key, { mode: 0o600 }),
   ]);
-  mtlsAs = await startProvider({
-    https: { cert: pki.server.cert, key: pki.server.key },
-    mtls: { ca: pki.ca.cert },
-    clients: [
-      {
-        client_id: "orders-job",
-        token_endpoint_auth_method: "tls_client_auth",
-        tls_client_auth_san_dns: "orders-job.clients.example",
-        tls_client_certificate_bound_access_tokens: true,
-      },
-      {
-        client_id: "sensor-42",
-        token_endpoint_auth_method: "self_signed_tls_client_auth",
-        jwks: { keys: [pki.selfSigned.publicJwk as never] },
-        tls_client_certificate_bound_access_tokens: true,
-      },
-      {
-        client_id: "basic-client",
-        client_secret: ODD_SECRET,
-        token_endpoint_auth_method: "client_secret_basic",
-      },
-    ],
-  });
+  mtlsAs = await startMtlsProvider(pki, [
+    {
+      client_id: "basic-client",
+      client_secret: ODD_SECRET,
+      token_endpoint_auth_method: "client_secret_basic",
+    },
+  ]);
   plainAs = await startProvider();
   proxy = await startProxy();
   authProxy = await startProxy({ username: "svc-proxy", password: PROXY_PASSWORD });

@@ -11,7 +11,7 @@ import { ClientCredentialsClient } from "../../src/index.js";
 import { createNodeFetch } from "../../src/node/index.js";
 import { createTestPki, type TestPki } from "../support/certs.js";
 import { ensureBuilt } from "../support/fleet.js";
-import { type RunningProvider, startProvider } from "../support/oidc.js";
+import { type RunningProvider, startMtlsProvider } from "../support/oidc.js";
 import { type Started, startProcess } from "../support/process.js";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -52,24 +52,7 @@ beforeAll(async () => {
     writeFile(file("sensor.pem"), pki.selfSigned.cert),
     writeFile(file("sensor.key"), pki.selfSigned.key, { mode: 0o600 }),
   ]);
-  as = await startProvider({
-    https: { cert: pki.server.cert, key: pki.server.key },
-    mtls: { ca: pki.ca.cert },
-    clients: [
-      {
-        client_id: "orders-job",
-        token_endpoint_auth_method: "tls_client_auth",
-        tls_client_auth_san_dns: "orders-job.clients.example",
-        tls_client_certificate_bound_access_tokens: true,
-      },
-      {
-        client_id: "sensor-42",
-        token_endpoint_auth_method: "self_signed_tls_client_auth",
-        jwks: { keys: [pki.selfSigned.publicJwk as never] },
-        tls_client_certificate_bound_access_tokens: true,
-      },
-    ],
-  });
+  as = await startMtlsProvider(pki);
   const apiEnv = { ISSUER: as.issuer, AUDIENCE: API, CA_FILE: file("ca.pem"), PORT: "0" };
   [httpsApi, headerApi] = await Promise.all([
     example(

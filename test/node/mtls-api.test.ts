@@ -26,7 +26,7 @@ import { createTestPki, type TestCert, type TestPki } from "../support/certs.js"
 import { serveFetch } from "../support/fetch-server.js";
 import { listen } from "../support/http.js";
 import { type KeyServer, startKeyServer } from "../support/key-server.js";
-import { ODD_SECRET, type RunningProvider, startProvider } from "../support/oidc.js";
+import { ODD_SECRET, type RunningProvider, startMtlsProvider } from "../support/oidc.js";
 
 const API = "https://api.example.com";
 const HEADER = "client-cert";
@@ -57,23 +57,13 @@ const escapedPem = (cert: TestCert) => encodeURIComponent(cert.cert);
 
 beforeAll(async () => {
   pki = await createTestPki();
-  as = await startProvider({
-    https: { cert: pki.server.cert, key: pki.server.key },
-    mtls: { ca: pki.ca.cert },
-    clients: [
-      {
-        client_id: "orders-job",
-        token_endpoint_auth_method: "tls_client_auth",
-        tls_client_auth_san_dns: "orders-job.clients.example",
-        tls_client_certificate_bound_access_tokens: true,
-      },
-      {
-        client_id: "plain-job",
-        client_secret: ODD_SECRET,
-        token_endpoint_auth_method: "client_secret_basic",
-      },
-    ],
-  });
+  as = await startMtlsProvider(pki, [
+    {
+      client_id: "plain-job",
+      client_secret: ODD_SECRET,
+      token_endpoint_auth_method: "client_secret_basic",
+    },
+  ]);
   const bound = new ClientCredentialsClient({
     issuer: as.issuer,
     clientId: "orders-job",

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ClientCredentialsClient, type ClientEvent, type FetchLike, OAuthError } from "../../src/index.js";
 import { createNodeFetch, type NodeFetch, type NodeFetchOptions } from "../../src/node/index.js";
 import { createTestPki, type TestPki } from "../support/certs.js";
-import { ODD_SECRET, type RunningProvider, startProvider } from "../support/oidc.js";
+import { ODD_SECRET, type RunningProvider, startMtlsProvider } from "../support/oidc.js";
 
 const API = "https://api.example.com";
 let pki: TestPki;
@@ -24,36 +24,20 @@ function transport(options: NodeFetchOptions = {}): NodeFetch {
 
 beforeAll(async () => {
   pki = await createTestPki();
-  as = await startProvider({
-    https: { cert: pki.server.cert, key: pki.server.key },
-    mtls: { ca: pki.ca.cert },
-    clients: [
-      {
-        client_id: "orders-job",
-        token_endpoint_auth_method: "tls_client_auth",
-        tls_client_auth_san_dns: "orders-job.clients.example",
-        tls_client_certificate_bound_access_tokens: true,
-      },
-      {
-        client_id: "billing-job",
-        token_endpoint_auth_method: "tls_client_auth",
-        tls_client_auth_subject_dn: pki.otherClient.subject,
-        tls_client_certificate_bound_access_tokens: true,
-      },
-      {
-        client_id: "sensor-42",
-        token_endpoint_auth_method: "self_signed_tls_client_auth",
-        jwks: { keys: [pki.selfSigned.publicJwk as never] },
-        tls_client_certificate_bound_access_tokens: true,
-      },
-      {
-        client_id: "basic-bound",
-        client_secret: ODD_SECRET,
-        token_endpoint_auth_method: "client_secret_basic",
-        tls_client_certificate_bound_access_tokens: true,
-      },
-    ],
-  });
+  as = await startMtlsProvider(pki, [
+    {
+      client_id: "billing-job",
+      token_endpoint_auth_method: "tls_client_auth",
+      tls_client_auth_subject_dn: pki.otherClient.subject,
+      tls_client_certificate_bound_access_tokens: true,
+    },
+    {
+      client_id: "basic-bound",
+      client_secret: ODD_SECRET,
+      token_endpoint_auth_method: "client_secret_basic",
+      tls_client_certificate_bound_access_tokens: true,
+    },
+  ]);
 });
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((made) => made.close()));

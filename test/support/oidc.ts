@@ -317,3 +317,38 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
     },
   };
 }
+
+/** The PEM strings `startMtlsProvider` needs from the test PKI (support/certs.ts). */
+interface MtlsPki {
+  ca: { cert: string };
+  server: { cert: string; key: string };
+  selfSigned: { publicJwk: unknown };
+}
+
+/**
+ * oidc-provider over HTTPS with RFC 8705 on (see `mtls`), serving the server certificate of `pki`,
+ * with the two certificate clients every mTLS test uses — `orders-job` (`tls_client_auth`, the SAN
+ * DNS of `pki.client`) and `sensor-42` (`self_signed_tls_client_auth` with `pki.selfSigned`), both
+ * with certificate-bound tokens — followed by `clients`.
+ */
+export function startMtlsProvider(pki: MtlsPki, clients: TestClient[] = []): Promise<RunningProvider> {
+  return startProvider({
+    https: { cert: pki.server.cert, key: pki.server.key },
+    mtls: { ca: pki.ca.cert },
+    clients: [
+      {
+        client_id: "orders-job",
+        token_endpoint_auth_method: "tls_client_auth",
+        tls_client_auth_san_dns: "orders-job.clients.example",
+        tls_client_certificate_bound_access_tokens: true,
+      },
+      {
+        client_id: "sensor-42",
+        token_endpoint_auth_method: "self_signed_tls_client_auth",
+        jwks: { keys: [pki.selfSigned.publicJwk as never] },
+        tls_client_certificate_bound_access_tokens: true,
+      },
+      ...clients,
+    ],
+  });
+}
