@@ -2,7 +2,10 @@ import type { JWTPayload } from "jose";
 import { InsufficientScopeError } from "../errors.js";
 import { toList } from "./options.js";
 
-/** Scopes a call needs: all of a list (a string or array), or `{ anyOf }` / `{ allOf }`. */
+/**
+ * Scopes a call needs: all of a list (a space-delimited string or an array), or `{ anyOf }` /
+ * `{ allOf }` with exactly one of the two keys. An empty list or string, or both keys, is a `TypeError`.
+ */
 export type ScopeRequirement =
   | string
   | readonly string[]
@@ -35,7 +38,7 @@ export function normalizeRequirement(
     return { scopes, anyOf: false };
   }
   if (Array.isArray(value)) return { scopes: toList(value as string[], option), anyOf: false };
-  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+  if (typeof value === "object" && value !== null) {
     const keys = Object.keys(value);
     // One of anyOf / allOf: both at once would leave one of them unchecked, so it is refused.
     if (keys.length === 1 && keys[0] === "anyOf") {

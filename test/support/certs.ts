@@ -117,7 +117,8 @@ async function issue(
   return toTestCert(cert, pair, subject);
 }
 
-async function selfSignedClient(subject: string): Promise<TestCert> {
+/** A self-signed certificate for client authentication (RFC 8705 §2.2) or for a server on 127.0.0.1. */
+async function selfSigned(subject: string, use: "client" | "server"): Promise<TestCert> {
   const pair = await keys();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     name: subject,
@@ -126,23 +127,12 @@ async function selfSignedClient(subject: string): Promise<TestCert> {
     ...validity(),
     extensions: [
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false),
-    ],
-  });
-  return toTestCert(cert, pair, subject);
-}
-
-async function selfSignedServer(subject: string): Promise<TestCert> {
-  const pair = await keys();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    name: subject,
-    keys: pair,
-    signingAlgorithm: ALG,
-    ...validity(),
-    extensions: [
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
-      new x509.SubjectAlternativeNameExtension(SERVER_NAMES),
+      ...(use === "client"
+        ? [new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false)]
+        : [
+            new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
+            new x509.SubjectAlternativeNameExtension(SERVER_NAMES),
+          ]),
     ],
   });
   return toTestCert(cert, pair, subject);
@@ -166,12 +156,12 @@ export async function createTestPki(): Promise<TestPki> {
     otherClient: await issue(ca, "CN=billing-job,O=Example", "client", [
       { type: "dns", value: "billing-job.clients.example" },
     ]),
-    selfSigned: await selfSignedClient("CN=sensor-42"),
+    selfSigned: await selfSigned("CN=sensor-42", "client"),
     strangerCa: stranger.cert,
     strangerClient: await issue(stranger, "CN=orders-job,O=Example", "client", [
       { type: "dns", value: "orders-job.clients.example" },
     ]),
     strangerServer: await issue(stranger, "CN=127.0.0.1", "server", SERVER_NAMES),
-    selfSignedServer: await selfSignedServer("CN=127.0.0.1"),
+    selfSignedServer: await selfSigned("CN=127.0.0.1", "server"),
   };
 }
