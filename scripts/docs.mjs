@@ -37,6 +37,8 @@ const app = await Application.bootstrapWithPlugins({
   readme: "none",
   out: join(root, ".tmp/docs"),
   excludePrivate: true,
+  // Source links would depend on the clone's git remote; the reference must not.
+  disableSources: true,
   excludeInternal: true,
   treatWarningsAsErrors: true,
   validation: { notExported: true, invalidLink: true, invalidPath: true, notDocumented: true },

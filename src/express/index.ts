@@ -1,15 +1,13 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { JWTPayload } from "jose";
 import {
-  type AuthConfig,
   authenticateNow,
   checkRequestScopes,
   errorResponseBody,
   HttpAuthError,
-  type HttpAuthOptions,
   reportRefusal,
-  resolveAuth,
 } from "../http/bearer.js";
+import { type AuthConfig, type HttpAuthOptions, resolveAuth } from "../http/config.js";
 import { nodeCertificateSource } from "../node/peer-certificate.js";
 import { emitTo } from "../verify/events.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";

@@ -7,15 +7,13 @@ import type {
 } from "fastify";
 import fp from "fastify-plugin";
 import {
-  type AuthConfig,
   authenticateNow,
   checkRequestScopes,
   errorResponseBody,
   HttpAuthError,
-  type HttpAuthOptions,
   reportRefusal,
-  verifierFrom,
 } from "../http/bearer.js";
+import { type AuthConfig, type HttpAuthOptions, verifierFrom } from "../http/config.js";
 import { nodeCertificateSource } from "../node/peer-certificate.js";
 import { emitTo } from "../verify/events.js";
 import type { AuthResult } from "../verify/verifier.js";

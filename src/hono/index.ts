@@ -1,16 +1,14 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { JWTPayload } from "jose";
+import { checkRequestScopes, errorResponseBody, HttpAuthError } from "../http/bearer.js";
+import { checkCertificateBindingOptions } from "../http/certificate-binding.js";
 import {
   type AuthConfig,
   checkAdapterOptions,
-  checkRequestScopes,
-  errorResponseBody,
-  HttpAuthError,
   type HttpAuthOptions,
   resolveAuth,
   resolvePerConfiguration,
-} from "../http/bearer.js";
-import { checkCertificateBindingOptions } from "../http/certificate-binding.js";
+} from "../http/config.js";
 import type { WaitUntil } from "../lib/runtime.js";
 import { emitTo } from "../verify/events.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";

@@ -1,13 +1,12 @@
+import { errorResponseBody, HttpAuthError } from "../http/bearer.js";
+import { checkCertificateBindingOptions } from "../http/certificate-binding.js";
 import {
   type AuthConfig,
   checkAdapterOptions,
-  errorResponseBody,
-  HttpAuthError,
   type HttpAuthOptions,
   resolveAuth,
   resolvePerConfiguration,
-} from "../http/bearer.js";
-import { checkCertificateBindingOptions } from "../http/certificate-binding.js";
+} from "../http/config.js";
 import type { WaitUntil } from "../lib/runtime.js";
 import { emitTo } from "../verify/events.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";
@@ -121,6 +120,6 @@ export function withAuth<Rest extends unknown[]>(
   };
 }
 
-export type { AuthConfig, HttpAuthOptions } from "../http/bearer.js";
 export { HttpAuthError } from "../http/bearer.js";
+export type { AuthConfig, HttpAuthOptions } from "../http/config.js";
 export type { AuthResult } from "../verify/verifier.js";

@@ -1,5 +1,6 @@
-import { authenticateRequest, type HttpAuthOptions } from "../http/bearer.js";
+import { authenticateRequest } from "../http/bearer.js";
 import { checkCertificateBindingOptions, headerCertificateSource } from "../http/certificate-binding.js";
+import type { HttpAuthOptions } from "../http/config.js";
 import type { WaitUntil } from "../lib/runtime.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";
 
