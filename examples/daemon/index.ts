@@ -18,7 +18,7 @@ const client = new ClientCredentialsClient({
     if (event.type === "refresh_failed") console.error(`background refresh failed: ${event.error.message}`);
     if (event.type === "unauthorized" && event.reason === "fresh_token_refused")
       console.error(
-        `the API refused a token fetched moments ago (wrong audience or missing permission?); no new token for ${event.backoffMs} ms`,
+        `the API refused the replacement token too (wrong audience or missing permission?); no new token for ${event.backoffMs} ms`,
       );
   },
 });

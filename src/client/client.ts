@@ -53,15 +53,10 @@ export interface GetTokenOptions {
 /** `fetch` init plus the token to attach. */
 export type ClientFetchInit = RequestInit & Pick<GetTokenOptions, "audience" | "scope" | "waitUntil">;
 
-/** A refused token younger than this counts as "fetched moments ago" for the 401 policy. */
-const FRESH_TOKEN_MS = 10_000;
-
-/** A token and what the 401 policy needs to know about it. */
+/** A token and the target (with its cache key) it was obtained for. */
 interface Obtained {
   token: AccessToken;
   target: KeyedTarget;
-  /** When this process fetched it, if it did so within `FRESH_TOKEN_MS`. */
-  fetchedAt: number | undefined;
 }
 
 /**
@@ -92,8 +87,6 @@ export class ClientCredentialsClient {
   readonly #inflight = new SingleFlight<AccessToken>();
   /** After a failed background refresh, the next one waits (per key) until this time. */
   readonly #refreshPausedUntil: LRUCache<string, number>;
-  /** When this process fetched a token (by the stored object and the token handed out). */
-  readonly #fetchedAt = new WeakMap<object, number>();
   /** Bumped by `invalidate`; a response to a request older than that is not stored. */
   #generation = 0;
   #closed = false;
@@ -194,7 +187,11 @@ export class ClientCredentialsClient {
     return (await this.#obtain(options)).token;
   }
 
-  async #obtain(options: GetTokenOptions): Promise<Obtained> {
+  /**
+   * `rejected`: an access token the API refused (the 401 path); it is never the answer, from this
+   * process's cache or from a shared store.
+   */
+  async #obtain(options: GetTokenOptions, rejected?: string): Promise<Obtained> {
     checkCallOptions(options);
     this.#assertOpen();
     const known = this.#endpoints.current;
@@ -206,13 +203,13 @@ export class ClientCredentialsClient {
       const found = this.#cache.get(key);
       const stored = found instanceof Promise ? await found : found;
       const now = this.#clock.now();
-      if (stored && now < stored.expiresAt) {
+      if (stored && now < stored.expiresAt && stored.accessToken !== rejected) {
         if (now >= stored.refreshAt && !this.#inflight.has(key)) {
           const refresh = this.#refreshInBackground(endpoint, target, stored, now);
           if (refresh && options.waitUntil) options.waitUntil(refresh);
           else if (refresh && requestScopedIo) {
             const fresh = await raceAbort(refresh, options.signal);
-            if (fresh) return { token: fresh, target, fetchedAt: this.#fetchedAt.get(fresh) };
+            if (fresh) return { token: fresh, target };
           }
         }
         if (this.#onEvent)
@@ -222,7 +219,7 @@ export class ClientCredentialsClient {
             scope: target.scope,
             expiresAt: stored.expiresAt,
           });
-        return { token: new AccessToken(stored), target, fetchedAt: this.#fetchedAt.get(stored) };
+        return { token: new AccessToken(stored), target };
       }
     }
     const failed = this.#failures.get(key, this.#clock.now());
@@ -232,16 +229,18 @@ export class ClientCredentialsClient {
     const previous = options.forceRefresh && this.#cache.lease ? await this.#cache.get(key) : undefined;
     const token = await this.#inflight.run(
       key,
-      (signal) => this.#obtainShared(endpoint, target, false, previous, signal),
+      (signal) => this.#obtainShared(endpoint, target, false, { previous, rejected }, signal),
       { signal: options.signal },
     );
-    return { token, target, fetchedAt: this.#fetchedAt.get(token) };
+    return { token, target };
   }
 
   /**
-   * `fetch` with `Authorization: <type> <token>`. On a 401 from the API the token is dropped, a new
-   * one is fetched and the request is sent once more (see `retryOnUnauthorized`). A token refused
-   * moments after it was fetched is kept and the 401 returned: the key backs off, no token storm.
+   * `fetch` with `Authorization: <type> <token>`. The first 401 from the API for a token, however
+   * young, replaces it once: the refused token leaves the cache (a shared store's entry only while it
+   * still holds it), a newer token another process wrote is used without a token request, else one is
+   * fetched, and the request is sent once more (see `retryOnUnauthorized`). When the replacement is
+   * refused too, that 401 is returned and the key backs off: no token storm.
    */
   async fetch(input: string | URL | Request, init: ClientFetchInit = {}): Promise<Response> {
     const { audience, scope, waitUntil, ...requestInit } = init;
@@ -266,41 +265,25 @@ export class ClientCredentialsClient {
     const method = requestInit.method ?? (input instanceof Request ? input.method : "GET");
     const decision = this.#unauthorized.decide(
       key,
-      { method, replayable, fresh: this.#isFresh(first.fetchedAt) },
+      { method, replayable, replacement: false },
       this.#clock.now(),
     );
     if (decision.action === "return") {
-      if (decision.reason === "fresh_token_refused" && replayable && this.#cache.lease) {
-        // A shared store may hold a newer token another process wrote: using it costs no token
-        // request. The refused one is dropped only where it is still the entry.
-        await this.#cache.deleteIfHolds(key, first.token.accessToken);
-        const current = await this.#cache.get(key);
-        if (
-          current &&
-          current.accessToken !== first.token.accessToken &&
-          current.expiresAt > this.#clock.now()
-        ) {
-          await response.body?.cancel();
-          this.#emitUnauthorized(first.target, "token_replaced", undefined, undefined);
-          const next = await this.#obtain(tokenOptions);
-          const second = await this.#send(nextInput(), requestInit, next.token);
-          if (second.status !== 401) this.#unauthorized.accepted(key);
-          return second;
-        }
-      }
       this.#emitUnauthorized(first.target, "returned", decision.reason, decision.backoffMs);
       return response;
     }
     await response.body?.cancel();
-    await this.#cache.deleteIfHolds(key, first.token.accessToken);
+    const refused = first.token.accessToken;
+    // Another caller, or another process of the fleet, may already have written the replacement.
+    await this.#cache.deleteIfHolds(key, refused);
     this.#emitUnauthorized(first.target, "token_replaced", undefined, undefined);
-    const next = await this.#obtain(tokenOptions);
+    const next = await this.#obtain(tokenOptions, refused);
     const second = await this.#send(nextInput(), requestInit, next.token);
     if (second.status === 401) {
-      // Refused again: a new token would be refused too. Keep it; the key backs off.
+      // The replacement is refused too: a new token would be refused as well. Keep it; back off.
       const again = this.#unauthorized.decide(
         key,
-        { method, replayable: false, fresh: true },
+        { method, replayable: false, replacement: true },
         this.#clock.now(),
       );
       if (again.action === "return")
@@ -407,10 +390,6 @@ export class ClientCredentialsClient {
     if (this.#closed) throw new ClientClosedError();
   }
 
-  #isFresh(fetchedAt: number | undefined): boolean {
-    return fetchedAt !== undefined && this.#clock.now() - fetchedAt < FRESH_TOKEN_MS;
-  }
-
   #emit(event: ClientEvent): void {
     try {
       this.#onEvent?.(event);
@@ -468,7 +447,9 @@ export class ClientCredentialsClient {
       expiresAt: stored.expiresAt,
     });
     return this.#inflight
-      .run(key, (signal) => this.#obtainShared(endpoint, target, true, stored, signal), { background: true })
+      .run(key, (signal) => this.#obtainShared(endpoint, target, true, { previous: stored }, signal), {
+        background: true,
+      })
       .then(
         (token) => {
           this.#refreshPausedUntil.delete(key);
@@ -487,20 +468,22 @@ export class ClientCredentialsClient {
 
   /**
    * One shared request for a key. A shared store with a lease: one process of the fleet fetches, the
-   * others wait for its token (DESIGN.md "Fleets"). Otherwise: fetch.
+   * others wait for its token (DESIGN.md "Fleets"); a token waited for must expire after `previous`
+   * and must not be `rejected`. Otherwise: fetch.
    */
   async #obtainShared(
     endpoint: Endpoint,
     target: KeyedTarget,
     background: boolean,
-    previous: StoredToken | undefined,
+    wanted: { previous?: StoredToken | undefined; rejected?: string | undefined },
     signal: AbortSignal,
   ): Promise<AccessToken> {
     const lease = this.#cache.lease;
     if (!lease) return this.#request(endpoint, target, background, signal);
     let fetched: AccessToken | undefined;
     const outcome = await this.#cache.leased(lease, target.key, {
-      previousExpiresAt: previous?.expiresAt,
+      previousExpiresAt: wanted.previous?.expiresAt,
+      rejected: wanted.rejected,
       clock: this.#clock,
       signal,
       fetch: async () => {
@@ -557,9 +540,6 @@ export class ClientCredentialsClient {
         },
       );
       const token = new AccessToken(stored);
-      const fetchedAt = this.#clock.now();
-      this.#fetchedAt.set(stored, fetchedAt);
-      this.#fetchedAt.set(token, fetchedAt);
       if (generation === this.#generation && !this.#closed) {
         await this.#cache.set(target.key, target.audience, stored);
         this.#failures.delete(target.key);

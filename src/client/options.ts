@@ -116,11 +116,11 @@ export type ClientEvent =
     }
   | {
       /**
-       * `client.fetch` got a 401. `token_replaced`: the token was dropped and the request sent once
-       * more with a new one. `returned`: the 401 went to the caller and the token was kept, because
-       * a token fetched moments ago was refused (`fresh_token_refused`: the key backs off for
-       * `backoffMs`), the key is backing off, `retryOnUnauthorized` rules the resend out, or the body
-       * cannot be sent twice.
+       * `client.fetch` got a 401. `token_replaced`: the token was dropped and the request is sent once
+       * more with its replacement (a newer token from a shared store, else a new one). `returned`: the
+       * 401 went to the caller and the token was kept, because the replacement was refused too
+       * (`fresh_token_refused`: the key backs off for `backoffMs`), the key is backing off,
+       * `retryOnUnauthorized` rules the resend out, or the body cannot be sent twice.
        */
       type: "unauthorized";
       /** The audience of the call; `undefined` when none was named. */
@@ -280,11 +280,13 @@ export interface ClientCredentialsClientOptions {
   /** Allow `http:` URLs on hosts other than loopback (`localhost`, `*.localhost`, `127.x.x.x`, `[::1]`). Default false. */
   allowInsecureHttp?: boolean;
   /**
-   * `client.fetch` after a 401 from the API: `true` (default) drops the token, gets a new one and sends
-   * the request once more, whatever the method (a 401 means the API did not act on the request);
-   * `"idempotent"` does so only for GET, HEAD, OPTIONS, TRACE, PUT and DELETE; `false` returns every
-   * 401 as it is and keeps the token. A token refused moments after it was fetched is never replaced
-   * at once: the key backs off (30 s, doubling up to 10 min).
+   * `client.fetch` after a 401 from the API: `true` (default) replaces the token once, however young
+   * it is (the API may have revoked it), and sends the request once more, whatever the method (a 401
+   * means the API did not act on the request); the replacement is a newer token from a shared store
+   * when there is one, else a new one. `"idempotent"` does so only for GET, HEAD, OPTIONS, TRACE, PUT
+   * and DELETE; `false` returns every 401 as it is and keeps the token. When the replacement is
+   * refused too, that 401 is returned and the key backs off (30 s, doubling up to 10 min; any other
+   * answer ends it): a wrong audience costs one extra token request, not one per call.
    */
   retryOnUnauthorized?: boolean | "idempotent";
   /**

@@ -132,7 +132,8 @@ export class TokenCache {
   /**
    * Gets a token through the store's lease: the holder runs `fetch` (which writes the store) and
    * releases; while another process holds it, this one polls the store with back-off until a token
-   * newer than `previousExpiresAt` appears, the lease frees up (then it fetches), or
+   * newer than `previousExpiresAt` (and other than `rejected`, one an API refused) appears, the lease
+   * frees up (then it fetches), or
    * `lease.waitTimeoutMs` passes (then it fetches on its own). A store that cannot answer never fails
    * the call: this process fetches on its own.
    */
@@ -141,17 +142,19 @@ export class TokenCache {
     key: string,
     options: {
       previousExpiresAt: number | undefined;
+      rejected?: string | undefined;
       clock: Clock;
       signal: AbortSignal;
       fetch: () => Promise<StoredToken>;
     },
   ): Promise<LeaseOutcome> {
-    const { clock, fetch, previousExpiresAt } = options;
+    const { clock, fetch, previousExpiresAt, rejected } = options;
     const started = clock.now();
     const deadline = started + lease.waitTimeoutMs;
     const usable = (token: StoredToken | undefined): token is StoredToken =>
       token !== undefined &&
       clock.now() < token.expiresAt &&
+      token.accessToken !== rejected &&
       (previousExpiresAt === undefined || token.expiresAt > previousExpiresAt);
     let delay = POLL_FIRST_MS;
     let waited = false;

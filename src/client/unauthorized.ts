@@ -3,7 +3,7 @@ import { LRUCache } from "lru-cache";
 /** `retryOnUnauthorized`: resend after a 401 for every method, only idempotent ones, or never. */
 export type RetryOnUnauthorized = boolean | "idempotent";
 
-/** First back-off after a freshly fetched token was refused; doubles per refusal, up to the max. */
+/** First back-off after a replacement token was refused too; doubles per refusal, up to the max. */
 export const UNAUTHORIZED_BACKOFF_MS = 30_000;
 export const UNAUTHORIZED_MAX_BACKOFF_MS = 600_000;
 
@@ -12,7 +12,7 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"])
 
 /** What `client.fetch` does with a 401 answer. */
 export type UnauthorizedDecision =
-  /** Drop the token, get a new one, send the request once more. */
+  /** Drop the token, get a replacement, send the request once more. */
   | { action: "replace" }
   /** Return the 401 to the caller and keep the token; `backoffMs` is set when the key backs off now. */
   | {
@@ -22,11 +22,12 @@ export type UnauthorizedDecision =
     };
 
 /**
- * The 401 policy of `client.fetch`. A 401 often means "wrong audience" or "missing role", not "stale
- * token": a token that is refused right after it was fetched is not replaced again. The 401 goes to the
- * caller, the token is kept, and the key backs off (30 s, doubling up to 10 min while fresh tokens keep
- * being refused; any other answer ends it), so a wrong audience never turns into a token storm. Back-off
- * state is bounded (least recently used keys go first).
+ * The 401 policy of `client.fetch`. The first 401 of a token replaces it once, however young it is:
+ * the API may have revoked it (a rotated secret, an admin action). A 401 may also mean "wrong
+ * audience" or "missing role", which no new token cures: when the replacement is refused too, the 401
+ * goes to the caller, the token is kept, and the key backs off (30 s, doubling up to 10 min while
+ * replacements keep being refused; any other answer ends it), so a wrong audience never turns into a
+ * token storm. Back-off state is bounded (least recently used keys go first).
  */
 export class UnauthorizedPolicy {
   readonly #backoff: LRUCache<string, { until: number; nextMs: number }>;
@@ -39,12 +40,12 @@ export class UnauthorizedPolicy {
   }
 
   /**
-   * After a 401. `fresh`: the refused token was fetched for this very call (or the resend), so a new
-   * one would most likely be refused too.
+   * After a 401. `replacement`: the refused token is the one that replaced a refused token for this
+   * very call, so another one would most likely be refused too.
    */
   decide(
     key: string,
-    request: { method: string; replayable: boolean; fresh: boolean },
+    request: { method: string; replayable: boolean; replacement: boolean },
     now: number,
   ): UnauthorizedDecision {
     const state = this.#backoff.get(key);
@@ -55,7 +56,7 @@ export class UnauthorizedPolicy {
     ) {
       return { action: "return", reason: "disabled" };
     }
-    if (request.fresh) {
+    if (request.replacement) {
       const backoffMs = state?.nextMs ?? UNAUTHORIZED_BACKOFF_MS;
       this.#backoff.set(key, {
         until: now + backoffMs,

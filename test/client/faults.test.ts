@@ -128,6 +128,38 @@ describe("retries", () => {
     expect(server.requests).toHaveLength(1);
   });
 
+  it.each([
+    ["TokenRequestError", { status: 429, body: "", headers: { "retry-after": "60" } }],
+    ["OAuthError", oauthError(429, "slow_down", { "retry-after": "60" })],
+  ] as const)("a remembered Retry-After reports the wait that remains (%s)", async (name, reply) => {
+    const clock = new ManualClock();
+    server.script(reply);
+    const client = newClient({ clock });
+    const first = await client.getToken().catch((e) => e);
+    expect([first.name, first.status, first.retryAfterMs]).toEqual([name, 429, 60_000]);
+    // One second later the key still answers the same error, without a request, and says 59 s.
+    clock.advance(1_000);
+    const second = await client.getToken().catch((e) => e);
+    expect(second).toBeInstanceOf(first.constructor);
+    expect([second.name, second.code, second.status, second.message]).toEqual([
+      first.name,
+      first.code,
+      first.status,
+      first.message,
+    ]);
+    expect(second.retryAfterMs).toBe(59_000);
+    // client.fetch reports it the same way, before any request to the API.
+    clock.advance(58_500);
+    await expect(client.fetch(`${server.url}/api`)).rejects.toMatchObject({ retryAfterMs: 500 });
+    expect(server.requests).toHaveLength(1);
+    expect(first.retryAfterMs).toBe(60_000);
+    // The wait is over: the next call asks the server again.
+    clock.advance(500);
+    server.script(tokenReply({ access_token: "after-the-wait" }));
+    expect((await client.getToken()).accessToken).toBe("after-the-wait");
+    expect(server.requests).toHaveLength(2);
+  });
+
   it("maxElapsedMs bounds the total time spent retrying", async () => {
     const clock = new ManualClock();
     server.script({ status: 503, body: "", headers: { "retry-after": "4" } });

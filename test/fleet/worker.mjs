@@ -1,10 +1,11 @@
 // One process of a fleet, started by the fleet tests with `fork` (IPC), on the built package (as
 // users run it). It builds a ClientCredentialsClient on a shared store (Redis through node-redis or
 // ioredis, or a file), waits for "go", calls getToken and reports what its callers saw.
-// Messages in: { type: "config", config }, { type: "go" }, { type: "targets", targets }, { type: "stop" }.
+// Messages in: { type: "config", config }, { type: "go" }, { type: "targets", targets }, { type: "stop" },
+// and in the "commands" mode { type: "call", id, op: "getToken" | "fetch", target, url }.
 // Messages out: { type: "ready" }, { type: "report", report }, { type: "failed", error }, and as they
 // happen { type: "event", event } (store_unavailable / store_recovered; redis_ready for node-redis),
-// { type: "first_token", target }.
+// { type: "first_token", target }, { type: "result", id, status?, error? } (one per call).
 import IORedis, { Cluster as IORedisCluster } from "ioredis";
 import { createClient, createCluster } from "redis";
 import { ClientCredentialsClient } from "../../dist/index.js";
@@ -95,9 +96,17 @@ async function main(config) {
   const tokens = new Set();
   let targets = config.targets;
   let stopped = false;
+  // Calls can arrive in the same IPC read as "go": queued until the "commands" mode takes them.
+  const queued = [];
+  let onCall = (message) => queued.push(message);
+  let onStop = () => {};
   process.on("message", (message) => {
     if (message.type === "targets") targets = message.targets;
-    if (message.type === "stop") stopped = true;
+    if (message.type === "call") onCall(message);
+    if (message.type === "stop") {
+      stopped = true;
+      onStop();
+    }
   });
   send({ type: "ready" });
   await new Promise((resolve) => process.once("message", resolve));
@@ -127,6 +136,30 @@ async function main(config) {
       );
       await Promise.all(batch.map(call));
     }
+  } else if (config.mode.kind === "commands") {
+    // One call per "call" message, as the test sends them, until "stop".
+    await new Promise((resolve) => {
+      onStop = resolve;
+      if (stopped) resolve();
+      onCall = async (message) => {
+        const result = { type: "result", id: message.id };
+        report.calls++;
+        try {
+          if (message.op === "fetch") {
+            const response = await client.fetch(message.url, message.target);
+            result.status = response.status;
+            await response.body?.cancel();
+          } else {
+            tokens.add((await client.getToken(message.target)).accessToken);
+          }
+        } catch (error) {
+          result.error = `${error.name}: ${error.message}`;
+          report.errors.push(result.error);
+        }
+        send(result);
+      };
+      for (const message of queued.splice(0)) onCall(message);
+    });
   } else {
     const started = Date.now();
     while (

@@ -1,28 +1,74 @@
 /**
- * README.md is read on npm too, where the repository's files are not: every link to one of them is an
- * absolute link to the repository, and the file or folder it names exists.
+ * Links in README.md and in every Markdown file under docs/ (new files are picked up without touching
+ * this test). README.md is read on npm too, where the repository's files are not: every link it has
+ * to one of them is an absolute link to the repository. The guides under docs/ are read in the
+ * repository and may link relatively. Either way the file or folder a link names exists, and an
+ * anchor into a Markdown file names one of its headings. Problems are reported as file:line:column.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { dirname, join, normalize, relative } from "node:path";
 import { expect, it } from "vitest";
+import { headingAnchors, markdownFiles, positionOf, prose, root } from "../support/markdown.js";
 
-const root = resolve(import.meta.dirname, "../..");
 const REPOSITORY = "https://github.com/m2m-kit/m2m-kit";
 
-it("README links to repository files are absolute and point at files that exist", async () => {
-  const readme = await readFile(join(root, "README.md"), "utf8");
+/** Inline Markdown links and images outside code, with the offset of their target. */
+function links(markdown: string): Array<{ target: string; index: number }> {
+  return [...prose(markdown).matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)].map((m) => ({
+    target: m[1] as string,
+    index: (m.index as number) + 2,
+  }));
+}
+
+/** What a link names in this repository: a path from the root and an anchor, or nothing (elsewhere). */
+function resolveTarget(
+  file: string,
+  target: string,
+): { path: string; anchor: string | undefined } | undefined {
+  const [pathPart = "", anchor] = target.split("#", 2) as [string, string | undefined];
+  if (target.startsWith(`${REPOSITORY}/`)) {
+    const path = /^\/(?:blob|tree)\/main\/([^?]+)$/.exec(pathPart.slice(REPOSITORY.length))?.[1];
+    return { path: path ?? pathPart, anchor };
+  }
+  if (/^(https?:|mailto:)/.test(target)) return undefined;
+  if (pathPart === "") return { path: file, anchor };
+  return { path: relative(root, normalize(join(root, dirname(file), decodeURI(pathPart)))), anchor };
+}
+
+it("links in README.md and docs/ point at files and headings that exist; README's are absolute", async () => {
   const manifest = JSON.parse(await readFile(join(root, "package.json"), "utf8"));
   expect(manifest.repository.url).toBe(`git+${REPOSITORY}.git`);
-  // Inline Markdown links and images, outside code blocks.
-  const prose = readme.replace(/^```[\s\S]*?^```/gm, "");
-  const targets = [...prose.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)].map((m) => m[1] as string);
-  expect(targets.length).toBeGreaterThan(10);
-  const relative = targets.filter((target) => !/^(https?:|mailto:|#)/.test(target));
-  expect(relative).toEqual([]);
-  const missing = targets
-    .filter((target) => target.startsWith(`${REPOSITORY}/`))
-    .map((target) => /^\/(?:blob|tree)\/main\/([^#?]+)/.exec(target.slice(REPOSITORY.length))?.[1] ?? target)
-    .filter((path) => !existsSync(join(root, path)));
-  expect(missing).toEqual([]);
+  const files = await markdownFiles();
+  expect(files.map((f) => f.path)).toContain("docs/security.md");
+  const problems: string[] = [];
+  let readmeLinks = 0;
+  for (const { path: file, text } of files) {
+    for (const { target, index } of links(text)) {
+      const { line, column } = positionOf(text, index);
+      const where = `${file}:${line}:${column}`;
+      if (file === "README.md") readmeLinks++;
+      if (file === "README.md" && !/^(https?:|mailto:|#)/.test(target)) {
+        problems.push(
+          `${where}: ${target} is relative; README.md is read on npm, link to ${REPOSITORY}/blob/main/…`,
+        );
+        continue;
+      }
+      const named = resolveTarget(file, target);
+      if (!named) continue;
+      if (named.path.startsWith("..") || !existsSync(join(root, named.path))) {
+        problems.push(`${where}: ${target} names ${named.path}, which does not exist`);
+        continue;
+      }
+      const anchor = named.anchor;
+      if (anchor && named.path.endsWith(".md") && statSync(join(root, named.path)).isFile()) {
+        const headings = headingAnchors(readFileSync(join(root, named.path), "utf8"));
+        if (!headings.has(decodeURIComponent(anchor))) {
+          problems.push(`${where}: ${target}: ${named.path} has no heading #${anchor}`);
+        }
+      }
+    }
+  }
+  expect(readmeLinks).toBeGreaterThan(10);
+  expect(problems).toEqual([]);
 });

@@ -1,6 +1,8 @@
 /**
- * Every ```ts block of README.md type-checks against the package's source, each as a module of its own,
- * with `tsc` run as a child process. New sections are picked up without touching this test.
+ * Every ```ts block of README.md and of every Markdown file under docs/ (at any depth) type-checks
+ * against the package's source, each as a module of its own, with `tsc` run as a child process. New
+ * sections and new files are picked up without touching this test; errors are reported as
+ * file:line:column of the Markdown file.
  *
  * A block that is a fragment of the text around it (it uses `issuer`, `clientId`, `app`, … without
  * defining them) gets those values from the prelude below; it still imports what it uses from
@@ -8,28 +10,13 @@
  * and must be refused, so the check is known to catch what it is for.
  */
 import { execFile } from "node:child_process";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { expect, it } from "vitest";
+import { markdownFiles, root, typeScriptBlocks } from "../support/markdown.js";
 
 const run = promisify(execFile);
-const root = resolve(import.meta.dirname, "../..");
-
-/** The ```ts / ```typescript blocks of a Markdown text, with the README line of their first row. */
-function typeScriptBlocks(markdown: string): Array<{ line: number; code: string }> {
-  const blocks: Array<{ line: number; code: string }> = [];
-  const lines = markdown.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    if (!/^```(ts|typescript)\s*$/.test(lines[i] as string)) continue;
-    const start = i + 1;
-    let end = start;
-    while (end < lines.length && !/^```\s*$/.test(lines[end] as string)) end++;
-    blocks.push({ line: start + 1, code: lines.slice(start, end).join("\n") });
-    i = end;
-  }
-  return blocks;
-}
 
 /** Values a fragment takes from the text around it (global declarations; a block's own names win). */
 const PRELUDE = `declare const issuer: string;
@@ -61,9 +48,13 @@ new ClientCredentialsClient({ issuer, clientId, clientSecret, timeout: 5_000 });
 createVerifier({ issuer, audience, clockTolerance: 5 });
 `;
 
-it("every TypeScript snippet in README.md type-checks (and a wrong option name is refused)", async () => {
-  const blocks = typeScriptBlocks(await readFile(join(root, "README.md"), "utf8"));
-  expect(blocks.length).toBeGreaterThan(15);
+it("every TypeScript snippet in README.md and docs/ type-checks (and a wrong option name is refused)", async () => {
+  const documents = await markdownFiles();
+  expect(documents.map((d) => d.path)).toContain("docs/security.md");
+  const blocks = documents.flatMap(({ path, text }) =>
+    typeScriptBlocks(text).map((block) => ({ ...block, path })),
+  );
+  expect(blocks.filter((b) => b.path === "README.md").length).toBeGreaterThan(15);
   const dir = join(root, ".tmp", "readme-snippets");
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
@@ -71,8 +62,8 @@ it("every TypeScript snippet in README.md type-checks (and a wrong option name i
   await writeFile(join(dir, "platforms.d.ts"), PLATFORMS);
   await writeFile(join(dir, "canary.ts"), `${CANARY}export {};\n`);
   const files: string[] = ["prelude.d.ts", "platforms.d.ts", "canary.ts"];
-  for (const block of blocks) {
-    const file = `readme-line-${block.line}.ts`;
+  for (const [n, block] of blocks.entries()) {
+    const file = `snippet-${n}.ts`;
     // Each block is its own module (top-level await allowed).
     await writeFile(join(dir, file), `${block.code}\nexport {};\n`);
     files.push(file);
@@ -105,16 +96,15 @@ it("every TypeScript snippet in README.md type-checks (and a wrong option name i
     () => "",
     (error: { stdout: string; stderr: string }) => `${error.stdout}${error.stderr}`,
   );
-  // Errors are reported as README.md:<line>:<column> so they can be found in the README.
+  // Errors are reported as <file>.md:<line>:<column> so they can be found in the Markdown file.
   const errors = output
     .split("\n")
     .filter((line) => /error TS/.test(line))
     .map((line) =>
-      line.replace(
-        /^readme-line-(\d+)\.ts\((\d+),(\d+)\)/,
-        (_, first: string, row: string, column: string) =>
-          `README.md:${Number(first) + Number(row) - 1}:${column}`,
-      ),
+      line.replace(/^snippet-(\d+)\.ts\((\d+),(\d+)\)/, (_, n: string, row: string, column: string) => {
+        const block = blocks[Number(n)] as (typeof blocks)[number];
+        return `${block.path}:${block.line + Number(row) - 1}:${column}`;
+      }),
     );
   const canary = errors.filter((line) => line.startsWith("canary.ts"));
   expect(errors.filter((line) => !line.startsWith("canary.ts"))).toEqual([]);

@@ -33,7 +33,15 @@ export interface WorkerConfig {
   redisTimeoutMs?: number;
   mode:
     | { kind: "burst"; calls: number; concurrency: number }
-    | { kind: "steady"; intervalMs: number; durationMs?: number };
+    | { kind: "steady"; intervalMs: number; durationMs?: number }
+    /** Calls only when told to, through `Worker.call`, until "stop". */
+    | { kind: "commands" };
+}
+
+/** What one `Worker.call` saw: the API's status for a fetch, or the error's name and message. */
+export interface CallResult {
+  status?: number;
+  error?: string;
 }
 
 export interface WorkerReport {
@@ -52,6 +60,8 @@ export interface Worker {
   pid: number;
   go(): void;
   send(message: unknown): void;
+  /** In the "commands" mode: one `getToken(target)` or `client.fetch(url, target)` in the worker. */
+  call(op: "getToken" | "fetch", target: Target, url?: string): Promise<CallResult>;
   report: Promise<WorkerReport>;
   /** Store events seen so far (store_unavailable, store_recovered), counted as they happen. */
   seen: Record<string, number>;
@@ -123,10 +133,33 @@ function startWorker(config: WorkerConfig): Promise<Worker> {
   report.catch(() => {});
   const seen: Record<string, number> = {};
   const served = new Set<string>();
-  child.on("message", (message: { type: string; event?: string; target?: string }) => {
-    if (message.type === "event" && message.event) seen[message.event] = (seen[message.event] ?? 0) + 1;
-    if (message.type === "first_token" && message.target) served.add(message.target);
+  const calls = new Map<number, { resolve: (result: CallResult) => void; reject: (error: Error) => void }>();
+  let nextCall = 0;
+  child.once("exit", () => {
+    for (const pending of calls.values())
+      pending.reject(new Error(`worker ${child.pid} exited during a call`));
+    calls.clear();
   });
+  child.on(
+    "message",
+    (message: { type: string; event?: string; target?: string } & CallResult & { id?: number }) => {
+      if (message.type === "event" && message.event) seen[message.event] = (seen[message.event] ?? 0) + 1;
+      if (message.type === "first_token" && message.target) served.add(message.target);
+      if (message.type === "result" && message.id !== undefined) {
+        const { id, status, error } = message;
+        calls
+          .get(id)
+          ?.resolve({ ...(status !== undefined && { status }), ...(error !== undefined && { error }) });
+        calls.delete(id);
+      }
+    },
+  );
+  const call = (op: "getToken" | "fetch", target: Target, url?: string) =>
+    new Promise<CallResult>((resolveCall, reject) => {
+      const id = nextCall++;
+      calls.set(id, { resolve: resolveCall, reject });
+      child.send({ type: "call", id, op, target, url });
+    });
   return new Promise((resolveWorker, reject) => {
     child.once("error", reject);
     child.on("message", (message: { type: string }) => {
@@ -136,6 +169,7 @@ function startWorker(config: WorkerConfig): Promise<Worker> {
         pid: child.pid as number,
         go: () => child.send({ type: "go" }),
         send: (m) => child.send(m as object),
+        call,
         report,
         seen,
         served,
