@@ -52,7 +52,7 @@ export interface GetTokenOptions {
 }
 
 /** The names of {@link GetTokenOptions}. */
-const GET_TOKEN_OPTION_NAMES: OptionNames<GetTokenOptions> = {
+export const GET_TOKEN_OPTION_NAMES: OptionNames<GetTokenOptions> = {
   audience: true,
   scope: true,
   forceRefresh: true,
@@ -67,7 +67,7 @@ export type ClientFetchInit = RequestInit & Pick<GetTokenOptions, "audience" | "
  * The names `client.fetch` reads from its init besides `RequestInit`'s. The rest goes to `fetch`,
  * whose init differs per runtime (`dispatcher`, `cf`, `next`): only near-misses of these are refused.
  */
-const FETCH_INIT_NAMES: OptionNames<ClientFetchInit, RequestInit> = {
+export const FETCH_INIT_NAMES: OptionNames<ClientFetchInit, RequestInit> = {
   audience: true,
   scope: true,
   waitUntil: true,
@@ -79,7 +79,7 @@ export interface InvalidateOptions {
   audience?: string;
 }
 
-const INVALIDATE_OPTION_NAMES: OptionNames<InvalidateOptions> = { audience: true };
+export const INVALIDATE_OPTION_NAMES: OptionNames<InvalidateOptions> = { audience: true };
 
 /** Options of {@link ClientCredentialsClient.dpopProof}. */
 export interface DpopProofOptions {
@@ -87,7 +87,7 @@ export interface DpopProofOptions {
   nonce?: string;
 }
 
-const DPOP_PROOF_OPTION_NAMES: OptionNames<DpopProofOptions> = { nonce: true };
+export const DPOP_PROOF_OPTION_NAMES: OptionNames<DpopProofOptions> = { nonce: true };
 
 /** A refused token younger than this counts as "fetched moments ago" for the 401 policy. */
 const FRESH_TOKEN_MS = 10_000;

@@ -32,7 +32,7 @@ export type ClientDpopOption =
     };
 
 /** The names of the `dpop` option's object form. */
-const CLIENT_DPOP_OPTION_NAMES: OptionNames<Exclude<ClientDpopOption, boolean>> = {
+export const CLIENT_DPOP_OPTION_NAMES: OptionNames<Exclude<ClientDpopOption, boolean>> = {
   privateKey: true,
   publicKey: true,
   alg: true,

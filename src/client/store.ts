@@ -65,7 +65,7 @@ export interface TokenLease {
 }
 
 /** The names of the options of {@link MemoryTokenStore}. */
-const MEMORY_TOKEN_STORE_OPTION_NAMES: OptionNames<
+export const MEMORY_TOKEN_STORE_OPTION_NAMES: OptionNames<
   NonNullable<ConstructorParameters<typeof MemoryTokenStore>[0]>
 > = { maxEntries: true };
 

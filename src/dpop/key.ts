@@ -120,7 +120,7 @@ async function finish(alg: DpopAlgorithm, privateKey: CryptoKey, publicJwk: JWK)
 }
 
 /** The names of the options of {@link importDpopKey}. */
-const IMPORT_DPOP_KEY_OPTION_NAMES: OptionNames<NonNullable<Parameters<typeof importDpopKey>[1]>> = {
+export const IMPORT_DPOP_KEY_OPTION_NAMES: OptionNames<NonNullable<Parameters<typeof importDpopKey>[1]>> = {
   alg: true,
   publicKey: true,
 };

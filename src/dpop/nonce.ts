@@ -32,7 +32,7 @@ export interface DpopNonceOptions {
 }
 
 /** The names of {@link DpopNonceOptions}. */
-const DPOP_NONCE_OPTION_NAMES: OptionNames<DpopNonceOptions> = {
+export const DPOP_NONCE_OPTION_NAMES: OptionNames<DpopNonceOptions> = {
   secret: true,
   stepSeconds: true,
   acceptedSteps: true,

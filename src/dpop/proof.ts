@@ -17,7 +17,7 @@ export interface DpopProofInput {
 }
 
 /** The names of {@link DpopProofInput}. */
-const DPOP_PROOF_INPUT_NAMES: OptionNames<DpopProofInput> = {
+export const DPOP_PROOF_INPUT_NAMES: OptionNames<DpopProofInput> = {
   method: true,
   url: true,
   accessToken: true,

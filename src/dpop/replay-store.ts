@@ -35,7 +35,7 @@ export interface MemoryReplayStoreOptions {
 }
 
 /** The names of {@link MemoryReplayStoreOptions}. */
-const MEMORY_REPLAY_STORE_OPTION_NAMES: OptionNames<MemoryReplayStoreOptions> = {
+export const MEMORY_REPLAY_STORE_OPTION_NAMES: OptionNames<MemoryReplayStoreOptions> = {
   maxEntries: true,
   clock: true,
 };

@@ -23,7 +23,11 @@ export interface LogEventsOptions {
 }
 
 /** The names of {@link LogEventsOptions} (`levels` is a map of event types, not checked). */
-const LOG_EVENTS_OPTION_NAMES: OptionNames<LogEventsOptions> = { style: true, level: true, levels: true };
+export const LOG_EVENTS_OPTION_NAMES: OptionNames<LogEventsOptions> = {
+  style: true,
+  level: true,
+  levels: true,
+};
 
 /** Default level of each event type of the client and the verifier; other types are `info`. */
 export const DEFAULT_EVENT_LEVELS: Readonly<Record<string, LogLevel>> = {

@@ -57,7 +57,7 @@ export interface NodeFetchOptions {
 }
 
 /** The names of {@link NodeFetchOptions}. */
-const NODE_FETCH_OPTION_NAMES: OptionNames<NodeFetchOptions> = {
+export const NODE_FETCH_OPTION_NAMES: OptionNames<NodeFetchOptions> = {
   proxy: true,
   noProxy: true,
   ca: true,

@@ -47,7 +47,7 @@ export interface FileTokenStoreOptions {
 }
 
 /** The names of {@link FileTokenStoreOptions}. */
-const FILE_TOKEN_STORE_OPTION_NAMES: OptionNames<FileTokenStoreOptions> = {
+export const FILE_TOKEN_STORE_OPTION_NAMES: OptionNames<FileTokenStoreOptions> = {
   path: true,
   directory: true,
   encryptionKey: true,
@@ -56,7 +56,7 @@ const FILE_TOKEN_STORE_OPTION_NAMES: OptionNames<FileTokenStoreOptions> = {
 };
 
 /** The names of the `lease` option's object form. */
-const LEASE_OPTION_NAMES: OptionNames<Exclude<FileTokenStoreOptions["lease"], false | undefined>> = {
+export const LEASE_OPTION_NAMES: OptionNames<Exclude<FileTokenStoreOptions["lease"], false | undefined>> = {
   ttlMs: true,
   waitTimeoutMs: true,
 };

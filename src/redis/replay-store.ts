@@ -16,7 +16,7 @@ export interface RedisReplayStoreOptions {
 }
 
 /** The names of {@link RedisReplayStoreOptions}. */
-const REDIS_REPLAY_STORE_OPTION_NAMES: OptionNames<RedisReplayStoreOptions> = {
+export const REDIS_REPLAY_STORE_OPTION_NAMES: OptionNames<RedisReplayStoreOptions> = {
   redis: true,
   keyPrefix: true,
   redisTimeoutMs: true,

@@ -51,7 +51,7 @@ export interface RedisTokenStoreOptions {
 }
 
 /** The names of {@link RedisTokenStoreOptions}. */
-const REDIS_TOKEN_STORE_OPTION_NAMES: OptionNames<RedisTokenStoreOptions> = {
+export const REDIS_TOKEN_STORE_OPTION_NAMES: OptionNames<RedisTokenStoreOptions> = {
   redis: true,
   keyPrefix: true,
   encryptionKey: true,
@@ -63,7 +63,7 @@ const REDIS_TOKEN_STORE_OPTION_NAMES: OptionNames<RedisTokenStoreOptions> = {
 };
 
 /** The names of the `lease` option's object form. */
-const LEASE_OPTION_NAMES: OptionNames<Exclude<RedisTokenStoreOptions["lease"], false | undefined>> = {
+export const LEASE_OPTION_NAMES: OptionNames<Exclude<RedisTokenStoreOptions["lease"], false | undefined>> = {
   ttlMs: true,
   waitTimeoutMs: true,
 };
