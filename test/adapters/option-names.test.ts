@@ -224,7 +224,13 @@ describe("misspelt options that used to leave a real server open", () => {
     }
   });
 
-  it("requireCertificateBoundToken (no s) is refused; with the right name an unbound token gets 401", async () => {
+  it("requireCertificateBoundToken (no s) is refused in either argument; with the right name an unbound token gets 401", async () => {
+    expect(
+      thrown(() => requireAuth({ ...config(), requireCertificateBoundToken: true } as never)),
+    ).toHaveProperty(
+      "message",
+      "requireCertificateBoundToken is not an option of requireAuth(); did you mean requireCertificateBoundTokens?",
+    );
     const error = thrown(() => requireAuth(verifier, { requireCertificateBoundToken: true } as never));
     expect((error as Error).message).toBe(
       "requireCertificateBoundToken is not an option of requireAuth() (second argument); did you mean requireCertificateBoundTokens?",
@@ -246,14 +252,17 @@ describe("misspelt options that used to leave a real server open", () => {
   });
 
   it("Fastify { globl: true } is refused at registration; with global: true every route needs a token", async () => {
-    const refused = Fastify();
-    const error = await rejected(refused.register(m2mAuth, { verifier, globl: true } as never).ready());
-    await refused.close();
-    expect((error as Error).message).toBe(
-      "globl is not an option of fastify.register(m2mAuth); did you mean global?",
-    );
+    for (const options of [
+      { ...config(), globl: true },
+      { verifier, globl: true },
+    ]) {
+      const error = await fastifyRejects(options);
+      expect((error as Error).message).toBe(
+        "globl is not an option of fastify.register(m2mAuth); did you mean global?",
+      );
+    }
     const app = Fastify();
-    await app.register(m2mAuth, { verifier, global: true });
+    await app.register(m2mAuth, { ...config(), global: true });
     app.get("/data", async () => ({ ok: true }));
     await app.listen({ port: 0, host: "127.0.0.1" });
     try {
