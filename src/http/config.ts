@@ -61,16 +61,18 @@ export const HTTP_AUTH_OPTION_NAMES: OptionNames<HttpAuthOptions, CertificateBin
   onEvent: true,
 };
 
-/** An adapter's first argument in its `{ verifier }` form. */
-export interface VerifierConfig {
-  /** A verifier made with `createVerifier` (and perhaps instrumented), shared with other routes. */
-  verifier: Verifier;
-}
-
-const VERIFIER_CONFIG_NAMES: OptionNames<VerifierConfig> = { verifier: true };
-
 /** An adapter takes a verifier, or verifier options plus adapter options. */
-export type AuthConfig = (VerifierOptions & HttpAuthOptions) | (VerifierConfig & HttpAuthOptions);
+export type AuthConfig =
+  | (VerifierOptions & HttpAuthOptions)
+  | ({
+      /** A verifier made with `createVerifier` (and perhaps instrumented), shared with other routes. */
+      verifier: Verifier;
+    } & HttpAuthOptions);
+
+/** The names of the `{ verifier }` form of {@link AuthConfig} besides {@link HttpAuthOptions}'. */
+const VERIFIER_CONFIG_NAMES: OptionNames<Extract<AuthConfig, { verifier: Verifier }>, HttpAuthOptions> = {
+  verifier: true,
+};
 
 /**
  * How an adapter names itself in its errors, and the option names it adds to

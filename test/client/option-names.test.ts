@@ -40,6 +40,12 @@ describe("the constructor refuses misspelt names", () => {
       expectTypoError(error, typo, meant);
       expect((error as Error).message).toContain("of new ClientCredentialsClient()");
     }
+    expect(
+      thrown(() => new ClientCredentialsClient({ ...options(), timeout: 5_000 } as never)),
+    ).toHaveProperty(
+      "message",
+      "timeout is not an option of new ClientCredentialsClient(); did you mean timeoutMs?",
+    );
   });
 
   it("retry and dpop", () => {
