@@ -109,8 +109,11 @@ export function checkOptionNames(
   prefix = "",
 ): void {
   if (typeof options !== "object" || options === null) return;
-  for (const name of Object.keys(options)) {
-    if (!isKnownName(name, lists)) throw unknownOption(name, lists, where, prefix);
+  // for…in allocates nothing: verify()'s call options are checked on every call.
+  for (const name in options) {
+    if (!isKnownName(name, lists) && Object.hasOwn(options, name)) {
+      throw unknownOption(name, lists, where, prefix);
+    }
   }
 }
 

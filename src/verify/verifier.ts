@@ -77,6 +77,9 @@ interface CallChecks {
   audience: readonly string[] | undefined;
 }
 
+/** The names a verify() call takes (one array for every call: this runs per request). */
+const CALL_OPTION_LISTS = [VERIFY_CALL_OPTION_NAMES];
+
 const DOORKEEPER_SLOTS = 1024;
 const CACHE_KEY_CHARS = 32;
 
@@ -370,7 +373,7 @@ class JwtVerifier implements Verifier {
     if (typeof options !== "object" || options === null) {
       throw new TypeError("verify options must be an object ({ requiredScopes, audience }) or undefined");
     }
-    checkOptionNames(options, [VERIFY_CALL_OPTION_NAMES], "verify()");
+    checkOptionNames(options, CALL_OPTION_LISTS, "verify()");
     return {
       requirement:
         options.requiredScopes === undefined
