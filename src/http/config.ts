@@ -169,7 +169,7 @@ function checkConfigNames(config: object, adapter: AdapterNames, withVerifier: b
       name,
       withVerifier
         ? [VERIFIER_CONFIG_NAMES, ...lists]
-        : [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES, ...lists],
+        : [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES, VERIFIER_CONFIG_NAMES, ...lists],
       adapter.call,
     );
   }
