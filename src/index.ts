@@ -1,7 +1,9 @@
 export {
   ClientCredentialsClient,
   type ClientFetchInit,
+  type DpopProofOptions,
   type GetTokenOptions,
+  type InvalidateOptions,
 } from "./client/client.js";
 export type { ClientDpopOption } from "./client/dpop.js";
 export type { ClientCredentialsClientOptions, ClientEvent } from "./client/options.js";

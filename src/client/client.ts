@@ -4,6 +4,7 @@ import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import type { FetchLike } from "../lib/http.js";
 import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
 import { inspectsAsString, symbolMembers } from "../lib/members.js";
+import { checkNearMisses, checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import { withRetry } from "../lib/retry.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import { transportInfo } from "../lib/transport.js";
@@ -50,8 +51,43 @@ export interface GetTokenOptions {
   waitUntil?: WaitUntil;
 }
 
+/** The names of {@link GetTokenOptions}. */
+export const GET_TOKEN_OPTION_NAMES: OptionNames<GetTokenOptions> = {
+  audience: true,
+  scope: true,
+  forceRefresh: true,
+  signal: true,
+  waitUntil: true,
+};
+
 /** `fetch` init plus the token to attach. */
 export type ClientFetchInit = RequestInit & Pick<GetTokenOptions, "audience" | "scope" | "waitUntil">;
+
+/**
+ * The names `client.fetch` reads from its init besides `RequestInit`'s. The rest goes to `fetch`,
+ * whose init differs per runtime (`dispatcher`, `cf`, `next`): only near-misses of these are refused.
+ */
+export const FETCH_INIT_NAMES: OptionNames<ClientFetchInit, RequestInit> = {
+  audience: true,
+  scope: true,
+  waitUntil: true,
+};
+
+/** Options of {@link ClientCredentialsClient.invalidate}. */
+export interface InvalidateOptions {
+  /** Drop the tokens of this audience only (every scope set). Default: every token. */
+  audience?: string;
+}
+
+export const INVALIDATE_OPTION_NAMES: OptionNames<InvalidateOptions> = { audience: true };
+
+/** Options of {@link ClientCredentialsClient.dpopProof}. */
+export interface DpopProofOptions {
+  /** The nonce to put in the proof (RFC 9449 §8, §9). Default: the origin's last `DPoP-Nonce`. */
+  nonce?: string;
+}
+
+export const DPOP_PROOF_OPTION_NAMES: OptionNames<DpopProofOptions> = { nonce: true };
 
 /** A token and the target (with its cache key) it was obtained for. */
 interface Obtained {
@@ -243,6 +279,7 @@ export class ClientCredentialsClient {
    * refused too, that 401 is returned and the key backs off: no token storm.
    */
   async fetch(input: string | URL | Request, init: ClientFetchInit = {}): Promise<Response> {
+    checkNearMisses(init, FETCH_INIT_NAMES, "client.fetch() init");
     const { audience, scope, waitUntil, ...requestInit } = init;
     const tokenOptions: GetTokenOptions = { audience, scope, waitUntil };
     if (requestInit.signal) tokenOptions.signal = requestInit.signal;
@@ -309,8 +346,12 @@ export class ClientCredentialsClient {
     method: string,
     url: string | URL,
     token?: AccessToken | string,
-    options: { nonce?: string } = {},
+    options: DpopProofOptions = {},
   ): Promise<string> {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError("dpopProof options must be an object ({ nonce })");
+    }
+    checkOptionNames(options, [DPOP_PROOF_OPTION_NAMES], "dpopProof()");
     if (!this.#dpop) throw new TypeError("dpopProof needs the dpop option");
     const accessToken = typeof token === "string" ? token : token?.accessToken;
     return this.#dpop.proof(method, url, accessToken, options.nonce);
@@ -345,10 +386,11 @@ export class ClientCredentialsClient {
    * Drops cached tokens: those of one audience (every scope set), or all of them. Requests in flight
    * are not stored when they complete; failed keys and 401 back-offs are forgotten.
    */
-  async invalidate(options: { audience?: string } = {}): Promise<void> {
+  async invalidate(options: InvalidateOptions = {}): Promise<void> {
     if (typeof options !== "object" || options === null) {
       throw new TypeError("invalidate options must be an object ({ audience })");
     }
+    checkOptionNames(options, [INVALIDATE_OPTION_NAMES], "invalidate()");
     if (options.audience !== undefined && typeof options.audience !== "string") {
       throw new TypeError("invalidate options.audience must be a string");
     }
@@ -631,6 +673,7 @@ export class ClientCredentialsClient {
 function checkCallOptions(options: GetTokenOptions): void {
   if (typeof options !== "object" || options === null)
     throw new TypeError("getToken options must be an object");
+  checkOptionNames(options, [GET_TOKEN_OPTION_NAMES], "getToken()");
   const { signal, waitUntil, forceRefresh } = options;
   if (
     signal !== undefined &&

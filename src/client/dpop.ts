@@ -9,6 +9,7 @@ import {
 } from "../dpop/key.js";
 import { createDpopProof } from "../dpop/proof.js";
 import { parseJsonObject } from "../lib/http.js";
+import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 
 /**
  * `dpop` option of the client (RFC 9449): `true` makes a non-extractable ES256 key for this client;
@@ -29,6 +30,14 @@ export type ClientDpopOption =
        */
       allowBearer?: boolean;
     };
+
+/** The names of the `dpop` option's object form. */
+export const CLIENT_DPOP_OPTION_NAMES: OptionNames<Exclude<ClientDpopOption, boolean>> = {
+  privateKey: true,
+  publicKey: true,
+  alg: true,
+  allowBearer: true,
+};
 
 const NONCE_ORIGINS = 100;
 
@@ -97,11 +106,12 @@ export function isResourceNonceChallenge(response: Response): boolean {
 }
 
 /** Checks the `dpop` option's shape at construction; the key itself is made or imported lazily. */
-export function checkDpopOption(value: unknown): void {
+export function checkDpopOption(value: unknown, where: string): void {
   if (value === undefined || typeof value === "boolean") return;
   if (typeof value !== "object" || value === null) {
     throw new TypeError("dpop must be true, false or { privateKey, alg }");
   }
+  checkOptionNames(value, [CLIENT_DPOP_OPTION_NAMES], where, "dpop.");
   const { privateKey, alg, allowBearer } = value as Record<string, unknown>;
   if (alg !== undefined && typeof alg !== "string") throw new TypeError("dpop.alg must be a string");
   if (allowBearer !== undefined && typeof allowBearer !== "boolean") {

@@ -1,7 +1,8 @@
 import type { JWK } from "jose";
 import type { Clock } from "../lib/clock.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
-import { DEFAULT_RETRY, type RetryOptions, type RetryPolicy } from "../lib/retry.js";
+import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
+import { DEFAULT_RETRY, RETRY_OPTION_NAMES, type RetryOptions, type RetryPolicy } from "../lib/retry.js";
 import { transportInfo } from "../lib/transport.js";
 import {
   type AssertionAudience,
@@ -9,6 +10,7 @@ import {
   type AuthMethod,
   checkPrivateKey,
 } from "../oauth/client-auth.js";
+import { checkScopeTokens } from "../oauth/scope.js";
 import { type AudienceParam, PROVIDER_NAMES, type ProviderName, tenantIssuers } from "../providers.js";
 import { type ClientDpopOption, checkDpopOption } from "./dpop.js";
 import { checkMutualTlsTransport } from "./mtls.js";
@@ -306,6 +308,39 @@ export interface ClientCredentialsClientOptions {
   dpop?: ClientDpopOption;
 }
 
+/** The names of {@link ClientCredentialsClientOptions}. */
+export const CLIENT_OPTION_NAMES: OptionNames<ClientCredentialsClientOptions> = {
+  issuer: true,
+  tokenEndpoint: true,
+  clientId: true,
+  clientSecret: true,
+  privateKey: true,
+  privateKeyAlg: true,
+  keyId: true,
+  provider: true,
+  tenant: true,
+  authMethod: true,
+  assertionAudience: true,
+  audienceParam: true,
+  defaultAudience: true,
+  defaultScope: true,
+  extraParams: true,
+  fetch: true,
+  timeoutMs: true,
+  retry: true,
+  refreshWindowSeconds: true,
+  defaultTokenLifetimeSeconds: true,
+  store: true,
+  cacheMaxEntries: true,
+  allowInsecureHttp: true,
+  retryOnUnauthorized: true,
+  onEvent: true,
+  clock: true,
+  dpop: true,
+};
+
+const WHERE = "new ClientCredentialsClient()";
+
 export interface NormalizedOptions {
   issuer: string | undefined;
   tokenEndpoint: string | undefined;
@@ -369,10 +404,7 @@ export function normalizeScope(value: unknown, option: string): string[] {
   for (const scope of list) {
     if (typeof scope !== "string") throw new TypeError(`${option} must be a string or an array of strings`);
     if (scope === "") continue;
-    // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-    if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(scope)) {
-      throw new TypeError(`${option} has an invalid scope token (RFC 6749 §3.3)`);
-    }
+    checkScopeTokens([scope], option);
     scopes.push(scope);
   }
   return [...new Set(scopes)].sort();
@@ -383,6 +415,7 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
   if (typeof options !== "object" || options === null) {
     throw new TypeError("ClientCredentialsClient options must be an object");
   }
+  checkOptionNames(options, [CLIENT_OPTION_NAMES], WHERE);
   if (options.allowInsecureHttp !== undefined && typeof options.allowInsecureHttp !== "boolean") {
     throw new TypeError("allowInsecureHttp must be a boolean");
   }
@@ -497,7 +530,7 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
   if (typeof retryOnUnauthorized !== "boolean" && retryOnUnauthorized !== "idempotent") {
     throw new TypeError('retryOnUnauthorized must be true, false or "idempotent"');
   }
-  checkDpopOption(options.dpop);
+  checkDpopOption(options.dpop, WHERE);
   if (
     options.clock !== undefined &&
     (typeof options.clock !== "object" ||
@@ -516,6 +549,7 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
   } else if (typeof options.retry !== "object" || options.retry === null || Array.isArray(options.retry)) {
     throw new TypeError("retry must be an object or false");
   } else {
+    checkOptionNames(options.retry, [RETRY_OPTION_NAMES], WHERE, "retry.");
     retry = { ...DEFAULT_RETRY };
     for (const field of ["retries", "minDelayMs", "maxDelayMs", "maxElapsedMs"] as const) {
       const value = options.retry[field];

@@ -1,4 +1,5 @@
 import { LRUCache } from "lru-cache";
+import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import type { StoredToken } from "./token.js";
 
 /**
@@ -63,13 +64,25 @@ export interface TokenLease {
   acquire(key: string, ttlMs: number): MaybePromise<(() => MaybePromise<void>) | undefined>;
 }
 
+/** The names of the options of {@link MemoryTokenStore}. */
+export const MEMORY_TOKEN_STORE_OPTION_NAMES: OptionNames<
+  NonNullable<ConstructorParameters<typeof MemoryTokenStore>[0]>
+> = { maxEntries: true };
+
 /** Bounded in-memory store (least recently used entries go first). */
 export class MemoryTokenStore implements TokenStore {
   readonly #cache: LRUCache<string, StoredToken>;
 
-  /** @param options - `maxEntries`: most tokens kept, least recently used dropped first. Default 1000. */
+  /**
+   * @param options - `maxEntries`: most tokens kept, least recently used dropped first. Default 1000.
+   * @throws TypeError for an unknown option or a `maxEntries` that is not a positive integer.
+   */
   constructor(options: { maxEntries?: number } = {}) {
-    this.#cache = new LRUCache({ max: options.maxEntries ?? 1000 });
+    if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+    checkOptionNames(options, [MEMORY_TOKEN_STORE_OPTION_NAMES], "new MemoryTokenStore()");
+    const max = options.maxEntries ?? 1000;
+    if (!Number.isSafeInteger(max) || max < 1) throw new TypeError("maxEntries must be a positive integer");
+    this.#cache = new LRUCache({ max });
   }
 
   get(key: string): StoredToken | undefined {

@@ -1,4 +1,5 @@
 import { LRUCache } from "lru-cache";
+import { SCOPE_TOKEN } from "../oauth/scope.js";
 import type { AudienceParam, ScopeTarget } from "../providers.js";
 import { normalizeScope } from "./options.js";
 
@@ -30,8 +31,6 @@ export interface TargetStyle {
   scopeTarget: ScopeTarget | undefined;
 }
 
-// RFC 6749 §3.3 scope-token characters.
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 const ZITADEL_AUDIENCE = (projectId: string) => `urn:zitadel:iam:org:project:id:${projectId}:aud`;
 
 function checkAudience(audience: unknown): void {

@@ -1,4 +1,6 @@
 import { M2MError } from "../errors.js";
+import { closestName, isKnownName, type NameList, type OptionNames } from "../lib/option-names.js";
+import { SCOPE_TOKEN } from "../oauth/scope.js";
 
 /** An API resource, as registered in a provider's console. */
 export interface DevApi {
@@ -13,6 +15,15 @@ export interface DevApi {
   /** Signing algorithm of its tokens. Default RS256. */
   signingAlg?: "RS256" | "PS256" | "ES256" | "EdDSA";
 }
+
+/** The fields of {@link DevApi}. */
+const DEV_API_FIELDS: OptionNames<DevApi> = {
+  identifier: true,
+  name: true,
+  scopes: true,
+  tokenLifetimeSeconds: true,
+  signingAlg: true,
+};
 
 /** An M2M application, as registered in a provider's console. */
 export interface DevApp {
@@ -46,6 +57,21 @@ export interface DevApp {
   /** API identifier → the scopes of that API the app is authorized for. */
   grants: Record<string, string[]>;
 }
+
+/** The fields of {@link DevApp}. */
+const DEV_APP_FIELDS: OptionNames<DevApp> = {
+  name: true,
+  clientId: true,
+  clientSecret: true,
+  jwks: true,
+  authMethod: true,
+  enabled: true,
+  dpop: true,
+  grants: true,
+};
+
+/** A note for readers, allowed in every object of the file (as the JSON Schema says). */
+const COMMENT: NameList = { $comment: true };
 
 /**
  * The dev server's configuration (`m2m.dev.json`, JSON Schema in `m2m.dev.schema.json`): what a
@@ -93,7 +119,6 @@ export class MissingPeerDependencyError extends M2MError {
 
 const ALGS = ["RS256", "PS256", "ES256", "EdDSA"];
 const METHODS = ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"];
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -106,16 +131,24 @@ export function validateDevConfig(value: unknown, file = "m2m.dev.json"): DevCon
   };
   if (!isObject(value)) fail("", "the configuration must be a JSON object with apis and apps");
   const config = value as Record<string, unknown>;
-  for (const key of Object.keys(config)) {
-    if (!["apis", "apps", "$schema", "$comment"].includes(key))
-      fail(key, "unknown field (expected apis, apps)");
-  }
+  const unknownFields = (object: Record<string, unknown>, at: string, fields: NameList) => {
+    for (const key of Object.keys(object)) {
+      if (isKnownName(key, [fields, COMMENT])) continue;
+      const meant = closestName(key, Object.keys(fields));
+      fail(
+        at ? `${at}.${key}` : key,
+        `unknown field (${meant === undefined ? `expected ${Object.keys(fields).join(", ")}` : `did you mean ${meant}?`})`,
+      );
+    }
+  };
+  unknownFields(config, "", { apis: true, apps: true, $schema: true });
   if (!Array.isArray(config.apis) || config.apis.length === 0) fail("apis", "must be a non-empty array");
   if (!Array.isArray(config.apps) || config.apps.length === 0) fail("apps", "must be a non-empty array");
   const apis = new Map<string, Set<string>>();
   (config.apis as unknown[]).forEach((api, i) => {
     const at = `apis[${i}]`;
     if (!isObject(api)) throw new DevConfigError(file, at, "must be an object");
+    unknownFields(api, at, DEV_API_FIELDS);
     if (typeof api.identifier !== "string" || api.identifier === "")
       fail(`${at}.identifier`, "must be a non-empty string");
     const identifier = api.identifier as string;
@@ -141,6 +174,7 @@ export function validateDevConfig(value: unknown, file = "m2m.dev.json"): DevCon
   (config.apps as unknown[]).forEach((app, i) => {
     const at = `apps[${i}]`;
     if (!isObject(app)) throw new DevConfigError(file, at, "must be an object");
+    unknownFields(app, at, DEV_APP_FIELDS);
     if (typeof app.clientId !== "string" || app.clientId === "")
       fail(`${at}.clientId`, "must be a non-empty string");
     if (clientIds.has(app.clientId as string))

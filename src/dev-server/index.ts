@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { exportJWK, generateKeyPair, type JWK } from "jose";
+import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import {
   type DevApi,
   type DevApp,
@@ -44,6 +45,15 @@ export interface StartDevServerOptions {
    */
   keysPath?: string | false;
 }
+
+/** The names of {@link StartDevServerOptions}. */
+const START_DEV_SERVER_OPTION_NAMES: OptionNames<StartDevServerOptions> = {
+  config: true,
+  configPath: true,
+  port: true,
+  host: true,
+  keysPath: true,
+};
 
 /** A running dev server, as {@link startDevServer} resolves it. */
 export interface DevServer {
@@ -232,6 +242,8 @@ async function readBody(req: IncomingMessage): Promise<string> {
  * ```
  */
 export async function startDevServer(options: StartDevServerOptions = {}): Promise<DevServer> {
+  if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+  checkOptionNames(options, [START_DEV_SERVER_OPTION_NAMES], "startDevServer()");
   let config: DevConfig;
   let keysPath: string | undefined;
   if (options.config !== undefined) {

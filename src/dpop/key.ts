@@ -7,6 +7,7 @@ import {
   importSPKI,
   type JWK,
 } from "jose";
+import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 
 /** JWS algorithms a DPoP key can sign proofs with (RFC 9449 §4.2; Ed25519 by its RFC 9864 name). */
 export type DpopAlgorithm =
@@ -118,6 +119,12 @@ async function finish(alg: DpopAlgorithm, privateKey: CryptoKey, publicJwk: JWK)
   return Object.freeze({ alg, privateKey, publicJwk: Object.freeze(jwk), thumbprint });
 }
 
+/** The names of the options of {@link importDpopKey}. */
+export const IMPORT_DPOP_KEY_OPTION_NAMES: OptionNames<NonNullable<Parameters<typeof importDpopKey>[1]>> = {
+  alg: true,
+  publicKey: true,
+};
+
 /**
  * Makes a new DPoP key pair with WebCrypto. The private key is not extractable.
  *
@@ -141,6 +148,8 @@ export async function importDpopKey(
   input: DpopPrivateKeyInput,
   options: { alg?: DpopAlgorithm; publicKey?: DpopPublicKeyInput } = {},
 ): Promise<DpopKey> {
+  if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+  checkOptionNames(options, [IMPORT_DPOP_KEY_OPTION_NAMES], "importDpopKey()");
   if (options.alg !== undefined) checkAlg(options.alg, "dpop.alg");
   if (typeof input === "string") {
     if (!input.includes("-----BEGIN PRIVATE KEY-----")) {

@@ -1,4 +1,5 @@
 import { base64url } from "jose";
+import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 
 /**
  * Server-provided DPoP nonces (RFC 9449 §9): the value to hand out in `DPoP-Nonce`, and whether a
@@ -30,12 +31,22 @@ export interface DpopNonceOptions {
   };
 }
 
+/** The names of {@link DpopNonceOptions}. */
+export const DPOP_NONCE_OPTION_NAMES: OptionNames<DpopNonceOptions> = {
+  secret: true,
+  stepSeconds: true,
+  acceptedSteps: true,
+  clock: true,
+};
+
 /**
  * Stateless nonces, as oidc-provider makes them: the nonce of time step `n` is
  * `base64url(HMAC-SHA-256(secret, n))`; a nonce is accepted for `acceptedSteps` steps. Nothing is
  * stored per client.
  */
 export function createDpopNonce(options: DpopNonceOptions = {}): DpopNonceSource {
+  if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+  checkOptionNames(options, [DPOP_NONCE_OPTION_NAMES], "createDpopNonce()");
   const stepMs = (options.stepSeconds ?? 60) * 1000;
   const accepted = options.acceptedSteps ?? 5;
   if (!(stepMs > 0)) throw new TypeError("stepSeconds must be a positive number");

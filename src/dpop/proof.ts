@@ -1,4 +1,5 @@
 import { base64url, SignJWT } from "jose";
+import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import type { DpopKey } from "./key.js";
 
 /** What one DPoP proof is for (RFC 9449 §4.2). */
@@ -14,6 +15,15 @@ export interface DpopProofInput {
   /** Milliseconds since the epoch for `iat`; default now. */
   now?: number | undefined;
 }
+
+/** The names of {@link DpopProofInput}. */
+export const DPOP_PROOF_INPUT_NAMES: OptionNames<DpopProofInput> = {
+  method: true,
+  url: true,
+  accessToken: true,
+  nonce: true,
+  now: true,
+};
 
 /** base64url SHA-256 of the access token's ASCII octets: the `ath` claim (RFC 9449 §4.2). */
 export async function accessTokenHash(accessToken: string): Promise<string> {
@@ -40,6 +50,9 @@ export function htuOf(url: string | URL): string {
  * await fetch(url, { headers: { authorization: `DPoP ${accessToken}`, dpop: proof } });
  */
 export async function createDpopProof(key: DpopKey, input: DpopProofInput): Promise<string> {
+  if (typeof input !== "object" || input === null)
+    throw new TypeError("createDpopProof needs { method, url }");
+  checkOptionNames(input, [DPOP_PROOF_INPUT_NAMES], "createDpopProof()");
   const claims: Record<string, unknown> = {
     jti: crypto.randomUUID(),
     htm: input.method.toUpperCase(),

@@ -1,4 +1,5 @@
 import { ReplayStoreFullError } from "../errors.js";
+import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 
 /**
  * Remembers DPoP proof identifiers for as long as a proof can be accepted, so each is accepted once
@@ -33,6 +34,12 @@ export interface MemoryReplayStoreOptions {
   };
 }
 
+/** The names of {@link MemoryReplayStoreOptions}. */
+export const MEMORY_REPLAY_STORE_OPTION_NAMES: OptionNames<MemoryReplayStoreOptions> = {
+  maxEntries: true,
+  clock: true,
+};
+
 /** A bounded in-memory {@link ReplayStore}, with read-only state for tests and metrics. */
 export interface MemoryReplayStore extends ReplayStore {
   /**
@@ -60,6 +67,8 @@ const FRONT_SWEEP = 8;
  * createVerifier({ issuer, audience, dpop: { replayStore: createMemoryReplayStore({ maxEntries: 500_000 }) } });
  */
 export function createMemoryReplayStore(options: MemoryReplayStoreOptions = {}): MemoryReplayStore {
+  if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+  checkOptionNames(options, [MEMORY_REPLAY_STORE_OPTION_NAMES], "createMemoryReplayStore()");
   const maxEntries = options.maxEntries ?? 100_000;
   if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
     throw new TypeError("maxEntries must be a positive integer");

@@ -8,6 +8,7 @@ import {
 } from "jose";
 import { LRUCache } from "lru-cache";
 import { InvalidDpopProofError, UseDpopNonceError } from "../errors.js";
+import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import { normalizeHtu } from "./htu.js";
 import { DPOP_ALGORITHMS, type DpopAlgorithm, publicMembers } from "./key.js";
 import type { DpopNonceSource } from "./nonce.js";
@@ -37,6 +38,16 @@ export interface DpopOptions {
   /** Server-provided nonces (RFC 9449 §9): every proof must carry an accepted nonce. Default none. */
   nonce?: DpopNonceSource;
 }
+
+/** The names of {@link DpopOptions}. */
+export const DPOP_OPTION_NAMES: OptionNames<DpopOptions> = {
+  required: true,
+  algorithms: true,
+  iatToleranceSeconds: true,
+  clockToleranceSeconds: true,
+  replayStore: true,
+  nonce: true,
+};
 
 /** One request as the proof check sees it. */
 export interface DpopRequest {
@@ -110,6 +121,7 @@ export function createDpopProofVerifier(
   options: DpopOptions = {},
   clock: { now(): number } = { now: () => Date.now() },
 ): DpopProofVerifier {
+  checkOptionNames(options, [DPOP_OPTION_NAMES], "createDpopProofVerifier()");
   const algorithms = options.algorithms ?? DPOP_ALGORITHMS;
   for (const alg of algorithms) {
     if (!(DPOP_ALGORITHMS as readonly string[]).includes(alg)) {

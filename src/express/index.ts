@@ -7,8 +7,10 @@ import {
   HttpAuthError,
   reportRefusal,
 } from "../http/bearer.js";
-import { type AuthConfig, type HttpAuthOptions, resolveAuth } from "../http/config.js";
+import { type AdapterNames, type AuthConfig, type HttpAuthOptions, resolveAuth } from "../http/config.js";
+import type { OptionNames } from "../lib/option-names.js";
 import { nodeCertificateSource } from "../node/peer-certificate.js";
+import { checkScopeTokens } from "../oauth/scope.js";
 import { emitTo } from "../verify/events.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";
 
@@ -42,6 +44,15 @@ export interface ExpressAuthOptions extends HttpAuthOptions {
   /** Pass failures to `next(err)` (with `status`, `statusCode` and `headers`) instead of answering. */
   passErrors?: boolean;
 }
+
+/** The names of {@link ExpressAuthOptions} besides {@link HttpAuthOptions}'. */
+const EXPRESS_OPTION_NAMES: OptionNames<ExpressAuthOptions, HttpAuthOptions> = { passErrors: true };
+
+const REQUIRE_AUTH: AdapterNames = {
+  call: "requireAuth()",
+  options: "requireAuth() (second argument)",
+  names: [EXPRESS_OPTION_NAMES],
+};
 
 /** Where `requireAuth` leaves its options for `requireScopes` (realm, error body, passErrors). */
 const SETTINGS = Symbol("m2m-kit.express.settings");
@@ -136,7 +147,7 @@ function authorizationOf(req: Request): string | string[] | undefined {
  * ```
  */
 export function requireAuth(config: AuthConfig | Verifier, options: ExpressAuthOptions = {}): RequestHandler {
-  const { verifier, settings } = resolveAuth(config, options) as {
+  const { verifier, settings } = resolveAuth(config, options, REQUIRE_AUTH) as {
     verifier: Verifier;
     settings: ExpressAuthOptions;
   };
@@ -180,10 +191,11 @@ export function requireAuth(config: AuthConfig | Verifier, options: ExpressAuthO
   };
 }
 
-function scopesMiddleware(scopes: string[], anyOf: boolean): RequestHandler {
+function scopesMiddleware(scopes: string[], anyOf: boolean, name: string): RequestHandler {
   if (scopes.length === 0 || !scopes.every((s) => typeof s === "string" && s !== "")) {
-    throw new TypeError("requireScopes needs at least one non-empty scope");
+    throw new TypeError(`${name} needs at least one non-empty scope`);
   }
+  checkScopeTokens(scopes, name);
   return function m2mRequireScopes(req: Request, res: Response, next: NextFunction): void {
     const options = ((res.locals as Record<symbol, unknown>)[SETTINGS] ?? {}) as ExpressAuthOptions;
     try {
@@ -197,12 +209,12 @@ function scopesMiddleware(scopes: string[], anyOf: boolean): RequestHandler {
 
 /** Route middleware: the token must have every one of `scopes` (after `requireAuth`). */
 export function requireScopes(...scopes: string[]): RequestHandler {
-  return scopesMiddleware(scopes, false);
+  return scopesMiddleware(scopes, false, "requireScopes");
 }
 
 /** Route middleware: the token must have at least one of `scopes` (after `requireAuth`). */
 export function requireAnyScope(...scopes: string[]): RequestHandler {
-  return scopesMiddleware(scopes, true);
+  return scopesMiddleware(scopes, true, "requireAnyScope");
 }
 
 /**

@@ -4,6 +4,7 @@ import type {
   FastifyRequest,
   onRequestHookHandler,
   preHandlerHookHandler,
+  RegisterOptions,
 } from "fastify";
 import fp from "fastify-plugin";
 import {
@@ -13,12 +14,14 @@ import {
   HttpAuthError,
   reportRefusal,
 } from "../http/bearer.js";
-import { type AuthConfig, type HttpAuthOptions, verifierFrom } from "../http/config.js";
+import { type AdapterNames, type AuthConfig, type HttpAuthOptions, verifierFrom } from "../http/config.js";
+import { checkOptionNames, isKnownName, nearMiss, type OptionNames } from "../lib/option-names.js";
 import { nodeCertificateSource } from "../node/peer-certificate.js";
+import { checkScopeTokens } from "../oauth/scope.js";
 import { emitTo } from "../verify/events.js";
 import type { AuthResult } from "../verify/verifier.js";
 
-/** Per-route or per-hook requirements. */
+/** Options of `fastify.requireAuth(options)`: per-hook requirements. */
 export interface RouteAuthOptions {
   /** The token must have all of these scopes (an empty list: authenticated only). */
   scopes?: readonly string[];
@@ -27,6 +30,29 @@ export interface RouteAuthOptions {
   /** Let requests without credentials through, with `request.auth` null. */
   optional?: boolean;
 }
+
+/** The names of {@link RouteAuthOptions}. */
+const ROUTE_AUTH_OPTION_NAMES: OptionNames<RouteAuthOptions> = {
+  scopes: true,
+  anyScope: true,
+  optional: true,
+};
+
+/**
+ * What m2m-kit reads from a route's `config` (Fastify's `FastifyContextConfig`, which other plugins
+ * share: there only near-misses of these names are refused).
+ */
+export interface FastifyRouteAuthConfig {
+  /** Protect this route; the token must have all of these scopes (`[]`: authenticated only). */
+  scopes?: readonly string[];
+  /** Protect this route; the token must have at least one of these scopes. */
+  anyScope?: readonly string[];
+  /** `false` opts this route out of `global: true`. */
+  auth?: boolean;
+}
+
+/** The names of {@link FastifyRouteAuthConfig}. */
+const ROUTE_CONFIG_NAMES: OptionNames<FastifyRouteAuthConfig> = { scopes: true, anyScope: true, auth: true };
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -41,14 +67,7 @@ declare module "fastify" {
     /** A `preHandler` hook: the authenticated token must have at least one of `scopes`. */
     requireAnyScope(...scopes: string[]): preHandlerHookHandler;
   }
-  interface FastifyContextConfig {
-    /** Protect this route; the token must have all of these scopes (`[]`: authenticated only). */
-    scopes?: readonly string[];
-    /** Protect this route; the token must have at least one of these scopes. */
-    anyScope?: readonly string[];
-    /** `false` opts this route out of `global: true`. */
-    auth?: boolean;
-  }
+  interface FastifyContextConfig extends FastifyRouteAuthConfig {}
 }
 
 export interface FastifyAuthOptions extends HttpAuthOptions {
@@ -60,6 +79,25 @@ export interface FastifyAuthOptions extends HttpAuthOptions {
 
 /** Plugin options: verifier options or `{ verifier }`, plus adapter options. */
 export type M2MAuthPluginOptions = AuthConfig & FastifyAuthOptions;
+
+/** The names of {@link FastifyAuthOptions} besides {@link HttpAuthOptions}'. */
+const FASTIFY_OPTION_NAMES: OptionNames<FastifyAuthOptions, HttpAuthOptions> = {
+  global: true,
+  passErrors: true,
+};
+
+/** Fastify's own registration options, which it hands to the plugin with the plugin's. */
+const REGISTER_OPTION_NAMES: OptionNames<RegisterOptions> = {
+  prefix: true,
+  logLevel: true,
+  logSerializers: true,
+};
+
+const PLUGIN: AdapterNames = {
+  call: "fastify.register(m2mAuth)",
+  options: "fastify.register(m2mAuth)",
+  names: [FASTIFY_OPTION_NAMES, REGISTER_OPTION_NAMES],
+};
 
 /** DPoP header values, method and URL; `request.protocol` and `request.host` honour `trustProxy`. */
 function dpopParts(request: FastifyRequest) {
@@ -90,7 +128,7 @@ const STATE = Symbol.for("m2m-kit.fastify.state");
 
 interface PluginState {
   settings: FastifyAuthOptions;
-  hook(route: RouteAuthOptions): onRequestHookHandler;
+  hook(route: RouteAuthOptions, where?: string): onRequestHookHandler;
   scopes(scopes: string[], anyOf: boolean): preHandlerHookHandler;
 }
 
@@ -114,24 +152,37 @@ function authorizationOf(request: FastifyRequest): string | string[] | undefined
   return values;
 }
 
-const AUTH_KEYS = new Set(["scopes", "anyScope", "auth"]);
-/** Keys that look like auth settings but are not ours: a typo must not leave a route open. */
-const LOOKALIKE = /^(any_?)?(required_?)?scopes?$|^anyscopes$|^require(d)?_?scopes?$|^auth(entication)?$/i;
+/** Names that mean m2m-kit's route keys in other words: a route that uses them must not stay open. */
+const ALIASES = /^(any_?)?(required_?)?scopes?$|^anyscopes$|^require(d)?_?scopes?$|^auth(entication)?$/i;
+
+/** The route key `key` stands for when it is a near-miss or an alias of one, else `undefined`. */
+function meantRouteKey(key: string): string | undefined {
+  if (isKnownName(key, [ROUTE_CONFIG_NAMES])) return undefined;
+  const near = nearMiss(key, ROUTE_CONFIG_NAMES);
+  if (near !== undefined) return near;
+  if (!ALIASES.test(key)) return undefined;
+  return /any/i.test(key) ? "anyScope" : /scope/i.test(key) ? "scopes" : "auth";
+}
+
+/** Scopes given to a route or a hook: a list of RFC 6749 §3.3 scope tokens. */
+function checkScopeList(value: unknown, option: string): void {
+  if (!Array.isArray(value) || !value.every((s) => typeof s === "string" && s !== "")) {
+    throw new TypeError(`${option} must be an array of non-empty scope strings`);
+  }
+  checkScopeTokens(value, option);
+}
 
 function checkRouteConfig(config: Record<string, unknown>, route: string): void {
   for (const key of Object.keys(config)) {
-    if (!AUTH_KEYS.has(key) && LOOKALIKE.test(key)) {
+    const meant = meantRouteKey(key);
+    if (meant !== undefined) {
       throw new TypeError(
-        `route ${route}: config.${key} is not an m2m-kit option (scopes, anyScope or auth)`,
+        `route ${route}: config.${key} is not an m2m-kit route option (scopes, anyScope or auth); did you mean config.${meant}?`,
       );
     }
   }
   for (const key of ["scopes", "anyScope"] as const) {
-    const value = config[key];
-    if (value === undefined) continue;
-    if (!Array.isArray(value) || !value.every((s) => typeof s === "string" && s !== "")) {
-      throw new TypeError(`route ${route}: config.${key} must be an array of non-empty scope strings`);
-    }
+    if (config[key] !== undefined) checkScopeList(config[key], `route ${route}: config.${key}`);
   }
   if (config.auth !== undefined && typeof config.auth !== "boolean") {
     throw new TypeError(`route ${route}: config.auth must be a boolean`);
@@ -139,7 +190,7 @@ function checkRouteConfig(config: Record<string, unknown>, route: string): void 
 }
 
 const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options) => {
-  const verifier = verifierFrom(options);
+  const verifier = verifierFrom(options, PLUGIN);
   const settings: FastifyAuthOptions = options;
   // RFC 8705 §3: the client certificate of the TLS connection, or of the configured header.
   const certificateOf = nodeCertificateSource(settings);
@@ -171,7 +222,15 @@ const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options
     }
   }
 
-  function authHook(route: RouteAuthOptions): onRequestHookHandler {
+  function authHook(route: RouteAuthOptions, where?: string): onRequestHookHandler {
+    if (where !== undefined) {
+      if (typeof route !== "object" || route === null)
+        throw new TypeError(`${where} options must be an object`);
+      checkOptionNames(route, [ROUTE_AUTH_OPTION_NAMES], where);
+      for (const key of ["scopes", "anyScope"] as const) {
+        if (route[key] !== undefined) checkScopeList(route[key], key);
+      }
+    }
     if (route.optional !== undefined && typeof route.optional !== "boolean") {
       throw new TypeError("optional must be a boolean");
     }
@@ -229,9 +288,11 @@ const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options
   }
 
   function scopesHook(scopes: string[], anyOf: boolean): preHandlerHookHandler {
+    const name = anyOf ? "requireAnyScope" : "requireScopes";
     if (scopes.length === 0 || !scopes.every((s) => typeof s === "string" && s !== "")) {
-      throw new TypeError("requireScopes needs at least one non-empty scope");
+      throw new TypeError(`${name} needs at least one non-empty scope`);
     }
+    checkScopeTokens(scopes, name);
     return function m2mRequireScopes(
       request: FastifyRequest,
       reply: FastifyReply,
@@ -255,7 +316,7 @@ const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options
 
   if (!fastify.hasDecorator("requireAuth")) {
     fastify.decorate("requireAuth", function requireAuth(this: unknown, route: RouteAuthOptions = {}) {
-      return nearest(this).hook(route);
+      return nearest(this).hook(route, "fastify.requireAuth()");
     });
   }
   if (!fastify.hasDecorator("requireScopes")) {

@@ -3,13 +3,16 @@ import type { JWTPayload } from "jose";
 import { checkRequestScopes, errorResponseBody, HttpAuthError } from "../http/bearer.js";
 import { checkCertificateBindingOptions } from "../http/certificate-binding.js";
 import {
+  type AdapterNames,
   type AuthConfig,
   checkAdapterOptions,
   type HttpAuthOptions,
   resolveAuth,
   resolvePerConfiguration,
 } from "../http/config.js";
+import type { OptionNames } from "../lib/option-names.js";
 import type { WaitUntil } from "../lib/runtime.js";
+import { checkScopeTokens } from "../oauth/scope.js";
 import { emitTo } from "../verify/events.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";
 import { authenticateFetchRequest } from "../web/request.js";
@@ -54,6 +57,15 @@ export interface HonoAuthOptions extends HttpAuthOptions {
    */
   httpException?: boolean;
 }
+
+/** The names of {@link HonoAuthOptions} besides {@link HttpAuthOptions}'. */
+const HONO_OPTION_NAMES: OptionNames<HonoAuthOptions, HttpAuthOptions> = { httpException: true };
+
+const HONO_AUTH: AdapterNames = {
+  call: "honoAuth()",
+  options: "honoAuth() (second argument)",
+  names: [HONO_OPTION_NAMES],
+};
 
 /** `c.executionCtx.waitUntil` where the runtime has one (Workers); Hono's getter throws elsewhere. */
 function honoWaitUntil(c: Context): WaitUntil | undefined {
@@ -130,9 +142,9 @@ export function honoAuth(
   // biome-ignore lint/suspicious/noExplicitAny: the overloads above give the environment.
 ): MiddlewareHandler<any> {
   // Adapter options are checked now; a `config` function's result on the first request it returns it.
-  if (typeof config === "function") checkAdapterOptions(options);
-  const resolve = typeof config === "function" ? resolvePerConfiguration() : undefined;
-  const fixed = typeof config === "function" ? undefined : resolveAuth(config, options);
+  if (typeof config === "function") checkAdapterOptions(options, HONO_AUTH);
+  const resolve = typeof config === "function" ? resolvePerConfiguration(HONO_AUTH) : undefined;
+  const fixed = typeof config === "function" ? undefined : resolveAuth(config, options, HONO_AUTH);
   if (fixed) checkCertificateBindingOptions(fixed.settings);
   return async function m2mHonoAuth(c: Context<HonoOptionalAuthEnv>, next) {
     const { verifier, settings } =
@@ -154,6 +166,7 @@ function scopesMiddleware(scopes: string[], anyOf: boolean, name: string): Middl
   if (scopes.length === 0 || !scopes.every((s) => typeof s === "string" && s !== "")) {
     throw new TypeError(`${name} needs at least one non-empty scope`);
   }
+  checkScopeTokens(scopes, name);
   return async function m2mHonoRequireScopes(c, next) {
     const settings = settingsOf.get(c.req.raw) ?? {};
     try {

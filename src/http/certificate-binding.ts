@@ -1,4 +1,5 @@
 import { InvalidTokenError } from "../errors.js";
+import type { OptionNames } from "../lib/option-names.js";
 import type { AuthResult } from "../verify/verifier.js";
 
 /**
@@ -24,6 +25,12 @@ export interface CertificateBindingOptions {
    */
   requireCertificateBoundTokens?: boolean;
 }
+
+/** The names of {@link CertificateBindingOptions}. */
+export const CERTIFICATE_BINDING_OPTION_NAMES: OptionNames<CertificateBindingOptions> = {
+  clientCertificateHeader: true,
+  requireCertificateBoundTokens: true,
+};
 
 /**
  * The `x5t#S256` (base64url SHA-256 of the DER certificate) of the certificate the request was made

@@ -1,14 +1,20 @@
 import { LRUCache } from "lru-cache";
+import { isKnownName, type NameList, type OptionNames, unknownOption } from "../lib/option-names.js";
 import type { VerifierEventListener } from "../verify/events.js";
+import { ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES } from "../verify/options.js";
 import { normalizeRequirement } from "../verify/scopes.js";
 import {
-  createVerifier,
+  createVerifierFor,
   type ScopeRequirement,
   type Verifier,
   type VerifierOptions,
 } from "../verify/verifier.js";
 import type { HttpAuthError } from "./bearer.js";
-import { type CertificateBindingOptions, checkCertificateBindingOptions } from "./certificate-binding.js";
+import {
+  CERTIFICATE_BINDING_OPTION_NAMES,
+  type CertificateBindingOptions,
+  checkCertificateBindingOptions,
+} from "./certificate-binding.js";
 
 /**
  * What an adapter is configured with: the options every adapter shares, how they are checked at
@@ -44,6 +50,17 @@ export interface HttpAuthOptions extends CertificateBindingOptions {
   onEvent?: VerifierEventListener;
 }
 
+/** The names of {@link HttpAuthOptions} besides the certificate-binding ones. */
+export const HTTP_AUTH_OPTION_NAMES: OptionNames<HttpAuthOptions, CertificateBindingOptions> = {
+  realm: true,
+  optional: true,
+  requiredScopes: true,
+  allowQueryToken: true,
+  allowBodyToken: true,
+  errorBody: true,
+  onEvent: true,
+};
+
 /** An adapter takes a verifier, or verifier options plus adapter options. */
 export type AuthConfig =
   | (VerifierOptions & HttpAuthOptions)
@@ -51,6 +68,24 @@ export type AuthConfig =
       /** A verifier made with `createVerifier` (and perhaps instrumented), shared with other routes. */
       verifier: Verifier;
     } & HttpAuthOptions);
+
+/** The names of the `{ verifier }` form of {@link AuthConfig} besides {@link HttpAuthOptions}'. */
+const VERIFIER_CONFIG_NAMES: OptionNames<Extract<AuthConfig, { verifier: Verifier }>, HttpAuthOptions> = {
+  verifier: true,
+};
+
+/**
+ * How an adapter names itself in its errors, and the option names it adds to
+ * {@link HttpAuthOptions} (`passErrors`, `global`, Fastify's registration keys, …).
+ */
+export interface AdapterNames {
+  /** The call that takes the configuration, e.g. `requireAuth()`. */
+  readonly call: string;
+  /** Where the adapter options go, e.g. `requireAuth() (second argument)`. */
+  readonly options: string;
+  /** The adapter's own option names. */
+  readonly names: readonly NameList[];
+}
 
 /** Adapter options that must be a boolean when given (each adapter has some of them). */
 const BOOLEAN_OPTIONS = [
@@ -63,25 +98,17 @@ const BOOLEAN_OPTIONS = [
   "requireCertificateBoundTokens",
 ] as const;
 
-/**
- * Options an adapter reads itself; everything else in a config is a verifier option. Fastify adds
- * its own registration options (`prefix`, `logLevel`, …) to a plugin's options.
- */
-const ADAPTER_OPTIONS = new Set<string>([
-  ...BOOLEAN_OPTIONS,
-  "verifier",
-  "realm",
-  "requiredScopes",
-  "errorBody",
-  "onEvent",
-  "clientCertificateHeader",
-  "prefix",
-  "logLevel",
-  "logSerializers",
-]);
-
 /** RFC 9110 §5.6.4 quoted-string content: visible ASCII and spaces (`"` and `\` are escaped). */
 const REALM = /^[\x20-\x7E]*$/;
+
+/** The option names an adapter reads itself. */
+function adapterLists(adapter: AdapterNames): readonly NameList[] {
+  return [HTTP_AUTH_OPTION_NAMES, CERTIFICATE_BINDING_OPTION_NAMES, ...adapter.names];
+}
+
+function isVerifierOption(name: string): boolean {
+  return isKnownName(name, [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES]);
+}
 
 /**
  * Checks adapter options by type, when the adapter is created: a bad option is a `TypeError`
@@ -107,55 +134,64 @@ export function checkHttpAuthOptions(options: HttpAuthOptions): void {
   checkCertificateBindingOptions(options);
 }
 
-/** The adapter options of `options` (the second argument): verifier options there would be ignored. */
-function checkAdapterOnly(options: object, where: string): void {
-  for (const [name, value] of Object.entries(options)) {
-    if (value !== undefined && !ADAPTER_OPTIONS.has(name)) {
-      throw new TypeError(`${name} is not an option ${where}`);
+/**
+ * Checks an adapter's options argument (adapter options only: verifier options there would be
+ * ignored), names first, then types.
+ */
+export function checkAdapterOptions(options: HttpAuthOptions, adapter: AdapterNames): void {
+  if (typeof options !== "object" || options === null) throw new TypeError("auth options must be an object");
+  const lists = adapterLists(adapter);
+  for (const name of Object.keys(options)) {
+    if (isKnownName(name, lists)) continue;
+    if (isVerifierOption(name)) {
+      throw new TypeError(
+        `${name} is not an option of ${adapter.options}: verifier options go in the first argument`,
+      );
     }
+    throw unknownOption(name, lists, adapter.options);
   }
+  checkHttpAuthOptions(options);
 }
 
-/** Checks the adapter options of an adapter's second argument (adapter options only). */
-export function checkAdapterOptions(options: HttpAuthOptions): void {
-  checkHttpAuthOptions(options);
-  checkAdapterOnly(options, "of the adapter (the second argument); verifier options go in the first");
+/** Checks the names of an adapter's configuration (its first argument). */
+function checkConfigNames(config: object, adapter: AdapterNames, withVerifier: boolean): void {
+  const lists = adapterLists(adapter);
+  for (const [name, value] of Object.entries(config)) {
+    if (isKnownName(name, lists) || name === "verifier") continue;
+    if (withVerifier && isVerifierOption(name)) {
+      if (value === undefined) continue;
+      throw new TypeError(
+        `${name} is a verifier option: give verifier options or a verifier, not both (set it in createVerifier())`,
+      );
+    }
+    if (!withVerifier && isVerifierOption(name)) continue;
+    throw unknownOption(
+      name,
+      withVerifier
+        ? [VERIFIER_CONFIG_NAMES, ...lists]
+        : [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES, VERIFIER_CONFIG_NAMES, ...lists],
+      adapter.call,
+    );
+  }
 }
 
 /** A verifier from an adapter's config, created once per middleware. */
-export function verifierFrom(config: AuthConfig): Verifier {
+export function verifierFrom(config: AuthConfig, adapter: AdapterNames): Verifier {
   if (typeof config !== "object" || config === null) throw new TypeError("auth options must be an object");
+  const withVerifier = "verifier" in config && config.verifier !== undefined;
+  checkConfigNames(config, adapter, withVerifier);
   checkHttpAuthOptions(config);
-  if ("verifier" in config && config.verifier !== undefined) {
+  if (withVerifier) {
     if (typeof config.verifier?.verify !== "function")
       throw new TypeError("verifier must come from createVerifier()");
-    for (const [name, value] of Object.entries(config)) {
-      if (value !== undefined && !ADAPTER_OPTIONS.has(name)) {
-        throw new TypeError(
-          `${name} is a verifier option: give verifier options or a verifier, not both (set it in createVerifier())`,
-        );
-      }
-    }
     return config.verifier;
   }
-  const {
-    realm: _r,
-    optional: _o,
-    requiredScopes: _s,
-    allowQueryToken: _q,
-    allowBodyToken: _b,
-    errorBody: _e,
-    passErrors: _p,
-    global: _g,
-    httpException: _h,
-    clientCertificateHeader: _c,
-    requireCertificateBoundTokens: _t,
-    prefix: _x,
-    logLevel: _l,
-    logSerializers: _z,
-    ...verifierOptions
-  } = config as VerifierOptions & HttpAuthOptions & Record<string, unknown>;
-  return createVerifier(verifierOptions as VerifierOptions);
+  // The adapter applies requiredScopes per call; onEvent is the verifier's too (its events come there).
+  const verifierOptions: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(config)) {
+    if (name !== "requiredScopes" && isVerifierOption(name)) verifierOptions[name] = value;
+  }
+  return createVerifierFor(verifierOptions as unknown as VerifierOptions, adapter.call);
 }
 
 const shared = new WeakMap<object, Verifier>();
@@ -166,13 +202,17 @@ const shared = new WeakMap<object, Verifier>();
  */
 export function resolveAuth(
   config: AuthConfig | Verifier,
-  options: HttpAuthOptions = {},
+  options: HttpAuthOptions,
+  adapter: AdapterNames,
 ): { verifier: Verifier; settings: HttpAuthOptions } {
-  checkAdapterOptions(options);
+  checkAdapterOptions(options, adapter);
   if (isVerifier(config)) return { verifier: config, settings: options };
   let verifier = shared.get(config);
-  if (!verifier) {
-    verifier = verifierFrom(config);
+  if (verifier) {
+    // One verifier per options object, but each adapter it is given to checks the names it reads.
+    checkConfigNames(config, adapter, "verifier" in config && config.verifier !== undefined);
+  } else {
+    verifier = verifierFrom(config, adapter);
     shared.set(config, verifier);
   }
   return { verifier, settings: { ...(config as HttpAuthOptions), ...options } };
@@ -201,6 +241,7 @@ function configurationKey(config: object): string {
  * count by identity, so define them once, outside the options function.
  */
 export function resolvePerConfiguration(
+  adapter: AdapterNames,
   maxConfigurations = 32,
 ): (
   config: AuthConfig | Verifier,
@@ -208,16 +249,19 @@ export function resolvePerConfiguration(
 ) => { verifier: Verifier; settings: HttpAuthOptions } {
   const verifiers = new LRUCache<string, Verifier>({ max: maxConfigurations });
   return (config, options) => {
-    checkAdapterOptions(options);
+    checkAdapterOptions(options, adapter);
     if (isVerifier(config)) return { verifier: config, settings: options };
     if (typeof config !== "object" || config === null) throw new TypeError("auth options must be an object");
     if ("verifier" in config && config.verifier !== undefined) {
-      return { verifier: verifierFrom(config), settings: { ...(config as HttpAuthOptions), ...options } };
+      return {
+        verifier: verifierFrom(config, adapter),
+        settings: { ...(config as HttpAuthOptions), ...options },
+      };
     }
     const key = configurationKey(config);
     let verifier = verifiers.get(key);
     if (!verifier) {
-      verifier = verifierFrom(config);
+      verifier = verifierFrom(config, adapter);
       verifiers.set(key, verifier);
     }
     return { verifier, settings: { ...(config as HttpAuthOptions), ...options } };

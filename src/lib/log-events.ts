@@ -1,3 +1,5 @@
+import { checkOptionNames, type OptionNames } from "./option-names.js";
+
 /** Log levels, lowest first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -19,6 +21,13 @@ export interface LogEventsOptions {
   /** Level per event type, or `"off"`; overrides the defaults listed in the README. */
   levels?: Record<string, LogLevel | "off">;
 }
+
+/** The names of {@link LogEventsOptions} (`levels` is a map of event types, not checked). */
+export const LOG_EVENTS_OPTION_NAMES: OptionNames<LogEventsOptions> = {
+  style: true,
+  level: true,
+  levels: true,
+};
 
 /** Default level of each event type of the client and the verifier; other types are `info`. */
 export const DEFAULT_EVENT_LEVELS: Readonly<Record<string, LogLevel>> = {
@@ -58,6 +67,8 @@ export function logEvents<
   if (typeof logger !== "object" && typeof logger !== "function") {
     throw new TypeError("logEvents needs a logger with debug/info/warn/error methods");
   }
+  if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+  checkOptionNames(options, [LOG_EVENTS_OPTION_NAMES], "logEvents()");
   const style = options.style ?? "message-first";
   if (style !== "fields-first" && style !== "message-first") {
     throw new TypeError('style must be "fields-first" or "message-first"');

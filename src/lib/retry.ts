@@ -1,4 +1,5 @@
 import type { Clock } from "./clock.js";
+import type { OptionNames } from "./option-names.js";
 
 /** Retry policy for transient failures (network errors, timeouts, 5xx, 429). */
 export interface RetryOptions {
@@ -11,6 +12,14 @@ export interface RetryOptions {
   /** No retry starts after this much time since the first attempt. Default 30 000 ms. */
   maxElapsedMs?: number;
 }
+
+/** The names of {@link RetryOptions}. */
+export const RETRY_OPTION_NAMES: OptionNames<RetryOptions> = {
+  retries: true,
+  minDelayMs: true,
+  maxDelayMs: true,
+  maxElapsedMs: true,
+};
 
 export type RetryPolicy = Required<RetryOptions>;
 

@@ -9,6 +9,7 @@ import {
   fetch as undiciFetch,
 } from "undici";
 import type { FetchLike } from "../lib/http.js";
+import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import { TRANSPORT_INFO, type TransportInfo } from "../lib/transport.js";
 
 /** PEM text, or its bytes. */
@@ -55,6 +56,19 @@ export interface NodeFetchOptions {
   keepAliveTimeoutMs?: number;
 }
 
+/** The names of {@link NodeFetchOptions}. */
+export const NODE_FETCH_OPTION_NAMES: OptionNames<NodeFetchOptions> = {
+  proxy: true,
+  noProxy: true,
+  ca: true,
+  cert: true,
+  key: true,
+  pfx: true,
+  passphrase: true,
+  connections: true,
+  keepAliveTimeoutMs: true,
+};
+
 /** A `fetch` on an undici connection pool, as returned by {@link createNodeFetch}. */
 export interface NodeFetch extends FetchLike {
   /** Whether TLS connections present a client certificate (`cert`/`key` or `pfx` was given). */
@@ -86,6 +100,7 @@ const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 4_000;
  */
 export function createNodeFetch(options: NodeFetchOptions = {}): NodeFetch {
   if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+  checkOptionNames(options, [NODE_FETCH_OPTION_NAMES], "createNodeFetch()");
   const tlsOptions = tlsConnectOptions(options);
   const presentsClientCertificate = Boolean(options.pfx ?? options.cert);
   const pool = poolOptions(options);

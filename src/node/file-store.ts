@@ -4,6 +4,7 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import type { TokenLease, TokenStore, TokenWriteContext } from "../client/store.js";
 import type { StoredToken } from "../client/token.js";
+import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import {
   checkEncryptionKey,
   createTokenSealer,
@@ -44,6 +45,23 @@ export interface FileTokenStoreOptions {
    */
   staleLockMs?: number;
 }
+
+/** The names of {@link FileTokenStoreOptions}. */
+export const FILE_TOKEN_STORE_OPTION_NAMES: OptionNames<FileTokenStoreOptions> = {
+  path: true,
+  directory: true,
+  encryptionKey: true,
+  lease: true,
+  staleLockMs: true,
+};
+
+/** The names of the `lease` option's object form. */
+export const LEASE_OPTION_NAMES: OptionNames<Exclude<FileTokenStoreOptions["lease"], false | undefined>> = {
+  ttlMs: true,
+  waitTimeoutMs: true,
+};
+
+const WHERE = "new FileTokenStore()";
 
 interface FileEntry {
   /** Sealed (or plain JSON) StoredToken. */
@@ -109,6 +127,7 @@ export class FileTokenStore implements TokenStore {
 
   constructor(options: FileTokenStoreOptions = {}) {
     if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+    checkOptionNames(options, [FILE_TOKEN_STORE_OPTION_NAMES], WHERE);
     if (options.path !== undefined && (typeof options.path !== "string" || options.path === "")) {
       throw new TypeError("path must be a non-empty string");
     }
@@ -127,6 +146,7 @@ export class FileTokenStore implements TokenStore {
     if (lease !== false && (typeof lease !== "object" || lease === null)) {
       throw new TypeError("lease must be an object or false");
     }
+    checkOptionNames(lease, [LEASE_OPTION_NAMES], WHERE, "lease.");
     this.lease =
       lease === false
         ? undefined

@@ -23,6 +23,7 @@ import {
 } from "@opentelemetry/api";
 import type { ClientCredentialsClient } from "../client/client.js";
 import { type Instrumentable, instrumentationHook, type Operation } from "../lib/instrumentation.js";
+import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import type { Verifier } from "../verify/options.js";
 import { cacheHits, sharedVerifiersHook, type verifyAccessToken, verifyNow } from "../verify/verifier.js";
 import { errorType, tracedFetch } from "./http.js";
@@ -51,6 +52,15 @@ export interface InstrumentOptions {
    */
   traceHttp?: boolean;
 }
+
+/** The names of {@link InstrumentOptions}. */
+const INSTRUMENT_OPTION_NAMES: OptionNames<InstrumentOptions> = {
+  meterProvider: true,
+  tracerProvider: true,
+  includeAudience: true,
+  includeClientId: true,
+  traceHttp: true,
+};
 
 /** Detaches the instrumentation: nothing more is recorded for that client or verifier. */
 export type Uninstrument = () => void;
@@ -127,6 +137,7 @@ export function instrument(
     );
   }
   if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+  checkOptionNames(options, [INSTRUMENT_OPTION_NAMES], "instrument()");
   for (const name of ["includeAudience", "includeClientId", "traceHttp"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "boolean") {
       throw new TypeError(`${name} must be a boolean`);

@@ -1,5 +1,6 @@
 import type { ReplayStore } from "../dpop/replay-store.js";
 import { StoreUnavailableError } from "../errors.js";
+import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import { type RedisClientLike, toCommands, withTimeout } from "./commands.js";
 
 export type { ReplayStore };
@@ -13,6 +14,13 @@ export interface RedisReplayStoreOptions {
   /** Each command's timeout, in ms. Default 500. */
   redisTimeoutMs?: number;
 }
+
+/** The names of {@link RedisReplayStoreOptions}. */
+export const REDIS_REPLAY_STORE_OPTION_NAMES: OptionNames<RedisReplayStoreOptions> = {
+  redis: true,
+  keyPrefix: true,
+  redisTimeoutMs: true,
+};
 
 /**
  * A {@link ReplayStore} on Redis shared by a fleet of APIs: `SET <prefix><sha256(jti)> 1 NX PX <ms
@@ -28,6 +36,7 @@ export interface RedisReplayStoreOptions {
  */
 export function createRedisReplayStore(options: RedisReplayStoreOptions): ReplayStore {
   if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+  checkOptionNames(options, [REDIS_REPLAY_STORE_OPTION_NAMES], "createRedisReplayStore()");
   const redis = toCommands(options.redis);
   const prefix = options.keyPrefix ?? "m2m:jti:";
   if (typeof prefix !== "string") throw new TypeError("keyPrefix must be a string");

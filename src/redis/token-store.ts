@@ -1,6 +1,7 @@
 import { LRUCache } from "lru-cache";
 import type { TokenLease, TokenStore, TokenWriteContext } from "../client/store.js";
 import type { StoredToken } from "../client/token.js";
+import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import {
   checkEncryptionKey,
   createTokenSealer,
@@ -48,6 +49,26 @@ export interface RedisTokenStoreOptions {
   /** Redis became unreachable (`store_unavailable`) or answers again (`store_recovered`). */
   onEvent?: (event: RedisStoreEvent) => void;
 }
+
+/** The names of {@link RedisTokenStoreOptions}. */
+export const REDIS_TOKEN_STORE_OPTION_NAMES: OptionNames<RedisTokenStoreOptions> = {
+  redis: true,
+  keyPrefix: true,
+  encryptionKey: true,
+  lease: true,
+  redisTimeoutMs: true,
+  retryAfterMs: true,
+  l1MaxEntries: true,
+  onEvent: true,
+};
+
+/** The names of the `lease` option's object form. */
+export const LEASE_OPTION_NAMES: OptionNames<Exclude<RedisTokenStoreOptions["lease"], false | undefined>> = {
+  ttlMs: true,
+  waitTimeoutMs: true,
+};
+
+const WHERE = "createRedisTokenStore()";
 
 /** Events of a Redis store. They never carry a key name, a token or a value. */
 export type RedisStoreEvent =
@@ -125,6 +146,7 @@ export class RedisTokenStore implements TokenStore {
 
   constructor(options: RedisTokenStoreOptions) {
     if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+    checkOptionNames(options, [REDIS_TOKEN_STORE_OPTION_NAMES], WHERE);
     this.#redis = toCommands(options.redis);
     const prefix = options.keyPrefix ?? "m2m:";
     if (typeof prefix !== "string" || /[{}]/.test(prefix)) {
@@ -146,6 +168,7 @@ export class RedisTokenStore implements TokenStore {
     if (lease !== false && (typeof lease !== "object" || lease === null)) {
       throw new TypeError("lease must be an object or false");
     }
+    checkOptionNames(lease, [LEASE_OPTION_NAMES], WHERE, "lease.");
     this.lease =
       lease === false
         ? undefined

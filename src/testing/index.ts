@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from "jose";
 import { type DpopKey, generateDpopKey } from "../dpop/key.js";
 import { createDpopProof } from "../dpop/proof.js";
+import { checkOptionNames, type NameList, type OptionNames } from "../lib/option-names.js";
 
 export { createDpopProof, type DpopKey, generateDpopKey };
 
@@ -13,6 +14,9 @@ export interface TestIssuerOptions {
   /** Default `aud` of minted tokens. */
   audience?: string | string[];
 }
+
+/** The names of {@link TestIssuerOptions}. */
+const TEST_ISSUER_OPTION_NAMES: OptionNames<TestIssuerOptions> = { algorithm: true, audience: true };
 
 /** Options of {@link TestIssuer.mint}. */
 export interface MintOptions {
@@ -29,6 +33,30 @@ export interface MintOptions {
   dpopKey?: DpopKey;
 }
 
+/** The names of {@link MintOptions}. */
+const MINT_OPTION_NAMES: OptionNames<MintOptions> = {
+  expiresInSeconds: true,
+  header: true,
+  forged: true,
+  dpopKey: true,
+};
+
+/** Options of {@link TestIssuer.rotateKeys}. */
+export interface RotateKeysOptions {
+  /** Drop the keys used so far from the JWKS: tokens signed with them no longer verify. Default false. */
+  dropOld?: boolean;
+}
+
+const ROTATE_KEYS_OPTION_NAMES: OptionNames<RotateKeysOptions> = { dropOld: true };
+
+/** Options of {@link TestClient.dpopProof}. */
+export interface TestDpopProofOptions {
+  /** The server's `DPoP-Nonce` to put in the proof (RFC 9449 §8, §9). */
+  nonce?: string;
+}
+
+const TEST_DPOP_PROOF_OPTION_NAMES: OptionNames<TestDpopProofOptions> = { nonce: true };
+
 /** A local issuer for API tests: discovery and a JWKS on 127.0.0.1, and a token minter. */
 export interface TestIssuer {
   /** The issuer URL (`http://127.0.0.1:<port>`), also the `iss` of minted tokens; discovery is served under it. */
@@ -38,7 +66,7 @@ export interface TestIssuer {
   /** Signs an access token; defaults: iss, aud, iat, exp, `typ: at+jwt`, a `jti`. */
   mint(claims?: JWTPayload, options?: MintOptions): Promise<string>;
   /** Adds a new signing key and signs with it from now on; the old key stays in the JWKS unless `dropOld`. */
-  rotateKeys(options?: { dropOld?: boolean }): Promise<void>;
+  rotateKeys(options?: RotateKeysOptions): Promise<void>;
   /** Number of JWKS requests served. */
   readonly jwksRequests: number;
   /** Stops the server; minted tokens can no longer be verified against it. */
@@ -64,6 +92,7 @@ interface Key {
  * ```
  */
 export async function createTestIssuer(options: TestIssuerOptions = {}): Promise<TestIssuer> {
+  checkHelperOptions(options, [TEST_ISSUER_OPTION_NAMES], "createTestIssuer()");
   const alg = options.algorithm ?? "RS256";
   const newKey = async (): Promise<Key> => {
     const pair = await generateKeyPair(alg, {
@@ -106,6 +135,7 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
       return jwksRequests;
     },
     async mint(claims = {}, mintOptions = {}) {
+      checkHelperOptions(mintOptions, [MINT_OPTION_NAMES], "mint()");
       const key = mintOptions.forged ? { ...stranger, kid: (keys.at(-1) as Key).kid } : (keys.at(-1) as Key);
       const now = Math.floor(Date.now() / 1000);
       const payload: JWTPayload = {
@@ -122,6 +152,7 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
         .sign(key.privateKey);
     },
     async rotateKeys(rotateOptions = {}) {
+      checkHelperOptions(rotateOptions, [ROTATE_KEYS_OPTION_NAMES], "rotateKeys()");
       const next = await newKey();
       keys = rotateOptions.dropOld ? [next] : [...keys, next];
     },
@@ -143,7 +174,7 @@ export interface TestClient {
    */
   fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
   /** A proof for your own HTTP client (with `dpop`): `DPoP: <proof>` next to `Authorization: DPoP <token>`. */
-  dpopProof(method: string, url: string | URL, options?: { nonce?: string }): Promise<string>;
+  dpopProof(method: string, url: string | URL, options?: TestDpopProofOptions): Promise<string>;
   /** The DPoP key (with `dpop`), e.g. to make proofs that should fail (`createDpopProof`). */
   dpopKey(): Promise<DpopKey | undefined>;
 }
@@ -155,6 +186,16 @@ export interface TestClientOptions extends MintOptions {
    * bound to it and every `fetch` carries a new proof.
    */
   dpop?: boolean | DpopKey;
+}
+
+/** The names of {@link TestClientOptions} besides {@link MintOptions}'. */
+const TEST_CLIENT_OPTION_NAMES: OptionNames<TestClientOptions, MintOptions> = { dpop: true };
+
+/** An options object of a test helper: an object whose names are all known. */
+function checkHelperOptions(options: unknown, lists: readonly NameList[], where: string): void {
+  if (typeof options !== "object" || options === null)
+    throw new TypeError(`${where} options must be an object`);
+  checkOptionNames(options, lists, where);
 }
 
 /**
@@ -172,6 +213,7 @@ export function createTestClient(
   claims: JWTPayload = {},
   options: TestClientOptions = {},
 ): TestClient {
+  checkHelperOptions(options, [MINT_OPTION_NAMES, TEST_CLIENT_OPTION_NAMES], "createTestClient()");
   const { dpop, ...mintOptions } = options;
   let key: Promise<DpopKey> | undefined;
   const dpopKey = async () => {
@@ -184,7 +226,8 @@ export function createTestClient(
     minted ??= dpopKey().then((bound) => issuer.mint(claims, { ...mintOptions, dpopKey: bound }));
     return minted;
   };
-  const dpopProof = async (method: string, url: string | URL, proofOptions: { nonce?: string } = {}) => {
+  const dpopProof = async (method: string, url: string | URL, proofOptions: TestDpopProofOptions = {}) => {
+    checkHelperOptions(proofOptions, [TEST_DPOP_PROOF_OPTION_NAMES], "dpopProof()");
     const bound = await dpopKey();
     if (!bound) throw new TypeError("dpopProof needs a client made with { dpop }");
     return createDpopProof(bound, { method, url, accessToken: await token(), nonce: proofOptions.nonce });

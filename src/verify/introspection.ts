@@ -4,6 +4,7 @@ import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
 import { type FetchLike, fetchText, parseJsonObject } from "../lib/http.js";
 import type { RunOperation } from "../lib/instrumentation.js";
 import { describeNetworkError } from "../lib/network-error.js";
+import type { OptionNames } from "../lib/option-names.js";
 import { requestScopedIo } from "../lib/runtime.js";
 import { clientSecretBasic, clientSecretPost } from "../oauth/client-auth.js";
 import { emitTo, type VerifierEventListener } from "./events.js";
@@ -25,6 +26,17 @@ export interface IntrospectionOptions {
   /** Bound of the answer cache. Default 10 000. */
   cacheMaxEntries?: number;
 }
+
+/** The names of {@link IntrospectionOptions}. */
+export const INTROSPECTION_OPTION_NAMES: OptionNames<IntrospectionOptions> = {
+  endpoint: true,
+  clientId: true,
+  clientSecret: true,
+  authMethod: true,
+  allTokens: true,
+  cacheMaxAgeMs: true,
+  cacheMaxEntries: true,
+};
 
 interface Answer {
   token: string;

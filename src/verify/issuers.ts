@@ -2,13 +2,20 @@ import { DiscoveryError, VerifierUnavailableError } from "../errors.js";
 import { discover } from "../lib/discovery.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
 import type { RunOperation } from "../lib/instrumentation.js";
+import { unknownOption } from "../lib/option-names.js";
 import { requestScopedIo } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { PROVIDER_NAMES, tenantIssuers, VERIFIER_PRESETS } from "../providers.js";
 import type { ClaimRule } from "./claims.js";
 import { emitTo, type VerifierEventListener } from "./events.js";
 import { type JwksSettings, RemoteJwks } from "./jwks.js";
-import { type IssuerOptions, toList, type VerifierOptions } from "./options.js";
+import {
+  ISSUER_OPTION_NAMES,
+  type IssuerOptions,
+  toList,
+  VERIFIER_OPTION_NAMES,
+  type VerifierOptions,
+} from "./options.js";
 import { DEFAULT_SCOPE_CLAIMS, type ScopeSource } from "./scopes.js";
 
 /** The checks that depend on the issuer, chosen by the token's `iss` before any key is fetched. */
@@ -24,23 +31,11 @@ export interface IssuerRule {
   readonly jwksUri: string | undefined;
 }
 
-const ENTRY_KEYS = new Set([
-  "issuer",
-  "tenant",
-  "audience",
-  "provider",
-  "jwksUri",
-  "scopeClaim",
-  "audienceClaim",
-  "claims",
-  "requireTyp",
-  "resourceClientId",
-]);
-
 /** One rule per accepted issuer, from `issuer`/`tenant` and `audience`, or from `issuers`. */
 export function buildIssuerRules(
   options: VerifierOptions,
   allowInsecureHttp: boolean,
+  where: string,
 ): Map<string, IssuerRule> {
   const rules = new Map<string, IssuerRule>();
   const add = (entry: IssuerOptions, where: string, issuers: readonly string[] | undefined) => {
@@ -59,15 +54,21 @@ export function buildIssuerRules(
     }
     const { issuers, ...defaults } = options;
     options.issuers.forEach((entry, i) => {
-      const where = `issuers[${i}]`;
-      if (typeof entry !== "object" || entry === null) throw new TypeError(`${where} must be an object`);
+      const at = `issuers[${i}]`;
+      if (typeof entry !== "object" || entry === null) throw new TypeError(`${at} must be an object`);
       for (const key of Object.keys(entry)) {
-        if (!ENTRY_KEYS.has(key)) throw new TypeError(`${where}.${key} is not a per-issuer option`);
+        if (Object.hasOwn(ISSUER_OPTION_NAMES, key)) continue;
+        if (Object.hasOwn(VERIFIER_OPTION_NAMES, key)) {
+          throw new TypeError(
+            `${at}.${key} is not a per-issuer option: set it at the top level of ${where}, for every issuer`,
+          );
+        }
+        throw unknownOption(key, [ISSUER_OPTION_NAMES], where, `${at}.`);
       }
       const merged: IssuerOptions = { ...pick(defaults), ...entry };
       if (entry.provider !== undefined && entry.scopeClaim === undefined) merged.scopeClaim = undefined;
       if (entry.provider !== undefined && entry.audienceClaim === undefined) merged.audienceClaim = undefined;
-      add(merged, where, undefined);
+      add(merged, at, undefined);
     });
     return rules;
   }
@@ -82,7 +83,7 @@ export function buildIssuerRules(
 
 function pick(defaults: Omit<VerifierOptions, "issuers">): IssuerOptions {
   const picked: Record<string, unknown> = {};
-  for (const key of ENTRY_KEYS) {
+  for (const key of Object.keys(ISSUER_OPTION_NAMES)) {
     if (key !== "issuer" && key !== "tenant" && key !== "audience" && key in defaults)
       picked[key] = (defaults as Record<string, unknown>)[key];
   }

@@ -3,6 +3,7 @@ import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
 import { type FetchLike, fetchText, parseJsonObject } from "../lib/http.js";
 import type { RunOperation } from "../lib/instrumentation.js";
 import { describeNetworkError } from "../lib/network-error.js";
+import type { OptionNames } from "../lib/option-names.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { jwkFitsAlg } from "./algorithms.js";
@@ -26,6 +27,14 @@ export interface JwksOptions {
   /** When refreshes fail, the last good keys are used for this long after they were fetched. Default 86 400 000. */
   staleMaxAgeMs?: number;
 }
+
+/** The names of {@link JwksOptions}. */
+export const JWKS_OPTION_NAMES: OptionNames<JwksOptions> = {
+  cacheMaxAgeMs: true,
+  cooldownMs: true,
+  timeoutMs: true,
+  staleMaxAgeMs: true,
+};
 
 export type JwksSettings = Required<JwksOptions>;
 

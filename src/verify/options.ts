@@ -1,6 +1,7 @@
 import type { JWTPayload, ProtectedHeaderParameters } from "jose";
 import type { DpopOptions, DpopProofVerifier } from "../dpop/verify.js";
 import type { FetchLike } from "../lib/http.js";
+import type { OptionNames } from "../lib/option-names.js";
 import type { WaitUntil } from "../lib/runtime.js";
 import type { ProviderName } from "../providers.js";
 import type { VerifyAlgorithm } from "./algorithms.js";
@@ -40,6 +41,20 @@ export interface IssuerOptions {
    */
   resourceClientId?: string | readonly string[];
 }
+
+/** The names of {@link IssuerOptions}: each `issuers` entry, and the top level, take these. */
+export const ISSUER_OPTION_NAMES: OptionNames<IssuerOptions> = {
+  issuer: true,
+  tenant: true,
+  audience: true,
+  provider: true,
+  jwksUri: true,
+  scopeClaim: true,
+  audienceClaim: true,
+  claims: true,
+  requireTyp: true,
+  resourceClientId: true,
+};
 
 /**
  * Options of {@link createVerifier} and {@link verifyAccessToken}: one issuer rule set (`issuer` and
@@ -143,6 +158,29 @@ export interface SharedVerifierOptions extends Omit<IssuerOptions, "issuer" | "a
   onEvent?: VerifierEventListener;
 }
 
+/** The names of {@link VerifierOptions} besides the per-issuer ones ({@link ISSUER_OPTION_NAMES}). */
+export const VERIFIER_OPTION_NAMES: OptionNames<VerifierOptions, IssuerOptions> = {
+  issuers: true,
+  algorithms: true,
+  clockToleranceSeconds: true,
+  requiredScopes: true,
+  maxTokenAgeSeconds: true,
+  maxTokenBytes: true,
+  jwks: true,
+  introspection: true,
+  verifiedTokenCache: true,
+  fetch: true,
+  clock: true,
+  allowInsecureHttp: true,
+  dpop: true,
+  onEvent: true,
+};
+
+/** The names of `verifiedTokenCache`. */
+export const VERIFIED_TOKEN_CACHE_OPTION_NAMES: OptionNames<
+  Exclude<SharedVerifierOptions["verifiedTokenCache"], false | undefined>
+> = { maxEntries: true };
+
 /** The result of a successful verification. */
 export interface AuthResult<Claims extends JWTPayload = JWTPayload> {
   /** The token's verified payload (for an introspected token: the introspection answer's claims). */
@@ -174,6 +212,13 @@ export interface VerifyCallOptions {
    */
   waitUntil?: WaitUntil;
 }
+
+/** The names of {@link VerifyCallOptions}. */
+export const VERIFY_CALL_OPTION_NAMES: OptionNames<VerifyCallOptions> = {
+  requiredScopes: true,
+  audience: true,
+  waitUntil: true,
+};
 
 /**
  * A verifier made by {@link createVerifier}: checks access tokens against one configuration, with one

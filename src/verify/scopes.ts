@@ -1,10 +1,12 @@
 import type { JWTPayload } from "jose";
 import { InsufficientScopeError } from "../errors.js";
+import { checkScopeTokens } from "../oauth/scope.js";
 import { toList } from "./options.js";
 
 /**
  * Scopes a call needs: all of a list (a space-delimited string or an array), or `{ anyOf }` /
- * `{ allOf }` with exactly one of the two keys. An empty list or string, or both keys, is a `TypeError`.
+ * `{ allOf }` with exactly one of the two keys. An empty list or string, both keys, or a scope that is
+ * not an RFC 6749 §3.3 scope token (a line break, a non-ASCII letter, `"`) is a `TypeError`.
  */
 export type ScopeRequirement =
   | string
@@ -32,26 +34,41 @@ export function normalizeRequirement(
 ): NormalizedRequirement | undefined {
   if (value === undefined) return undefined;
   if (typeof value === "string") {
-    const scopes = value.split(/\s+/).filter(Boolean);
+    // RFC 6749 §3.3: scope tokens separated by spaces (other whitespace is refused as a token).
+    const scopes = value.split(" ").filter(Boolean);
     // An empty string would mean "no scope needed" where `[]` is refused: refused too.
     if (scopes.length === 0) throw new TypeError(`${option} must name at least one scope`);
+    checkScopeTokens(scopes, option);
     return { scopes, anyOf: false };
   }
-  if (Array.isArray(value)) return { scopes: toList(value as string[], option), anyOf: false };
+  if (Array.isArray(value)) return checked(toList(value as string[], option), option, false);
   if (typeof value === "object" && value !== null) {
     const keys = Object.keys(value);
     // One of anyOf / allOf: both at once would leave one of them unchecked, so it is refused.
     if (keys.length === 1 && keys[0] === "anyOf") {
-      return { scopes: toList((value as { anyOf: string[] }).anyOf, `${option}.anyOf`), anyOf: true };
+      return checked(
+        toList((value as { anyOf: string[] }).anyOf, `${option}.anyOf`),
+        `${option}.anyOf`,
+        true,
+      );
     }
     if (keys.length === 1 && keys[0] === "allOf") {
-      return { scopes: toList((value as { allOf: string[] }).allOf, `${option}.allOf`), anyOf: false };
+      return checked(
+        toList((value as { allOf: string[] }).allOf, `${option}.allOf`),
+        `${option}.allOf`,
+        false,
+      );
     }
     throw new TypeError(
       `${option} must be { anyOf } or { allOf }, with one key (got ${keys.join(", ") || "none"})`,
     );
   }
   throw new TypeError(`${option} must be a string, an array of strings, { anyOf } or { allOf }`);
+}
+
+function checked(scopes: readonly string[], option: string, anyOf: boolean): NormalizedRequirement {
+  checkScopeTokens(scopes, option);
+  return { scopes, anyOf };
 }
 
 export function checkScopes(

@@ -1,17 +1,18 @@
 import type { JWTPayload, ProtectedHeaderParameters } from "jose";
 import { LRUCache } from "lru-cache";
 import { platform } from "#platform";
-import { createDpopProofVerifier, type DpopProofVerifier } from "../dpop/verify.js";
+import { createDpopProofVerifier, DPOP_OPTION_NAMES, type DpopProofVerifier } from "../dpop/verify.js";
 import { type InvalidTokenCode, InvalidTokenError, M2MError } from "../errors.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
 import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
 import { symbolMembers } from "../lib/members.js";
+import { checkOptionNames } from "../lib/option-names.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { ASYMMETRIC_ALGS } from "./algorithms.js";
 import { checkAge, checkAudience, checkClaimPolicies, checkTimes, clientIdOf } from "./claims.js";
 import { emitTo, type VerifierEvent, type VerifierEventListener } from "./events.js";
-import { Introspector } from "./introspection.js";
+import { INTROSPECTION_OPTION_NAMES, Introspector } from "./introspection.js";
 import {
   buildIssuerRules,
   discoverIntrospectionEndpoint,
@@ -19,7 +20,7 @@ import {
   type IssuerRule,
   isPlainObject,
 } from "./issuers.js";
-import { DEFAULT_JWKS, type JwksSettings, type RemoteJwks } from "./jwks.js";
+import { DEFAULT_JWKS, JWKS_OPTION_NAMES, type JwksSettings, type RemoteJwks } from "./jwks.js";
 import {
   checkHeader,
   type Header,
@@ -30,9 +31,13 @@ import {
 } from "./jws.js";
 import {
   type AuthResult,
+  ISSUER_OPTION_NAMES,
   type JwksState,
   nonNegative,
   toList,
+  VERIFIED_TOKEN_CACHE_OPTION_NAMES,
+  VERIFIER_OPTION_NAMES,
+  VERIFY_CALL_OPTION_NAMES,
   type Verifier,
   type VerifierOptions,
   type VerifyCallOptions,
@@ -72,6 +77,9 @@ interface CallChecks {
   audience: readonly string[] | undefined;
 }
 
+/** The names a verify() call takes (one array for every call: this runs per request). */
+const CALL_OPTION_LISTS = [VERIFY_CALL_OPTION_NAMES];
+
 const DOORKEEPER_SLOTS = 1024;
 const CACHE_KEY_CHARS = 32;
 
@@ -92,22 +100,11 @@ interface ParsedToken {
   now: number;
 }
 
-const DPOP_OPTIONS = new Set([
-  "required",
-  "algorithms",
-  "iatToleranceSeconds",
-  "clockToleranceSeconds",
-  "replayStore",
-  "nonce",
-]);
-
 /** `dpop` must be an object of known options: a typo or a string must not turn DPoP on unchecked. */
-function checkDpopOptions(dpop: unknown): void {
+function checkDpopOptions(dpop: unknown, where: string): void {
   if (!isPlainObject(dpop))
     throw new TypeError("dpop must be an object of DPoP options ({} for the defaults)");
-  for (const name of Object.keys(dpop)) {
-    if (!DPOP_OPTIONS.has(name)) throw new TypeError(`dpop.${name} is not a known option`);
-  }
+  checkOptionNames(dpop, [DPOP_OPTION_NAMES], where, "dpop.");
   if (dpop.required !== undefined && typeof dpop.required !== "boolean") {
     throw new TypeError("dpop.required must be a boolean");
   }
@@ -137,7 +134,15 @@ function invalid(code: InvalidTokenCode, message: string): InvalidTokenError {
  * ```
  */
 export function createVerifier(options: VerifierOptions): Verifier {
-  return new JwtVerifier(options, platform as Platform<AnyKey>);
+  return new JwtVerifier(options, platform as Platform<AnyKey>, "createVerifier()");
+}
+
+/**
+ * {@link createVerifier} for a caller that takes verifier options itself (an adapter,
+ * `verifyAccessToken`): its errors name that caller (`where`, e.g. `requireAuth()`).
+ */
+export function createVerifierFor(options: VerifierOptions, where: string): Verifier {
+  return new JwtVerifier(options, platform as Platform<AnyKey>, where);
 }
 
 /**
@@ -187,7 +192,7 @@ class JwtVerifier implements Verifier {
    */
   declare readonly [instrumentationHook]: (instrumentation: Instrumentation<VerifierEvent>) => () => void;
 
-  constructor(options: VerifierOptions, runtime: Platform<AnyKey>) {
+  constructor(options: VerifierOptions, runtime: Platform<AnyKey>, where: string) {
     // Symbol-keyed members are set on the instance rather than declared as methods: bundlers treat a
     // class with a computed member as a side effect and keep it (and all it uses) in every bundle.
     this[cacheHits] = 0;
@@ -198,8 +203,9 @@ class JwtVerifier implements Verifier {
     });
     if (typeof options !== "object" || options === null)
       throw new TypeError("verifier options must be an object");
+    checkOptionNames(options, [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES], where);
     this.#allowInsecureHttp = options.allowInsecureHttp === true;
-    this.#rules = buildIssuerRules(options, this.#allowInsecureHttp);
+    this.#rules = buildIssuerRules(options, this.#allowInsecureHttp, where);
     const algorithms =
       options.algorithms === undefined ? ASYMMETRIC_ALGS : toList(options.algorithms, "algorithms");
     for (const alg of algorithms) {
@@ -222,9 +228,9 @@ class JwtVerifier implements Verifier {
     if (options.jwks !== undefined && (typeof options.jwks !== "object" || options.jwks === null)) {
       throw new TypeError("jwks must be an object of JWKS cache settings");
     }
+    checkOptionNames(options.jwks, [JWKS_OPTION_NAMES], where, "jwks.");
     this.#jwksSettings = { ...DEFAULT_JWKS };
     for (const [name, value] of Object.entries(options.jwks ?? {})) {
-      if (!(name in DEFAULT_JWKS)) throw new TypeError(`jwks.${name} is not a known option`);
       this.#jwksSettings[name as keyof JwksSettings] = nonNegative(value, `jwks.${name}`);
     }
     if (options.fetch !== undefined && typeof options.fetch !== "function")
@@ -234,7 +240,7 @@ class JwtVerifier implements Verifier {
     if (clock !== undefined && typeof clock?.now !== "function")
       throw new TypeError("clock must have a now() method");
     this.#now = clock ? () => clock.now() : Date.now;
-    if (options.dpop !== undefined) checkDpopOptions(options.dpop);
+    if (options.dpop !== undefined) checkDpopOptions(options.dpop, where);
     this.dpop =
       options.dpop === undefined ? undefined : createDpopProofVerifier(options.dpop, { now: this.#now });
     if (options.onEvent !== undefined && typeof options.onEvent !== "function")
@@ -257,6 +263,7 @@ class JwtVerifier implements Verifier {
       if (typeof options.introspection !== "object" || options.introspection === null) {
         throw new TypeError("introspection must be an object");
       }
+      checkOptionNames(options.introspection, [INTROSPECTION_OPTION_NAMES], where, "introspection.");
       const { endpoint } = options.introspection;
       if (endpoint !== undefined) {
         this.#introspectionEndpoint = Promise.resolve(
@@ -277,9 +284,7 @@ class JwtVerifier implements Verifier {
     const cache = options.verifiedTokenCache;
     if (cache !== undefined && cache !== false) {
       if (!isPlainObject(cache)) throw new TypeError("verifiedTokenCache must be { maxEntries } or false");
-      for (const name of Object.keys(cache)) {
-        if (name !== "maxEntries") throw new TypeError(`verifiedTokenCache.${name} is not a known option`);
-      }
+      checkOptionNames(cache, [VERIFIED_TOKEN_CACHE_OPTION_NAMES], where, "verifiedTokenCache.");
     }
     if (cache !== false) {
       const maxEntries =
@@ -368,6 +373,7 @@ class JwtVerifier implements Verifier {
     if (typeof options !== "object" || options === null) {
       throw new TypeError("verify options must be an object ({ requiredScopes, audience }) or undefined");
     }
+    checkOptionNames(options, CALL_OPTION_LISTS, "verify()");
     return {
       requirement:
         options.requiredScopes === undefined
@@ -679,7 +685,33 @@ export function verifyAccessToken<Claims extends JWTPayload = JWTPayload>(
   token: string,
   options: VerifierOptions & VerifyCallOptions,
 ): Promise<AuthResult<Claims>> {
-  const { requiredScopes, ...config } = options;
+  try {
+    return sharedVerifier(options).verify<Claims>(token, callOptionsOf(options));
+  } catch (error) {
+    // Bad options reject, as every other failure of this promise-returning function does.
+    return Promise.reject(error);
+  }
+}
+
+const WHERE = "verifyAccessToken()";
+
+/** The per-call part of `verifyAccessToken`'s options (the rest configures the shared verifier). */
+function callOptionsOf(options: VerifierOptions & VerifyCallOptions): VerifyCallOptions | undefined {
+  const { requiredScopes, waitUntil } = options;
+  if (requiredScopes === undefined && waitUntil === undefined) return undefined;
+  return {
+    ...(requiredScopes !== undefined && { requiredScopes }),
+    ...(waitUntil !== undefined && { waitUntil }),
+  };
+}
+
+/** The verifier `verifyAccessToken` shares for these options (made on first use). */
+function sharedVerifier(options: VerifierOptions & VerifyCallOptions): Verifier {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("verifyAccessToken options must be an object ({ issuer, audience, … })");
+  }
+  checkOptionNames(options, [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES, VERIFY_CALL_OPTION_NAMES], WHERE);
+  const { requiredScopes: _scopes, waitUntil: _waitUntil, ...config } = options;
   let key: string | undefined;
   try {
     key = JSON.stringify(config, (_k, v) => {
@@ -691,9 +723,9 @@ export function verifyAccessToken<Claims extends JWTPayload = JWTPayload>(
   }
   let verifier = key === undefined ? undefined : shared.get(key);
   if (!verifier) {
-    verifier = createVerifier(config);
+    verifier = createVerifierFor(config as VerifierOptions, WHERE);
     if (key !== undefined) shared.set(key, verifier);
     for (const instrumenter of instrumenters) instrumentShared(verifier, instrumenter);
   }
-  return verifier.verify<Claims>(token, requiredScopes === undefined ? undefined : { requiredScopes });
+  return verifier;
 }

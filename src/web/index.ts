@@ -1,16 +1,39 @@
 import { errorResponseBody, HttpAuthError } from "../http/bearer.js";
 import { checkCertificateBindingOptions } from "../http/certificate-binding.js";
 import {
+  type AdapterNames,
   type AuthConfig,
   checkAdapterOptions,
   type HttpAuthOptions,
   resolveAuth,
   resolvePerConfiguration,
 } from "../http/config.js";
+import type { OptionNames } from "../lib/option-names.js";
 import type { WaitUntil } from "../lib/runtime.js";
 import { emitTo } from "../verify/events.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";
 import { authenticateFetchRequest } from "./request.js";
+
+/** Options of {@link authenticate} beside {@link HttpAuthOptions}. */
+export interface AuthenticateOptions extends HttpAuthOptions {
+  /** The request's `waitUntil` (a Worker's `ctx.waitUntil`), for key refreshes it does not wait for. */
+  waitUntil?: WaitUntil;
+}
+
+/** The names of {@link AuthenticateOptions} besides {@link HttpAuthOptions}'. */
+const AUTHENTICATE_OPTION_NAMES: OptionNames<AuthenticateOptions, HttpAuthOptions> = { waitUntil: true };
+
+const AUTHENTICATE: AdapterNames = {
+  call: "authenticate()",
+  options: "authenticate() (third argument)",
+  names: [AUTHENTICATE_OPTION_NAMES],
+};
+
+const WITH_AUTH: AdapterNames = {
+  call: "withAuth()",
+  options: "withAuth() (third argument)",
+  names: [],
+};
 
 /** The RFC 6750 response for an authentication failure. */
 export function errorResponse(error: HttpAuthError, options: HttpAuthOptions = {}): Response {
@@ -36,13 +59,10 @@ export function errorResponse(error: HttpAuthError, options: HttpAuthOptions = {
 export async function authenticate(
   request: Request,
   config: AuthConfig | Verifier,
-  options: HttpAuthOptions & {
-    /** The request's `waitUntil` (a Worker's `ctx.waitUntil`), for key refreshes it does not wait for. */
-    waitUntil?: WaitUntil;
-  } = {},
+  options: AuthenticateOptions = {},
 ): Promise<AuthResult | Response | undefined> {
   const { waitUntil, ...rest } = options;
-  const { verifier, settings } = resolveAuth(config, rest);
+  const { verifier, settings } = resolveAuth(config, rest, AUTHENTICATE);
   return authenticateWith(request, verifier, settings, waitUntil);
 }
 
@@ -99,9 +119,9 @@ export function withAuth<Rest extends unknown[]>(
     if (settings.optional) throw new TypeError("withAuth does not take optional: true; use authenticate()");
   };
   if (typeof config === "function") {
-    checkAdapterOptions(options);
+    checkAdapterOptions(options, WITH_AUTH);
     noOptional(options);
-    const resolve = resolvePerConfiguration();
+    const resolve = resolvePerConfiguration(WITH_AUTH);
     return async function m2mWithAuth(request: Request, ...rest: Rest): Promise<Response> {
       const { verifier, settings } = resolve(config(request, ...rest), options);
       noOptional(settings);
@@ -110,7 +130,7 @@ export function withAuth<Rest extends unknown[]>(
       return handler(request, auth as AuthResult, ...rest);
     };
   }
-  const { verifier, settings } = resolveAuth(config, options);
+  const { verifier, settings } = resolveAuth(config, options, WITH_AUTH);
   noOptional(settings);
   checkCertificateBindingOptions(settings);
   return async function m2mWithAuth(request: Request, ...rest: Rest): Promise<Response> {

@@ -247,19 +247,30 @@ describe("form-body tokens (RFC 6750 §2.2), only when enabled", () => {
 
 describe("bad adapter options are TypeErrors naming them, when the adapter is created", () => {
   const config = () => ({ issuer: ks.issuer, audience: API, jwksUri: ks.jwksUri });
-  const factories: Array<[string, (config: object, options?: object) => unknown]> = [
-    ["requireAuth", (c, o) => requireAuth(c as never, o as never)],
-    ["honoAuth", (c, o) => honoAuth(c as never, o as never)],
-    ["honoAuth(config function)", (c, o) => honoAuth(() => c as never, o as never)],
-    ["withAuth", (c, o) => withAuth(() => new Response("ok"), c as never, o as never)],
+  // Each adapter with its own options' bad values (another adapter's option is an unknown name there).
+  const factories: Array<[string, (config: object, options?: object) => unknown, Array<[object, RegExp]>]> = [
+    [
+      "requireAuth",
+      (c, o) => requireAuth(c as never, o as never),
+      [[{ passErrors: "true" }, /passErrors must be a boolean/]],
+    ],
+    [
+      "honoAuth",
+      (c, o) => honoAuth(c as never, o as never),
+      [[{ httpException: 1 }, /httpException must be a boolean/]],
+    ],
+    [
+      "honoAuth(config function)",
+      (c, o) => honoAuth(() => c as never, o as never),
+      [[{ httpException: 1 }, /httpException must be a boolean/]],
+    ],
+    ["withAuth", (c, o) => withAuth(() => new Response("ok"), c as never, o as never), []],
   ];
   const bad: Array<[object, RegExp]> = [
     [{ optional: "false" }, /optional must be a boolean/],
     [{ optional: 1 }, /optional must be a boolean/],
     [{ allowQueryToken: "yes" }, /allowQueryToken must be a boolean/],
     [{ allowBodyToken: "no" }, /allowBodyToken must be a boolean/],
-    [{ passErrors: "true" }, /passErrors must be a boolean/],
-    [{ httpException: 1 }, /httpException must be a boolean/],
     [{ realm: 5 }, /realm must be a string/],
     [{ realm: "a\r\nb" }, /realm must be a string/],
     [{ errorBody: "x" }, /errorBody must be a function/],
@@ -270,9 +281,9 @@ describe("bad adapter options are TypeErrors naming them, when the adapter is cr
     [{ requiredScopes: { anyOf: ["a"], allOf: ["b"] } }, /requiredScopes must be \{ anyOf \} or \{ allOf \}/],
   ];
 
-  for (const [name, make] of factories) {
+  for (const [name, make, own] of factories) {
     it(`${name}: in the options and in the config; with a verifier or verifier options`, () => {
-      for (const [option, message] of bad) {
+      for (const [option, message] of [...bad, ...own]) {
         expect(() => make(verifier, option), `${name} ${JSON.stringify(option)}`).toThrow(message);
         // A config function's result is checked on the first request it returns it (documented).
         if (!name.includes("function")) {
@@ -285,7 +296,9 @@ describe("bad adapter options are TypeErrors naming them, when the adapter is cr
     });
 
     it(`${name}: verifier options beside a verifier are refused, not ignored`, () => {
-      expect(() => make(verifier, { audience: "x" })).toThrow(/audience is not an option of the adapter/);
+      expect(() => make(verifier, { audience: "x" })).toThrow(
+        /audience is not an option of \w+\(\) \((second|third) argument\): verifier options go in the first argument/,
+      );
       if (name.includes("function")) return;
       expect(() => make({ verifier, issuer: "https://other.example.com/", audience: "x" })).toThrow(
         /issuer is a verifier option: give verifier options or a verifier, not both/,
