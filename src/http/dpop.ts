@@ -137,14 +137,16 @@ export function isDpopBound(result: AuthResult): boolean {
 
 /**
  * RFC 9449 §7.1: the proof (every request, also when the token comes from the verified-token cache),
- * the token, the binding of the token to the proof key, and only then the `jti` is remembered.
+ * the token with the proof key's thumbprint as its confirmation (the verifier checks `cnf.jkt`
+ * against it), that the token is DPoP-bound at all, and only then the `jti` is remembered.
+ * `call` builds the verify options from the proof key's thumbprint.
  */
 export async function verifyDpopRequest(
   verifier: Verifier,
   dpop: DpopProofVerifier,
   token: string,
   parts: DpopRequestParts,
-  call: VerifyCallOptions | undefined,
+  call: (jkt: string) => VerifyCallOptions | undefined,
 ): Promise<AuthResult> {
   if (!parts.method || !parts.url) {
     throw new TypeError("DPoP needs the request method and URL from the adapter");
@@ -155,7 +157,8 @@ export async function verifyDpopRequest(
     url: parts.url(),
     accessToken: token,
   });
-  const result = await verifier.verify(token, call);
+  const result = await verifier.verify(token, call(proof.thumbprint));
+  // The DPoP scheme is for DPoP-bound tokens only (RFC 9449 §7.1).
   const jkt = jktOf(result);
   if (jkt === undefined) {
     throw new InvalidTokenError("ERR_DPOP_BINDING", "the access token is not DPoP-bound");

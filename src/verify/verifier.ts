@@ -10,6 +10,7 @@ import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { ASYMMETRIC_ALGS } from "./algorithms.js";
 import { checkAge, checkAudience, checkClaimPolicies, checkTimes, clientIdOf } from "./claims.js";
+import { type CheckedConfirmation, checkBinding, checkConfirmation } from "./confirmation.js";
 import { emitTo, type VerifierEvent, type VerifierEventListener } from "./events.js";
 import { Introspector } from "./introspection.js";
 import {
@@ -40,6 +41,7 @@ import {
 import { checkScopes, type NormalizedRequirement, normalizeRequirement, scopesFrom } from "./scopes.js";
 
 export type { ClaimRule } from "./claims.js";
+export type { Confirmation } from "./confirmation.js";
 export type { VerifierEvent, VerifierEventListener } from "./events.js";
 export type {
   AuthResult,
@@ -70,6 +72,8 @@ type AnyKey = unknown;
 interface CallChecks {
   requirement: NormalizedRequirement | undefined;
   audience: readonly string[] | undefined;
+  /** What the caller checked of a sender-constrained token's request (`undefined`: nothing). */
+  confirmation: CheckedConfirmation;
 }
 
 const DOORKEEPER_SLOTS = 1024;
@@ -80,6 +84,7 @@ const NO_HEADER: ProtectedHeaderParameters = /* @__PURE__ */ Object.freeze({});
 const NO_CALL_CHECKS: CallChecks = /* @__PURE__ */ Object.freeze({
   requirement: undefined,
   audience: undefined,
+  confirmation: undefined,
 });
 
 interface ParsedToken {
@@ -128,6 +133,8 @@ function invalid(code: InvalidTokenCode, message: string): InvalidTokenError {
 /**
  * Creates a verifier of JWT access tokens: signature against the issuer's JWKS (cached), `alg`
  * allowlist, `iss`, `aud`, `exp`, `nbf`, `iat`, optional `typ`, scopes and claim policies.
+ * Sender-constrained tokens are never bearer tokens: `verify(token)` refuses a token with `cnf`
+ * unless the call's `confirmation` names what was checked (the adapters pass it).
  *
  * @example
  * ```ts
@@ -366,7 +373,9 @@ class JwtVerifier implements Verifier {
   #callChecks(options: VerifyCallOptions | undefined): CallChecks {
     if (options === undefined) return NO_CALL_CHECKS;
     if (typeof options !== "object" || options === null) {
-      throw new TypeError("verify options must be an object ({ requiredScopes, audience }) or undefined");
+      throw new TypeError(
+        "verify options must be an object ({ requiredScopes, audience, confirmation }) or undefined",
+      );
     }
     return {
       requirement:
@@ -374,6 +383,7 @@ class JwtVerifier implements Verifier {
           ? undefined
           : normalizeRequirement(options.requiredScopes, "requiredScopes"),
       audience: options.audience === undefined ? undefined : toList(options.audience, "audience"),
+      confirmation: checkConfirmation(options.confirmation),
     };
   }
 
@@ -402,7 +412,7 @@ class JwtVerifier implements Verifier {
         // this call runs again, exactly as on a miss (a hit never accepts what a miss refuses).
         checkAge(hit.iat, now, this.#toleranceMs, this.#maxAgeMs);
         checkAudience(hit.aud, call.audience ?? hit.rule.audiences);
-        this.#authorize(hit.result, hit.rule, call.requirement);
+        this.#authorize(hit.result, hit.rule, call);
         this[cacheHits]++;
         return hit.result;
       }
@@ -488,7 +498,7 @@ class JwtVerifier implements Verifier {
       rule,
       typeof claims.exp === "number" ? claims.exp * 1000 : Number.POSITIVE_INFINITY,
     );
-    this.#authorize(result, rule, call.requirement);
+    this.#authorize(result, rule, call);
     return result;
   }
 
@@ -558,7 +568,7 @@ class JwtVerifier implements Verifier {
         version,
       });
     }
-    this.#authorize(result, rule, call.requirement);
+    this.#authorize(result, rule, call);
     return result;
   }
 
@@ -605,10 +615,14 @@ class JwtVerifier implements Verifier {
     return header;
   }
 
-  /** Scopes and claim policies: evaluated on every call, cached or not. */
-  #authorize(result: AuthResult, rule: IssuerRule, call: NormalizedRequirement | undefined): void {
+  /**
+   * The binding of a sender-constrained token (a 401 before any 403), scopes and claim policies:
+   * evaluated on every call, cached or not.
+   */
+  #authorize(result: AuthResult, rule: IssuerRule, call: CallChecks): void {
+    checkBinding(result.claims, call.confirmation, this.dpop !== undefined);
     checkScopes(this.#required, result.scopes);
-    checkScopes(call, result.scopes);
+    checkScopes(call.requirement, result.scopes);
     checkClaimPolicies(rule.claims, result.claims);
   }
 }
@@ -668,7 +682,9 @@ function sharedVerifiers(): LRUCache<string, Verifier> {
  * Verifies an access token with a verifier shared per configuration (and so one JWKS cache per
  * configuration). Options with functions (`fetch`, `clock`, claim predicates) get a verifier of their
  * own per call: use `createVerifier` for those. `instrument(verifyAccessToken)` from `m2m-kit/otel`
- * instruments every verifier this function uses, made before or after.
+ * instruments every verifier this function uses, made before or after. A sender-constrained token
+ * (`cnf`) is refused unless `confirmation` says what this call checked (see
+ * {@link VerifyCallOptions.confirmation}).
  *
  * @example
  * ```ts
@@ -679,7 +695,7 @@ export function verifyAccessToken<Claims extends JWTPayload = JWTPayload>(
   token: string,
   options: VerifierOptions & VerifyCallOptions,
 ): Promise<AuthResult<Claims>> {
-  const { requiredScopes, ...config } = options;
+  const { requiredScopes, confirmation, ...config } = options;
   let key: string | undefined;
   try {
     key = JSON.stringify(config, (_k, v) => {
@@ -695,5 +711,7 @@ export function verifyAccessToken<Claims extends JWTPayload = JWTPayload>(
     if (key !== undefined) shared.set(key, verifier);
     for (const instrumenter of instrumenters) instrumentShared(verifier, instrumenter);
   }
-  return verifier.verify<Claims>(token, requiredScopes === undefined ? undefined : { requiredScopes });
+  const call: VerifyCallOptions | undefined =
+    requiredScopes === undefined && confirmation === undefined ? undefined : { requiredScopes, confirmation };
+  return verifier.verify<Claims>(token, call);
 }
