@@ -489,9 +489,17 @@ class JwtVerifier implements Verifier {
     else if (typeof claims.iss === "string") rule = this.#rules.get(claims.iss);
     if (rule === undefined) throw invalid("ERR_JWT_ISSUER", "token issuer is not accepted");
     if (claims.exp !== undefined) checkTimes(claims, now, this.#toleranceMs, this.#maxAgeMs);
-    // Opaque tokens often carry no aud in their introspection answer: checked when present.
+    // RFC 9700 §2.3: the API must know that the token is meant for it. An answer without an
+    // audience passes only where the configuration says the server never sends one.
     const audience = claims[rule.audienceClaim];
-    if (audience !== undefined) checkAudience(audience, call.audience ?? rule.audiences);
+    const accepted = call.audience ?? rule.audiences;
+    if (audience !== undefined) checkAudience(audience, accepted);
+    else if (accepted !== null && introspector.requireAudience) {
+      throw invalid(
+        "ERR_JWT_AUDIENCE",
+        `the introspection answer has no ${rule.audienceClaim}: the token may be meant for another API (introspection.requireAudience)`,
+      );
+    }
     const result = this.#result(
       { ...claims },
       NO_HEADER,
