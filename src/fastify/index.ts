@@ -14,6 +14,7 @@ import {
   reportRefusal,
 } from "../http/bearer.js";
 import { type AuthConfig, type HttpAuthOptions, verifierFrom } from "../http/config.js";
+import { checkPublicUrlFor, publicRequestUrl } from "../http/public-url.js";
 import { nodeCertificateSource } from "../node/peer-certificate.js";
 import { emitTo } from "../verify/events.js";
 import type { AuthResult } from "../verify/verifier.js";
@@ -61,13 +62,21 @@ export interface FastifyAuthOptions extends HttpAuthOptions {
 /** Plugin options: verifier options or `{ verifier }`, plus adapter options. */
 export type M2MAuthPluginOptions = AuthConfig & FastifyAuthOptions;
 
-/** DPoP header values, method and URL; `request.protocol` and `request.host` honour `trustProxy`. */
-function dpopParts(request: FastifyRequest) {
+/**
+ * DPoP header values, method and the request's public URL (`publicUrl`; with `"host-header"`,
+ * `request.protocol` and `request.host`, which honour `trustProxy`).
+ */
+function dpopParts(request: FastifyRequest, settings: FastifyAuthOptions) {
   const values = request.raw.headersDistinct?.dpop ?? [];
   return {
     dpop: values.flatMap((value) => value.split(",")).map((value) => value.trim()),
     method: request.method,
-    url: () => `${request.protocol}://${request.host}${request.url}`,
+    url: () =>
+      publicRequestUrl(
+        settings.publicUrl,
+        request.url,
+        () => `${request.protocol}://${request.host}${request.url}`,
+      ),
   };
 }
 
@@ -141,6 +150,7 @@ function checkRouteConfig(config: Record<string, unknown>, route: string): void 
 const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options) => {
   const verifier = verifierFrom(options);
   const settings: FastifyAuthOptions = options;
+  checkPublicUrlFor(verifier, settings);
   // RFC 8705 §3: the client certificate of the TLS connection, or of the configured header.
   const certificateOf = nodeCertificateSource(settings);
   if (!fastify.hasRequestDecorator("auth")) fastify.decorateRequest("auth", null);
@@ -198,7 +208,7 @@ const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options
             queryTokens: queryTokens(request),
             bodyTokens: bodyTokens(request),
             clientCertificate: certificateOf(request.raw.socket, (name) => request.headers[name]),
-            ...(verifier.dpop && dpopParts(request)),
+            ...(verifier.dpop && dpopParts(request, settings)),
           },
           http,
         );

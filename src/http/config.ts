@@ -9,13 +9,14 @@ import {
 } from "../verify/verifier.js";
 import type { HttpAuthError } from "./bearer.js";
 import { type CertificateBindingOptions, checkCertificateBindingOptions } from "./certificate-binding.js";
+import { checkPublicUrl, checkPublicUrlFor, type PublicUrlOptions } from "./public-url.js";
 
 /**
  * What an adapter is configured with: the options every adapter shares, how they are checked at
  * creation, and the verifier an adapter's configuration resolves to (one per options object).
  */
 /** Options every adapter shares. */
-export interface HttpAuthOptions extends CertificateBindingOptions {
+export interface HttpAuthOptions extends CertificateBindingOptions, PublicUrlOptions {
   /** `realm` of the `WWW-Authenticate` challenge. */
   realm?: string;
   /** Let requests without credentials through, with no `auth`. A bad token is still refused. */
@@ -75,6 +76,7 @@ const ADAPTER_OPTIONS = new Set<string>([
   "errorBody",
   "onEvent",
   "clientCertificateHeader",
+  "publicUrl",
   "prefix",
   "logLevel",
   "logSerializers",
@@ -105,6 +107,7 @@ export function checkHttpAuthOptions(options: HttpAuthOptions): void {
   }
   normalizeRequirement(options.requiredScopes, "requiredScopes");
   checkCertificateBindingOptions(options);
+  checkPublicUrl(options.publicUrl);
 }
 
 /** The adapter options of `options` (the second argument): verifier options there would be ignored. */
@@ -150,6 +153,7 @@ export function verifierFrom(config: AuthConfig): Verifier {
     httpException: _h,
     clientCertificateHeader: _c,
     requireCertificateBoundTokens: _t,
+    publicUrl: _u,
     prefix: _x,
     logLevel: _l,
     logSerializers: _z,
@@ -162,20 +166,26 @@ const shared = new WeakMap<object, Verifier>();
 
 /**
  * The verifier and settings for an adapter: a verifier as it is, or one verifier per options object
- * (so that one JWKS cache serves every request).
+ * (so that one JWKS cache serves every request). Checks what needs both (`publicUrl` with DPoP).
  */
 export function resolveAuth(
   config: AuthConfig | Verifier,
   options: HttpAuthOptions = {},
 ): { verifier: Verifier; settings: HttpAuthOptions } {
   checkAdapterOptions(options);
-  if (isVerifier(config)) return { verifier: config, settings: options };
+  if (isVerifier(config)) return checked({ verifier: config, settings: options });
   let verifier = shared.get(config);
   if (!verifier) {
     verifier = verifierFrom(config);
     shared.set(config, verifier);
   }
-  return { verifier, settings: { ...(config as HttpAuthOptions), ...options } };
+  return checked({ verifier, settings: { ...(config as HttpAuthOptions), ...options } });
+}
+
+/** A resolved adapter configuration, after the checks that need the verifier and the settings. */
+function checked<T extends { verifier: Verifier; settings: HttpAuthOptions }>(resolved: T): T {
+  checkPublicUrlFor(resolved.verifier, resolved.settings);
+  return resolved;
 }
 
 const functionIds = new WeakMap<object, number>();
@@ -209,10 +219,13 @@ export function resolvePerConfiguration(
   const verifiers = new LRUCache<string, Verifier>({ max: maxConfigurations });
   return (config, options) => {
     checkAdapterOptions(options);
-    if (isVerifier(config)) return { verifier: config, settings: options };
+    if (isVerifier(config)) return checked({ verifier: config, settings: options });
     if (typeof config !== "object" || config === null) throw new TypeError("auth options must be an object");
     if ("verifier" in config && config.verifier !== undefined) {
-      return { verifier: verifierFrom(config), settings: { ...(config as HttpAuthOptions), ...options } };
+      return checked({
+        verifier: verifierFrom(config),
+        settings: { ...(config as HttpAuthOptions), ...options },
+      });
     }
     const key = configurationKey(config);
     let verifier = verifiers.get(key);
@@ -220,7 +233,7 @@ export function resolvePerConfiguration(
       verifier = verifierFrom(config);
       verifiers.set(key, verifier);
     }
-    return { verifier, settings: { ...(config as HttpAuthOptions), ...options } };
+    return checked({ verifier, settings: { ...(config as HttpAuthOptions), ...options } });
   };
 }
 
