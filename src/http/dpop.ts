@@ -21,7 +21,11 @@ export interface DpopRequestParts {
   dpop?: readonly string[] | undefined;
   /** HTTP method. */
   method?: string | undefined;
-  /** Builds the request's full URL as the client addressed it (scheme, host, path). */
+  /**
+   * Builds the request's public URL, the one the client called (scheme, host, path), which the
+   * proof's `htu` must equal (RFC 9449 §4.3). The adapters build it from `publicUrl`; a caller of
+   * `authenticateRequest` builds it from its own configuration, not from headers a client chooses.
+   */
   url?: (() => string) | undefined;
 }
 
