@@ -7,6 +7,7 @@ import {
   VerifierUnavailableError,
 } from "../errors.js";
 import type { WaitUntil } from "../lib/runtime.js";
+import { checkBinding } from "../verify/confirmation.js";
 import { emitTo } from "../verify/events.js";
 import { type AuthResult, type Verifier, type VerifyCallOptions, verifyNow } from "../verify/verifier.js";
 import { type ClientCertificateSource, checkCertificateBinding } from "./certificate-binding.js";
@@ -489,10 +490,12 @@ function verifyBearer(
     verifier as { [verifyNow]?: (t: string, o?: VerifyCallOptions) => AuthResult | Promise<AuthResult> }
   )[verifyNow];
   const outcome = now ? now.call(verifier, token, call) : verifier.verify(token, call);
-  const presented = () => x5t;
-  return outcome instanceof Promise
-    ? outcome.then((auth) => checkCertificateBinding(auth, presented, options))
-    : checkCertificateBinding(outcome, presented, options);
+  const settle = (auth: AuthResult) => {
+    // Again here, for a Verifier that is not createVerifier's (the interface is open to implement).
+    checkBinding(auth.claims, { jkt: undefined, x5t }, verifier.dpop !== undefined);
+    return checkCertificateBinding(auth, () => x5t, options);
+  };
+  return outcome instanceof Promise ? outcome.then(settle) : settle(outcome);
 }
 
 /** Checks scopes of an authenticated request (for `requireScopes` helpers). */

@@ -7,6 +7,7 @@ import {
   ReplayStoreFullError,
   UseDpopNonceError,
 } from "../errors.js";
+import { checkBinding, checkConfirmation } from "../verify/confirmation.js";
 import type { AuthResult, Verifier, VerifyCallOptions } from "../verify/options.js";
 
 /**
@@ -161,18 +162,14 @@ export async function verifyDpopRequest(
     url: parts.url(),
     accessToken: token,
   });
-  const result = await verifier.verify(token, call(proof.thumbprint));
+  const options = call(proof.thumbprint);
+  const result = await verifier.verify(token, options);
   // The DPoP scheme is for DPoP-bound tokens only (RFC 9449 §7.1).
-  const jkt = jktOf(result);
-  if (jkt === undefined) {
+  if (jktOf(result) === undefined) {
     throw new InvalidTokenError("ERR_DPOP_BINDING", "the access token is not DPoP-bound");
   }
-  if (jkt !== proof.thumbprint) {
-    throw new InvalidTokenError(
-      "ERR_DPOP_BINDING",
-      "the access token is bound to another key than the DPoP proof",
-    );
-  }
+  // Again here, for a Verifier that is not createVerifier's (the interface is open to implement).
+  checkBinding(result.claims, checkConfirmation(options?.confirmation), true);
   await dpop.remember(proof);
   return result;
 }

@@ -197,15 +197,28 @@ const factories: Record<string, (verifier: Verifier) => Promise<Server>> = {
   web: async (verifier) => serveFetch(withAuth((_request, auth) => Response.json(body(auth)), verifier)),
 };
 
+/** A Verifier of one's own (the interface is public) that checks no binding. */
+function laxVerifier(): Verifier {
+  const inner = verifierOf();
+  return {
+    verify: (token, options) => inner.verify(token, { ...options, confirmation: "checked-by-caller" }),
+    warmUp: () => inner.warmUp(),
+    get jwks() {
+      return inner.jwks;
+    },
+  };
+}
+
 describe.each(Object.keys(factories))("a bound token sent as Bearer to %s without dpop", (name) => {
   let server: Server;
+  let lax: Server;
   beforeAll(async () => {
-    server = await factories[name]!(verifierOf());
+    [server, lax] = await Promise.all([factories[name]!(verifierOf()), factories[name]!(laxVerifier())]);
   });
-  afterAll(() => server?.close());
+  afterAll(() => Promise.all([server?.close(), lax?.close()]));
 
-  const call = async (token: string) => {
-    const response = await fetch(`${server.url}/data`, { headers: { authorization: `Bearer ${token}` } });
+  const call = async (token: string, at = server) => {
+    const response = await fetch(`${at.url}/data`, { headers: { authorization: `Bearer ${token}` } });
     return {
       status: response.status,
       challenge: response.headers.get("www-authenticate"),
@@ -234,5 +247,12 @@ describe.each(Object.keys(factories))("a bound token sent as Bearer to %s withou
     expect(certificate.status).toBe(401);
     expect(certificate.json.error_description).toMatch(/RFC 8705/);
     expect(await call(unbound)).toEqual({ status: 200, challenge: null, json: { client: "svc" } });
+  });
+
+  it("with a Verifier of one's own that checks no binding, the adapter still refuses bound tokens", async () => {
+    expect((await call(unbound, lax)).status).toBe(200);
+    for (const token of [dpopBound, unknownMethod, certificateBound]) {
+      expect((await call(token, lax)).status).toBe(401);
+    }
   });
 });
