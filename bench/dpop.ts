@@ -145,7 +145,7 @@ export async function benchDpop(
 
     const verifier = createVerifier({ issuer, audience, jwksUri, allowInsecureHttp: true, dpop: {} });
     await verifier.warmUp();
-    const m2m = caller(requireAuth(verifier) as Middleware);
+    const m2m = caller(requireAuth(verifier, { publicUrl: `http://${host}` }) as Middleware);
     const peer = caller(
       auth0({ issuer, audience, jwksUri, tokenSigningAlg: key.alg, dpop: { enabled: true } }) as Middleware,
     );

@@ -140,7 +140,8 @@ export type InvalidTokenCode =
   | "ERR_DPOP_BINDING"
   | "ERR_DPOP_BOUND_AS_BEARER"
   | "ERR_CERTIFICATE_BINDING"
-  | "ERR_TOKEN_NOT_CERTIFICATE_BOUND";
+  | "ERR_TOKEN_NOT_CERTIFICATE_BOUND"
+  | "ERR_CNF_UNSUPPORTED";
 
 /** The access token is not valid: an API answers 401 `invalid_token` (RFC 6750 §3.1). */
 export class InvalidTokenError extends M2MError {

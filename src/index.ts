@@ -97,6 +97,7 @@ export type { JwksOptions } from "./verify/jwks.js";
 export {
   type AuthResult,
   type ClaimRule,
+  type Confirmation,
   createVerifier,
   type IssuerOptions,
   type JwksState,

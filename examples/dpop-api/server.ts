@@ -11,6 +11,9 @@ app.use(
     issuer: process.env.ISSUER ?? "",
     audience: "https://api.example.com",
     dpop: { required: true },
+    // The URL clients call this API at, which their proofs name (htu): PUBLIC_URL in production, such
+    // as https://api.example.com; "host-header" takes it from each request's Host header instead.
+    publicUrl: process.env.PUBLIC_URL ?? "host-header",
   }),
 );
 

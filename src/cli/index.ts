@@ -515,6 +515,21 @@ async function commandDecode(values: Values, positionals: string[], io: Io): Pro
   return EXIT.ok;
 }
 
+/** The binding of a sender-constrained token (RFC 7800 `cnf`), which each request to the API must prove. */
+function boundTo(cnf: unknown): string {
+  if (typeof cnf !== "object" || cnf === null) return "";
+  const names = Object.keys(cnf).map((name) =>
+    name === "jkt"
+      ? "a DPoP key (jkt)"
+      : name === "x5t#S256"
+        ? "a client certificate (x5t#S256)"
+        : /^[\w#.-]{1,32}$/.test(name)
+          ? `cnf.${name}`
+          : "an unknown method",
+  );
+  return `, bound to ${names.join(" and ")}: each request must prove it`;
+}
+
 /** What the token itself says, for an issuer or audience mismatch (read without verifying). */
 function tokenSays(token: string): { iss?: unknown; aud?: unknown } {
   try {
@@ -561,7 +576,12 @@ async function verifyWith(
   }
   const scope = str(values, "scope");
   try {
-    const auth = await verifier.verify(token, scope ? { requiredScopes: scope } : undefined);
+    // A bound token's proof or certificate belongs to each request, which a command line never sees:
+    // the binding is shown, not checked.
+    const auth = await verifier.verify(token, {
+      confirmation: "checked-by-caller",
+      ...(scope && { requiredScopes: scope }),
+    });
     if (values.json) {
       io.out(
         JSON.stringify(
@@ -583,7 +603,7 @@ async function verifyWith(
       );
     } else {
       io.out(
-        `${paint(io, 32, "valid")}: client ${auth.clientId ?? "(none)"}, scopes [${auth.scopes.join(" ")}], expires ${new Date(auth.expiresAt).toISOString()}`,
+        `${paint(io, 32, "valid")}: client ${auth.clientId ?? "(none)"}, scopes [${auth.scopes.join(" ")}], expires ${new Date(auth.expiresAt).toISOString()}${boundTo(auth.claims.cnf)}`,
       );
     }
     return EXIT.ok;

@@ -8,6 +8,7 @@ import {
   reportRefusal,
 } from "../http/bearer.js";
 import { type AdapterNames, type AuthConfig, type HttpAuthOptions, resolveAuth } from "../http/config.js";
+import { publicRequestUrl } from "../http/public-url.js";
 import type { OptionNames } from "../lib/option-names.js";
 import { nodeCertificateSource } from "../node/peer-certificate.js";
 import { checkScopeTokens } from "../oauth/scope.js";
@@ -71,22 +72,25 @@ function bodyTokens(req: Request, settings: ExpressAuthOptions): string[] {
   return (Array.isArray(value) ? value : [value]).map(String);
 }
 
-/** DPoP header values, method and URL; scheme and host honour Express's `trust proxy` setting. */
-function dpopParts(req: Request) {
+/** The request's URL by Express's own rules: `req.protocol`, and the host under `trust proxy`. */
+function urlFromRequest(req: Request): string {
+  const trust = req.app.get("trust proxy fn") as
+    | ((address: string | undefined, hop: number) => boolean)
+    | undefined;
+  const forwarded = trust?.(req.socket.remoteAddress, 0)
+    ? req.get("x-forwarded-host")?.split(",")[0]?.trim()
+    : undefined;
+  return `${req.protocol}://${forwarded || req.get("host")}${req.originalUrl}`;
+}
+
+/** DPoP header values, method and the request's public URL (`publicUrl`). */
+function dpopParts(req: Request, settings: ExpressAuthOptions) {
   const values =
     req.headersDistinct?.dpop ?? (req.headers.dpop === undefined ? [] : [req.headers.dpop].flat());
   return {
     dpop: values.flatMap((value) => value.split(",")).map((value) => value.trim()),
     method: req.method,
-    url: () => {
-      const trust = req.app.get("trust proxy fn") as
-        | ((address: string | undefined, hop: number) => boolean)
-        | undefined;
-      const forwarded = trust?.(req.socket.remoteAddress, 0)
-        ? req.get("x-forwarded-host")?.split(",")[0]?.trim()
-        : undefined;
-      return `${req.protocol}://${forwarded || req.get("host")}${req.originalUrl}`;
-    },
+    url: () => publicRequestUrl(settings.publicUrl, req.originalUrl, () => urlFromRequest(req)),
   };
 }
 
@@ -166,7 +170,7 @@ export function requireAuth(config: AuthConfig | Verifier, options: ExpressAuthO
           queryTokens: queryTokens(req),
           bodyTokens: bodyTokens(req, settings),
           clientCertificate: certificateOf(req.socket, (name) => req.headers[name]),
-          ...(verifier.dpop && dpopParts(req)),
+          ...(verifier.dpop && dpopParts(req, settings)),
         },
         settings,
       );

@@ -15,6 +15,7 @@ import {
   reportRefusal,
 } from "../http/bearer.js";
 import { type AdapterNames, type AuthConfig, type HttpAuthOptions, verifierFrom } from "../http/config.js";
+import { checkPublicUrlFor, publicRequestUrl } from "../http/public-url.js";
 import { checkOptionNames, isKnownName, nearMiss, type OptionNames } from "../lib/option-names.js";
 import { nodeCertificateSource } from "../node/peer-certificate.js";
 import { checkScopeTokens } from "../oauth/scope.js";
@@ -99,13 +100,21 @@ const PLUGIN: AdapterNames = {
   names: [FASTIFY_OPTION_NAMES, REGISTER_OPTION_NAMES],
 };
 
-/** DPoP header values, method and URL; `request.protocol` and `request.host` honour `trustProxy`. */
-function dpopParts(request: FastifyRequest) {
+/**
+ * DPoP header values, method and the request's public URL (`publicUrl`; with `"host-header"`,
+ * `request.protocol` and `request.host`, which honour `trustProxy`).
+ */
+function dpopParts(request: FastifyRequest, settings: FastifyAuthOptions) {
   const values = request.raw.headersDistinct?.dpop ?? [];
   return {
     dpop: values.flatMap((value) => value.split(",")).map((value) => value.trim()),
     method: request.method,
-    url: () => `${request.protocol}://${request.host}${request.url}`,
+    url: () =>
+      publicRequestUrl(
+        settings.publicUrl,
+        request.url,
+        () => `${request.protocol}://${request.host}${request.url}`,
+      ),
   };
 }
 
@@ -192,6 +201,7 @@ function checkRouteConfig(config: Record<string, unknown>, route: string): void 
 const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options) => {
   const verifier = verifierFrom(options, PLUGIN);
   const settings: FastifyAuthOptions = options;
+  checkPublicUrlFor(verifier, settings);
   // RFC 8705 §3: the client certificate of the TLS connection, or of the configured header.
   const certificateOf = nodeCertificateSource(settings);
   if (!fastify.hasRequestDecorator("auth")) fastify.decorateRequest("auth", null);
@@ -257,7 +267,7 @@ const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options
             queryTokens: queryTokens(request),
             bodyTokens: bodyTokens(request),
             clientCertificate: certificateOf(request.raw.socket, (name) => request.headers[name]),
-            ...(verifier.dpop && dpopParts(request)),
+            ...(verifier.dpop && dpopParts(request, settings)),
           },
           http,
         );

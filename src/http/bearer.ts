@@ -7,11 +7,12 @@ import {
   VerifierUnavailableError,
 } from "../errors.js";
 import type { WaitUntil } from "../lib/runtime.js";
+import { checkBinding } from "../verify/confirmation.js";
 import { emitTo } from "../verify/events.js";
 import { type AuthResult, type Verifier, type VerifyCallOptions, verifyNow } from "../verify/verifier.js";
 import { type ClientCertificateSource, checkCertificateBinding } from "./certificate-binding.js";
 import type { HttpAuthOptions } from "./config.js";
-import { type DpopRequestParts, dpopChallenge, dpopFailure, isDpopBound, verifyDpopRequest } from "./dpop.js";
+import { type DpopRequestParts, dpopChallenge, dpopFailure, verifyDpopRequest } from "./dpop.js";
 
 export type { AuthConfig, HttpAuthOptions } from "./config.js";
 
@@ -312,6 +313,34 @@ function callOptions(options: HttpAuthOptions): VerifyCallOptions | undefined {
 }
 
 /**
+ * The verify options of one request: the settings' scopes, the request's `waitUntil`, and what the
+ * request proved for a sender-constrained token (`confirmation`: the thumbprint of its client
+ * certificate, of its DPoP proof key). A request that proved nothing refuses every bound token.
+ */
+function requestCall(
+  options: HttpAuthOptions,
+  request: RequestCredentials,
+  x5t: string | undefined,
+  jkt?: string,
+): VerifyCallOptions | undefined {
+  const shared = callOptions(options);
+  if (request.waitUntil === undefined && x5t === undefined && jkt === undefined) return shared;
+  return {
+    ...shared,
+    ...(request.waitUntil !== undefined && { waitUntil: request.waitUntil }),
+    ...((x5t !== undefined || jkt !== undefined) && { confirmation: { jkt, "x5t#S256": x5t } }),
+  };
+}
+
+/**
+ * The `x5t#S256` of the client certificate the request was made with (RFC 8705 §3.1), when the
+ * adapter can see one: a value, or a promise while its hash is computed.
+ */
+function presentedCertificate(request: RequestCredentials): string | undefined | Promise<string | undefined> {
+  return request.clientCertificate?.();
+}
+
+/**
  * {@link authenticateRequest} for adapters: answers in the same tick when the token is in the
  * verified-token cache (a value, or a throw), and returns a promise only when it must wait.
  */
@@ -362,8 +391,13 @@ function authenticateWithDpop(
       throw withDpop(failure(400, "invalid_request", description, realm));
     }
     // RFC 8705 §3 holds whatever the scheme: a token bound to a certificate (too) needs that certificate.
-    return verifyDpopRequest(verifier, dpop, rest, request, callOptions(options))
-      .then((auth) => checkCertificateBinding(auth, request.clientCertificate, options))
+    return Promise.resolve()
+      .then(() => presentedCertificate(request))
+      .then((x5t) =>
+        verifyDpopRequest(verifier, dpop, rest, request, (jkt) =>
+          requestCall(options, request, x5t, jkt),
+        ).then((auth) => checkCertificateBinding(auth, () => x5t, options)),
+      )
       .catch((error: unknown) => {
         const answer = dpopFailure(error, dpop, realm);
         if (!answer) throw toHttpAuthError(error, realm);
@@ -387,14 +421,7 @@ function authenticateWithDpop(
       }),
     });
   }
-  const refuseBound = (auth: Outcome): Outcome => {
-    if (auth && isDpopBound(auth)) {
-      throw withDpop(
-        failure(401, "invalid_token", "a DPoP-bound access token was sent as a Bearer token", realm),
-      );
-    }
-    return auth;
-  };
+  // A DPoP-bound token sent as Bearer (§7.2) is refused by the verifier: the call names no proof key.
   let outcome: Outcome | Promise<Outcome>;
   try {
     outcome = authenticateBearer(verifier, request, options);
@@ -402,11 +429,11 @@ function authenticateWithDpop(
     throw error instanceof HttpAuthError ? withDpop(error) : error;
   }
   if (outcome instanceof Promise) {
-    return outcome.then(refuseBound, (error: unknown) => {
+    return outcome.catch((error: unknown) => {
       throw error instanceof HttpAuthError ? withDpop(error) : error;
     });
   }
-  return refuseBound(outcome);
+  return outcome;
 }
 
 function authenticateBearer(
@@ -422,35 +449,53 @@ function authenticateBearer(
   // A malformed credential is a bad request (400), whatever the verifier would say of it.
   const refuse = (error: unknown) =>
     B64TOKEN.test(token) ? toHttpAuthError(error, options.realm) : malformedToken(options.realm);
-  const shared = callOptions(options);
-  const call = request.waitUntil ? { ...shared, waitUntil: request.waitUntil } : shared;
-  const now = (
-    verifier as { [verifyNow]?: (t: string, o?: VerifyCallOptions) => AuthResult | Promise<AuthResult> }
-  )[verifyNow];
-  let outcome: AuthResult | Promise<AuthResult>;
+  let certificate: string | undefined | Promise<string | undefined>;
   try {
-    outcome = now ? now.call(verifier, token, call) : verifier.verify(token, call);
+    certificate = presentedCertificate(request);
   } catch (error) {
     throw refuse(error);
   }
-  // RFC 8705 §3: a certificate-bound token only with its certificate, checked on every request.
-  if (outcome instanceof Promise) {
-    return outcome
-      .then((auth) => checkCertificateBinding(auth, request.clientCertificate, options))
+  if (certificate instanceof Promise) {
+    return certificate
+      .then((x5t) => verifyBearer(verifier, token, x5t, request, options))
       .catch((error: unknown) => {
         throw refuse(error);
       });
   }
   try {
-    const bound = checkCertificateBinding(outcome, request.clientCertificate, options);
-    return bound instanceof Promise
-      ? bound.catch((error: unknown) => {
+    const outcome = verifyBearer(verifier, token, certificate, request, options);
+    return outcome instanceof Promise
+      ? outcome.catch((error: unknown) => {
           throw refuse(error);
         })
-      : bound;
+      : outcome;
   } catch (error) {
     throw refuse(error);
   }
+}
+
+/**
+ * Verifies a bearer token, stating the request's client certificate (if any) as its confirmation;
+ * then RFC 8705 `requireCertificateBoundTokens`. In the same tick when the token is cached.
+ */
+function verifyBearer(
+  verifier: Verifier,
+  token: string,
+  x5t: string | undefined,
+  request: RequestCredentials,
+  options: HttpAuthOptions,
+): AuthResult | Promise<AuthResult> {
+  const call = requestCall(options, request, x5t);
+  const now = (
+    verifier as { [verifyNow]?: (t: string, o?: VerifyCallOptions) => AuthResult | Promise<AuthResult> }
+  )[verifyNow];
+  const outcome = now ? now.call(verifier, token, call) : verifier.verify(token, call);
+  const settle = (auth: AuthResult) => {
+    // Again here, for a Verifier that is not createVerifier's (the interface is open to implement).
+    checkBinding(auth.claims, { jkt: undefined, x5t }, verifier.dpop !== undefined);
+    return checkCertificateBinding(auth, () => x5t, options);
+  };
+  return outcome instanceof Promise ? outcome.then(settle) : settle(outcome);
 }
 
 /** Checks scopes of an authenticated request (for `requireScopes` helpers). */

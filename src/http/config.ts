@@ -15,13 +15,14 @@ import {
   type CertificateBindingOptions,
   checkCertificateBindingOptions,
 } from "./certificate-binding.js";
+import { checkPublicUrl, checkPublicUrlFor, type PublicUrlOptions } from "./public-url.js";
 
 /**
  * What an adapter is configured with: the options every adapter shares, how they are checked at
  * creation, and the verifier an adapter's configuration resolves to (one per options object).
  */
 /** Options every adapter shares. */
-export interface HttpAuthOptions extends CertificateBindingOptions {
+export interface HttpAuthOptions extends CertificateBindingOptions, PublicUrlOptions {
   /** `realm` of the `WWW-Authenticate` challenge. */
   realm?: string;
   /** Let requests without credentials through, with no `auth`. A bad token is still refused. */
@@ -52,6 +53,7 @@ export interface HttpAuthOptions extends CertificateBindingOptions {
 
 /** The names of {@link HttpAuthOptions} besides the certificate-binding ones. */
 export const HTTP_AUTH_OPTION_NAMES: OptionNames<HttpAuthOptions, CertificateBindingOptions> = {
+  publicUrl: true,
   realm: true,
   optional: true,
   requiredScopes: true,
@@ -132,6 +134,7 @@ export function checkHttpAuthOptions(options: HttpAuthOptions): void {
   }
   normalizeRequirement(options.requiredScopes, "requiredScopes");
   checkCertificateBindingOptions(options);
+  checkPublicUrl(options.publicUrl);
 }
 
 /**
@@ -198,7 +201,7 @@ const shared = new WeakMap<object, Verifier>();
 
 /**
  * The verifier and settings for an adapter: a verifier as it is, or one verifier per options object
- * (so that one JWKS cache serves every request).
+ * (so that one JWKS cache serves every request). Checks what needs both (`publicUrl` with DPoP).
  */
 export function resolveAuth(
   config: AuthConfig | Verifier,
@@ -206,7 +209,7 @@ export function resolveAuth(
   adapter: AdapterNames,
 ): { verifier: Verifier; settings: HttpAuthOptions } {
   checkAdapterOptions(options, adapter);
-  if (isVerifier(config)) return { verifier: config, settings: options };
+  if (isVerifier(config)) return checked({ verifier: config, settings: options });
   let verifier = shared.get(config);
   if (verifier) {
     // One verifier per options object, but each adapter it is given to checks the names it reads.
@@ -215,7 +218,13 @@ export function resolveAuth(
     verifier = verifierFrom(config, adapter);
     shared.set(config, verifier);
   }
-  return { verifier, settings: { ...(config as HttpAuthOptions), ...options } };
+  return checked({ verifier, settings: { ...(config as HttpAuthOptions), ...options } });
+}
+
+/** A resolved adapter configuration, after the checks that need the verifier and the settings. */
+function checked<T extends { verifier: Verifier; settings: HttpAuthOptions }>(resolved: T): T {
+  checkPublicUrlFor(resolved.verifier, resolved.settings);
+  return resolved;
 }
 
 const functionIds = new WeakMap<object, number>();
@@ -250,13 +259,13 @@ export function resolvePerConfiguration(
   const verifiers = new LRUCache<string, Verifier>({ max: maxConfigurations });
   return (config, options) => {
     checkAdapterOptions(options, adapter);
-    if (isVerifier(config)) return { verifier: config, settings: options };
+    if (isVerifier(config)) return checked({ verifier: config, settings: options });
     if (typeof config !== "object" || config === null) throw new TypeError("auth options must be an object");
     if ("verifier" in config && config.verifier !== undefined) {
-      return {
+      return checked({
         verifier: verifierFrom(config, adapter),
         settings: { ...(config as HttpAuthOptions), ...options },
-      };
+      });
     }
     const key = configurationKey(config);
     let verifier = verifiers.get(key);
@@ -264,7 +273,7 @@ export function resolvePerConfiguration(
       verifier = verifierFrom(config, adapter);
       verifiers.set(key, verifier);
     }
-    return { verifier, settings: { ...(config as HttpAuthOptions), ...options } };
+    return checked({ verifier, settings: { ...(config as HttpAuthOptions), ...options } });
   };
 }
 

@@ -7,6 +7,7 @@ import {
   ReplayStoreFullError,
   UseDpopNonceError,
 } from "../errors.js";
+import { checkBinding, checkConfirmation } from "../verify/confirmation.js";
 import type { AuthResult, Verifier, VerifyCallOptions } from "../verify/options.js";
 
 /**
@@ -21,7 +22,11 @@ export interface DpopRequestParts {
   dpop?: readonly string[] | undefined;
   /** HTTP method. */
   method?: string | undefined;
-  /** Builds the request's full URL as the client addressed it (scheme, host, path). */
+  /**
+   * Builds the request's public URL, the one the client called (scheme, host, path), which the
+   * proof's `htu` must equal (RFC 9449 §4.3). The adapters build it from `publicUrl`; a caller of
+   * `authenticateRequest` builds it from its own configuration, not from headers a client chooses.
+   */
   url?: (() => string) | undefined;
 }
 
@@ -137,14 +142,16 @@ export function isDpopBound(result: AuthResult): boolean {
 
 /**
  * RFC 9449 §7.1: the proof (every request, also when the token comes from the verified-token cache),
- * the token, the binding of the token to the proof key, and only then the `jti` is remembered.
+ * the token with the proof key's thumbprint as its confirmation (the verifier checks `cnf.jkt`
+ * against it), that the token is DPoP-bound at all, and only then the `jti` is remembered.
+ * `call` builds the verify options from the proof key's thumbprint.
  */
 export async function verifyDpopRequest(
   verifier: Verifier,
   dpop: DpopProofVerifier,
   token: string,
   parts: DpopRequestParts,
-  call: VerifyCallOptions | undefined,
+  call: (jkt: string) => VerifyCallOptions | undefined,
 ): Promise<AuthResult> {
   if (!parts.method || !parts.url) {
     throw new TypeError("DPoP needs the request method and URL from the adapter");
@@ -155,17 +162,14 @@ export async function verifyDpopRequest(
     url: parts.url(),
     accessToken: token,
   });
-  const result = await verifier.verify(token, call);
-  const jkt = jktOf(result);
-  if (jkt === undefined) {
+  const options = call(proof.thumbprint);
+  const result = await verifier.verify(token, options);
+  // The DPoP scheme is for DPoP-bound tokens only (RFC 9449 §7.1).
+  if (jktOf(result) === undefined) {
     throw new InvalidTokenError("ERR_DPOP_BINDING", "the access token is not DPoP-bound");
   }
-  if (jkt !== proof.thumbprint) {
-    throw new InvalidTokenError(
-      "ERR_DPOP_BINDING",
-      "the access token is bound to another key than the DPoP proof",
-    );
-  }
+  // Again here, for a Verifier that is not createVerifier's (the interface is open to implement).
+  checkBinding(result.claims, checkConfirmation(options?.confirmation), true);
   await dpop.remember(proof);
   return result;
 }

@@ -25,6 +25,13 @@ export interface IntrospectionOptions {
   cacheMaxAgeMs?: number;
   /** Bound of the answer cache. Default 10 000. */
   cacheMaxEntries?: number;
+  /**
+   * An answer must carry the audience (`aud`, or the issuer's `audienceClaim`) when the verifier
+   * has one configured: without it the API cannot know that the token was issued for it (RFC 9700
+   * §2.3), and the token is refused (`ERR_JWT_AUDIENCE`). Default `true`; `false` only for an
+   * authorization server that never returns an audience (an answer that has one is still checked).
+   */
+  requireAudience?: boolean;
 }
 
 /** The names of {@link IntrospectionOptions}. */
@@ -36,6 +43,7 @@ export const INTROSPECTION_OPTION_NAMES: OptionNames<IntrospectionOptions> = {
   allTokens: true,
   cacheMaxAgeMs: true,
   cacheMaxEntries: true,
+  requireAudience: true,
 };
 
 interface Answer {
@@ -53,6 +61,8 @@ export class Introspector {
   readonly #answers: LRUCache<string, Answer>;
   readonly #inflight = new Map<string, Promise<JWTPayload>>();
   readonly #authenticate: ReturnType<typeof clientSecretBasic>;
+  /** `requireAudience`: an answer without an audience is refused when one is configured. */
+  readonly requireAudience: boolean;
   #requests = 0;
 
   readonly #onEvent: VerifierEventListener | undefined;
@@ -76,6 +86,10 @@ export class Introspector {
     if (method !== "client_secret_basic" && method !== "client_secret_post") {
       throw new TypeError('introspection.authMethod must be "client_secret_basic" or "client_secret_post"');
     }
+    if (options.requireAudience !== undefined && typeof options.requireAudience !== "boolean") {
+      throw new TypeError("introspection.requireAudience must be a boolean");
+    }
+    this.requireAudience = options.requireAudience ?? true;
     this.#options = options;
     this.#fetch = fetchImpl;
     this.#now = now;

@@ -6,6 +6,7 @@ import type { WaitUntil } from "../lib/runtime.js";
 import type { ProviderName } from "../providers.js";
 import type { VerifyAlgorithm } from "./algorithms.js";
 import type { ClaimRule } from "./claims.js";
+import type { Confirmation } from "./confirmation.js";
 import type { VerifierEventListener } from "./events.js";
 import type { IntrospectionOptions } from "./introspection.js";
 import type { JwksOptions } from "./jwks.js";
@@ -148,7 +149,9 @@ export interface SharedVerifierOptions extends Omit<IssuerOptions, "issuer" | "a
   /**
    * DPoP (RFC 9449): accept `Authorization: DPoP` with a `DPoP` proof, checked on every request
    * (the verified-token cache still serves the token). See {@link DpopOptions}. Without it, the
-   * `DPoP` scheme is refused. A token with `cnf.jkt` is never accepted as a Bearer token.
+   * `DPoP` scheme is refused, and so is every token with `cnf.jkt` ("this API does not accept
+   * DPoP-bound access tokens"). A token with `cnf.jkt` is never accepted as a Bearer token: see
+   * {@link VerifyCallOptions.confirmation}.
    */
   dpop?: DpopOptions;
   /**
@@ -206,6 +209,23 @@ export interface VerifyCallOptions {
   /** Audience(s) for this call, instead of the verifier's. */
   audience?: string | readonly string[];
   /**
+   * What this call checked of the request for a sender-constrained token (RFC 7800 `cnf`): the
+   * thumbprint of the DPoP proof key (`jkt`, RFC 9449) and/or of the TLS client certificate
+   * (`"x5t#S256"`, RFC 8705) of the request, or `"checked-by-caller"` when the caller checks
+   * `claims.cnf` itself. Default: nothing was checked, and a token or introspection answer with
+   * `cnf` is refused (`InvalidTokenError`: `ERR_DPOP_BOUND_AS_BEARER` for `cnf.jkt`,
+   * `ERR_DPOP_BINDING` for another key, `ERR_CERTIFICATE_BINDING` for a certificate binding that
+   * does not match, `ERR_CNF_UNSUPPORTED` for any other member). The adapters pass what they
+   * checked; a direct caller opts in visibly. Evaluated on every call, cached token or not.
+   *
+   * @example
+   * ```ts
+   * const proof = await dpop.verify({ proof: dpopHeader, method: "GET", url, accessToken: token });
+   * const auth = await verifier.verify(token, { confirmation: { jkt: proof.thumbprint } });
+   * ```
+   */
+  confirmation?: Confirmation;
+  /**
    * Receives a key-set refresh this call starts but does not wait for, so that the runtime keeps it
    * alive after the response: a Worker's `ctx.waitUntil`, Next.js's `after`. On Cloudflare Workers,
    * without it such a refresh runs in this call.
@@ -218,6 +238,7 @@ export const VERIFY_CALL_OPTION_NAMES: OptionNames<VerifyCallOptions> = {
   requiredScopes: true,
   audience: true,
   waitUntil: true,
+  confirmation: true,
 };
 
 /**

@@ -11,6 +11,7 @@ import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { ASYMMETRIC_ALGS } from "./algorithms.js";
 import { checkAge, checkAudience, checkClaimPolicies, checkTimes, clientIdOf } from "./claims.js";
+import { type CheckedConfirmation, checkBinding, checkConfirmation } from "./confirmation.js";
 import { emitTo, type VerifierEvent, type VerifierEventListener } from "./events.js";
 import { INTROSPECTION_OPTION_NAMES, Introspector } from "./introspection.js";
 import {
@@ -45,6 +46,7 @@ import {
 import { checkScopes, type NormalizedRequirement, normalizeRequirement, scopesFrom } from "./scopes.js";
 
 export type { ClaimRule } from "./claims.js";
+export type { Confirmation } from "./confirmation.js";
 export type { VerifierEvent, VerifierEventListener } from "./events.js";
 export type {
   AuthResult,
@@ -75,6 +77,8 @@ type AnyKey = unknown;
 interface CallChecks {
   requirement: NormalizedRequirement | undefined;
   audience: readonly string[] | undefined;
+  /** What the caller checked of a sender-constrained token's request (`undefined`: nothing). */
+  confirmation: CheckedConfirmation;
 }
 
 /** The names a verify() call takes (one array for every call: this runs per request). */
@@ -88,6 +92,7 @@ const NO_HEADER: ProtectedHeaderParameters = /* @__PURE__ */ Object.freeze({});
 const NO_CALL_CHECKS: CallChecks = /* @__PURE__ */ Object.freeze({
   requirement: undefined,
   audience: undefined,
+  confirmation: undefined,
 });
 
 interface ParsedToken {
@@ -125,6 +130,8 @@ function invalid(code: InvalidTokenCode, message: string): InvalidTokenError {
 /**
  * Creates a verifier of JWT access tokens: signature against the issuer's JWKS (cached), `alg`
  * allowlist, `iss`, `aud`, `exp`, `nbf`, `iat`, optional `typ`, scopes and claim policies.
+ * Sender-constrained tokens are never bearer tokens: `verify(token)` refuses a token with `cnf`
+ * unless the call's `confirmation` names what was checked (the adapters pass it).
  *
  * @example
  * ```ts
@@ -371,7 +378,9 @@ class JwtVerifier implements Verifier {
   #callChecks(options: VerifyCallOptions | undefined): CallChecks {
     if (options === undefined) return NO_CALL_CHECKS;
     if (typeof options !== "object" || options === null) {
-      throw new TypeError("verify options must be an object ({ requiredScopes, audience }) or undefined");
+      throw new TypeError(
+        "verify options must be an object ({ requiredScopes, audience, confirmation }) or undefined",
+      );
     }
     checkOptionNames(options, CALL_OPTION_LISTS, "verify()");
     return {
@@ -380,6 +389,7 @@ class JwtVerifier implements Verifier {
           ? undefined
           : normalizeRequirement(options.requiredScopes, "requiredScopes"),
       audience: options.audience === undefined ? undefined : toList(options.audience, "audience"),
+      confirmation: checkConfirmation(options.confirmation),
     };
   }
 
@@ -408,7 +418,7 @@ class JwtVerifier implements Verifier {
         // this call runs again, exactly as on a miss (a hit never accepts what a miss refuses).
         checkAge(hit.iat, now, this.#toleranceMs, this.#maxAgeMs);
         checkAudience(hit.aud, call.audience ?? hit.rule.audiences);
-        this.#authorize(hit.result, hit.rule, call.requirement);
+        this.#authorize(hit.result, hit.rule, call);
         this[cacheHits]++;
         return hit.result;
       }
@@ -485,16 +495,24 @@ class JwtVerifier implements Verifier {
     else if (typeof claims.iss === "string") rule = this.#rules.get(claims.iss);
     if (rule === undefined) throw invalid("ERR_JWT_ISSUER", "token issuer is not accepted");
     if (claims.exp !== undefined) checkTimes(claims, now, this.#toleranceMs, this.#maxAgeMs);
-    // Opaque tokens often carry no aud in their introspection answer: checked when present.
+    // RFC 9700 §2.3: the API must know that the token is meant for it. An answer without an
+    // audience passes only where the configuration says the server never sends one.
     const audience = claims[rule.audienceClaim];
-    if (audience !== undefined) checkAudience(audience, call.audience ?? rule.audiences);
+    const accepted = call.audience ?? rule.audiences;
+    if (audience !== undefined) checkAudience(audience, accepted);
+    else if (accepted !== null && introspector.requireAudience) {
+      throw invalid(
+        "ERR_JWT_AUDIENCE",
+        `the introspection answer has no ${rule.audienceClaim}: the token may be meant for another API (introspection.requireAudience)`,
+      );
+    }
     const result = this.#result(
       { ...claims },
       NO_HEADER,
       rule,
       typeof claims.exp === "number" ? claims.exp * 1000 : Number.POSITIVE_INFINITY,
     );
-    this.#authorize(result, rule, call.requirement);
+    this.#authorize(result, rule, call);
     return result;
   }
 
@@ -564,7 +582,7 @@ class JwtVerifier implements Verifier {
         version,
       });
     }
-    this.#authorize(result, rule, call.requirement);
+    this.#authorize(result, rule, call);
     return result;
   }
 
@@ -611,10 +629,14 @@ class JwtVerifier implements Verifier {
     return header;
   }
 
-  /** Scopes and claim policies: evaluated on every call, cached or not. */
-  #authorize(result: AuthResult, rule: IssuerRule, call: NormalizedRequirement | undefined): void {
+  /**
+   * The binding of a sender-constrained token (a 401 before any 403), scopes and claim policies:
+   * evaluated on every call, cached or not.
+   */
+  #authorize(result: AuthResult, rule: IssuerRule, call: CallChecks): void {
+    checkBinding(result.claims, call.confirmation, this.dpop !== undefined);
     checkScopes(this.#required, result.scopes);
-    checkScopes(call, result.scopes);
+    checkScopes(call.requirement, result.scopes);
     checkClaimPolicies(rule.claims, result.claims);
   }
 }
@@ -674,7 +696,9 @@ function sharedVerifiers(): LRUCache<string, Verifier> {
  * Verifies an access token with a verifier shared per configuration (and so one JWKS cache per
  * configuration). Options with functions (`fetch`, `clock`, claim predicates) get a verifier of their
  * own per call: use `createVerifier` for those. `instrument(verifyAccessToken)` from `m2m-kit/otel`
- * instruments every verifier this function uses, made before or after.
+ * instruments every verifier this function uses, made before or after. A sender-constrained token
+ * (`cnf`) is refused unless `confirmation` says what this call checked (see
+ * {@link VerifyCallOptions.confirmation}).
  *
  * @example
  * ```ts
@@ -697,11 +721,12 @@ const WHERE = "verifyAccessToken()";
 
 /** The per-call part of `verifyAccessToken`'s options (the rest configures the shared verifier). */
 function callOptionsOf(options: VerifierOptions & VerifyCallOptions): VerifyCallOptions | undefined {
-  const { requiredScopes, waitUntil } = options;
-  if (requiredScopes === undefined && waitUntil === undefined) return undefined;
+  const { requiredScopes, waitUntil, confirmation } = options;
+  if (requiredScopes === undefined && waitUntil === undefined && confirmation === undefined) return undefined;
   return {
     ...(requiredScopes !== undefined && { requiredScopes }),
     ...(waitUntil !== undefined && { waitUntil }),
+    ...(confirmation !== undefined && { confirmation }),
   };
 }
 
@@ -711,7 +736,7 @@ function sharedVerifier(options: VerifierOptions & VerifyCallOptions): Verifier 
     throw new TypeError("verifyAccessToken options must be an object ({ issuer, audience, … })");
   }
   checkOptionNames(options, [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES, VERIFY_CALL_OPTION_NAMES], WHERE);
-  const { requiredScopes: _scopes, waitUntil: _waitUntil, ...config } = options;
+  const { requiredScopes: _scopes, waitUntil: _waitUntil, confirmation: _confirmation, ...config } = options;
   let key: string | undefined;
   try {
     key = JSON.stringify(config, (_k, v) => {

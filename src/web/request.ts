@@ -1,6 +1,7 @@
 import { authenticateRequest } from "../http/bearer.js";
 import { checkCertificateBindingOptions, headerCertificateSource } from "../http/certificate-binding.js";
 import type { HttpAuthOptions } from "../http/config.js";
+import { publicRequestUrl } from "../http/public-url.js";
 import type { WaitUntil } from "../lib/runtime.js";
 import type { AuthResult, Verifier } from "../verify/verifier.js";
 
@@ -42,7 +43,8 @@ export async function authenticateFetchRequest(
           .map((value) => value.trim())
           .filter(Boolean),
         method: request.method,
-        url: () => request.url,
+        // `publicUrl`, or with "host-header" the Request's own URL (the runtime's, or the Host header's).
+        url: () => publicRequestUrl(settings.publicUrl, request.url, () => request.url),
       }),
     },
     settings,

@@ -128,6 +128,22 @@ describe("m2m", { timeout: 120_000 }, () => {
     expect(piped.code).toBe(0);
   });
 
+  it("verify accepts a DPoP-bound token and says that each request must prove the binding", async () => {
+    const bound = new ClientCredentialsClient({
+      issuer: dev.issuer,
+      clientId: "job",
+      clientSecret: SECRET,
+      dpop: true,
+    });
+    const token = (await bound.getToken({ audience: API })).accessToken;
+    await bound.close();
+    const result = await m2m(["verify", token, "--issuer", dev.issuer, "--audience", API]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(
+      /^valid: client job, scopes \[read:data\], expires \S+, bound to a DPoP key \(jkt\): each request must prove it\n$/,
+    );
+  });
+
   it("verify shows the token's own iss and aud when they do not match", async () => {
     const audience = await m2m([
       "verify",

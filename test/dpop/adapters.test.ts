@@ -44,7 +44,7 @@ const body = (auth: { clientId?: string | undefined } | undefined | null) => ({
 const factories: Record<string, Factory> = {
   express: async (dpop) => {
     const app = express();
-    app.get("/data", requireAuth({ verifier: verifierFor(dpop) }), (req, res) => {
+    app.get("/data", requireAuth({ verifier: verifierFor(dpop), publicUrl: "host-header" }), (req, res) => {
       res.json(body(req.auth));
     });
     const { createServer } = await import("node:http");
@@ -52,7 +52,7 @@ const factories: Record<string, Factory> = {
   },
   fastify: async (dpop) => {
     const app = Fastify();
-    await app.register(m2mAuth, { verifier: verifierFor(dpop), global: true });
+    await app.register(m2mAuth, { verifier: verifierFor(dpop), global: true, publicUrl: "host-header" });
     app.get("/data", async (request) => body(request.auth));
     await app.listen({ port: 0, host: "127.0.0.1" });
     const { port } = app.server.address() as { port: number };
@@ -60,11 +60,16 @@ const factories: Record<string, Factory> = {
   },
   hono: async (dpop) => {
     const app = new Hono();
-    app.use("/data", honoAuth(verifierFor(dpop)));
+    app.use("/data", honoAuth(verifierFor(dpop), { publicUrl: "host-header" }));
     app.get("/data", (c) => c.json(body(c.get("auth"))));
     return serveFetch((request) => app.fetch(request));
   },
-  web: async (dpop) => serveFetch(withAuth((_request, auth) => Response.json(body(auth)), verifierFor(dpop))),
+  web: async (dpop) =>
+    serveFetch(
+      withAuth((_request, auth) => Response.json(body(auth)), verifierFor(dpop), {
+        publicUrl: "host-header",
+      }),
+    ),
 };
 
 /** A raw request over node:http, so that a header can be sent twice. */

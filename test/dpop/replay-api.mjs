@@ -17,7 +17,8 @@ const verifier = createVerifier({
   dpop: { replayStore: createRedisReplayStore({ redis: connection, keyPrefix: "dpop:" }) },
 });
 const app = express();
-app.get("/data", requireAuth(verifier), (req, res) => {
+// Each process of the fleet is called at its own 127.0.0.1 port: the URL comes from the Host header.
+app.get("/data", requireAuth(verifier, { publicUrl: "host-header" }), (req, res) => {
   res.json({ client: req.auth?.clientId, pid: process.pid });
 });
 const server = createServer(app);

@@ -25,7 +25,7 @@ beforeAll(async () => {
   issuer = await createTestIssuer({ audience: API });
   const verifier = createVerifier({ issuer: issuer.issuer, audience: API, dpop: { required: true } });
   const app = express();
-  app.post("/data", requireAuth(verifier), (req, res) => {
+  app.post("/data", requireAuth(verifier, { publicUrl: "host-header" }), (req, res) => {
     res.json({ client: req.auth?.clientId });
   });
   server = await listen(createServer(app));

@@ -267,7 +267,7 @@ describe.each([
       cnf: { jkt: dpopKey.thumbprint, "x5t#S256": pki.client.thumbprint },
     });
     const dpopVerifier = createVerifier({ issuer: issuer.issuer, audience: API, dpop: {} });
-    api = await start({}, true, dpopVerifier);
+    api = await start({ publicUrl: "host-header" }, true, dpopVerifier);
   });
   afterAll(async () => {
     await issuer.close();

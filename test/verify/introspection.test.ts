@@ -1,6 +1,13 @@
 import { createServer } from "node:http";
+import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ClientCredentialsClient, createVerifier, VerifierUnavailableError } from "../../src/index.js";
+import { requireAuth } from "../../src/express/index.js";
+import {
+  ClientCredentialsClient,
+  createVerifier,
+  generateDpopKey,
+  VerifierUnavailableError,
+} from "../../src/index.js";
 import { ManualClock } from "../support/clock.js";
 import { listen } from "../support/http.js";
 import { ODD_SECRET, type RunningProvider, startProvider } from "../support/oidc.js";
@@ -25,7 +32,11 @@ beforeAll(async () => {
 });
 afterAll(() => as.close());
 
-function introspecting(clock: ManualClock, audience = OPAQUE) {
+function introspecting(
+  clock: ManualClock,
+  audience: string | null = OPAQUE,
+  extra: { requireAudience?: boolean } = {},
+) {
   return createVerifier({
     issuer: as.issuer,
     audience,
@@ -35,8 +46,19 @@ function introspecting(clock: ManualClock, audience = OPAQUE) {
       clientSecret: ODD_SECRET,
       authMethod: "client_secret_post",
       cacheMaxAgeMs: 10_000,
+      ...extra,
     },
   });
+}
+
+/** oidc-provider's own RFC 7662 answer for a token, asked directly. */
+async function introspectionAnswer(token: string): Promise<Record<string, unknown>> {
+  const res = await fetch(`${as.issuer}/token/introspection`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ token, client_id: "post-client", client_secret: ODD_SECRET }),
+  });
+  return (await res.json()) as Record<string, unknown>;
 }
 
 async function revoke(token: string) {
@@ -126,5 +148,80 @@ describe("RFC 7662 introspection of opaque tokens (oidc-provider's own endpoint)
       introspection: { clientId: "post-client", clientSecret: "wrong", authMethod: "client_secret_post" },
     });
     await expect(wrongSecret.verify("opaque-token-value")).rejects.toBeInstanceOf(VerifierUnavailableError);
+  });
+});
+
+describe("introspection answers and the audience (RFC 9700 §2.3)", () => {
+  it("an answer without aud is refused when an audience is configured, unless requireAudience: false", async () => {
+    // No resource indicator: oidc-provider issues an opaque token for no API, and its answer has no aud.
+    const token = (await client.getToken({ forceRefresh: true })).accessToken;
+    const answer = await introspectionAnswer(token);
+    expect(answer).toMatchObject({ active: true, client_id: "basic-client" });
+    expect(answer).not.toHaveProperty("aud");
+
+    const error = await introspecting(new ManualClock())
+      .verify(token)
+      .catch((e) => e);
+    expect(error).toMatchObject({ name: "InvalidTokenError", code: "ERR_JWT_AUDIENCE", status: 401 });
+    expect(error.message).toMatch(/introspection answer has no aud.*requireAudience/);
+    await expect(
+      introspecting(new ManualClock(), OPAQUE, { requireAudience: false }).verify(token),
+    ).resolves.toMatchObject({ clientId: "basic-client" });
+    // No audience configured (audience: null, explicitly): nothing to compare.
+    await expect(introspecting(new ManualClock(), null).verify(token)).resolves.toBeTruthy();
+    // requireAudience: false still checks an audience that is there.
+    const forOpaque = (await client.getToken({ audience: OPAQUE, forceRefresh: true })).accessToken;
+    const elsewhere = introspecting(new ManualClock(), "https://elsewhere.example.com", {
+      requireAudience: false,
+    });
+    await expect(elsewhere.verify(forOpaque)).rejects.toMatchObject({ code: "ERR_JWT_AUDIENCE" });
+  });
+
+  it("requireAudience must be a boolean", () => {
+    expect(() => introspecting(new ManualClock(), OPAQUE, { requireAudience: "no" as never })).toThrow(
+      /introspection\.requireAudience must be a boolean/,
+    );
+  });
+});
+
+describe("introspection answers with cnf: a bound opaque token is never a bearer token", () => {
+  it("cnf.jkt from oidc-provider's answer: refused by verify(token) and by an API without dpop; accepted with the proof key", async () => {
+    const key = await generateDpopKey();
+    const bound = new ClientCredentialsClient({
+      issuer: as.issuer,
+      clientId: "basic-client",
+      clientSecret: ODD_SECRET,
+      dpop: { privateKey: key.privateKey, publicKey: key.publicJwk },
+    });
+    const token = (await bound.getToken({ audience: OPAQUE })).accessToken;
+    expect(token.split(".")).toHaveLength(1);
+    expect(await introspectionAnswer(token)).toMatchObject({ cnf: { jkt: key.thumbprint } });
+
+    const verifier = introspecting(new ManualClock());
+    await expect(verifier.verify(token)).rejects.toMatchObject({
+      code: "ERR_DPOP_BOUND_AS_BEARER",
+      message: "this API does not accept DPoP-bound access tokens (no dpop option)",
+    });
+    // The answer is cached: a second refusal comes from the cache, an opt-in is accepted from it.
+    await expect(verifier.verify(token)).rejects.toMatchObject({ code: "ERR_DPOP_BOUND_AS_BEARER" });
+    await expect(verifier.verify(token, { confirmation: { jkt: key.thumbprint } })).resolves.toMatchObject({
+      clientId: "basic-client",
+    });
+
+    const app = express();
+    app.get("/data", requireAuth(verifier), (req, res) => {
+      res.json({ client: req.auth?.clientId });
+    });
+    const api = await listen(createServer(app));
+    try {
+      const res = await fetch(`${api.url}/data`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toEqual({
+        error: "invalid_token",
+        error_description: "this API does not accept DPoP-bound access tokens (no dpop option)",
+      });
+    } finally {
+      await api.close();
+    }
   });
 });
