@@ -140,6 +140,7 @@ export type InvalidTokenCode =
   | "ERR_DPOP_BINDING"
   | "ERR_DPOP_BOUND_AS_BEARER"
   | "ERR_CERTIFICATE_BINDING"
+  | "ERR_CERTIFICATE_HEADER"
   | "ERR_TOKEN_NOT_CERTIFICATE_BOUND";
 
 /** The access token is not valid: an API answers 401 `invalid_token` (RFC 6750 §3.1). */
