@@ -106,7 +106,7 @@ async function run(values: Values, _positionals: string[], io: Io): Promise<numb
   if (provider !== undefined && !PROVIDER_NAMES.includes(provider as ProviderName)) {
     throw new UsageError(`--provider must be one of ${PROVIDER_NAMES.join(", ")}`);
   }
-  const fetch = transportFrom(values);
+  const fetch = transportFrom(values, io.env);
   let client: ClientCredentialsClient;
   try {
     const cache = str(values, "cache");

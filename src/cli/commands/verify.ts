@@ -41,7 +41,7 @@ async function run(values: Values, positionals: string[], io: Io): Promise<numbe
   const audience = str(values, "audience");
   if (!issuer) throw new UsageError("--issuer is required");
   if (!audience) throw new UsageError("--audience is required");
-  const fetch = transportFrom(values);
+  const fetch = transportFrom(values, io.env);
   try {
     return await verifyWith(fetch, token, issuer, audience, values, io);
   } finally {
