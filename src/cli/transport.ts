@@ -10,7 +10,7 @@ export const TRANSPORT: OptionRow[] = [
     name: "ca",
     type: "string",
     value: "FILE",
-    help: "PEM certificate(s) of a private CA to trust, in addition to Node's roots",
+    help: "PEM certificate(s) of a private CA to trust, in addition to Node's roots and NODE_EXTRA_CA_CERTS",
   },
   {
     name: "cert",
