@@ -47,11 +47,17 @@ export const CLIENT_PRESETS: Readonly<Record<ProviderName, ClientPreset>> = {
 export interface VerifierPreset {
   scopeClaim: readonly string[];
   /**
-   * Keycloak: client roles live in `resource_access.<client id>.roles`, one entry per client. Only the
-   * API's own client counts (its audience, or `resourceClientId`): another client's roles are another
-   * API's permissions.
+   * Where the roles that the API's own client or project defines live, as a path of claim keys for
+   * each configured audience. Only the API's own count: another client's or project's roles are
+   * another API's permissions.
+   * - Keycloak: `resource_access.<client id>.roles`, one entry per client (the audience, or
+   *   `resourceClientId`).
+   * - Zitadel: `urn:zitadel:iam:org:project:<project id>:roles`, an object whose keys are the role
+   *   names, asserted for each project of the token's audience when the token request has the scope
+   *   `urn:zitadel:iam:org:projects:roles` (Zitadel, "Claims" and "Scopes" reference); the audience
+   *   is the project id.
    */
-  clientRoles?: boolean;
+  audienceRoles?: (audience: string) => readonly string[];
   audienceClaim?: string;
   claims?: Readonly<Record<string, string>>;
 }
@@ -62,11 +68,17 @@ export const VERIFIER_PRESETS: Readonly<Record<ProviderName, VerifierPreset>> = 
   authgear: { scopeClaim: ["scope"] },
   asgardeo: { scopeClaim: ["scope"] },
   okta: { scopeClaim: ["scp"] },
-  keycloak: { scopeClaim: ["scope", "realm_access.roles"], clientRoles: true },
+  keycloak: {
+    scopeClaim: ["scope", "realm_access.roles"],
+    audienceRoles: (client) => ["resource_access", client, "roles"],
+  },
   entra: { scopeClaim: ["roles", "scp"] },
   // Cognito access tokens have no aud: the app client id is in client_id, and token_use says "access".
   cognito: { scopeClaim: ["scope"], audienceClaim: "client_id", claims: { token_use: "access" } },
-  zitadel: { scopeClaim: ["scope", "urn:zitadel:iam:org:project:roles"] },
+  zitadel: {
+    scopeClaim: ["scope", "urn:zitadel:iam:org:project:roles"],
+    audienceRoles: (project) => [`urn:zitadel:iam:org:project:${project}:roles`],
+  },
   hydra: { scopeClaim: ["scp", "scope"] },
 };
 

@@ -6,7 +6,8 @@
  * - TLS ends here (TLS_CERT_FILE, TLS_KEY_FILE): HTTPS that asks for client certificates and lets the
  *   middleware read the certificate from the socket.
  * - Behind a TLS-terminating proxy (CLIENT_CERT_HEADER=client-cert, no TLS files): plain HTTP; the
- *   certificate comes from the header the proxy sets (RFC 9440 `:base64 DER:` or a URL-encoded PEM).
+ *   certificate comes from the header the proxy sets (RFC 9440 `:base64 DER:`, base64 DER as HAProxy
+ *   sends it, or a URL-encoded PEM).
  *   Only do this when the proxy removes that header from what clients send.
  *
  *   ISSUER=https://idp.corp.example CA_FILE=corp-root-ca.pem TLS_CERT_FILE=api.pem TLS_KEY_FILE=api.key \

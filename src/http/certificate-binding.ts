@@ -13,10 +13,13 @@ export interface CertificateBindingOptions {
   /**
    * Name of the request header that carries the client certificate when TLS ends at a proxy or load
    * balancer in front of the app (and for `m2m-kit/web`, which never sees the TLS connection). Its
-   * value is an RFC 9440 `Client-Cert` byte sequence (`:base64 DER:`) or a URL-encoded PEM (nginx
-   * `$ssl_client_escaped_cert`, AWS ALB `X-Amzn-Mtls-Clientcert`). Default: none, and then no header is
-   * ever read — a client could forge it. Set it only when the proxy strips this header from incoming
-   * requests and sets it itself. With it, Express and Fastify use the header, not the socket.
+   * value is an RFC 9440 `Client-Cert` byte sequence (`:base64 DER:`), base64 DER without colons
+   * (HAProxy `%[ssl_c_der,base64]`) or a URL-encoded PEM (nginx `$ssl_client_escaped_cert`, AWS ALB
+   * `X-Amzn-Mtls-Clientcert`); no header or an empty value means no certificate was presented. A value
+   * that is none of these is refused as unreadable (401 `invalid_token`, code `ERR_CERTIFICATE_HEADER`)
+   * when a certificate-bound token needs it. Default: none, and then no header is ever read — a client
+   * could forge it. Set it only when the proxy strips this header from incoming requests and sets it
+   * itself. With it, Express and Fastify use the header, not the socket.
    */
   clientCertificateHeader?: string;
   /**
@@ -53,45 +56,109 @@ export function checkCertificateBindingOptions(options: CertificateBindingOption
   }
 }
 
-const PEM = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/;
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([^-]*)-----END \1-----/g;
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/** A value of the header that is not one client certificate (401 `invalid_token`, RFC 8705 §3). */
+function unreadable(): InvalidTokenError {
+  return new InvalidTokenError(
+    "ERR_CERTIFICATE_HEADER",
+    "the client certificate header is unreadable: not one certificate as an RFC 9440 byte sequence, base64 DER or URL-encoded PEM",
+  );
+}
 
 /**
- * The DER bytes of the client certificate in a header value: an RFC 9440 byte sequence
- * (`:MIIC…:`), a URL-encoded PEM, or a PEM whose line breaks a proxy turned into spaces. Returns
- * `undefined` for anything else (no certificate, several values, garbage).
+ * The DER bytes of the client certificate in the value of the header a TLS-terminating proxy sets,
+ * in each form proxies send:
+ * - an RFC 9440 `Client-Cert` byte sequence, `:MIIC…:`;
+ * - base64 DER without colons (HAProxy `%[ssl_c_der,base64]`, Azure App Service `X-ARR-ClientCert`);
+ * - a URL-encoded PEM (nginx `$ssl_client_escaped_cert`, AWS ALB `X-Amzn-Mtls-Clientcert`), or a PEM
+ *   whose line breaks a proxy turned into spaces; URL-encoded base64 DER too.
+ *
+ * Returns `undefined` when no certificate was presented: no header, or an empty value (what HAProxy
+ * and nginx send then). Throws `InvalidTokenError` with code `ERR_CERTIFICATE_HEADER` for any other
+ * value that is not exactly one X.509 certificate (garbage, truncated base64, a PEM key, a chain or
+ * two joined values), so that a proxy sending a form this function does not read is told apart from
+ * a client without a certificate.
  */
 export function parseClientCertificateHeader(value: string | null | undefined): Uint8Array | undefined {
-  if (typeof value !== "string") return undefined;
-  const text = value.trim();
+  if (value === null || value === undefined) return undefined;
+  if (typeof value !== "string") throw unreadable();
+  let text = value.trim();
   if (text === "") return undefined;
+  if (text.includes("%")) {
+    try {
+      text = decodeURIComponent(text).trim();
+    } catch {
+      throw unreadable();
+    }
+  }
   let base64: string | undefined;
-  const sfBinary = /^:([A-Za-z0-9+/]+={0,2}):$/.exec(text);
+  const sfBinary = /^:([^:]*):$/.exec(text);
   if (sfBinary) {
     base64 = sfBinary[1];
+  } else if (text.startsWith("-----BEGIN")) {
+    const blocks = [...text.matchAll(PEM_BLOCK)];
+    // One certificate and nothing else: a chain, two joined values or a key is not a client certificate.
+    if (blocks.length !== 1 || blocks[0]?.[0] !== text || blocks[0][1] !== "CERTIFICATE") throw unreadable();
+    base64 = blocks[0][2]?.replace(/\s+/g, "");
   } else {
-    let decoded = text;
-    if (text.includes("%")) {
-      try {
-        decoded = decodeURIComponent(text);
-      } catch {
-        return undefined;
-      }
-    }
-    const pem = PEM.exec(decoded);
-    // One certificate only: a chain or two joined values is not one client certificate.
-    if (!pem || decoded.indexOf("-----BEGIN", pem.index + 1) !== -1) return undefined;
-    base64 = pem[1]?.replace(/\s+/g, "");
+    base64 = text;
   }
-  if (!base64 || !/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) return undefined;
+  if (!base64 || !BASE64.test(base64)) throw unreadable();
+  let bytes: Uint8Array;
   try {
     const binary = atob(base64);
-    const bytes = new Uint8Array(binary.length);
+    bytes = new Uint8Array(binary.length);
     for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    // A DER certificate is a SEQUENCE.
-    return bytes[0] === 0x30 ? bytes : undefined;
   } catch {
-    return undefined;
+    throw unreadable();
   }
+  if (!isCertificateDer(bytes)) throw unreadable();
+  return bytes;
+}
+
+/**
+ * The outline of an X.509 certificate in DER (RFC 5280 §4.1): a SEQUENCE spanning every byte that
+ * holds exactly a SEQUENCE (tbsCertificate), a SEQUENCE (signatureAlgorithm) and a BIT STRING
+ * (signatureValue). Truncated base64, a key or other DER fails it.
+ */
+function isCertificateDer(bytes: Uint8Array): boolean {
+  const outer = derElement(bytes, 0);
+  if (outer?.tag !== 0x30 || outer.end !== bytes.length) return false;
+  const tags: number[] = [];
+  for (let offset = outer.contentStart; offset < outer.end; ) {
+    const element = derElement(bytes, offset);
+    if (!element || element.end > outer.end) return false;
+    tags.push(element.tag);
+    offset = element.end;
+  }
+  return tags.length === 3 && tags[0] === 0x30 && tags[1] === 0x30 && tags[2] === 0x03;
+}
+
+/** Tag, start of the contents and end of one DER element (definite lengths only, as DER requires). */
+function derElement(
+  bytes: Uint8Array,
+  offset: number,
+): { tag: number; contentStart: number; end: number } | undefined {
+  const tag = bytes[offset];
+  const first = bytes[offset + 1];
+  if (tag === undefined || first === undefined) return undefined;
+  let length = first;
+  let contentStart = offset + 2;
+  if (first & 0x80) {
+    const count = first & 0x7f;
+    if (count === 0 || count > 4) return undefined;
+    length = 0;
+    for (let i = 0; i < count; i++) {
+      const byte = bytes[contentStart + i];
+      if (byte === undefined) return undefined;
+      length = length * 256 + byte;
+    }
+    contentStart += count;
+  }
+  const end = contentStart + length;
+  return end <= bytes.length ? { tag, contentStart, end } : undefined;
 }
 
 /** RFC 8705 §3.1 `x5t#S256` of a DER certificate (WebCrypto SHA-256, base64url without padding). */
@@ -114,6 +181,7 @@ export function headerCertificateSource(value: string | null | undefined): Clien
  * RFC 8705 §3: checks a verified token against the certificate of the request. Returns `auth` (or a
  * promise of it while the certificate's hash is computed); throws or rejects with
  * `InvalidTokenError` — `ERR_CERTIFICATE_BINDING` for a bound token without its certificate,
+ * `ERR_CERTIFICATE_HEADER` when the header that should carry it is unreadable,
  * `ERR_TOKEN_NOT_CERTIFICATE_BOUND` for an unbound token when bound ones are required.
  */
 export function checkCertificateBinding(

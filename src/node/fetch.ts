@@ -1,3 +1,5 @@
+import { X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
 import * as tls from "node:tls";
 import {
   Agent,
@@ -37,9 +39,10 @@ export interface NodeFetchOptions {
    */
   noProxy?: string;
   /**
-   * Certificate authorities to trust (PEM, one or a list), added to Node's bundled roots (as
-   * `NODE_EXTRA_CA_CERTS` does), so a private CA and public servers both verify. Also used to
-   * verify an https proxy.
+   * Certificate authorities to trust (PEM, one or a list), added to the roots Node trusts by default:
+   * its bundled roots and the certificates of `NODE_EXTRA_CA_CERTS`, on every supported Node. So a
+   * private CA, a corporate CA given to every Node process, and public servers all verify. Also used
+   * to verify an https proxy.
    */
   ca?: PemInput | PemInput[];
   /** Client certificate chain (PEM) for mutual TLS (RFC 8705); needs `key`. */
@@ -230,10 +233,42 @@ function pemText(value: unknown, option: string): string {
   throw new TypeError(`${option} must be PEM text (a string or its bytes)`);
 }
 
+/**
+ * The roots Node trusts when no `ca` is given, so that `ca` adds to them instead of replacing them:
+ * the bundled roots and the certificates of the file named by `NODE_EXTRA_CA_CERTS`. Node 22.15+
+ * and 23.10+ list both through `tls.getCACertificates("default")`; on older versions
+ * `tls.rootCertificates` holds the bundled roots only, and the file is read here, once, as Node reads
+ * it once at start.
+ */
 function defaultRoots(): readonly string[] {
-  // Node 22.15+ also returns NODE_EXTRA_CA_CERTS here; older versions have the bundled roots only.
-  const withExtra = (tls as { getCACertificates?: (type: string) => string[] }).getCACertificates;
-  return withExtra ? withExtra("default") : tls.rootCertificates;
+  const getCACertificates = (tls as { getCACertificates?: (type: string) => string[] }).getCACertificates;
+  if (getCACertificates) return getCACertificates("default");
+  extraRoots ??= readExtraCaCertificates(process.env.NODE_EXTRA_CA_CERTS);
+  return [...tls.rootCertificates, ...extraRoots];
+}
+
+let extraRoots: readonly string[] | undefined;
+
+/**
+ * The certificates of a NODE_EXTRA_CA_CERTS file. A file or certificate that cannot be read is left
+ * out, as Node leaves it out (Node has already printed its warning at start).
+ */
+function readExtraCaCertificates(file: string | undefined): readonly string[] {
+  if (!file) return [];
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return [];
+  }
+  return (text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).filter((pem) => {
+    try {
+      new X509Certificate(pem);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 function poolOptions(options: NodeFetchOptions): { connections?: number; keepAliveTimeout: number } {

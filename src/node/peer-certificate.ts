@@ -37,7 +37,8 @@ export function nodeCertificateSource(
   if (name === undefined) return (socket) => () => peerCertificateThumbprint(socket);
   return (_socket, header) => () => {
     const value = header(name);
-    const der = typeof value === "string" ? parseClientCertificateHeader(value) : undefined;
+    // Node joins a repeated header with ", "; a list left as one is several values, not one certificate.
+    const der = parseClientCertificateHeader(Array.isArray(value) ? value.join(", ") : value);
     return der ? sha256(der) : undefined;
   };
 }

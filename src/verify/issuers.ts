@@ -135,16 +135,18 @@ function ruleFrom(
     entry.scopeClaim === undefined
       ? (preset?.scopeClaim ?? DEFAULT_SCOPE_CLAIMS)
       : toList(entry.scopeClaim, name("scopeClaim"));
-  const roleClients =
+  // Roles defined by the API's own client (Keycloak) or project (Zitadel), never another's.
+  const roleSources: ScopeSource[] =
     entry.resourceClientId !== undefined
-      ? toList(entry.resourceClientId, name("resourceClientId"))
-      : preset?.clientRoles && entry.scopeClaim === undefined
-        ? (audiences ?? [])
+      ? toList(entry.resourceClientId, name("resourceClientId")).map((client) => [
+          "resource_access",
+          client,
+          "roles",
+        ])
+      : preset?.audienceRoles && entry.scopeClaim === undefined
+        ? (audiences ?? []).map(preset.audienceRoles)
         : [];
-  const scopeSources: ScopeSource[] = [
-    ...baseSources,
-    ...roleClients.map((client) => ["resource_access", client, "roles"]),
-  ];
+  const scopeSources: ScopeSource[] = [...baseSources, ...roleSources];
   const jwksUri =
     entry.jwksUri === undefined
       ? undefined

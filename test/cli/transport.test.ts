@@ -1,8 +1,9 @@
 /**
  * `m2m token` and `m2m verify` as child processes on m2m-kit/node's transport: an HTTPS issuer signed
  * by a test CA (--ca), mutual TLS against oidc-provider's mTLS alias endpoint (--cert, --key), a real
- * forward proxy from the environment and from --proxy, with and without credentials. The proxy
- * password is never printed, not even with --debug.
+ * forward proxy from the environment and from --proxy, with and without credentials (from the
+ * environment or a file, never from the command line). The proxy password is never printed, not
+ * even with --debug.
  */
 import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -215,26 +216,99 @@ describe("m2m token and m2m verify on m2m-kit/node's transport", { timeout: 120_
     expect(proxy.log).toEqual([]);
   });
 
-  it("--proxy with credentials works; a wrong password fails once, and neither password is printed", async () => {
-    const good = await m2m([
-      "token",
-      "--issuer",
-      mtlsAs.issuer,
-      ...secretArgs,
-      "--ca",
-      file("ca.pem"),
-      "--proxy",
+  it("--proxy with credentials in it is refused with what to do instead, without echoing them or sending anything", async () => {
+    for (const value of [
       authProxy.urlWithCredentials,
-    ]);
+      authProxy.urlWithCredentials.replace(/\/\/[^@]*@/, `//${PROXY_PASSWORD}@`), // a token as the user name
+    ]) {
+      for (const command of [
+        ["token", "--issuer", mtlsAs.issuer, ...secretArgs],
+        ["verify", "a.b.c", "--issuer", mtlsAs.issuer, "--audience", API],
+      ]) {
+        const refused = await m2m([...command, "--ca", file("ca.pem"), "--proxy", value, "--debug"]);
+        expect(refused.code).toBe(2);
+        // --debug adds the stack, which repeats the message only.
+        expect(refused.stderr).not.toContain(PROXY_PASSWORD);
+        expect(refused.stderr.split("\n")[0]).toBe(
+          `m2m ${command[0]}: --proxy must not hold credentials: every user of this machine can read a command line. Give --proxy http://host:port with --proxy-user NAME and the password in an environment variable (--proxy-password-env VAR) or a file (--proxy-password-file FILE), or set HTTPS_PROXY / HTTP_PROXY to the proxy URL with its credentials`,
+        );
+        expect(refused.stdout).toBe("");
+      }
+    }
+    expect(authProxy.log).toEqual([]);
+  });
+
+  it("--proxy-user with the password from --proxy-password-env or --proxy-password-file authenticates to the proxy", async () => {
+    await writeFile(file("proxy-password"), `${PROXY_PASSWORD}\n`, { mode: 0o600 });
+    const proxyUrl = authProxy.url;
+    const results: string[] = [];
+    for (const [args, env] of [
+      [["--proxy-password-env", "PROXY_PASSWORD"], { PROXY_PASSWORD }],
+      [["--proxy-password-file", file("proxy-password")], {}],
+    ] as const) {
+      authProxy.log.length = 0;
+      const good = await m2m(
+        [
+          "token",
+          "--issuer",
+          mtlsAs.issuer,
+          ...secretArgs,
+          "--ca",
+          file("ca.pem"),
+          "--proxy",
+          proxyUrl,
+          "--proxy-user",
+          "svc-proxy",
+          ...args,
+        ],
+        env,
+      );
+      expect(good.stderr).toBe("");
+      expect(good.code).toBe(0);
+      expect(authProxy.log.length).toBeGreaterThanOrEqual(1);
+      expect(authProxy.log.every((entry) => entry.method === "CONNECT" && entry.allowed)).toBe(true);
+      results.push(good.stdout.trim());
+    }
+
+    authProxy.log.length = 0;
+    const verified = await m2m(
+      [
+        "verify",
+        results[0] as string,
+        "--issuer",
+        mtlsAs.issuer,
+        "--audience",
+        API,
+        "--ca",
+        file("ca.pem"),
+        "--proxy",
+        proxyUrl,
+        "--proxy-user",
+        "svc-proxy",
+        "--proxy-password-env",
+        "PROXY_PASSWORD",
+      ],
+      { PROXY_PASSWORD },
+    );
+    expect(verified.code).toBe(0);
+    expect(authProxy.log.every((entry) => entry.method === "CONNECT" && entry.allowed)).toBe(true);
+  });
+
+  it("HTTPS_PROXY with credentials authenticates; a wrong password, from it or --proxy-password-env, fails once and is not printed", async () => {
+    authProxy.log.length = 0;
+    const good = await m2m(["token", "--issuer", mtlsAs.issuer, ...secretArgs, "--ca", file("ca.pem")], {
+      HTTPS_PROXY: authProxy.urlWithCredentials,
+    });
     expect(good.stderr).toBe("");
     expect(good.code).toBe(0);
-    expect(authProxy.log.length).toBeGreaterThanOrEqual(1);
     expect(authProxy.log.every((entry) => entry.method === "CONNECT" && entry.allowed)).toBe(true);
-    authProxy.log.length = 0;
 
     const wrong = authProxy.urlWithCredentials.replace(encodeURIComponent(PROXY_PASSWORD), "wr0ng-Pa55");
     for (const [args, env] of [
-      [["--proxy", wrong], {}],
+      [
+        ["--proxy", authProxy.url, "--proxy-user", "svc-proxy", "--proxy-password-env", "PROXY_PASSWORD"],
+        { PROXY_PASSWORD: "wr0ng-Pa55" },
+      ],
       [[], { HTTPS_PROXY: wrong }],
     ] as const) {
       authProxy.log.length = 0;
@@ -262,22 +336,48 @@ describe("m2m token and m2m verify on m2m-kit/node's transport", { timeout: 120_
       // Not transient: one refused CONNECT, no retry.
       expect(authProxy.log.filter((entry) => !entry.allowed)).toHaveLength(1);
     }
+  });
 
-    const verify = await m2m([
-      "verify",
-      good.stdout.trim(),
-      "--issuer",
-      mtlsAs.issuer,
-      "--audience",
-      API,
-      "--ca",
-      file("ca.pem"),
-      "--proxy",
-      wrong,
-      "--debug",
-    ]);
-    expect(verify.code).toBe(1);
-    expect(verify.stdout + verify.stderr).not.toContain("wr0ng-Pa55");
+  it("proxy credential options used wrongly are usage errors that repeat no value", async () => {
+    const base = ["token", "--issuer", plainAs.issuer, ...secretArgs];
+    const cases: Array<[string[], Record<string, string>, string]> = [
+      [
+        ["--proxy-user", "svc-proxy", "--proxy-password-env", "PROXY_PASSWORD"],
+        { PROXY_PASSWORD },
+        "--proxy-user, --proxy-password-env and --proxy-password-file go with --proxy (a proxy from HTTPS_PROXY / HTTP_PROXY carries its own credentials)",
+      ],
+      [
+        ["--proxy", proxy.url, "--proxy-user", "svc-proxy"],
+        {},
+        "--proxy-user needs the password: --proxy-password-env VAR or --proxy-password-file FILE",
+      ],
+      [
+        ["--proxy", proxy.url, "--proxy-user", `svc-proxy:${PROXY_PASSWORD}`],
+        {},
+        "--proxy-user is the user name alone (no colon); the password goes in --proxy-password-env or --proxy-password-file",
+      ],
+      [
+        ["--proxy", proxy.url, "--proxy-password-env", "PROXY_PASSWORD"],
+        { PROXY_PASSWORD },
+        "--proxy-password-env and --proxy-password-file need --proxy-user (the user name)",
+      ],
+      [
+        ["--proxy", proxy.url, "--proxy-user", "svc-proxy", "--proxy-password-env", PROXY_PASSWORD],
+        {},
+        "--proxy-password-env: the environment variable it names is not set or empty (pass the variable's name, not the password)",
+      ],
+      [
+        ["--proxy", proxy.url, "--proxy-user", "svc-proxy", "--proxy-password-file", PROXY_PASSWORD],
+        {},
+        "--proxy-password-file: the file cannot be read (ENOENT)",
+      ],
+    ];
+    for (const [args, env, message] of cases) {
+      const result = await m2m([...base, ...args], env);
+      expect(result.code, message).toBe(2);
+      expect(result.stderr).toBe(`m2m token: ${message}\n`);
+    }
+    expect(proxy.log).toEqual([]);
   });
 
   it("a --proxy that is not a URL is a usage error that does not echo it", async () => {

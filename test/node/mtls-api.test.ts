@@ -54,6 +54,30 @@ function transport(cert?: TestCert): NodeFetch {
 const rfc9440 = (cert: TestCert) => `:${cert.der.toString("base64")}:`;
 /** nginx `$ssl_client_escaped_cert`, AWS ALB `X-Amzn-Mtls-Clientcert`: the PEM, URL-encoded. */
 const escapedPem = (cert: TestCert) => encodeURIComponent(cert.cert);
+/** HAProxy `%[ssl_c_der,base64]`: the DER certificate in base64, no colons. */
+const haproxy = (cert: TestCert) => cert.der.toString("base64");
+const PRESENTED_NONE =
+  "the access token is bound to a client certificate (RFC 8705) and the request presented none";
+const UNREADABLE =
+  "the client certificate header is unreadable: not one certificate as an RFC 9440 byte sequence, base64 DER or URL-encoded PEM";
+/** Header values a proxy might send that are not one certificate: each is refused as unreadable. */
+const unreadableValues = () => {
+  const base64 = haproxy(pki.client);
+  const truncated = base64.slice(0, Math.floor(base64.length / 8) * 4); // valid base64, half a certificate
+  return {
+    garbage: "garbage",
+    "RFC 9440 with garbage": ":not base64 at all:",
+    "truncated base64": truncated,
+    "truncated RFC 9440": `:${truncated}:`,
+    "URL-encoded PEM of a private key": encodeURIComponent(pki.client.key),
+    "a private key labelled CERTIFICATE": encodeURIComponent(
+      pki.client.key.replace(/PRIVATE KEY/g, "CERTIFICATE"),
+    ),
+    "a chain": encodeURIComponent(`${pki.client.cert}${pki.ca.cert}`),
+    "two joined values": `${rfc9440(pki.client)}, ${rfc9440(pki.otherClient)}`,
+    "bad URL encoding": "%E0%A4%A",
+  };
+};
 
 beforeAll(async () => {
   pki = await createTestPki();
@@ -248,6 +272,42 @@ describe.each([
     expect(result.status).toBe(401);
     expect((await call(unconfigured, unboundToken, { headers: { [HEADER]: "garbage" } })).status).toBe(200);
   });
+
+  it("HAProxy's base64 DER without colons (%[ssl_c_der,base64]) of the bound certificate → 200", async () => {
+    const result = await call(api, boundToken, { headers: { [HEADER]: haproxy(pki.client) } });
+    expect(result).toMatchObject({ status: 200, body: { client: "orders-job" } });
+    const other = await call(api, boundToken, { headers: { [HEADER]: haproxy(pki.otherClient) } });
+    expect(other.status).toBe(401);
+    expect(other.body.error_description).toMatch(/bound to another client certificate/);
+  });
+
+  it("no header, or the empty value HAProxy and nginx send without a certificate → presented none", async () => {
+    for (const headers of [{}, { [HEADER]: "" }] as Record<string, string>[]) {
+      const result = await call(api, boundToken, { headers });
+      expect(result.status).toBe(401);
+      expect(result.body.error_description).toBe(PRESENTED_NONE);
+    }
+  });
+
+  it("a value that is not one certificate → 401 unreadable, code ERR_CERTIFICATE_HEADER, not presented none", async () => {
+    const events: Array<{ type: string; code?: string }> = [];
+    const watched = await start({ clientCertificateHeader: HEADER, onEvent: (e: never) => events.push(e) });
+    for (const [name, value] of Object.entries(unreadableValues())) {
+      events.length = 0;
+      const result = await call(watched, boundToken, { headers: { [HEADER]: value } });
+      expect(result.status, name).toBe(401);
+      expect(result.challenge, name).toContain('error="invalid_token"');
+      expect(result.body, name).toEqual({ error: "invalid_token", error_description: UNREADABLE });
+      expect(
+        events.filter((e) => e.type === "request_refused"),
+        name,
+      ).toEqual([
+        expect.objectContaining({ status: 401, error: "invalid_token", code: "ERR_CERTIFICATE_HEADER" }),
+      ]);
+    }
+    // Read only for a token that needs it: an unbound token does not depend on the header.
+    expect((await call(watched, unboundToken, { headers: { [HEADER]: "garbage" } })).status).toBe(200);
+  });
 });
 
 describe.each([
@@ -312,13 +372,19 @@ describe("options and header formats", () => {
     await expect(app.register(m2mAuth, { verifier, clientCertificateHeader: "" })).rejects.toThrow(TypeError);
   });
 
-  it("parses RFC 9440, URL-encoded PEM and PEM with spaces to the DER bytes", () => {
+  it("parses RFC 9440, base64 DER, URL-encoded PEM and PEM with spaces to the DER bytes", () => {
     const der = new Uint8Array(pki.client.der);
     expect(parseClientCertificateHeader(rfc9440(pki.client))).toEqual(der);
+    expect(parseClientCertificateHeader(haproxy(pki.client))).toEqual(der);
+    expect(parseClientCertificateHeader(encodeURIComponent(haproxy(pki.client)))).toEqual(der);
     expect(parseClientCertificateHeader(escapedPem(pki.client))).toEqual(der);
     expect(parseClientCertificateHeader(pki.client.cert.replace(/\n/g, " "))).toEqual(der);
-    expect(parseClientCertificateHeader(`${pki.client.cert}${pki.ca.cert}`)).toBeUndefined();
-    expect(parseClientCertificateHeader("")).toBeUndefined();
-    expect(parseClientCertificateHeader(":AAAA:")).toBeUndefined();
+    for (const none of ["", "  ", undefined, null])
+      expect(parseClientCertificateHeader(none)).toBeUndefined();
+    for (const [name, value] of Object.entries({ ...unreadableValues(), short: ":AAAA:" })) {
+      expect(() => parseClientCertificateHeader(value), name).toThrow(
+        expect.objectContaining({ name: "InvalidTokenError", code: "ERR_CERTIFICATE_HEADER" }),
+      );
+    }
   });
 });

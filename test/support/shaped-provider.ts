@@ -94,8 +94,9 @@ function readTarget(
       return undefined;
     }
     case "zitadel": {
-      const marker = /^urn:zitadel:iam:org:project:id:(.+):aud$/;
-      const kept = scopes.filter((s) => !marker.test(s));
+      // Zitadel's reserved scopes (projects in aud, role assertion) are read by Zitadel itself.
+      const reserved = /^urn:zitadel:iam:org:(?:project:id:.+:aud|projects:roles|project:role:.+)$/;
+      const kept = scopes.filter((s) => !reserved.test(s));
       if (kept.length > 0) params.set("scope", kept.join(" "));
       else params.delete("scope");
       return undefined;
