@@ -334,10 +334,33 @@ function requestCall(
 
 /**
  * The `x5t#S256` of the client certificate the request was made with (RFC 8705 §3.1), when the
- * adapter can see one: a value, or a promise while its hash is computed.
+ * adapter can see one: a value, or a promise while its hash is computed. A certificate header that
+ * cannot be read (`ERR_CERTIFICATE_HEADER`) counts as none here and is kept in `read.unreadable`:
+ * it is the answer only for a token bound to a certificate, so an unbound token is not refused
+ * because of a header it does not need.
  */
-function presentedCertificate(request: RequestCredentials): string | undefined | Promise<string | undefined> {
-  return request.clientCertificate?.();
+function presentedCertificate(
+  request: RequestCredentials,
+  read: { unreadable?: unknown },
+): string | undefined | Promise<string | undefined> {
+  const unreadable = (error: unknown): undefined => {
+    if (m2mCode(error) !== "ERR_CERTIFICATE_HEADER") throw error;
+    read.unreadable = error;
+    return undefined;
+  };
+  try {
+    const x5t = request.clientCertificate?.();
+    return x5t instanceof Promise ? x5t.catch(unreadable) : x5t;
+  } catch (error) {
+    return unreadable(error);
+  }
+}
+
+/** The refusal to answer: a missing certificate of a bound token is explained by an unreadable header. */
+function explained(error: unknown, read: { unreadable?: unknown }): unknown {
+  return read.unreadable !== undefined && m2mCode(error) === "ERR_CERTIFICATE_BINDING"
+    ? read.unreadable
+    : error;
 }
 
 /**
@@ -391,14 +414,16 @@ function authenticateWithDpop(
       throw withDpop(failure(400, "invalid_request", description, realm));
     }
     // RFC 8705 §3 holds whatever the scheme: a token bound to a certificate (too) needs that certificate.
+    const read: { unreadable?: unknown } = {};
     return Promise.resolve()
-      .then(() => presentedCertificate(request))
+      .then(() => presentedCertificate(request, read))
       .then((x5t) =>
         verifyDpopRequest(verifier, dpop, rest, request, (jkt) =>
           requestCall(options, request, x5t, jkt),
         ).then((auth) => checkCertificateBinding(auth, () => x5t, options)),
       )
-      .catch((error: unknown) => {
+      .catch((thrown: unknown) => {
+        const error = explained(thrown, read);
         const answer = dpopFailure(error, dpop, realm);
         if (!answer) throw toHttpAuthError(error, realm);
         throw new HttpAuthError(answer.status, answer.error, answer.description, answer.headers, {
@@ -447,11 +472,14 @@ function authenticateBearer(
     throw failure(401, "unauthorized", "authentication is required", options.realm);
   }
   // A malformed credential is a bad request (400), whatever the verifier would say of it.
+  const read: { unreadable?: unknown } = {};
   const refuse = (error: unknown) =>
-    B64TOKEN.test(token) ? toHttpAuthError(error, options.realm) : malformedToken(options.realm);
+    B64TOKEN.test(token)
+      ? toHttpAuthError(explained(error, read), options.realm)
+      : malformedToken(options.realm);
   let certificate: string | undefined | Promise<string | undefined>;
   try {
-    certificate = presentedCertificate(request);
+    certificate = presentedCertificate(request, read);
   } catch (error) {
     throw refuse(error);
   }
