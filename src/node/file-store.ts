@@ -1,14 +1,16 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, open, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import type { TokenLease, TokenStore, TokenWriteContext } from "../client/store.js";
+import { OBTAINED_AT_SKEW_MS } from "../client/stored-token-check.js";
 import type { StoredToken } from "../client/token.js";
+import { MAX_TOKEN_LIFETIME_SECONDS } from "../client/token-response.js";
 import {
   checkEncryptionKey,
   createTokenSealer,
-  decodeStoredToken,
   type EncryptionKeyInput,
+  readStoredToken,
   type TokenSealer,
 } from "../lib/token-crypto.js";
 
@@ -23,9 +25,10 @@ export interface FileTokenStoreOptions {
   directory?: string;
   /**
    * Encrypts values with AES-256-GCM and names entries with HMAC-SHA-256: a secret of at least 32
-   * characters or bytes. Without it the file holds tokens in plain JSON (mode 0600 still applies).
+   * characters or bytes. Without it (or with `null`) the file holds tokens in plain JSON (mode 0600
+   * still applies).
    */
-  encryptionKey?: EncryptionKeyInput;
+  encryptionKey?: EncryptionKeyInput | null;
   /**
    * The fetch lease (as in `m2m-kit/redis`): `ttlMs` default 10 000, `waitTimeoutMs` default
    * 15 000. `false`: share tokens, but every process fetches on a miss.
@@ -43,11 +46,44 @@ export interface FileTokenStoreOptions {
    * is held only for one read-modify-write of the file.
    */
   staleLockMs?: number;
+  /**
+   * The user id that must own the folder and the file. Default: this process's (`process.getuid()`).
+   * As ssh does with its keys, a folder or file owned by another user, or writable by group or
+   * others, is refused: the store then keeps tokens in this process's memory only.
+   */
+  ownerUid?: number;
+  /** The file or folder was refused (`store_refused`), or an entry read back was (`entry_refused`). */
+  onEvent?: (event: FileStoreEvent) => void;
 }
+
+/** Events of a {@link FileTokenStore}. They never carry a token or a value from the file. */
+export type FileStoreEvent =
+  | {
+      /**
+       * The file or its folder is owned by another user or writable by group or others (or is not a
+       * plain file or folder): the store does not read or write it, and keeps tokens in memory only.
+       */
+      type: "store_refused";
+      /** The file or folder refused. */
+      path: string;
+      /** Why. */
+      reason: string;
+    }
+  | {
+      /**
+       * An entry read back was refused (unreadable with this `encryptionKey`, not a token, a lifetime
+       * over one year, obtained in the future, …): a miss, removed so the next token takes its place.
+       */
+      type: "entry_refused";
+      /** Which check failed (never the value). */
+      reason: string;
+    };
 
 interface FileEntry {
   /** Sealed (or plain JSON) StoredToken. */
   v: string;
+  /** obtainedAt, ms since the epoch: orders writes. */
+  o: number;
   /** expiresAt, ms since the epoch. */
   e: number;
   /** Fingerprint of the token. */
@@ -57,12 +93,24 @@ interface FileEntry {
 }
 
 interface FileData {
-  version: 1;
+  version: 2;
   entries: Record<string, FileEntry>;
   leases: Record<string, { id: string; until: number }>;
 }
 
-const empty = (): FileData => ({ version: 1, entries: {}, leases: {} });
+interface LocalEntry {
+  token: StoredToken & { obtainedAt: number };
+  /** When the file last confirmed it (ms since the epoch); 0 when the file kept another entry. */
+  checkedAt: number;
+  /** Not in the file (the write failed, or the file is refused): kept when the file has nothing. */
+  unsynced: boolean;
+}
+
+/** An in-process entry older than this (ms) is read again from the file before use. */
+const UNCONFIRMED_MS = 1_000;
+const MAX_LIFETIME_MS = MAX_TOKEN_LIFETIME_SECONDS * 1000;
+
+const empty = (): FileData => ({ version: 2, entries: {}, leases: {} });
 
 function defaultDirectory(): string {
   const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
@@ -77,7 +125,31 @@ function positive(value: unknown, option: string, fallback: number): number {
   return value;
 }
 
+/** Could a client have written this entry? (An entry that could not never blocks a write.) */
+function plausible(entry: FileEntry | undefined, now: number): entry is FileEntry {
+  if (typeof entry !== "object" || entry === null) return false;
+  const { o, e, v } = entry;
+  return (
+    typeof v === "string" &&
+    typeof o === "number" &&
+    typeof e === "number" &&
+    o <= now + OBTAINED_AT_SKEW_MS &&
+    e > now &&
+    e - o <= MAX_LIFETIME_MS
+  );
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The file or folder is not safe to share tokens through. */
+class PlaceRefused extends Error {
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(reason);
+  }
+}
 
 /**
  * A {@link TokenStore} in one file, shared by every process of one host: CLIs and cron jobs whose
@@ -86,8 +158,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  *
  * The file is written atomically (a temporary file, then `rename`), with mode 0600; every
  * read-modify-write holds a lock file (`<path>.lock`, created exclusively), taken over when its
- * process is gone or it is older than `staleLockMs`. File errors never fail `getToken`: the client
- * then fetches on its own.
+ * process is gone or it is older than `staleLockMs`. A file or folder owned by another user or
+ * writable by group or others is refused (`store_refused`; memory only). What is read back is checked
+ * as a fresh token response would be; a refused entry is a miss that the next write replaces. Writes
+ * are ordered by when the token was obtained. An in-process copy older than a second is read again
+ * from the file, so an `invalidate` in another process reaches this one within a second. File errors
+ * never fail `getToken`: the client then fetches on its own.
  *
  * @throws TypeError on a bad option, naming it.
  * @example
@@ -101,11 +177,21 @@ export class FileTokenStore implements TokenStore {
   /** The file this store keeps its tokens in. */
   readonly path: string;
   readonly lease: TokenLease | undefined;
+  /**
+   * A keyed hash of a client secret's digest for the client's cache keys (HMAC-SHA-256 under a key
+   * derived from `encryptionKey`). Absent without `encryptionKey` (the client then uses PBKDF2).
+   */
+  readonly credentialFingerprint?: (digest: string) => Promise<string>;
   readonly #lockPath: string;
   readonly #sealer: TokenSealer;
   readonly #staleLockMs: number;
-  readonly #l1 = new Map<string, StoredToken>();
+  readonly #ownerUid: number | undefined;
+  readonly #onEvent: ((event: FileStoreEvent) => void) | undefined;
+  readonly #l1 = new Map<string, LocalEntry>();
   readonly #names = new Map<string, Promise<string>>();
+  /** The place check, once it passed; a refusal is kept in `#refused`. */
+  #placeChecked: Promise<void> | undefined;
+  #refused = false;
 
   constructor(options: FileTokenStoreOptions = {}) {
     if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
@@ -120,9 +206,23 @@ export class FileTokenStore implements TokenStore {
     }
     this.path = options.path ?? join(options.directory ?? defaultDirectory(), "m2m-tokens.json");
     this.#lockPath = `${this.path}.lock`;
-    checkEncryptionKey(options.encryptionKey);
-    this.#sealer = createTokenSealer(options.encryptionKey);
+    if (options.encryptionKey !== null) checkEncryptionKey(options.encryptionKey);
+    this.#sealer = createTokenSealer(options.encryptionKey ?? undefined);
+    const sealer = this.#sealer;
+    if (sealer.fingerprint)
+      this.credentialFingerprint = (digest) => sealer.fingerprint?.(digest) as Promise<string>;
     this.#staleLockMs = positive(options.staleLockMs, "staleLockMs", 5_000);
+    if (
+      options.ownerUid !== undefined &&
+      (typeof options.ownerUid !== "number" || !Number.isInteger(options.ownerUid) || options.ownerUid < 0)
+    ) {
+      throw new TypeError("ownerUid must be a non-negative integer (a user id)");
+    }
+    this.#ownerUid = options.ownerUid ?? process.getuid?.();
+    if (options.onEvent !== undefined && typeof options.onEvent !== "function") {
+      throw new TypeError("onEvent must be a function");
+    }
+    this.#onEvent = options.onEvent;
     const lease = options.lease ?? {};
     if (lease !== false && (typeof lease !== "object" || lease === null)) {
       throw new TypeError("lease must be an object or false");
@@ -138,39 +238,62 @@ export class FileTokenStore implements TokenStore {
   }
 
   /**
-   * The token under `key`: from this process's memory before its refresh window, else read from the
-   * file (decrypted when `encryptionKey` is set). An unreadable file is a miss, not a failure.
+   * The token under `key`: from this process's memory before its refresh window while the file
+   * confirmed it less than a second ago, else read from the file (decrypted when `encryptionKey` is
+   * set) and checked. An unreadable file is a miss, not a failure.
    */
   get(key: string): StoredToken | undefined | Promise<StoredToken | undefined> {
     const local = this.#l1.get(key);
     const now = Date.now();
-    if (local && now < local.refreshAt && now < local.expiresAt) return local;
+    if (
+      local &&
+      now < local.token.refreshAt &&
+      now < local.token.expiresAt &&
+      (this.#refused || (local.checkedAt !== 0 && now - local.checkedAt < UNCONFIRMED_MS))
+    ) {
+      return local.token;
+    }
     return this.#read(key);
   }
 
   async set(key: string, token: StoredToken, context?: TokenWriteContext): Promise<void> {
+    const now = Date.now();
+    const stored = { ...token, obtainedAt: token.obtainedAt ?? now };
     const local = this.#l1.get(key);
-    if (!local || local.expiresAt <= token.expiresAt) this.#l1.set(key, token);
+    const entry: LocalEntry = { token: stored, checkedAt: now, unsynced: true };
+    if (!local || local.token.obtainedAt <= stored.obtainedAt) this.#l1.set(key, entry);
     try {
       const name = await this.#name(key);
-      const value = await this.#sealer.seal(JSON.stringify(token), name);
-      const fingerprint = await this.#fingerprint(token.accessToken);
+      const value = await this.#sealer.seal(JSON.stringify(stored), name);
+      const fingerprint = await this.#fingerprint(stored.accessToken);
       const groups = await Promise.all((context?.groups ?? []).map((g) => this.#name(`group\n${g}`)));
+      let written = false;
       await this.#update((data) => {
         const current = data.entries[name];
-        // Never replace a token that expires later.
-        if (current && current.e >= token.expiresAt) return false;
-        data.entries[name] = { v: value, e: token.expiresAt, f: fingerprint, g: groups };
+        // Never replace a token obtained at the same time or later (unless no client wrote it).
+        if (plausible(current, Date.now()) && current.o >= stored.obtainedAt) return false;
+        data.entries[name] = {
+          v: value,
+          o: stored.obtainedAt,
+          e: stored.expiresAt,
+          f: fingerprint,
+          g: groups,
+        };
+        written = true;
         return true;
       });
+      entry.unsynced = false;
+      // The file kept another entry: the next use reads it.
+      if (!written) entry.checkedAt = 0;
     } catch {
-      // The file is out of reach: this process keeps its token in memory.
+      // The file is out of reach or refused: this process keeps its token in memory.
     }
   }
 
   async delete(key: string, condition?: { accessToken?: string }): Promise<void> {
     const accessToken = condition?.accessToken;
-    if (accessToken === undefined || this.#l1.get(key)?.accessToken === accessToken) this.#l1.delete(key);
+    if (accessToken === undefined || this.#l1.get(key)?.token.accessToken === accessToken)
+      this.#l1.delete(key);
     try {
       const name = await this.#name(key);
       const fingerprint = accessToken === undefined ? undefined : await this.#fingerprint(accessToken);
@@ -192,7 +315,7 @@ export class FileTokenStore implements TokenStore {
       await this.#update((data) => {
         let changed = false;
         for (const [entryName, entry] of Object.entries(data.entries)) {
-          if (entry.g.includes(name)) {
+          if (Array.isArray(entry.g) && entry.g.includes(name)) {
             delete data.entries[entryName];
             changed = true;
           }
@@ -219,22 +342,59 @@ export class FileTokenStore implements TokenStore {
   }
 
   async #read(key: string): Promise<StoredToken | undefined> {
-    const local = this.#l1.get(key);
-    let remote: StoredToken | undefined;
+    const startedAt = Date.now();
+    let remote: (StoredToken & { obtainedAt: number }) | undefined;
     try {
       const name = await this.#name(key);
       const entry = (await this.#load()).entries[name];
-      if (entry) remote = decodeStoredToken(await this.#sealer.open(entry.v, name));
+      if (entry) remote = await this.#open(name, entry);
     } catch {
-      remote = undefined;
+      // Unreadable or refused: this process's own copy, unconfirmed.
+      const local = this.#l1.get(key);
+      return local && Date.now() < local.token.expiresAt ? local.token : undefined;
     }
-    const now = Date.now();
-    const best = [local, remote]
-      .filter((t): t is StoredToken => t !== undefined && now < t.expiresAt)
-      .sort((a, b) => b.expiresAt - a.expiresAt)[0];
-    if (best) this.#l1.set(key, best);
-    else this.#l1.delete(key);
-    return best;
+    const local = this.#l1.get(key);
+    let best: LocalEntry | undefined;
+    if (remote) {
+      best =
+        local && local.token.obtainedAt > remote.obtainedAt
+          ? local
+          : { token: remote, checkedAt: startedAt, unsynced: false };
+    } else {
+      // Not in the file: dropped by another process (invalidate), unless it never got there.
+      best = local?.unsynced ? local : undefined;
+    }
+    if (best) {
+      best.checkedAt = startedAt;
+      this.#l1.set(key, best);
+    } else {
+      this.#l1.delete(key);
+    }
+    return best && Date.now() < best.token.expiresAt ? best.token : undefined;
+  }
+
+  /** The entry's token when it passes the checks; a refused entry is removed while unchanged. */
+  async #open(name: string, entry: FileEntry): Promise<(StoredToken & { obtainedAt: number }) | undefined> {
+    let refused: string;
+    try {
+      const read = readStoredToken(await this.#sealer.open(entry.v, name), Date.now());
+      if ("token" in read) {
+        const token = read.token as StoredToken & { obtainedAt: number };
+        if (token.obtainedAt === entry.o && token.expiresAt === entry.e) return token;
+        refused = "plain fields differ from the value";
+      } else {
+        refused = read.refused;
+      }
+    } catch {
+      refused = this.#sealer.encrypted ? "not sealed with this encryptionKey" : "not a stored token";
+    }
+    this.#emit({ type: "entry_refused", reason: refused });
+    await this.#update((data) => {
+      if (data.entries[name]?.v !== entry.v) return false;
+      delete data.entries[name];
+      return true;
+    }).catch(() => {});
+    return undefined;
   }
 
   async #acquire(key: string, ttlMs: number): Promise<(() => Promise<void>) | undefined> {
@@ -243,8 +403,17 @@ export class FileTokenStore implements TokenStore {
     let taken = false;
     await this.#update((data) => {
       const current = data.leases[name];
-      if (current && current.until > Date.now()) return false;
-      data.leases[name] = { id, until: Date.now() + ttlMs };
+      const now = Date.now();
+      // A lease no client can have written (no time, or too far ahead) is taken over.
+      if (
+        current &&
+        typeof current.until === "number" &&
+        current.until > now &&
+        current.until <= now + ttlMs * 10
+      ) {
+        return false;
+      }
+      data.leases[name] = { id, until: now + ttlMs };
       taken = true;
       return true;
     });
@@ -263,6 +432,7 @@ export class FileTokenStore implements TokenStore {
   }
 
   async #load(): Promise<FileData> {
+    await this.#checkPlace();
     let text: string;
     try {
       text = await readFile(this.path, "utf8");
@@ -272,8 +442,14 @@ export class FileTokenStore implements TokenStore {
     }
     try {
       const data = JSON.parse(text) as FileData;
-      if (data?.version !== 1 || typeof data.entries !== "object" || typeof data.leases !== "object") {
-        return empty();
+      if (
+        data?.version !== 2 ||
+        typeof data.entries !== "object" ||
+        data.entries === null ||
+        typeof data.leases !== "object" ||
+        data.leases === null
+      ) {
+        return empty(); // another version's file, or damaged: replaced by the next write
       }
       return data;
     } catch {
@@ -288,13 +464,13 @@ export class FileTokenStore implements TokenStore {
       const now = Date.now();
       let pruned = false;
       for (const [name, entry] of Object.entries(data.entries)) {
-        if (entry.e <= now) {
+        if (!plausible(entry, now)) {
           delete data.entries[name];
           pruned = true;
         }
       }
       for (const [name, lease] of Object.entries(data.leases)) {
-        if (lease.until <= now) {
+        if (typeof lease?.until !== "number" || lease.until <= now) {
           delete data.leases[name];
           pruned = true;
         }
@@ -306,8 +482,55 @@ export class FileTokenStore implements TokenStore {
     });
   }
 
+  /**
+   * Like ssh with its keys: the folder and the file (when it exists) must be owned by `ownerUid` and
+   * not writable by group or others, and be a plain folder and file. Checked once; a refusal is
+   * reported once and the store keeps to memory from then on.
+   */
+  #checkPlace(): Promise<void> {
+    if (this.#refused) return Promise.reject(new Error("the token file was refused"));
+    this.#placeChecked ??= this.#inspectPlace().catch((error: unknown) => {
+      this.#placeChecked = undefined;
+      if (error instanceof PlaceRefused) {
+        this.#refused = true;
+        this.#emit({ type: "store_refused", path: error.path, reason: error.message });
+      }
+      throw error;
+    });
+    return this.#placeChecked;
+  }
+
+  async #inspectPlace(): Promise<void> {
+    const folder = dirname(this.path);
+    await mkdir(folder, { recursive: true, mode: 0o700 });
+    const uid = this.#ownerUid;
+    if (uid === undefined) return; // no user ids on this platform (Windows)
+    const check = (path: string, info: { uid: number; mode: number }, kind: string) => {
+      if (info.uid !== uid)
+        throw new PlaceRefused(path, `the ${kind} is owned by another user (uid ${info.uid})`);
+      if ((info.mode & 0o022) !== 0) {
+        throw new PlaceRefused(
+          path,
+          `the ${kind} is writable by group or others (mode ${(info.mode & 0o777).toString(8)})`,
+        );
+      }
+    };
+    const folderInfo = await stat(folder);
+    if (!folderInfo.isDirectory()) throw new PlaceRefused(folder, "not a folder");
+    check(folder, folderInfo, "folder");
+    let fileInfo: Awaited<ReturnType<typeof lstat>>;
+    try {
+      fileInfo = await lstat(this.path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw error;
+    }
+    if (!fileInfo.isFile()) throw new PlaceRefused(this.path, "not a plain file (a link or a device)");
+    check(this.path, fileInfo, "file");
+  }
+
   async #withLock<T>(work: () => Promise<T>): Promise<T> {
-    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+    await this.#checkPlace();
     const deadline = Date.now() + this.#staleLockMs * 2;
     let delay = 2;
     for (;;) {
@@ -348,6 +571,14 @@ export class FileTokenStore implements TokenStore {
       }
     } catch {
       return false; // gone meanwhile: the next open will tell
+    }
+  }
+
+  #emit(event: FileStoreEvent): void {
+    try {
+      this.#onEvent?.(event);
+    } catch {
+      // A failing listener must not break token delivery.
     }
   }
 }
