@@ -1,10 +1,11 @@
 // One process of a fleet, started by the fleet tests with `fork` (IPC), on the built package (as
 // users run it). It builds a ClientCredentialsClient on a shared store (Redis through node-redis or
 // ioredis, or a file), waits for "go", calls getToken and reports what its callers saw.
-// Messages in: { type: "config", config }, { type: "go" }, { type: "targets", targets }, { type: "stop" }.
+// Messages in: { type: "config", config }, { type: "go" }, { type: "targets", targets }, { type: "stop" },
+// { type: "invalidate", audience }.
 // Messages out: { type: "ready" }, { type: "report", report }, { type: "failed", error }, and as they
 // happen { type: "event", event } (store_unavailable / store_recovered; redis_ready for node-redis),
-// { type: "first_token", target }.
+// { type: "first_token", target }, { type: "invalidated", at } (Date.now() when invalidate returned).
 import IORedis, { Cluster as IORedisCluster } from "ioredis";
 import { createClient, createCluster } from "redis";
 import { ClientCredentialsClient } from "../../dist/index.js";
@@ -76,6 +77,7 @@ async function main(config) {
             path: config.store.path,
             encryptionKey: config.encryptionKey,
             lease: config.lease,
+            onEvent,
           })
         : createRedisTokenStore({
             redis: connection.redis,
@@ -88,16 +90,23 @@ async function main(config) {
     tokenEndpoint: config.tokenEndpoint,
     clientId: config.clientId,
     clientSecret: config.clientSecret,
+    extraParams: config.extraParams,
     store,
     onEvent,
   });
-  const report = { calls: 0, errors: [], expired: 0, events, tokens: [], firstTokenAt: {} };
+  const report = { calls: 0, errors: [], expired: 0, events, tokens: [], firstTokenAt: {}, lastServedAt: {} };
   const tokens = new Set();
   let targets = config.targets;
   let stopped = false;
   process.on("message", (message) => {
     if (message.type === "targets") targets = message.targets;
     if (message.type === "stop") stopped = true;
+    if (message.type === "invalidate") {
+      client.invalidate({ audience: message.audience }).then(
+        () => send({ type: "invalidated", at: Date.now() }),
+        (error) => send({ type: "failed", error: String(error?.stack ?? error) }),
+      );
+    }
   });
   send({ type: "ready" });
   await new Promise((resolve) => process.once("message", resolve));
@@ -109,6 +118,7 @@ async function main(config) {
       const exp = jwtExpMs(token.accessToken) ?? token.expiresAt;
       if (exp <= now || token.expiresAt <= now) report.expired++;
       tokens.add(token.accessToken);
+      report.lastServedAt[token.accessToken.slice(-16)] = now;
       const name = `${target.audience} ${target.scope}`;
       if (report.firstTokenAt[name] === undefined) {
         report.firstTokenAt[name] = now;
@@ -139,6 +149,7 @@ async function main(config) {
   }
   report.tokens = [...tokens].map((t) => t.slice(-16));
   await client.close();
+  await store?.close?.();
   await connection?.close().catch(() => {});
   send({ type: "report", report });
 }

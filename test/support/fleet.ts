@@ -28,7 +28,9 @@ export interface WorkerConfig {
   clientId: string;
   clientSecret: string;
   targets: Target[];
-  encryptionKey?: string;
+  /** `null`: the store without encryption (`encryptionKey: null`). */
+  encryptionKey?: string | null;
+  extraParams?: Record<string, string>;
   lease?: { ttlMs?: number; waitTimeoutMs?: number };
   redisTimeoutMs?: number;
   mode:
@@ -45,6 +47,8 @@ export interface WorkerReport {
   tokens: string[];
   /** Date.now() of the first token per "audience scope". */
   firstTokenAt: Record<string, number>;
+  /** Date.now() when each token (by its last 16 characters) was last handed out by getToken. */
+  lastServedAt: Record<string, number>;
 }
 
 export interface Worker {
@@ -57,6 +61,8 @@ export interface Worker {
   seen: Record<string, number>;
   /** "audience scope" of every target this worker has had a token for so far. */
   served: Set<string>;
+  /** Has the worker call `client.invalidate({ audience })`; resolves with Date.now() when it returned. */
+  invalidate(audience: string): Promise<number>;
 }
 
 /**
@@ -139,6 +145,16 @@ function startWorker(config: WorkerConfig): Promise<Worker> {
         report,
         seen,
         served,
+        invalidate: (audience) =>
+          new Promise<number>((done) => {
+            const onMessage = (message: { type: string; at?: number }) => {
+              if (message.type !== "invalidated") return;
+              child.off("message", onMessage);
+              done(message.at as number);
+            };
+            child.on("message", onMessage);
+            child.send({ type: "invalidate", audience });
+          }),
       });
     });
     child.once("exit", (code) => reject(new Error(`worker exited (${code}) before it was ready`)));
