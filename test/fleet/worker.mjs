@@ -5,7 +5,8 @@
 // { type: "invalidate", audience }.
 // Messages out: { type: "ready" }, { type: "report", report }, { type: "failed", error }, and as they
 // happen { type: "event", event } (store_unavailable / store_recovered; redis_ready for node-redis),
-// { type: "first_token", target }, { type: "invalidated", at } (Date.now() when invalidate returned).
+// { type: "first_token", target }, { type: "new_token", token } (last 16 characters of a token seen
+// for the first time), { type: "invalidated", at } (Date.now() when invalidate returned).
 import IORedis, { Cluster as IORedisCluster } from "ioredis";
 import { createClient, createCluster } from "redis";
 import { ClientCredentialsClient } from "../../dist/index.js";
@@ -65,7 +66,12 @@ async function main(config) {
   const onEvent = (event) => {
     events[event.type] = (events[event.type] ?? 0) + 1;
     // Live, so that a test can wait for a condition instead of sleeping.
-    if (event.type === "store_unavailable" || event.type === "store_recovered") {
+    if (
+      event.type === "store_unavailable" ||
+      event.type === "store_recovered" ||
+      event.type === "invalidation_channel_down" ||
+      event.type === "invalidation_channel_up"
+    ) {
       send({ type: "event", event: event.type });
     }
   };
@@ -117,7 +123,10 @@ async function main(config) {
       const now = Date.now();
       const exp = jwtExpMs(token.accessToken) ?? token.expiresAt;
       if (exp <= now || token.expiresAt <= now) report.expired++;
-      tokens.add(token.accessToken);
+      if (!tokens.has(token.accessToken)) {
+        tokens.add(token.accessToken);
+        send({ type: "new_token", token: token.accessToken.slice(-16) });
+      }
       report.lastServedAt[token.accessToken.slice(-16)] = now;
       const name = `${target.audience} ${target.scope}`;
       if (report.firstTokenAt[name] === undefined) {

@@ -61,6 +61,8 @@ export interface Worker {
   seen: Record<string, number>;
   /** "audience scope" of every target this worker has had a token for so far. */
   served: Set<string>;
+  /** Last 16 characters of every distinct token this worker has handed out so far. */
+  tokensSeen: Set<string>;
   /** Has the worker call `client.invalidate({ audience })`; resolves with Date.now() when it returned. */
   invalidate(audience: string): Promise<number>;
 }
@@ -129,9 +131,11 @@ function startWorker(config: WorkerConfig): Promise<Worker> {
   report.catch(() => {});
   const seen: Record<string, number> = {};
   const served = new Set<string>();
-  child.on("message", (message: { type: string; event?: string; target?: string }) => {
+  const tokensSeen = new Set<string>();
+  child.on("message", (message: { type: string; event?: string; target?: string; token?: string }) => {
     if (message.type === "event" && message.event) seen[message.event] = (seen[message.event] ?? 0) + 1;
     if (message.type === "first_token" && message.target) served.add(message.target);
+    if (message.type === "new_token" && message.token) tokensSeen.add(message.token);
   });
   return new Promise((resolveWorker, reject) => {
     child.once("error", reject);
@@ -145,6 +149,7 @@ function startWorker(config: WorkerConfig): Promise<Worker> {
         report,
         seen,
         served,
+        tokensSeen,
         invalidate: (audience) =>
           new Promise<number>((done) => {
             const onMessage = (message: { type: string; at?: number }) => {
