@@ -37,8 +37,12 @@ async function connect(kind: string): Promise<{ redis: RedisClientLike; quit: ()
     const redis = new IORedis(server.port, "127.0.0.1");
     return { redis, quit: () => redis.quit() };
   }
-  const redis = await (kind === "node-redis 4" ? createClient4 : createClient)({ url: server.url }).connect();
-  return { redis: redis as RedisClientLike, quit: () => redis.quit() };
+  if (kind === "node-redis 4") {
+    const redis = await createClient4({ url: server.url }).connect();
+    return { redis, quit: () => redis.quit() };
+  }
+  const redis = await createClient({ url: server.url }).connect();
+  return { redis, quit: () => redis.quit() };
 }
 
 describe.each(["node-redis 5", "node-redis 4", "ioredis"])("%s", (kind) => {
