@@ -76,6 +76,7 @@ export class InvalidationChannel {
   /** Bumped whenever the subscription may have gone down: a confirmation begun before is stale. */
   #epoch = 0;
   #up = false;
+  #reportedDown = false;
   readonly #cleanup: Array<() => void> = [];
 
   constructor(redis: unknown, channel: string, events: InvalidationEvents) {
@@ -116,13 +117,7 @@ export class InvalidationChannel {
     for (const cleanup of this.#cleanup.splice(0)) cleanup();
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
-    if (!subscriber) return;
-    try {
-      if (typeof subscriber.destroy === "function") (subscriber.destroy as () => void)();
-      else if (typeof subscriber.disconnect === "function") await (subscriber.disconnect as () => unknown)();
-    } catch {
-      // Already closed.
-    }
+    if (subscriber) await destroy(subscriber);
   }
 
   async #subscribe(kind: NonNullable<ReturnType<typeof kindOf>>): Promise<void> {
@@ -157,7 +152,6 @@ export class InvalidationChannel {
     if (kind === "ioredis") {
       on("connect", () => (subscriber.stream as { unref?: () => void } | undefined)?.unref?.());
     }
-    if (this.#closed) return void this.close();
     if (kind === "node-redis" || kind === "node-redis-cluster") {
       await (subscriber.connect as () => Promise<unknown>)();
       if (kind === "node-redis-cluster") {
@@ -170,7 +164,8 @@ export class InvalidationChannel {
     } else {
       await (subscriber.subscribe as (c: string) => Promise<unknown>)(this.#channel);
     }
-    if (this.#closed) await this.close();
+    // Closed while connecting: close() has already let go of it.
+    if (this.#closed) await destroy(subscriber);
   }
 
   async #confirm(kind: "node-redis" | "ioredis", subscriber: Any, deliver: Listener): Promise<void> {
@@ -193,6 +188,7 @@ export class InvalidationChannel {
     }
   }
 
+  /** Reported once when it never came up, then once per fall after each time it was up. */
   #down(why: string): void {
     this.#epoch++;
     this.liveSince = undefined;
@@ -203,10 +199,18 @@ export class InvalidationChannel {
       this.#events.state(false, why);
     }
   }
-
-  #reportedDown = false;
 }
 
 function reason(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Closes a duplicated connection at once (node-redis 5 `destroy`, node-redis 4 and ioredis `disconnect`). */
+async function destroy(subscriber: Any): Promise<void> {
+  try {
+    if (typeof subscriber.destroy === "function") (subscriber.destroy as () => void)();
+    else if (typeof subscriber.disconnect === "function") await (subscriber.disconnect as () => unknown)();
+  } catch {
+    // Already closed.
+  }
 }

@@ -50,12 +50,20 @@ describe.each(["node-redis 5", "node-redis 4", "ioredis"])("%s", (kind) => {
     const { redis, quit } = await connect(kind);
     try {
       const events: RedisStoreEvent[] = [];
-      const store = createRedisTokenStore({ redis, encryptionKey: null, onEvent: (e) => events.push(e) });
+      // A loaded machine may be slow to answer: the channel is under test here, not timeouts.
+      const store = createRedisTokenStore({
+        redis,
+        encryptionKey: null,
+        redisTimeoutMs: 5_000,
+        onEvent: (e) => events.push(e),
+      });
       expect(await subscribers()).toBe(0);
       await store.get("k");
       await until("the subscription", () => store.invalidationChannelUp, { timeoutMs: 5_000 });
       expect(await subscribers()).toBe(1);
-      expect(events).toEqual([{ type: "invalidation_channel_up" }]);
+      expect(events.filter((e) => e.type.startsWith("invalidation_channel"))).toEqual([
+        { type: "invalidation_channel_up" },
+      ]);
       await store.close();
       await until("no subscription", async () => (await subscribers()) === 0, { timeoutMs: 5_000 });
       expect(store.invalidationChannelUp).toBe(false);
