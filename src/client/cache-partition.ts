@@ -5,6 +5,7 @@
  * Two clients that differ in any of them never share a token, in memory or in a shared store.
  */
 import { base64url, calculateJwkThumbprint, exportJWK, importPKCS8, type JWK } from "jose";
+import { requestScopedIo } from "../lib/runtime.js";
 import type { AuthMethod, PrivateKeyInput } from "../oauth/client-auth.js";
 import { isCryptoKey, isMutualTlsMethod } from "../oauth/client-auth.js";
 import type { MaybePromise, TokenStore } from "./store.js";
@@ -35,13 +36,22 @@ export interface CredentialFingerprint {
   current(): MaybePromise<string>;
 }
 
-/** A fingerprint computed once, then answered synchronously. */
+/**
+ * A fingerprint computed once, then answered synchronously. Where one request must not wait on
+ * another's work (Workers), each caller computes until one has finished.
+ */
 function once(compute: () => Promise<string>): CredentialFingerprint {
   let value: string | undefined;
   let pending: Promise<string> | undefined;
   return {
     current() {
       if (value !== undefined) return value;
+      if (requestScopedIo) {
+        return compute().then((v) => {
+          value ??= v;
+          return value;
+        });
+      }
       pending ??= compute().then(
         (v) => {
           value = v;

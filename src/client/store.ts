@@ -80,7 +80,11 @@ export interface TokenLease {
 /** Bounded in-memory store (least recently used entries go first). */
 export class MemoryTokenStore implements TokenStore {
   readonly #cache: LRUCache<string, StoredToken>;
-  #hashKey: Promise<CryptoKey> | undefined;
+  /**
+   * A random secret of this store (it never leaves the process), for credential fingerprints. Made on
+   * first use: Workers allow no random values at module scope, where clients are often made.
+   */
+  #salt: Uint8Array | undefined;
 
   /** @param options - `maxEntries`: most tokens kept, least recently used dropped first. Default 1000. */
   constructor(options: { maxEntries?: number } = {}) {
@@ -101,11 +105,17 @@ export class MemoryTokenStore implements TokenStore {
     this.#cache.delete(key);
   }
 
-  /** HMAC-SHA-256 of `digest` under a random key of this store (it never leaves the process). */
+  /**
+   * SHA-256 of `digest` after a random secret of this store (it never leaves the process): the keyed
+   * hash of a client secret for the client's cache keys, cheap and the same in every request.
+   */
   async credentialFingerprint(digest: string): Promise<string> {
-    this.#hashKey ??= crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-    const mac = await crypto.subtle.sign("HMAC", await this.#hashKey, new TextEncoder().encode(digest));
-    return base64url.encode(new Uint8Array(mac));
+    this.#salt ??= crypto.getRandomValues(new Uint8Array(32));
+    const text = new TextEncoder().encode(digest);
+    const input = new Uint8Array(this.#salt.length + text.length);
+    input.set(this.#salt);
+    input.set(text, this.#salt.length);
+    return base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", input)));
   }
 
   /** Number of cached tokens. */
