@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, open, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { readFile, rename, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { TokenLease, TokenStore, TokenWriteContext } from "../client/store.js";
 import { OBTAINED_AT_SKEW_MS } from "../client/stored-token-check.js";
 import type { StoredToken } from "../client/token.js";
@@ -9,75 +9,15 @@ import { MAX_TOKEN_LIFETIME_SECONDS } from "../client/token-response.js";
 import {
   checkEncryptionKey,
   createTokenSealer,
-  type EncryptionKeyInput,
   readStoredToken,
   type TokenSealer,
 } from "../lib/token-crypto.js";
+import { withFileLock } from "./file-lock.js";
+import { inspectPlace, PlaceRefused } from "./file-place.js";
 
-/** Options of {@link FileTokenStore}. */
-export interface FileTokenStoreOptions {
-  /**
-   * The store's file. Default: `m2m-tokens.json` in `directory`, which defaults to
-   * `$XDG_CACHE_HOME/m2m-kit` or `~/.cache/m2m-kit`. Created with mode 0600 (its folder 0700).
-   */
-  path?: string;
-  /** Folder of the default file name. */
-  directory?: string;
-  /**
-   * Encrypts values with AES-256-GCM and names entries with HMAC-SHA-256: a secret of at least 32
-   * characters or bytes. Without it (or with `null`) the file holds tokens in plain JSON (mode 0600
-   * still applies).
-   */
-  encryptionKey?: EncryptionKeyInput | null;
-  /**
-   * The fetch lease (as in `m2m-kit/redis`): `ttlMs` default 10 000, `waitTimeoutMs` default
-   * 15 000. `false`: share tokens, but every process fetches on a miss.
-   */
-  lease?:
-    | {
-        /** Lease lifetime in ms: a holder that dies blocks the others at most this long. Default 10 000. */
-        ttlMs?: number;
-        /** How long a caller waits for the holder's token before it fetches on its own, in ms. Default 15 000. */
-        waitTimeoutMs?: number;
-      }
-    | false;
-  /**
-   * A lock file older than this (ms), or whose process is gone, is taken over. Default 5 000; the lock
-   * is held only for one read-modify-write of the file.
-   */
-  staleLockMs?: number;
-  /**
-   * The user id that must own the folder and the file. Default: this process's (`process.getuid()`).
-   * As ssh does with its keys, a folder or file owned by another user, or writable by group or
-   * others, is refused: the store then keeps tokens in this process's memory only.
-   */
-  ownerUid?: number;
-  /** The file or folder was refused (`store_refused`), or an entry read back was (`entry_refused`). */
-  onEvent?: (event: FileStoreEvent) => void;
-}
+import type { FileStoreEvent, FileTokenStoreOptions } from "./file-store-options.js";
 
-/** Events of a {@link FileTokenStore}. They never carry a token or a value from the file. */
-export type FileStoreEvent =
-  | {
-      /**
-       * The file or its folder is owned by another user or writable by group or others (or is not a
-       * plain file or folder): the store does not read or write it, and keeps tokens in memory only.
-       */
-      type: "store_refused";
-      /** The file or folder refused. */
-      path: string;
-      /** Why. */
-      reason: string;
-    }
-  | {
-      /**
-       * An entry read back was refused (unreadable with this `encryptionKey`, not a token, a lifetime
-       * over one year, obtained in the future, …): a miss, removed so the next token takes its place.
-       */
-      type: "entry_refused";
-      /** Which check failed (never the value). */
-      reason: string;
-    };
+export type { FileStoreEvent, FileTokenStoreOptions } from "./file-store-options.js";
 
 interface FileEntry {
   /** Sealed (or plain JSON) StoredToken. */
@@ -139,18 +79,6 @@ function plausible(entry: FileEntry | undefined, now: number): entry is FileEntr
   );
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** The file or folder is not safe to share tokens through. */
-class PlaceRefused extends Error {
-  constructor(
-    readonly path: string,
-    reason: string,
-  ) {
-    super(reason);
-  }
-}
-
 /**
  * A {@link TokenStore} in one file, shared by every process of one host: CLIs and cron jobs whose
  * every run is a new process reuse a token across runs, and concurrent processes fetch one token
@@ -182,7 +110,6 @@ export class FileTokenStore implements TokenStore {
    * derived from `encryptionKey`). Absent without `encryptionKey` (the client then uses PBKDF2).
    */
   readonly credentialFingerprint?: (digest: string) => Promise<string>;
-  readonly #lockPath: string;
   readonly #sealer: TokenSealer;
   readonly #staleLockMs: number;
   readonly #ownerUid: number | undefined;
@@ -205,7 +132,6 @@ export class FileTokenStore implements TokenStore {
       throw new TypeError("directory must be a non-empty string");
     }
     this.path = options.path ?? join(options.directory ?? defaultDirectory(), "m2m-tokens.json");
-    this.#lockPath = `${this.path}.lock`;
     if (options.encryptionKey !== null) checkEncryptionKey(options.encryptionKey);
     this.#sealer = createTokenSealer(options.encryptionKey ?? undefined);
     const sealer = this.#sealer;
@@ -489,7 +415,7 @@ export class FileTokenStore implements TokenStore {
    */
   #checkPlace(): Promise<void> {
     if (this.#refused) return Promise.reject(new Error("the token file was refused"));
-    this.#placeChecked ??= this.#inspectPlace().catch((error: unknown) => {
+    this.#placeChecked ??= inspectPlace(this.path, this.#ownerUid).catch((error: unknown) => {
       this.#placeChecked = undefined;
       if (error instanceof PlaceRefused) {
         this.#refused = true;
@@ -500,78 +426,9 @@ export class FileTokenStore implements TokenStore {
     return this.#placeChecked;
   }
 
-  async #inspectPlace(): Promise<void> {
-    const folder = dirname(this.path);
-    await mkdir(folder, { recursive: true, mode: 0o700 });
-    const uid = this.#ownerUid;
-    if (uid === undefined) return; // no user ids on this platform (Windows)
-    const check = (path: string, info: { uid: number; mode: number }, kind: string) => {
-      if (info.uid !== uid)
-        throw new PlaceRefused(path, `the ${kind} is owned by another user (uid ${info.uid})`);
-      if ((info.mode & 0o022) !== 0) {
-        throw new PlaceRefused(
-          path,
-          `the ${kind} is writable by group or others (mode ${(info.mode & 0o777).toString(8)})`,
-        );
-      }
-    };
-    const folderInfo = await stat(folder);
-    if (!folderInfo.isDirectory()) throw new PlaceRefused(folder, "not a folder");
-    check(folder, folderInfo, "folder");
-    let fileInfo: Awaited<ReturnType<typeof lstat>>;
-    try {
-      fileInfo = await lstat(this.path);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-      throw error;
-    }
-    if (!fileInfo.isFile()) throw new PlaceRefused(this.path, "not a plain file (a link or a device)");
-    check(this.path, fileInfo, "file");
-  }
-
   async #withLock<T>(work: () => Promise<T>): Promise<T> {
     await this.#checkPlace();
-    const deadline = Date.now() + this.#staleLockMs * 2;
-    let delay = 2;
-    for (;;) {
-      try {
-        const handle = await open(this.#lockPath, "wx", 0o600);
-        await handle.writeFile(`${process.pid}\n`);
-        await handle.close();
-        break;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      }
-      if (await this.#lockIsStale()) {
-        await unlink(this.#lockPath).catch(() => {});
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error("the token file stays locked");
-      await sleep(delay);
-      delay = Math.min(delay * 2, 50);
-    }
-    try {
-      return await work();
-    } finally {
-      await unlink(this.#lockPath).catch(() => {});
-    }
-  }
-
-  async #lockIsStale(): Promise<boolean> {
-    try {
-      const [info, text] = await Promise.all([stat(this.#lockPath), readFile(this.#lockPath, "utf8")]);
-      if (Date.now() - info.mtimeMs > this.#staleLockMs) return true;
-      const pid = Number.parseInt(text, 10);
-      if (!Number.isInteger(pid) || pid <= 0) return false; // being written right now
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch (error) {
-        return (error as NodeJS.ErrnoException).code === "ESRCH";
-      }
-    } catch {
-      return false; // gone meanwhile: the next open will tell
-    }
+    return withFileLock(`${this.path}.lock`, this.#staleLockMs, work);
   }
 
   #emit(event: FileStoreEvent): void {

@@ -6,18 +6,12 @@ import { MAX_TOKEN_LIFETIME_SECONDS } from "../client/token-response.js";
 import {
   checkEncryptionKey,
   createTokenSealer,
-  type EncryptionKeyInput,
   randomId,
   readStoredToken,
   type TokenSealer,
 } from "../lib/token-crypto.js";
-import {
-  type RedisClientLike,
-  type RedisCommands,
-  type Script,
-  toCommands,
-  withTimeout,
-} from "./commands.js";
+import { type RedisCommands, type Script, toCommands, withTimeout } from "./commands.js";
+import { RedisHealth } from "./health.js";
 import { InvalidationChannel, invalidationMessage } from "./invalidation.js";
 import {
   ACQUIRE,
@@ -29,90 +23,9 @@ import {
   SET_IF_NEWER,
   TOMBSTONE_IF,
 } from "./scripts.js";
+import type { RedisStoreEvent, RedisTokenStoreOptions } from "./token-store-options.js";
 
-/** Options of {@link createRedisTokenStore}. */
-export interface RedisTokenStoreOptions {
-  /**
-   * A connected node-redis 4/5/6 client (`createClient()`) or cluster (`createCluster()`), or an
-   * ioredis `Redis` or `Cluster`. Connection, TLS and auth stay yours; the store never connects
-   * except for one connection duplicated from it (`duplicate()`) for its invalidation channel.
-   */
-  redis: RedisClientLike;
-  /** Prefix of every key name and of the invalidation channel. Must not contain `{` or `}`. Default `"m2m:"`. */
-  keyPrefix?: string;
-  /**
-   * Required. A secret of at least 32 characters (e.g. `openssl rand -base64 32`) or 32 bytes, the
-   * same for the whole fleet: values are sealed with AES-256-GCM, key names and credential
-   * fingerprints are HMAC-SHA-256 (WebCrypto), so that only the fleet can read or plant a token.
-   * `null` stores plain JSON under SHA-256 names: then anyone who can write to Redis can plant a
-   * token that the fleet will use. Missing (or `undefined`) is a `TypeError`.
-   */
-  encryptionKey: EncryptionKeyInput | null;
-  /**
-   * The fetch lease: `ttlMs` (default 10 000) bounds how long a dead holder blocks the others;
-   * `waitTimeoutMs` (default 15 000) how long a caller waits for the holder's token before it fetches
-   * on its own. `false`: share tokens but let every process fetch on a miss.
-   */
-  lease?:
-    | {
-        /** Lease lifetime in ms: a holder that dies blocks the others at most this long. Default 10 000. */
-        ttlMs?: number;
-        /** How long a caller waits for the holder's token before it fetches on its own, in ms. Default 15 000. */
-        waitTimeoutMs?: number;
-      }
-    | false;
-  /** Each Redis command's timeout, in ms; a slower answer counts as Redis being down. Default 500. */
-  redisTimeoutMs?: number;
-  /** After a Redis failure, commands are skipped (in-process cache only) for this long, in ms. Default 1 000. */
-  retryAfterMs?: number;
-  /** Bound of the in-process cache (L1) in front of Redis. Default 1 000 entries. */
-  l1MaxEntries?: number;
-  /**
-   * Redis became unreachable or answers again, the invalidation channel went down or came back, an
-   * entry read back was refused (see {@link RedisStoreEvent}).
-   */
-  onEvent?: (event: RedisStoreEvent) => void;
-}
-
-/** Events of a Redis store. They never carry a key name, a token or a value. */
-export type RedisStoreEvent =
-  | {
-      /** A Redis command failed or timed out: the store works from its in-process cache for `retryAfterMs`. */
-      type: "store_unavailable";
-      /** What the store was doing (`get`, `set`, `delete`, `lease`, …). */
-      operation: string;
-      /** The error's message (the Redis client's, or the timeout). */
-      reason: string;
-    }
-  | {
-      /** Redis answers again; sharing resumes. */
-      type: "store_recovered";
-      /** How long Redis was considered unreachable, in ms. */
-      unavailableMs: number;
-    }
-  | {
-      /**
-       * The invalidation channel (a pub/sub subscription) is down or could not be set up: until it is
-       * back, in-process entries older than a second are read again from Redis before use.
-       */
-      type: "invalidation_channel_down";
-      /** Why (the Redis client's message). */
-      reason: string;
-    }
-  | {
-      /** The invalidation channel is subscribed (again): in-process hits cost no round trip. */
-      type: "invalidation_channel_up";
-    }
-  | {
-      /**
-       * An entry read back from Redis was refused (unreadable with this `encryptionKey`, not a token,
-       * a lifetime over one year, obtained in the future, …): it is a miss, and it is deleted so that
-       * the next token written takes its place.
-       */
-      type: "entry_refused";
-      /** Which check failed (never the value). */
-      reason: string;
-    };
+export type { RedisStoreEvent, RedisTokenStoreOptions } from "./token-store-options.js";
 
 interface L1Entry {
   token: StoredToken & { obtainedAt: number };
@@ -170,7 +83,6 @@ export class RedisTokenStore implements TokenStore {
   readonly #prefix: string;
   readonly #sealer: TokenSealer;
   readonly #timeoutMs: number;
-  readonly #retryAfterMs: number;
   readonly #onEvent: ((event: RedisStoreEvent) => void) | undefined;
   readonly #l1: LRUCache<string, L1Entry>;
   readonly #names = new LRUCache<string, Promise<string>>({ max: 2000 });
@@ -178,8 +90,7 @@ export class RedisTokenStore implements TokenStore {
   readonly #channel: InvalidationChannel;
   /** Bumped by every invalidation message: a read begun before one does not fill L1. */
   #invalidations = 0;
-  #downSince: number | undefined;
-  #skipUntil = 0;
+  readonly #health: RedisHealth;
 
   constructor(options: RedisTokenStoreOptions) {
     if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
@@ -200,7 +111,7 @@ export class RedisTokenStore implements TokenStore {
     if (sealer.fingerprint)
       this.credentialFingerprint = (digest) => sealer.fingerprint?.(digest) as Promise<string>;
     this.#timeoutMs = positive(options.redisTimeoutMs, "redisTimeoutMs", 500);
-    this.#retryAfterMs = positive(options.retryAfterMs, "retryAfterMs", 1_000);
+    const retryAfterMs = positive(options.retryAfterMs, "retryAfterMs", 1_000);
     const l1Max = options.l1MaxEntries ?? 1000;
     if (!Number.isInteger(l1Max) || l1Max < 1) throw new TypeError("l1MaxEntries must be a positive integer");
     this.#l1 = new LRUCache({ max: l1Max });
@@ -208,6 +119,7 @@ export class RedisTokenStore implements TokenStore {
       throw new TypeError("onEvent must be a function");
     }
     this.#onEvent = options.onEvent;
+    this.#health = new RedisHealth(this.#redis, retryAfterMs, (event) => this.#emit(event));
     const lease = options.lease ?? {};
     if (lease !== false && (typeof lease !== "object" || lease === null)) {
       throw new TypeError("lease must be an object or false");
@@ -229,7 +141,7 @@ export class RedisTokenStore implements TokenStore {
 
   /** True while Redis is considered unreachable (the store then works from its in-process cache). */
   get unavailable(): boolean {
-    return this.#downSince !== undefined;
+    return this.#health.unavailable;
   }
 
   /**
@@ -279,7 +191,7 @@ export class RedisTokenStore implements TokenStore {
     if (!current || current.token.obtainedAt <= stored.obtainedAt) this.#l1.set(key, entry);
     const ttlMs = Math.ceil(stored.expiresAt - now);
     if (ttlMs <= 0) return;
-    await this.#attempt("set", async () => {
+    await this.#health.attempt("set", async () => {
       const value = await this.#sealer.seal(JSON.stringify(stored), name);
       const fingerprint = await this.#fingerprint(stored.accessToken);
       const written = await this.#run(SET_IF_NEWER, this.#tokenKey(name), [
@@ -308,7 +220,7 @@ export class RedisTokenStore implements TokenStore {
     const accessToken = condition?.accessToken;
     const entry = this.#l1.get(key);
     if (accessToken === undefined || entry?.token.accessToken === accessToken) this.#l1.delete(key);
-    await this.#attempt("delete", async () => {
+    await this.#health.attempt("delete", async () => {
       const name = await this.#name(key);
       const fingerprint = accessToken === undefined ? "" : await this.#fingerprint(accessToken);
       const dropped = await this.#run(TOMBSTONE_IF, this.#tokenKey(name), [fingerprint, String(Date.now())]);
@@ -325,7 +237,7 @@ export class RedisTokenStore implements TokenStore {
     for (const [key, entry] of this.#l1.entries()) {
       if (entry.groups.includes(group)) this.#l1.delete(key);
     }
-    await this.#attempt("deleteGroup", async () => {
+    await this.#health.attempt("deleteGroup", async () => {
       const groupKey = this.#groupKey(await this.#name(`group\n${group}`));
       const members = (await this.#run(INDEX_MEMBERS, groupKey, [])) as unknown[];
       const dropped: string[] = [];
@@ -400,7 +312,7 @@ export class RedisTokenStore implements TokenStore {
     const startedAt = Date.now();
     const invalidations = this.#invalidations;
     const name = await this.#name(key);
-    const remote = await this.#attempt("get", () => this.#fetch(name));
+    const remote = await this.#health.attempt("get", () => this.#fetch(name));
     const local = this.#l1.get(key);
     const now = Date.now();
     if (remote === undefined) {
@@ -484,7 +396,7 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async #acquire(key: string, ttlMs: number): Promise<(() => Promise<void>) | undefined> {
-    if (!this.#available()) throw new Error("Redis is unavailable");
+    if (!this.#health.available()) throw new Error("Redis is unavailable");
     const id = randomId();
     const leaseKey = this.#leaseKey(await this.#name(key));
     const release = async () => {
@@ -506,10 +418,10 @@ export class RedisTokenStore implements TokenStore {
         },
       );
     } catch (error) {
-      this.#failed("acquire", error);
+      this.#health.failed("acquire", error);
       throw error;
     }
-    this.#succeeded();
+    this.#health.succeeded();
     return Number(answer) === 1 ? release : undefined;
   }
 
@@ -519,46 +431,6 @@ export class RedisTokenStore implements TokenStore {
 
   #run(script: Script, key: string, args: string[]): Promise<unknown> {
     return withTimeout(script.run(this.#redis, key, args), this.#timeoutMs);
-  }
-
-  #available(): boolean {
-    if (Date.now() < this.#skipUntil) return false;
-    if (!this.#redis.ready()) {
-      this.#failed("connect", new Error("the Redis client is not connected"));
-      return false;
-    }
-    return true;
-  }
-
-  /** Runs `operation` unless Redis is known to be down; failures are recorded, never thrown. */
-  async #attempt<T>(name: string, operation: () => Promise<T>): Promise<T | undefined> {
-    if (!this.#available()) return undefined;
-    try {
-      const result = await operation();
-      this.#succeeded();
-      return result;
-    } catch (error) {
-      this.#failed(name, error);
-      return undefined;
-    }
-  }
-
-  #failed(operation: string, error: unknown): void {
-    this.#skipUntil = Date.now() + this.#retryAfterMs;
-    if (this.#downSince !== undefined) return;
-    this.#downSince = Date.now();
-    this.#emit({
-      type: "store_unavailable",
-      operation,
-      reason: error instanceof Error ? error.message : String(error),
-    });
-  }
-
-  #succeeded(): void {
-    if (this.#downSince === undefined) return;
-    const unavailableMs = Date.now() - this.#downSince;
-    this.#downSince = undefined;
-    this.#emit({ type: "store_recovered", unavailableMs });
   }
 
   #emit(event: RedisStoreEvent): void {
