@@ -16,7 +16,7 @@ async function runRound(round) {
     await redis.connect();
   }
   const store = redis
-    ? createRedisTokenStore({ redis, encryptionKey: round.encryptionKey, redisTimeoutMs: 5_000 })
+    ? createRedisTokenStore({ redis, encryptionKey: round.encryptionKey ?? null, redisTimeoutMs: 5_000 })
     : undefined;
   const client = new ClientCredentialsClient({
     tokenEndpoint: round.tokenEndpoint,
@@ -44,6 +44,7 @@ async function runRound(round) {
     );
   }
   await client.close();
+  await store?.close();
   await redis?.quit().catch(() => {});
   return { calls, errors, firstError };
 }

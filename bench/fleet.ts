@@ -121,7 +121,7 @@ try {
   console.log("| getToken | median | p99 |");
   console.log("| -------- | ------ | --- |");
   await measure("memory store hit (default)", client());
-  const plain = createRedisTokenStore({ redis });
+  const plain = createRedisTokenStore({ redis, encryptionKey: null });
   await measure("m2m-kit/redis L1 hit", client(plain));
   const sealed = createRedisTokenStore({ redis, encryptionKey: ENCRYPTION_KEY });
   await measure("m2m-kit/redis L1 hit, encrypted", client(sealed));
@@ -132,6 +132,7 @@ try {
     () => sealed.clearLocal(),
     2_000,
   );
+  await Promise.all([plain.close(), sealed.close()]);
   await redis.quit();
 
   const sizes = (process.env.BENCH_FLEET_SIZES ?? "1,8,32").split(",").map(Number);

@@ -9,6 +9,7 @@ import { withRetry } from "../lib/retry.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import { transportInfo } from "../lib/transport.js";
 import { type AudienceParam, CLIENT_PRESETS, type ClientPreset, inferProvider } from "../providers.js";
+import { CachePartition } from "./cache-partition.js";
 import { DpopSession, isResourceNonceChallenge, isTokenNonceChallenge } from "./dpop.js";
 import { EndpointResolver } from "./endpoint.js";
 import { FailureCache } from "./failure-cache.js";
@@ -21,7 +22,7 @@ import {
 } from "./options.js";
 import { authorizedInit, isReplayable } from "./resource-request.js";
 import { Abandoned, SingleFlight } from "./single-flight.js";
-import { MemoryTokenStore } from "./store.js";
+import { type MaybePromise, MemoryTokenStore } from "./store.js";
 import { type KeyedTarget, TargetResolver } from "./target.js";
 import { AccessToken, type StoredToken } from "./token.js";
 import { TokenCache } from "./token-cache.js";
@@ -118,6 +119,7 @@ export class ClientCredentialsClient {
   readonly #preset: ClientPreset | undefined;
   readonly #endpoints: EndpointResolver;
   readonly #targets: TargetResolver;
+  readonly #partition: CachePartition;
   readonly #unauthorized: UnauthorizedPolicy;
   readonly #failures: FailureCache;
   readonly #inflight = new SingleFlight<AccessToken>();
@@ -153,15 +155,20 @@ export class ClientCredentialsClient {
     this.#secret = options.clientSecret;
     this.#dpop = options.dpop ? new DpopSession(options.dpop) : undefined;
     const bound = this.#options.cacheMaxEntries;
-    this.#cache = new TokenCache(
-      options.store ?? new MemoryTokenStore({ maxEntries: bound }),
-      this.#options.clientId,
-      {
-        maxEntries: bound,
-        now: () => this.#clock.now(),
-        onFailure: (operation, error) => this.#emit({ type: "store_failed", operation, error }),
+    const store = options.store ?? new MemoryTokenStore({ maxEntries: bound });
+    this.#cache = new TokenCache(store, this.#options.clientId, {
+      maxEntries: bound,
+      now: () => this.#clock.now(),
+      onFailure: (operation, error) => this.#emit({ type: "store_failed", operation, error }),
+      binding: () => {
+        const dpop = this.#dpop;
+        if (!dpop) return false;
+        return dpop.thumbprint === undefined
+          ? undefined
+          : { thumbprint: dpop.thumbprint, allowBearer: dpop.allowBearer };
       },
-    );
+      onRefused: (reason) => this.#emit({ type: "stored_token_refused", reason }),
+    });
     this.#unauthorized = new UnauthorizedPolicy(this.#options.retryOnUnauthorized, bound);
     this.#failures = new FailureCache(bound);
     this.#refreshPausedUntil = new LRUCache({ max: bound });
@@ -169,15 +176,29 @@ export class ClientCredentialsClient {
       this.#options.provider ??
       inferProvider(new URL(this.#options.issuer ?? this.#options.tokenEndpoint ?? "invalid:"));
     this.#preset = provider ? CLIENT_PRESETS[provider] : undefined;
+    const style = {
+      audienceParam: this.audienceParam,
+      // An explicit audienceParam replaces the preset's translation.
+      scopeTarget: this.#options.audienceParam === undefined ? this.#preset?.scopeTarget : undefined,
+    };
     this.#targets = new TargetResolver(
       this.#options.clientId,
       { audience: this.#options.defaultAudience, scope: this.#options.defaultScope },
-      {
-        audienceParam: this.audienceParam,
-        // An explicit audienceParam replaces the preset's translation.
-        scopeTarget: this.#options.audienceParam === undefined ? this.#preset?.scopeTarget : undefined,
-      },
+      style,
     );
+    this.#partition = new CachePartition({
+      grant: "client_credentials",
+      extraParams: this.#options.extraParams,
+      style,
+      credential: {
+        secret: options.clientSecret,
+        privateKey: options.privateKey,
+        privateKeyAlg: options.privateKeyAlg,
+        clientCertificate: transportInfo(options.fetch)?.clientCertificate,
+      },
+      salt: `${this.#options.issuer ?? this.#options.tokenEndpoint}\n${this.#options.clientId}`,
+      store,
+    });
     this.#endpoints = new EndpointResolver({
       options: this.#options,
       credentials: {
@@ -233,7 +254,7 @@ export class ClientCredentialsClient {
     const known = this.#endpoints.current;
     if (!known) this.#targets.check(options);
     const endpoint = known ?? (await raceAbort(this.#endpoints.discover(), options.signal));
-    const target = this.#targets.resolve(options, endpoint.url, await this.#binding());
+    const target = this.#targets.resolve(options, endpoint.url, await this.#partitionOf(endpoint));
     const key = target.key;
     if (!options.forceRefresh) {
       const found = this.#cache.get(key);
@@ -360,6 +381,14 @@ export class ClientCredentialsClient {
   /** The DPoP key's JWK SHA-256 thumbprint (the `cnf.jkt` of bound tokens), or `undefined` without DPoP. */
   async dpopThumbprint(): Promise<string | undefined> {
     return this.#binding();
+  }
+
+  /** The cache-key partition for requests to `endpoint` (see `CachePartition`). */
+  #partitionOf(endpoint: Endpoint): MaybePromise<string> {
+    const binding = this.#binding();
+    return binding instanceof Promise
+      ? binding.then((thumbprint) => this.#partition.resolve(endpoint.method, thumbprint))
+      : this.#partition.resolve(endpoint.method, binding);
   }
 
   #binding(): string | undefined | Promise<string> {

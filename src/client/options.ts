@@ -137,6 +137,16 @@ export type ClientEvent =
       backoffMs: number | undefined;
     }
   | {
+      /**
+       * The `TokenStore` handed back an entry that is not a usable token for this client (token
+       * syntax, type, DPoP binding, a lifetime over one year, obtained in the future, another key's
+       * audience): it counted as a miss, and the next token written replaces it.
+       */
+      type: "stored_token_refused";
+      /** Which check failed (never the token or a value from it). */
+      reason: string;
+    }
+  | {
       /** The `TokenStore` threw or rejected; the call went on without it (a miss, or no write). */
       type: "store_failed";
       /** The store method that failed. */

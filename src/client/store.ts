@@ -1,3 +1,4 @@
+import { base64url } from "jose";
 import { LRUCache } from "lru-cache";
 import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import type { StoredToken } from "./token.js";
@@ -11,7 +12,13 @@ export type MaybePromise<T> = T | Promise<T>;
 /**
  * Where a client keeps its tokens. The default is in memory, per client; `m2m-kit/redis` and
  * `FileTokenStore` (`m2m-kit/node`) share one store across processes. Keys are opaque strings built
- * from (token endpoint, client id, audience, sorted scope set).
+ * from (token endpoint, client id, audience, sorted scope set) and everything else that changes which
+ * token the server issues or who may use it: `extraParams`, the grant, the authentication method, a
+ * fingerprint of the credential and the DPoP key's thumbprint.
+ *
+ * What a store hands back is checked by the client before it is used (token syntax, type, DPoP
+ * binding, lifetime at most one year, `obtainedAt` not in the future, the key's audience): an entry
+ * that fails is a miss.
  *
  * Shared stores add the optional parts: `lease` (so a fleet fetches one token per key per lifetime),
  * `deleteGroup` (fleet-wide `invalidate`) and the `accessToken` condition of `delete` (the 401 path
@@ -34,6 +41,13 @@ export interface TokenStore {
   deleteGroup?(group: string): MaybePromise<void>;
   /** Present on stores shared by several processes: one of them fetches, the others wait. */
   lease?: TokenLease;
+  /**
+   * A keyed hash (HMAC) of `digest` under a key that only the store's users hold, as a non-empty
+   * string; `digest` is a SHA-256 digest of a client secret (never the secret itself). The client
+   * puts it into its cache keys, so that two secrets never share a token. Without it the client
+   * derives the fingerprint itself with PBKDF2 (100 000 iterations, once per client).
+   */
+  credentialFingerprint?(digest: string): MaybePromise<string>;
 }
 
 /** What the client says about an entry it writes. */
@@ -72,6 +86,11 @@ export const MEMORY_TOKEN_STORE_OPTION_NAMES: OptionNames<
 /** Bounded in-memory store (least recently used entries go first). */
 export class MemoryTokenStore implements TokenStore {
   readonly #cache: LRUCache<string, StoredToken>;
+  /**
+   * A random secret of this store (it never leaves the process), for credential fingerprints. Made on
+   * first use: Workers allow no random values at module scope, where clients are often made.
+   */
+  #salt: Uint8Array | undefined;
 
   /**
    * @param options - `maxEntries`: most tokens kept, least recently used dropped first. Default 1000.
@@ -97,6 +116,19 @@ export class MemoryTokenStore implements TokenStore {
     if (condition?.accessToken !== undefined && this.#cache.get(key)?.accessToken !== condition.accessToken)
       return;
     this.#cache.delete(key);
+  }
+
+  /**
+   * SHA-256 of `digest` after a random secret of this store (it never leaves the process): the keyed
+   * hash of a client secret for the client's cache keys, cheap and the same in every request.
+   */
+  async credentialFingerprint(digest: string): Promise<string> {
+    this.#salt ??= crypto.getRandomValues(new Uint8Array(32));
+    const text = new TextEncoder().encode(digest);
+    const input = new Uint8Array(this.#salt.length + text.length);
+    input.set(this.#salt);
+    input.set(text, this.#salt.length);
+    return base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", input)));
   }
 
   /** Number of cached tokens. */

@@ -11,7 +11,11 @@ export interface Target {
 
 /** A target with its cache key and the form parameters that name it in the provider's style. */
 export interface KeyedTarget extends Target {
-  /** (token endpoint, client id, audience, sorted scope set). */
+  /**
+   * `[token endpoint, client id, audience, sorted scope set, partition]` as JSON: the partition holds
+   * the grant, `extraParams`, the auth method, the credential's fingerprint and the DPoP thumbprint
+   * (see `CachePartition`).
+   */
   key: string;
   /** `scope`, `audience`, `resource`, as this provider wants them. */
   params: ReadonlyArray<readonly [string, string]>;
@@ -99,7 +103,7 @@ export function targetParams(target: Target, style: TargetStyle): Array<[string,
  * scope as given) for string scopes and the defaults, so a cache hit does no parsing or key building.
  */
 export class TargetResolver {
-  readonly #memo = new LRUCache<string, KeyedTarget & { endpoint: string; binding: string | undefined }>({
+  readonly #memo = new LRUCache<string, KeyedTarget & { endpoint: string; partition: string }>({
     max: 256,
   });
 
@@ -116,10 +120,11 @@ export class TargetResolver {
   }
 
   /**
-   * @param binding - The DPoP key thumbprint of a client that binds its tokens: part of the key, so
-   *   tokens bound to another key (another process's) are never served.
+   * @param partition - Everything besides the target that decides which token is issued and who may
+   *   use it (`CachePartition`): part of the key, so that another credential, tenant or DPoP key
+   *   (another process's) is never served this client's tokens.
    */
-  resolve(options: TargetOptions, endpointUrl: string, binding?: string): KeyedTarget {
+  resolve(options: TargetOptions, endpointUrl: string, partition: string): KeyedTarget {
     if (typeof options !== "object" || options === null) {
       throw new TypeError("getToken options must be an object");
     }
@@ -130,13 +135,11 @@ export class TargetResolver {
         ? `${audience ?? ""}\n${options.scope ?? "\u0000"}`
         : undefined;
     const memo = memoKey === undefined ? undefined : this.#memo.get(memoKey);
-    if (memo && memo.endpoint === endpointUrl && memo.binding === binding) return memo;
+    if (memo && memo.endpoint === endpointUrl && memo.partition === partition) return memo;
     const { scope } = this.#read(options);
     const params = targetParams({ audience, scope }, this.style);
-    const parts = [endpointUrl, this.clientId, audience ?? null, scope];
-    if (binding !== undefined) parts.push(`jkt:${binding}`);
-    const key = JSON.stringify(parts);
-    const target = { audience, scope, key, params, endpoint: endpointUrl, binding };
+    const key = JSON.stringify([endpointUrl, this.clientId, audience ?? null, scope, partition]);
+    const target = { audience, scope, key, params, endpoint: endpointUrl, partition };
     if (memoKey !== undefined) this.#memo.set(memoKey, target);
     return target;
   }

@@ -2,6 +2,7 @@ import { LRUCache } from "lru-cache";
 import { StoreUnavailableError } from "../errors.js";
 import type { Clock } from "../lib/clock.js";
 import { MemoryTokenStore, type TokenLease, type TokenStore } from "./store.js";
+import { checkStoredToken, type StoredTokenExpectations } from "./stored-token-check.js";
 import type { StoredToken } from "./token.js";
 
 type MaybePromise<T> = T | Promise<T>;
@@ -28,11 +29,16 @@ const DEGRADED_MS = 60_000;
  * skipped (set, delete), `onFailure` reports it as a `StoreUnavailableError`, and while the store
  * fails tokens are also kept in a bounded in-memory store, so a broken store does not turn every call
  * into a token request.
+ *
+ * What a store hands back is checked before use (`checkStoredToken`, with this client's DPoP binding
+ * and the key's audience); an entry that fails is a miss, reported through `onRefused`. A token
+ * object that passed is remembered, so a hit on the same object costs no second check.
  */
 export class TokenCache {
   /** Key → audience of every key written, so `invalidate({ audience })` finds every scope set. */
   readonly #audienceOf: LRUCache<string, { audience: string | undefined }>;
   readonly #fallback: MemoryTokenStore;
+  readonly #checked = new WeakSet<StoredToken>();
   #degradedUntil = 0;
 
   constructor(
@@ -42,6 +48,10 @@ export class TokenCache {
       maxEntries: number;
       now: () => number;
       onFailure: (operation: "get" | "set" | "delete", error: StoreUnavailableError) => void;
+      /** This client's DPoP binding, as `checkStoredToken` wants it (`undefined`: not known yet). */
+      binding: () => StoredTokenExpectations["dpop"];
+      /** A stored entry failed the checks: it was treated as a miss. */
+      onRefused: (reason: string) => void;
     },
   ) {
     this.#audienceOf = new LRUCache({ max: options.maxEntries });
@@ -61,9 +71,35 @@ export class TokenCache {
     } catch (error) {
       return this.#failed("get", error, key);
     }
-    if (found instanceof Promise) return found.catch((error: unknown) => this.#failed("get", error, key));
+    if (found instanceof Promise) {
+      return found.then(
+        (token) => this.#accept(key, token),
+        (error: unknown) => this.#failed("get", error, key),
+      );
+    }
     if (found === undefined && this.#degradedUntil !== 0) return this.#fallback.get(key);
-    return found;
+    return this.#accept(key, found);
+  }
+
+  /** The token when it passes the read-back checks; `undefined` (a miss) when it does not. */
+  #accept(key: string, token: StoredToken | undefined): StoredToken | undefined {
+    if (token === undefined || this.#checked.has(token)) return token;
+    let audience: string | null | undefined;
+    try {
+      audience = (JSON.parse(key) as unknown[])[2] as string | null;
+    } catch {
+      audience = undefined; // not a key this client built
+    }
+    const reason =
+      typeof token === "object" && token !== null
+        ? checkStoredToken(token, { now: this.options.now(), dpop: this.options.binding(), audience })
+        : "not a token";
+    if (reason !== undefined) {
+      this.options.onRefused(reason);
+      return undefined;
+    }
+    this.#checked.add(token);
+    return token;
   }
 
   async set(key: string, audience: string | undefined, token: StoredToken): Promise<void> {
@@ -199,7 +235,7 @@ export class TokenCache {
 
   async #read(key: string): Promise<StoredToken | undefined> {
     try {
-      return await this.store.get(key);
+      return this.#accept(key, await this.store.get(key));
     } catch {
       return undefined;
     }
@@ -217,7 +253,10 @@ export class TokenCache {
   }
 }
 
-/** The groups of a cache key `[endpoint, clientId, audience, scope]`: per client and per audience. */
+/**
+ * The groups of a cache key `[endpoint, clientId, audience, scope, partition]`: per client and per
+ * audience, whatever the credential, tenant or binding, so `invalidate` reaches every entry of them.
+ */
 function groupsOf(key: string): string[] {
   const [endpoint, clientId, audience] = JSON.parse(key) as [string, string, string | null];
   return [JSON.stringify([endpoint, clientId]), JSON.stringify([endpoint, clientId, audience])];

@@ -31,10 +31,10 @@ export const MAX_TOKEN_LIFETIME_SECONDS = 366 * 24 * 3600;
 const DECIMAL = /^\d+(?:\.\d+)?$/;
 
 /** `access_token`: visible ASCII (%x21-7E), so it always fits an `Authorization` header. */
-const ACCESS_TOKEN = /^[\x21-\x7e]+$/;
+export const ACCESS_TOKEN = /^[\x21-\x7e]+$/;
 
 /** The token types a client can use (RFC 6750 §4, RFC 9449 §5), by their case-insensitive name. */
-const TOKEN_TYPES = new Map([
+export const TOKEN_TYPES = new Map([
   ["bearer", "Bearer"],
   ["dpop", "DPoP"],
 ]);
@@ -239,6 +239,7 @@ export function readTokenResponse(
     tokenType: parsed.tokenType,
     expiresAt: parsed.expiresAt,
     refreshAt: refreshAt(context.sentAt, parsed.expiresAt, context.refreshWindowSeconds),
+    obtainedAt: context.sentAt,
     scope: parsed.scope ?? context.target.scope,
     audience: context.target.audience,
   };

@@ -9,6 +9,12 @@ export interface StoredToken {
   expiresAt: number;
   /** When a background refresh should start, ms since the epoch. */
   refreshAt: number;
+  /**
+   * When the token was obtained (its request was sent), ms since the epoch. Shared stores order
+   * writes by it (a token obtained earlier never replaces one obtained later) and refuse an entry
+   * without it or obtained in the future. The client always sets it.
+   */
+  obtainedAt?: number;
   /** Scopes granted (the response's `scope`, else the requested ones), sorted. */
   scope: string[];
   /** The audience the token was requested for; `undefined` when none was named. */

@@ -39,6 +39,7 @@ export const DEFAULT_EVENT_LEVELS: Readonly<Record<string, LogLevel>> = {
   retry: "warn",
   refresh_failed: "warn",
   token_failed: "error",
+  stored_token_refused: "warn",
 };
 
 /**

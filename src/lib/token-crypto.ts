@@ -5,6 +5,7 @@
  * value moved to another name does not open). Without a key: SHA-256 names, plain JSON values.
  */
 
+import { checkStoredToken, parseStoredToken } from "../client/stored-token-check.js";
 import type { StoredToken } from "../client/token.js";
 
 const encoder = /* @__PURE__ */ new TextEncoder();
@@ -25,6 +26,8 @@ export interface TokenSealer {
   seal(plaintext: string, name: string): Promise<string>;
   /** Throws when the value was not sealed with this key for this name. */
   open(sealed: string, name: string): Promise<string>;
+  /** HMAC-SHA-256 of `value` under a key of its own (credential fingerprints); absent without a key. */
+  fingerprint?(value: string): Promise<string>;
 }
 
 export function checkEncryptionKey(key: unknown, option = "encryptionKey"): void {
@@ -86,6 +89,7 @@ export function createTokenSealer(key: EncryptionKeyInput | undefined): TokenSea
   const keys = crypto.subtle.importKey("raw", bytes, "HKDF", false, ["deriveKey"]).then(async (ikm) => ({
     mac: await derive(ikm, "m2m-kit token store names", { name: "HMAC", hash: "SHA-256" }),
     aes: await derive(ikm, "m2m-kit token store values", { name: "AES-GCM", length: 256 }),
+    credential: await derive(ikm, "m2m-kit credential fingerprints", { name: "HMAC", hash: "SHA-256" }),
   }));
   keys.catch(() => {});
   return {
@@ -116,6 +120,10 @@ export function createTokenSealer(key: EncryptionKeyInput | undefined): TokenSea
       );
       return decoder.decode(plain);
     },
+    async fingerprint(value) {
+      const mac = await crypto.subtle.sign("HMAC", (await keys).credential, encoder.encode(value));
+      return toBase64Url(new Uint8Array(mac));
+    },
   };
 }
 
@@ -124,33 +132,13 @@ export function randomId(): string {
   return toBase64Url(crypto.getRandomValues(new Uint8Array(16)));
 }
 
-/** A stored token read back from shared storage, or `undefined` when the shape is wrong. */
-export function decodeStoredToken(json: string): StoredToken | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== "object" || value === null) return undefined;
-  const t = value as Record<string, unknown>;
-  if (
-    typeof t.accessToken !== "string" ||
-    typeof t.tokenType !== "string" ||
-    typeof t.expiresAt !== "number" ||
-    typeof t.refreshAt !== "number" ||
-    !Array.isArray(t.scope) ||
-    !t.scope.every((s) => typeof s === "string") ||
-    (t.audience !== undefined && t.audience !== null && typeof t.audience !== "string")
-  ) {
-    return undefined;
-  }
-  return {
-    accessToken: t.accessToken,
-    tokenType: t.tokenType,
-    expiresAt: t.expiresAt,
-    refreshAt: t.refreshAt,
-    scope: t.scope as string[],
-    audience: (t.audience ?? undefined) as string | undefined,
-  };
+/**
+ * A stored token read back from shared storage, checked as a fresh token response would be
+ * (`checkStoredToken`, `obtainedAt` required), or why it is refused.
+ */
+export function readStoredToken(json: string, now: number): { token: StoredToken } | { refused: string } {
+  const token = parseStoredToken(json);
+  if (!token) return { refused: "not a stored token" };
+  const refused = checkStoredToken(token, { now, requireObtainedAt: true });
+  return refused === undefined ? { token } : { refused };
 }

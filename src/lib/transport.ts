@@ -7,6 +7,11 @@ export const TRANSPORT_INFO: unique symbol = Symbol.for("m2m-kit.transport") as 
 export interface TransportInfo {
   /** The transport presents a TLS client certificate (RFC 8705 mutual TLS). */
   readonly presentsClientCertificate: boolean;
+  /**
+   * A fingerprint of that certificate (base64url SHA-256 of its DER form, or of the PKCS#12 bytes),
+   * so that clients with two certificates never share a cached token.
+   */
+  readonly clientCertificate?: string;
 }
 
 /** The transport's description, or `undefined` for a `fetch` m2m-kit cannot see into. */
@@ -14,6 +19,12 @@ export function transportInfo(fetchImpl: unknown): TransportInfo | undefined {
   if (typeof fetchImpl !== "function") return undefined;
   const info = (fetchImpl as unknown as { [TRANSPORT_INFO]?: unknown })[TRANSPORT_INFO];
   if (typeof info !== "object" || info === null) return undefined;
-  const presents = (info as { presentsClientCertificate?: unknown }).presentsClientCertificate;
-  return typeof presents === "boolean" ? { presentsClientCertificate: presents } : undefined;
+  const { presentsClientCertificate: presents, clientCertificate } = info as {
+    presentsClientCertificate?: unknown;
+    clientCertificate?: unknown;
+  };
+  if (typeof presents !== "boolean") return undefined;
+  return typeof clientCertificate === "string"
+    ? { presentsClientCertificate: presents, clientCertificate }
+    : { presentsClientCertificate: presents };
 }

@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as tls from "node:tls";
 import {
@@ -162,7 +162,12 @@ export function createNodeFetch(options: NodeFetchOptions = {}): NodeFetch {
       );
     }
   };
-  const info: TransportInfo = Object.freeze({ presentsClientCertificate });
+  const clientCertificate = certificateFingerprint(tlsOptions);
+  const info: TransportInfo = Object.freeze(
+    clientCertificate === undefined
+      ? { presentsClientCertificate }
+      : { presentsClientCertificate, clientCertificate },
+  );
   Object.defineProperties(nodeFetch, {
     presentsClientCertificate: { value: presentsClientCertificate, enumerable: true },
     // Not enumerable: the dispatcher holds the proxy credentials and the TLS key.
@@ -225,6 +230,20 @@ function tlsConnectOptions(options: NodeFetchOptions): tls.ConnectionOptions {
     }
   }
   return result;
+}
+
+/** SHA-256 of the client certificate (DER), or of the PKCS#12 bytes: part of the client's cache key. */
+function certificateFingerprint(options: tls.ConnectionOptions): string | undefined {
+  if (options.pfx !== undefined)
+    return createHash("sha256")
+      .update(options.pfx as Buffer)
+      .digest("base64url");
+  if (typeof options.cert !== "string") return undefined;
+  try {
+    return createHash("sha256").update(new X509Certificate(options.cert).raw).digest("base64url");
+  } catch {
+    return createHash("sha256").update(options.cert).digest("base64url");
+  }
 }
 
 function pemText(value: unknown, option: string): string {

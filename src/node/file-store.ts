@@ -1,50 +1,24 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { readFile, rename, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { TokenLease, TokenStore, TokenWriteContext } from "../client/store.js";
+import { OBTAINED_AT_SKEW_MS } from "../client/stored-token-check.js";
 import type { StoredToken } from "../client/token.js";
+import { MAX_TOKEN_LIFETIME_SECONDS } from "../client/token-response.js";
 import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import {
   checkEncryptionKey,
   createTokenSealer,
-  decodeStoredToken,
-  type EncryptionKeyInput,
+  readStoredToken,
   type TokenSealer,
 } from "../lib/token-crypto.js";
+import { withFileLock } from "./file-lock.js";
+import { inspectPlace, PlaceRefused } from "./file-place.js";
 
-/** Options of {@link FileTokenStore}. */
-export interface FileTokenStoreOptions {
-  /**
-   * The store's file. Default: `m2m-tokens.json` in `directory`, which defaults to
-   * `$XDG_CACHE_HOME/m2m-kit` or `~/.cache/m2m-kit`. Created with mode 0600 (its folder 0700).
-   */
-  path?: string;
-  /** Folder of the default file name. */
-  directory?: string;
-  /**
-   * Encrypts values with AES-256-GCM and names entries with HMAC-SHA-256: a secret of at least 32
-   * characters or bytes. Without it the file holds tokens in plain JSON (mode 0600 still applies).
-   */
-  encryptionKey?: EncryptionKeyInput;
-  /**
-   * The fetch lease (as in `m2m-kit/redis`): `ttlMs` default 10 000, `waitTimeoutMs` default
-   * 15 000. `false`: share tokens, but every process fetches on a miss.
-   */
-  lease?:
-    | {
-        /** Lease lifetime in ms: a holder that dies blocks the others at most this long. Default 10 000. */
-        ttlMs?: number;
-        /** How long a caller waits for the holder's token before it fetches on its own, in ms. Default 15 000. */
-        waitTimeoutMs?: number;
-      }
-    | false;
-  /**
-   * A lock file older than this (ms), or whose process is gone, is taken over. Default 5 000; the lock
-   * is held only for one read-modify-write of the file.
-   */
-  staleLockMs?: number;
-}
+import type { FileStoreEvent, FileTokenStoreOptions } from "./file-store-options.js";
+
+export type { FileStoreEvent, FileTokenStoreOptions } from "./file-store-options.js";
 
 /** The names of {@link FileTokenStoreOptions}. */
 export const FILE_TOKEN_STORE_OPTION_NAMES: OptionNames<FileTokenStoreOptions> = {
@@ -53,6 +27,8 @@ export const FILE_TOKEN_STORE_OPTION_NAMES: OptionNames<FileTokenStoreOptions> =
   encryptionKey: true,
   lease: true,
   staleLockMs: true,
+  ownerUid: true,
+  onEvent: true,
 };
 
 /** The names of the `lease` option's object form. */
@@ -66,6 +42,8 @@ const WHERE = "new FileTokenStore()";
 interface FileEntry {
   /** Sealed (or plain JSON) StoredToken. */
   v: string;
+  /** obtainedAt, ms since the epoch: orders writes. */
+  o: number;
   /** expiresAt, ms since the epoch. */
   e: number;
   /** Fingerprint of the token. */
@@ -75,12 +53,24 @@ interface FileEntry {
 }
 
 interface FileData {
-  version: 1;
+  version: 2;
   entries: Record<string, FileEntry>;
   leases: Record<string, { id: string; until: number }>;
 }
 
-const empty = (): FileData => ({ version: 1, entries: {}, leases: {} });
+interface LocalEntry {
+  token: StoredToken & { obtainedAt: number };
+  /** When the file last confirmed it (ms since the epoch); 0 when the file kept another entry. */
+  checkedAt: number;
+  /** Not in the file (the write failed, or the file is refused): kept when the file has nothing. */
+  unsynced: boolean;
+}
+
+/** An in-process entry older than this (ms) is read again from the file before use. */
+const UNCONFIRMED_MS = 1_000;
+const MAX_LIFETIME_MS = MAX_TOKEN_LIFETIME_SECONDS * 1000;
+
+const empty = (): FileData => ({ version: 2, entries: {}, leases: {} });
 
 function defaultDirectory(): string {
   const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
@@ -95,7 +85,19 @@ function positive(value: unknown, option: string, fallback: number): number {
   return value;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Could a client have written this entry? (An entry that could not never blocks a write.) */
+function plausible(entry: FileEntry | undefined, now: number): entry is FileEntry {
+  if (typeof entry !== "object" || entry === null) return false;
+  const { o, e, v } = entry;
+  return (
+    typeof v === "string" &&
+    typeof o === "number" &&
+    typeof e === "number" &&
+    o <= now + OBTAINED_AT_SKEW_MS &&
+    e > now &&
+    e - o <= MAX_LIFETIME_MS
+  );
+}
 
 /**
  * A {@link TokenStore} in one file, shared by every process of one host: CLIs and cron jobs whose
@@ -104,8 +106,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  *
  * The file is written atomically (a temporary file, then `rename`), with mode 0600; every
  * read-modify-write holds a lock file (`<path>.lock`, created exclusively), taken over when its
- * process is gone or it is older than `staleLockMs`. File errors never fail `getToken`: the client
- * then fetches on its own.
+ * process is gone or it is older than `staleLockMs`. A file or folder owned by another user or
+ * writable by group or others is refused (`store_refused`; memory only). What is read back is checked
+ * as a fresh token response would be; a refused entry is a miss that the next write replaces. Writes
+ * are ordered by when the token was obtained. An in-process copy older than a second is read again
+ * from the file, so an `invalidate` in another process reaches this one within a second. File errors
+ * never fail `getToken`: the client then fetches on its own.
  *
  * @throws TypeError on a bad option, naming it.
  * @example
@@ -119,11 +125,20 @@ export class FileTokenStore implements TokenStore {
   /** The file this store keeps its tokens in. */
   readonly path: string;
   readonly lease: TokenLease | undefined;
-  readonly #lockPath: string;
+  /**
+   * A keyed hash of a client secret's digest for the client's cache keys (HMAC-SHA-256 under a key
+   * derived from `encryptionKey`). Absent without `encryptionKey` (the client then uses PBKDF2).
+   */
+  readonly credentialFingerprint?: (digest: string) => Promise<string>;
   readonly #sealer: TokenSealer;
   readonly #staleLockMs: number;
-  readonly #l1 = new Map<string, StoredToken>();
+  readonly #ownerUid: number | undefined;
+  readonly #onEvent: ((event: FileStoreEvent) => void) | undefined;
+  readonly #l1 = new Map<string, LocalEntry>();
   readonly #names = new Map<string, Promise<string>>();
+  /** The place check, once it passed; a refusal is kept in `#refused`. */
+  #placeChecked: Promise<void> | undefined;
+  #refused = false;
 
   constructor(options: FileTokenStoreOptions = {}) {
     if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
@@ -138,10 +153,23 @@ export class FileTokenStore implements TokenStore {
       throw new TypeError("directory must be a non-empty string");
     }
     this.path = options.path ?? join(options.directory ?? defaultDirectory(), "m2m-tokens.json");
-    this.#lockPath = `${this.path}.lock`;
-    checkEncryptionKey(options.encryptionKey);
-    this.#sealer = createTokenSealer(options.encryptionKey);
+    if (options.encryptionKey !== null) checkEncryptionKey(options.encryptionKey);
+    this.#sealer = createTokenSealer(options.encryptionKey ?? undefined);
+    const sealer = this.#sealer;
+    if (sealer.fingerprint)
+      this.credentialFingerprint = (digest) => sealer.fingerprint?.(digest) as Promise<string>;
     this.#staleLockMs = positive(options.staleLockMs, "staleLockMs", 5_000);
+    if (
+      options.ownerUid !== undefined &&
+      (typeof options.ownerUid !== "number" || !Number.isInteger(options.ownerUid) || options.ownerUid < 0)
+    ) {
+      throw new TypeError("ownerUid must be a non-negative integer (a user id)");
+    }
+    this.#ownerUid = options.ownerUid ?? process.getuid?.();
+    if (options.onEvent !== undefined && typeof options.onEvent !== "function") {
+      throw new TypeError("onEvent must be a function");
+    }
+    this.#onEvent = options.onEvent;
     const lease = options.lease ?? {};
     if (lease !== false && (typeof lease !== "object" || lease === null)) {
       throw new TypeError("lease must be an object or false");
@@ -158,39 +186,62 @@ export class FileTokenStore implements TokenStore {
   }
 
   /**
-   * The token under `key`: from this process's memory before its refresh window, else read from the
-   * file (decrypted when `encryptionKey` is set). An unreadable file is a miss, not a failure.
+   * The token under `key`: from this process's memory before its refresh window while the file
+   * confirmed it less than a second ago, else read from the file (decrypted when `encryptionKey` is
+   * set) and checked. An unreadable file is a miss, not a failure.
    */
   get(key: string): StoredToken | undefined | Promise<StoredToken | undefined> {
     const local = this.#l1.get(key);
     const now = Date.now();
-    if (local && now < local.refreshAt && now < local.expiresAt) return local;
+    if (
+      local &&
+      now < local.token.refreshAt &&
+      now < local.token.expiresAt &&
+      (this.#refused || (local.checkedAt !== 0 && now - local.checkedAt < UNCONFIRMED_MS))
+    ) {
+      return local.token;
+    }
     return this.#read(key);
   }
 
   async set(key: string, token: StoredToken, context?: TokenWriteContext): Promise<void> {
+    const now = Date.now();
+    const stored = { ...token, obtainedAt: token.obtainedAt ?? now };
     const local = this.#l1.get(key);
-    if (!local || local.expiresAt <= token.expiresAt) this.#l1.set(key, token);
+    const entry: LocalEntry = { token: stored, checkedAt: now, unsynced: true };
+    if (!local || local.token.obtainedAt <= stored.obtainedAt) this.#l1.set(key, entry);
     try {
       const name = await this.#name(key);
-      const value = await this.#sealer.seal(JSON.stringify(token), name);
-      const fingerprint = await this.#fingerprint(token.accessToken);
+      const value = await this.#sealer.seal(JSON.stringify(stored), name);
+      const fingerprint = await this.#fingerprint(stored.accessToken);
       const groups = await Promise.all((context?.groups ?? []).map((g) => this.#name(`group\n${g}`)));
+      let written = false;
       await this.#update((data) => {
         const current = data.entries[name];
-        // Never replace a token that expires later.
-        if (current && current.e >= token.expiresAt) return false;
-        data.entries[name] = { v: value, e: token.expiresAt, f: fingerprint, g: groups };
+        // Never replace a token obtained at the same time or later (unless no client wrote it).
+        if (plausible(current, Date.now()) && current.o >= stored.obtainedAt) return false;
+        data.entries[name] = {
+          v: value,
+          o: stored.obtainedAt,
+          e: stored.expiresAt,
+          f: fingerprint,
+          g: groups,
+        };
+        written = true;
         return true;
       });
+      entry.unsynced = false;
+      // The file kept another entry: the next use reads it.
+      if (!written) entry.checkedAt = 0;
     } catch {
-      // The file is out of reach: this process keeps its token in memory.
+      // The file is out of reach or refused: this process keeps its token in memory.
     }
   }
 
   async delete(key: string, condition?: { accessToken?: string }): Promise<void> {
     const accessToken = condition?.accessToken;
-    if (accessToken === undefined || this.#l1.get(key)?.accessToken === accessToken) this.#l1.delete(key);
+    if (accessToken === undefined || this.#l1.get(key)?.token.accessToken === accessToken)
+      this.#l1.delete(key);
     try {
       const name = await this.#name(key);
       const fingerprint = accessToken === undefined ? undefined : await this.#fingerprint(accessToken);
@@ -212,7 +263,7 @@ export class FileTokenStore implements TokenStore {
       await this.#update((data) => {
         let changed = false;
         for (const [entryName, entry] of Object.entries(data.entries)) {
-          if (entry.g.includes(name)) {
+          if (Array.isArray(entry.g) && entry.g.includes(name)) {
             delete data.entries[entryName];
             changed = true;
           }
@@ -239,22 +290,59 @@ export class FileTokenStore implements TokenStore {
   }
 
   async #read(key: string): Promise<StoredToken | undefined> {
-    const local = this.#l1.get(key);
-    let remote: StoredToken | undefined;
+    const startedAt = Date.now();
+    let remote: (StoredToken & { obtainedAt: number }) | undefined;
     try {
       const name = await this.#name(key);
       const entry = (await this.#load()).entries[name];
-      if (entry) remote = decodeStoredToken(await this.#sealer.open(entry.v, name));
+      if (entry) remote = await this.#open(name, entry);
     } catch {
-      remote = undefined;
+      // Unreadable or refused: this process's own copy, unconfirmed.
+      const local = this.#l1.get(key);
+      return local && Date.now() < local.token.expiresAt ? local.token : undefined;
     }
-    const now = Date.now();
-    const best = [local, remote]
-      .filter((t): t is StoredToken => t !== undefined && now < t.expiresAt)
-      .sort((a, b) => b.expiresAt - a.expiresAt)[0];
-    if (best) this.#l1.set(key, best);
-    else this.#l1.delete(key);
-    return best;
+    const local = this.#l1.get(key);
+    let best: LocalEntry | undefined;
+    if (remote) {
+      best =
+        local && local.token.obtainedAt > remote.obtainedAt
+          ? local
+          : { token: remote, checkedAt: startedAt, unsynced: false };
+    } else {
+      // Not in the file: dropped by another process (invalidate), unless it never got there.
+      best = local?.unsynced ? local : undefined;
+    }
+    if (best) {
+      best.checkedAt = startedAt;
+      this.#l1.set(key, best);
+    } else {
+      this.#l1.delete(key);
+    }
+    return best && Date.now() < best.token.expiresAt ? best.token : undefined;
+  }
+
+  /** The entry's token when it passes the checks; a refused entry is removed while unchanged. */
+  async #open(name: string, entry: FileEntry): Promise<(StoredToken & { obtainedAt: number }) | undefined> {
+    let refused: string;
+    try {
+      const read = readStoredToken(await this.#sealer.open(entry.v, name), Date.now());
+      if ("token" in read) {
+        const token = read.token as StoredToken & { obtainedAt: number };
+        if (token.obtainedAt === entry.o && token.expiresAt === entry.e) return token;
+        refused = "plain fields differ from the value";
+      } else {
+        refused = read.refused;
+      }
+    } catch {
+      refused = this.#sealer.encrypted ? "not sealed with this encryptionKey" : "not a stored token";
+    }
+    this.#emit({ type: "entry_refused", reason: refused });
+    await this.#update((data) => {
+      if (data.entries[name]?.v !== entry.v) return false;
+      delete data.entries[name];
+      return true;
+    }).catch(() => {});
+    return undefined;
   }
 
   async #acquire(key: string, ttlMs: number): Promise<(() => Promise<void>) | undefined> {
@@ -263,8 +351,17 @@ export class FileTokenStore implements TokenStore {
     let taken = false;
     await this.#update((data) => {
       const current = data.leases[name];
-      if (current && current.until > Date.now()) return false;
-      data.leases[name] = { id, until: Date.now() + ttlMs };
+      const now = Date.now();
+      // A lease no client can have written (no time, or too far ahead) is taken over.
+      if (
+        current &&
+        typeof current.until === "number" &&
+        current.until > now &&
+        current.until <= now + ttlMs * 10
+      ) {
+        return false;
+      }
+      data.leases[name] = { id, until: now + ttlMs };
       taken = true;
       return true;
     });
@@ -283,6 +380,7 @@ export class FileTokenStore implements TokenStore {
   }
 
   async #load(): Promise<FileData> {
+    await this.#checkPlace();
     let text: string;
     try {
       text = await readFile(this.path, "utf8");
@@ -292,8 +390,14 @@ export class FileTokenStore implements TokenStore {
     }
     try {
       const data = JSON.parse(text) as FileData;
-      if (data?.version !== 1 || typeof data.entries !== "object" || typeof data.leases !== "object") {
-        return empty();
+      if (
+        data?.version !== 2 ||
+        typeof data.entries !== "object" ||
+        data.entries === null ||
+        typeof data.leases !== "object" ||
+        data.leases === null
+      ) {
+        return empty(); // another version's file, or damaged: replaced by the next write
       }
       return data;
     } catch {
@@ -308,13 +412,13 @@ export class FileTokenStore implements TokenStore {
       const now = Date.now();
       let pruned = false;
       for (const [name, entry] of Object.entries(data.entries)) {
-        if (entry.e <= now) {
+        if (!plausible(entry, now)) {
           delete data.entries[name];
           pruned = true;
         }
       }
       for (const [name, lease] of Object.entries(data.leases)) {
-        if (lease.until <= now) {
+        if (typeof lease?.until !== "number" || lease.until <= now) {
           delete data.leases[name];
           pruned = true;
         }
@@ -326,48 +430,34 @@ export class FileTokenStore implements TokenStore {
     });
   }
 
-  async #withLock<T>(work: () => Promise<T>): Promise<T> {
-    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
-    const deadline = Date.now() + this.#staleLockMs * 2;
-    let delay = 2;
-    for (;;) {
-      try {
-        const handle = await open(this.#lockPath, "wx", 0o600);
-        await handle.writeFile(`${process.pid}\n`);
-        await handle.close();
-        break;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  /**
+   * Like ssh with its keys: the folder and the file (when it exists) must be owned by `ownerUid` and
+   * not writable by group or others, and be a plain folder and file. Checked once; a refusal is
+   * reported once and the store keeps to memory from then on.
+   */
+  #checkPlace(): Promise<void> {
+    if (this.#refused) return Promise.reject(new Error("the token file was refused"));
+    this.#placeChecked ??= inspectPlace(this.path, this.#ownerUid).catch((error: unknown) => {
+      this.#placeChecked = undefined;
+      if (error instanceof PlaceRefused) {
+        this.#refused = true;
+        this.#emit({ type: "store_refused", path: error.path, reason: error.message });
       }
-      if (await this.#lockIsStale()) {
-        await unlink(this.#lockPath).catch(() => {});
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error("the token file stays locked");
-      await sleep(delay);
-      delay = Math.min(delay * 2, 50);
-    }
-    try {
-      return await work();
-    } finally {
-      await unlink(this.#lockPath).catch(() => {});
-    }
+      throw error;
+    });
+    return this.#placeChecked;
   }
 
-  async #lockIsStale(): Promise<boolean> {
+  async #withLock<T>(work: () => Promise<T>): Promise<T> {
+    await this.#checkPlace();
+    return withFileLock(`${this.path}.lock`, this.#staleLockMs, work);
+  }
+
+  #emit(event: FileStoreEvent): void {
     try {
-      const [info, text] = await Promise.all([stat(this.#lockPath), readFile(this.#lockPath, "utf8")]);
-      if (Date.now() - info.mtimeMs > this.#staleLockMs) return true;
-      const pid = Number.parseInt(text, 10);
-      if (!Number.isInteger(pid) || pid <= 0) return false; // being written right now
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch (error) {
-        return (error as NodeJS.ErrnoException).code === "ESRCH";
-      }
+      this.#onEvent?.(event);
     } catch {
-      return false; // gone meanwhile: the next open will tell
+      // A failing listener must not break token delivery.
     }
   }
 }

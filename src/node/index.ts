@@ -1,3 +1,3 @@
 export type { EncryptionKeyInput } from "../lib/token-crypto.js";
 export { createNodeFetch, type NodeFetch, type NodeFetchOptions, type PemInput } from "./fetch.js";
-export { FileTokenStore, type FileTokenStoreOptions } from "./file-store.js";
+export { type FileStoreEvent, FileTokenStore, type FileTokenStoreOptions } from "./file-store.js";

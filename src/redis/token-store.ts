@@ -1,54 +1,32 @@
 import { LRUCache } from "lru-cache";
 import type { TokenLease, TokenStore, TokenWriteContext } from "../client/store.js";
+import { OBTAINED_AT_SKEW_MS } from "../client/stored-token-check.js";
 import type { StoredToken } from "../client/token.js";
+import { MAX_TOKEN_LIFETIME_SECONDS } from "../client/token-response.js";
 import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import {
   checkEncryptionKey,
   createTokenSealer,
-  decodeStoredToken,
-  type EncryptionKeyInput,
   randomId,
+  readStoredToken,
   type TokenSealer,
 } from "../lib/token-crypto.js";
-import { type RedisClientLike, type RedisCommands, Script, toCommands, withTimeout } from "./commands.js";
+import { type RedisCommands, type Script, toCommands, withTimeout } from "./commands.js";
+import { RedisHealth } from "./health.js";
+import { InvalidationChannel, invalidationMessage } from "./invalidation.js";
+import {
+  ACQUIRE,
+  DELETE_IF_VALUE,
+  INDEX_ADD,
+  INDEX_MEMBERS,
+  READ_ENTRY,
+  RELEASE,
+  SET_IF_NEWER,
+  TOMBSTONE_IF,
+} from "./scripts.js";
+import type { RedisStoreEvent, RedisTokenStoreOptions } from "./token-store-options.js";
 
-/** Options of {@link createRedisTokenStore}. */
-export interface RedisTokenStoreOptions {
-  /**
-   * A connected node-redis 4/5 client (`createClient()`) or cluster (`createCluster()`), or an
-   * ioredis `Redis` or `Cluster`. Connection, TLS and auth stay yours; the store never connects.
-   */
-  redis: RedisClientLike;
-  /** Prefix of every key name. Must not contain `{` or `}`. Default `"m2m:"`. */
-  keyPrefix?: string;
-  /**
-   * Encrypts values with AES-256-GCM and names keys with HMAC-SHA-256 (WebCrypto). A secret of at
-   * least 32 characters (e.g. `openssl rand -base64 32`) or 32 bytes, the same for the whole fleet.
-   * Without it values are plain JSON (they contain the token) and names are SHA-256.
-   */
-  encryptionKey?: EncryptionKeyInput;
-  /**
-   * The fetch lease: `ttlMs` (default 10 000) bounds how long a dead holder blocks the others;
-   * `waitTimeoutMs` (default 15 000) how long a caller waits for the holder's token before it fetches
-   * on its own. `false`: share tokens but let every process fetch on a miss.
-   */
-  lease?:
-    | {
-        /** Lease lifetime in ms: a holder that dies blocks the others at most this long. Default 10 000. */
-        ttlMs?: number;
-        /** How long a caller waits for the holder's token before it fetches on its own, in ms. Default 15 000. */
-        waitTimeoutMs?: number;
-      }
-    | false;
-  /** Each Redis command's timeout, in ms; a slower answer counts as Redis being down. Default 500. */
-  redisTimeoutMs?: number;
-  /** After a Redis failure, commands are skipped (in-process cache only) for this long, in ms. Default 1 000. */
-  retryAfterMs?: number;
-  /** Bound of the in-process cache (L1) in front of Redis. Default 1 000 entries. */
-  l1MaxEntries?: number;
-  /** Redis became unreachable (`store_unavailable`) or answers again (`store_recovered`). */
-  onEvent?: (event: RedisStoreEvent) => void;
-}
+export type { RedisStoreEvent, RedisTokenStoreOptions } from "./token-store-options.js";
 
 /** The names of {@link RedisTokenStoreOptions}. */
 export const REDIS_TOKEN_STORE_OPTION_NAMES: OptionNames<RedisTokenStoreOptions> = {
@@ -70,49 +48,34 @@ export const LEASE_OPTION_NAMES: OptionNames<Exclude<RedisTokenStoreOptions["lea
 
 const WHERE = "createRedisTokenStore()";
 
-/** Events of a Redis store. They never carry a key name, a token or a value. */
-export type RedisStoreEvent =
-  | {
-      /** A Redis command failed or timed out: the store works from its in-process cache for `retryAfterMs`. */
-      type: "store_unavailable";
-      /** What the store was doing (`get`, `set`, `delete`, `lease`, …). */
-      operation: string;
-      /** The error's message (the Redis client's, or the timeout). */
-      reason: string;
-    }
-  | {
-      /** Redis answers again; sharing resumes. */
-      type: "store_recovered";
-      /** How long Redis was considered unreachable, in ms. */
-      unavailableMs: number;
-    };
-
 interface L1Entry {
-  token: StoredToken;
+  token: StoredToken & { obtainedAt: number };
+  /** The entry's name in Redis (a hash of its key). */
+  name: string;
   groups: readonly string[];
+  /**
+   * When Redis last confirmed this entry (the start of the read, or the write), ms since the epoch; 0
+   * when Redis refused the write (the next use reads it again).
+   */
+  checkedAt: number;
 }
 
-// Never replace a token that expires later (KEYS[1] token hash; ARGV value, expiresAt, fingerprint, ttlMs).
-const SET_IF_LATER = new Script(`local e = tonumber(redis.call('HGET', KEYS[1], 'e'))
-if e and e >= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'e', ARGV[2], 'f', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1`);
+/** What Redis holds under a name. */
+type Remote =
+  | { kind: "token"; token: StoredToken & { obtainedAt: number } }
+  | { kind: "tombstone"; invalidatedAt: number }
+  | { kind: "absent" };
 
-// Delete the token only while it is the one with this fingerprint.
-const DELETE_IF =
-  new Script(`if redis.call('HGET', KEYS[1], 'f') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`);
+/**
+ * An in-process entry is used without asking Redis while the invalidation channel has been up since
+ * it was confirmed, or for this long after it was confirmed (ms): the bound on how long a process can
+ * hand out an invalidated token when invalidation messages may have been lost.
+ */
+export const UNCONFIRMED_L1_MS = 1_000;
 
-// Compare-and-delete release: only the holder's own lease.
-const RELEASE =
-  new Script(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`);
-
-// Group index: add a member and keep the set at least as long as its longest entry.
-const INDEX_ADD = new Script(`redis.call('SADD', KEYS[1], ARGV[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 1`);
+const MAX_LIFETIME_MS = MAX_TOKEN_LIFETIME_SECONDS * 1000;
+/** A lease longer than this (or than the store's own lease TTL) cannot be one a client wrote. */
+const LONGEST_LEASE_MS = 600_000;
 
 function positive(value: unknown, option: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -123,7 +86,7 @@ function positive(value: unknown, option: string, fallback: number): number {
 }
 
 function toText(value: unknown): string | undefined {
-  if (value === null || value === undefined) return undefined;
+  if (value === null || value === undefined || value === false) return undefined;
   if (typeof value === "string") return value;
   if (value instanceof Uint8Array) return new TextDecoder().decode(value);
   return String(value);
@@ -132,17 +95,23 @@ function toText(value: unknown): string | undefined {
 /** A {@link TokenStore} on Redis, shared by every process and host of a fleet. */
 export class RedisTokenStore implements TokenStore {
   readonly lease: TokenLease | undefined;
+  /**
+   * A keyed hash of a client secret's digest for the client's cache keys: HMAC-SHA-256 under a key
+   * derived from `encryptionKey`. Absent with `encryptionKey: null` (the client then uses PBKDF2).
+   */
+  readonly credentialFingerprint?: (digest: string) => Promise<string>;
   readonly #redis: RedisCommands;
   readonly #prefix: string;
   readonly #sealer: TokenSealer;
   readonly #timeoutMs: number;
-  readonly #retryAfterMs: number;
   readonly #onEvent: ((event: RedisStoreEvent) => void) | undefined;
   readonly #l1: LRUCache<string, L1Entry>;
   readonly #names = new LRUCache<string, Promise<string>>({ max: 2000 });
   readonly #reads = new Map<string, Promise<StoredToken | undefined>>();
-  #downSince: number | undefined;
-  #skipUntil = 0;
+  readonly #channel: InvalidationChannel;
+  /** Bumped by every invalidation message: a read begun before one does not fill L1. */
+  #invalidations = 0;
+  readonly #health: RedisHealth;
 
   constructor(options: RedisTokenStoreOptions) {
     if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
@@ -153,10 +122,18 @@ export class RedisTokenStore implements TokenStore {
       throw new TypeError("keyPrefix must be a string without { or }");
     }
     this.#prefix = prefix;
-    checkEncryptionKey(options.encryptionKey);
-    this.#sealer = createTokenSealer(options.encryptionKey);
+    if (options.encryptionKey === undefined) {
+      throw new TypeError(
+        "encryptionKey is required: a secret of at least 32 characters shared by the fleet (openssl rand -base64 32), or null to keep tokens in Redis as plain JSON that anyone who can write to Redis can replace",
+      );
+    }
+    if (options.encryptionKey !== null) checkEncryptionKey(options.encryptionKey);
+    this.#sealer = createTokenSealer(options.encryptionKey ?? undefined);
+    const sealer = this.#sealer;
+    if (sealer.fingerprint)
+      this.credentialFingerprint = (digest) => sealer.fingerprint?.(digest) as Promise<string>;
     this.#timeoutMs = positive(options.redisTimeoutMs, "redisTimeoutMs", 500);
-    this.#retryAfterMs = positive(options.retryAfterMs, "retryAfterMs", 1_000);
+    const retryAfterMs = positive(options.retryAfterMs, "retryAfterMs", 1_000);
     const l1Max = options.l1MaxEntries ?? 1000;
     if (!Number.isInteger(l1Max) || l1Max < 1) throw new TypeError("l1MaxEntries must be a positive integer");
     this.#l1 = new LRUCache({ max: l1Max });
@@ -164,6 +141,7 @@ export class RedisTokenStore implements TokenStore {
       throw new TypeError("onEvent must be a function");
     }
     this.#onEvent = options.onEvent;
+    this.#health = new RedisHealth(this.#redis, retryAfterMs, (event) => this.#emit(event));
     const lease = options.lease ?? {};
     if (lease !== false && (typeof lease !== "object" || lease === null)) {
       throw new TypeError("lease must be an object or false");
@@ -177,44 +155,80 @@ export class RedisTokenStore implements TokenStore {
             waitTimeoutMs: positive(lease.waitTimeoutMs, "lease.waitTimeoutMs", 15_000),
             acquire: (key, ttlMs) => this.#acquire(key, ttlMs),
           };
+    this.#channel = new InvalidationChannel(options.redis, `${prefix}invalidate`, {
+      message: (names) => this.#invalidated(names),
+      state: (up, reason) =>
+        this.#emit(up ? { type: "invalidation_channel_up" } : { type: "invalidation_channel_down", reason }),
+    });
   }
 
   /** True while Redis is considered unreachable (the store then works from its in-process cache). */
   get unavailable(): boolean {
-    return this.#downSince !== undefined;
+    return this.#health.unavailable;
   }
 
   /**
-   * The token under `key`: from the in-process cache before its refresh window (no round trip), else
-   * from Redis (decrypted). Redis unreachable: the in-process entry, or `undefined`; never a rejection.
+   * True while the invalidation channel is subscribed: in-process hits then cost no round trip.
+   * Always false on a Cluster client (see the README, "How invalidate reaches a fleet").
+   */
+  get invalidationChannelUp(): boolean {
+    return this.#channel.liveSince !== undefined;
+  }
+
+  /**
+   * The token under `key`: from the in-process cache (L1) before its refresh window while it is
+   * confirmed (no round trip), else from Redis, checked as a fresh token response would be. Redis
+   * unreachable: the in-process entry, or `undefined`; never a rejection.
    */
   get(key: string): StoredToken | undefined | Promise<StoredToken | undefined> {
+    this.#channel.start();
     const entry = this.#l1.get(key);
     const now = Date.now();
-    // An L1 hit before the refresh window costs no round trip; in the window, Redis may hold the
-    // token another process has already refreshed.
-    if (entry && now < entry.token.refreshAt && now < entry.token.expiresAt) return entry.token;
+    // An L1 hit costs no round trip; in the refresh window, Redis may hold the token another process
+    // has already refreshed.
+    if (entry && now < entry.token.refreshAt && now < entry.token.expiresAt && this.#confirmed(entry, now)) {
+      return entry.token;
+    }
     let read = this.#reads.get(key);
     if (!read) {
-      read = this.#read(key).finally(() => this.#reads.delete(key));
+      read = this.#read(key).finally(() => {
+        if (this.#reads.get(key) === read) this.#reads.delete(key);
+      });
       this.#reads.set(key, read);
     }
     return read;
   }
 
   async set(key: string, token: StoredToken, context?: TokenWriteContext): Promise<void> {
+    this.#channel.start();
+    const now = Date.now();
+    const stored = { ...token, obtainedAt: token.obtainedAt ?? now };
+    const name = await this.#name(key);
     const current = this.#l1.get(key);
-    if (!current || current.token.expiresAt <= token.expiresAt) {
-      this.#l1.set(key, { token, groups: context?.groups ?? current?.groups ?? [] });
-    }
-    const ttlMs = Math.ceil(token.expiresAt - Date.now());
+    const entry: L1Entry = {
+      token: stored,
+      name,
+      groups: context?.groups ?? current?.groups ?? [],
+      checkedAt: now,
+    };
+    if (!current || current.token.obtainedAt <= stored.obtainedAt) this.#l1.set(key, entry);
+    const ttlMs = Math.ceil(stored.expiresAt - now);
     if (ttlMs <= 0) return;
-    await this.#attempt("set", async () => {
-      const name = await this.#name(key);
-      const value = await this.#sealer.seal(JSON.stringify(token), name);
-      const fingerprint = await this.#sealer.name(`fingerprint\n${token.accessToken}`);
-      const tokenKey = this.#tokenKey(name);
-      await this.#run(SET_IF_LATER, tokenKey, [value, String(token.expiresAt), fingerprint, String(ttlMs)]);
+    await this.#health.attempt("set", async () => {
+      const value = await this.#sealer.seal(JSON.stringify(stored), name);
+      const fingerprint = await this.#fingerprint(stored.accessToken);
+      const written = await this.#run(SET_IF_NEWER, this.#tokenKey(name), [
+        value,
+        String(stored.obtainedAt),
+        String(stored.expiresAt),
+        fingerprint,
+        String(ttlMs),
+        String(now),
+        String(MAX_LIFETIME_MS),
+        String(OBTAINED_AT_SKEW_MS),
+      ]);
+      // Redis kept another entry (newer, or a later invalidation): the next use reads it.
+      if (Number(written) !== 1 && this.#l1.get(key) === entry) entry.checkedAt = 0;
       for (const group of context?.groups ?? []) {
         await this.#run(INDEX_ADD, this.#groupKey(await this.#name(`group\n${group}`)), [
           name,
@@ -225,39 +239,64 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async delete(key: string, condition?: { accessToken?: string }): Promise<void> {
+    this.#channel.start();
     const accessToken = condition?.accessToken;
     const entry = this.#l1.get(key);
     if (accessToken === undefined || entry?.token.accessToken === accessToken) this.#l1.delete(key);
-    await this.#attempt("delete", async () => {
-      const tokenKey = this.#tokenKey(await this.#name(key));
-      if (accessToken === undefined) {
-        await this.#send(tokenKey, ["DEL", tokenKey]);
-      } else {
-        await this.#run(DELETE_IF, tokenKey, [await this.#sealer.name(`fingerprint\n${accessToken}`)]);
-      }
+    await this.#health.attempt("delete", async () => {
+      const name = await this.#name(key);
+      const fingerprint = accessToken === undefined ? "" : await this.#fingerprint(accessToken);
+      const dropped = await this.#run(TOMBSTONE_IF, this.#tokenKey(name), [fingerprint, String(Date.now())]);
+      if (Number(dropped) === 1) await this.#publish([name]);
     });
   }
 
+  /**
+   * Drops every entry of the group, in Redis (each replaced by a tombstone until its token would have
+   * expired) and in every live process's in-process cache (a message on the invalidation channel).
+   */
   async deleteGroup(group: string): Promise<void> {
+    this.#channel.start();
     for (const [key, entry] of this.#l1.entries()) {
       if (entry.groups.includes(group)) this.#l1.delete(key);
     }
-    await this.#attempt("deleteGroup", async () => {
+    await this.#health.attempt("deleteGroup", async () => {
       const groupKey = this.#groupKey(await this.#name(`group\n${group}`));
-      const members = (await this.#send(groupKey, ["SMEMBERS", groupKey])) as unknown[];
+      const members = (await this.#run(INDEX_MEMBERS, groupKey, [])) as unknown[];
+      const dropped: string[] = [];
+      const now = String(Date.now());
       for (const member of members ?? []) {
-        const tokenKey = this.#tokenKey(toText(member) ?? "");
-        // Read the fingerprint, then delete only that token: one written meanwhile stays.
-        const fingerprint = toText(await this.#send(tokenKey, ["HGET", tokenKey, "f"]));
-        if (fingerprint !== undefined) await this.#run(DELETE_IF, tokenKey, [fingerprint]);
-        await this.#send(groupKey, ["SREM", groupKey, toText(member) ?? ""]);
+        const name = toText(member) ?? "";
+        const tokenKey = this.#tokenKey(name);
+        // Read the fingerprint, then drop only that token: one written meanwhile stays.
+        const fingerprint = toText(
+          await this.#send(tokenKey, ["HGET", tokenKey, "f"]).catch(() => undefined),
+        );
+        if (
+          fingerprint !== undefined &&
+          Number(await this.#run(TOMBSTONE_IF, tokenKey, [fingerprint, now])) === 1
+        ) {
+          dropped.push(name);
+        }
+        await this.#send(groupKey, ["SREM", groupKey, name]);
       }
+      this.#dropLocal(dropped);
+      if (dropped.length > 0) await this.#publish(dropped);
     });
   }
 
   /** Drops the in-process cache (L1) only; Redis keeps its entries. */
   clearLocal(): void {
     this.#l1.clear();
+  }
+
+  /**
+   * Closes the invalidation channel's connection. The user's own client stays open (close it
+   * yourself); the store goes on working, re-reading in-process entries older than a second. The
+   * channel also closes when the user's client ends (`quit`, `disconnect`).
+   */
+  async close(): Promise<void> {
+    await this.#channel.close();
   }
 
   #tokenKey(name: string): string {
@@ -281,31 +320,106 @@ export class RedisTokenStore implements TokenStore {
     return name;
   }
 
+  #fingerprint(accessToken: string): Promise<string> {
+    return this.#sealer.name(`fingerprint\n${accessToken}`);
+  }
+
+  #confirmed(entry: L1Entry, now: number): boolean {
+    if (entry.checkedAt === 0) return false;
+    if (now - entry.checkedAt < UNCONFIRMED_L1_MS) return true;
+    const liveSince = this.#channel.liveSince;
+    return liveSince !== undefined && entry.checkedAt >= liveSince;
+  }
+
   async #read(key: string): Promise<StoredToken | undefined> {
-    const local = this.#l1.get(key)?.token;
-    const remote = await this.#attempt("get", async () => {
-      const name = await this.#name(key);
-      const tokenKey = this.#tokenKey(name);
-      const value = toText(await this.#send(tokenKey, ["HGET", tokenKey, "v"]));
-      if (value === undefined) return undefined;
-      try {
-        return decodeStoredToken(await this.#sealer.open(value, name));
-      } catch {
-        return undefined; // another key, or tampered with: treat as a miss
-      }
-    });
+    const startedAt = Date.now();
+    const invalidations = this.#invalidations;
+    const name = await this.#name(key);
+    const remote = await this.#health.attempt("get", () => this.#fetch(name));
+    const local = this.#l1.get(key);
     const now = Date.now();
-    const best = [local, remote]
-      .filter((t): t is StoredToken => t !== undefined && now < t.expiresAt)
-      .sort((a, b) => b.expiresAt - a.expiresAt)[0];
-    if (best && best !== local) {
-      this.#l1.set(key, { token: best, groups: this.#l1.get(key)?.groups ?? [] });
+    if (remote === undefined) {
+      // Redis unreachable: this process's own copy, unconfirmed.
+      return local && now < local.token.expiresAt ? local.token : undefined;
     }
-    return best;
+    let best: L1Entry | undefined;
+    if (remote.kind === "token") {
+      best =
+        local && local.token.obtainedAt > remote.token.obtainedAt
+          ? local
+          : { token: remote.token, name, groups: local?.groups ?? [], checkedAt: startedAt };
+    } else if (remote.kind === "tombstone") {
+      // Invalidated: a copy obtained before that is dropped.
+      best = local && local.token.obtainedAt > remote.invalidatedAt ? local : undefined;
+    } else {
+      // Nothing there (Redis lost it, or this process's write failed): this process's copy stands.
+      best = local;
+    }
+    if (invalidations === this.#invalidations) {
+      if (best === undefined) this.#l1.delete(key);
+      else {
+        best.checkedAt = startedAt;
+        this.#l1.set(key, best);
+      }
+    }
+    return best && now < best.token.expiresAt ? best.token : undefined;
+  }
+
+  /** Reads and checks the entry under `name`; a refused entry is deleted while it is unchanged. */
+  async #fetch(name: string): Promise<Remote> {
+    const tokenKey = this.#tokenKey(name);
+    const [v, o, e, t] = ((await this.#run(READ_ENTRY, tokenKey, [])) as unknown[]).map(toText);
+    if (t !== undefined) {
+      const invalidatedAt = Number(o);
+      // A tombstone no client wrote (no time, or a time in the future) is only a miss.
+      return Number.isFinite(invalidatedAt) && invalidatedAt <= Date.now() + OBTAINED_AT_SKEW_MS
+        ? { kind: "tombstone", invalidatedAt }
+        : { kind: "absent" };
+    }
+    if (v === undefined) return { kind: "absent" };
+    let refused: string;
+    try {
+      const read = readStoredToken(await this.#sealer.open(v, name), Date.now());
+      if ("token" in read) {
+        const token = read.token as StoredToken & { obtainedAt: number };
+        // The plain fields order writes; they must say what the sealed value says.
+        if (String(token.obtainedAt) === o && String(token.expiresAt) === e) return { kind: "token", token };
+        refused = "plain fields differ from the value";
+      } else {
+        refused = read.refused;
+      }
+    } catch {
+      refused = this.#sealer.encrypted ? "not sealed with this encryptionKey" : "not a stored token";
+    }
+    this.#emit({ type: "entry_refused", reason: refused });
+    await this.#run(DELETE_IF_VALUE, tokenKey, [v]);
+    return { kind: "absent" };
+  }
+
+  /** An invalidation message: the named entries leave L1 (reads in flight do not put them back). */
+  #invalidated(names: readonly string[]): void {
+    this.#invalidations++;
+    this.#dropLocal(names);
+  }
+
+  #dropLocal(names: readonly string[]): void {
+    if (names.length === 0) return;
+    const dropped = new Set(names);
+    for (const [key, entry] of this.#l1.entries()) {
+      if (dropped.has(entry.name)) {
+        this.#l1.delete(key);
+        this.#reads.delete(key);
+      }
+    }
+  }
+
+  async #publish(names: string[]): Promise<void> {
+    const channel = `${this.#prefix}invalidate`;
+    await this.#send(channel, ["PUBLISH", channel, invalidationMessage(names)]);
   }
 
   async #acquire(key: string, ttlMs: number): Promise<(() => Promise<void>) | undefined> {
-    if (!this.#available()) throw new Error("Redis is unavailable");
+    if (!this.#health.available()) throw new Error("Redis is unavailable");
     const id = randomId();
     const leaseKey = this.#leaseKey(await this.#name(key));
     const release = async () => {
@@ -315,22 +429,23 @@ export class RedisTokenStore implements TokenStore {
         // The lease expires on its own.
       }
     };
+    const ttl = String(Math.ceil(ttlMs));
     let answer: unknown;
     try {
       answer = await withTimeout(
-        this.#redis.send(leaseKey, ["SET", leaseKey, id, "NX", "PX", String(Math.ceil(ttlMs))]),
+        ACQUIRE.run(this.#redis, leaseKey, [id, ttl, String(Math.max(LONGEST_LEASE_MS, Math.ceil(ttlMs)))]),
         this.#timeoutMs,
         // A lease granted after the timeout was never used: give it back.
         (late) => {
-          if (toText(late) === "OK") void release();
+          if (Number(late) === 1) void release();
         },
       );
     } catch (error) {
-      this.#failed("acquire", error);
+      this.#health.failed("acquire", error);
       throw error;
     }
-    this.#succeeded();
-    return toText(answer) === "OK" ? release : undefined;
+    this.#health.succeeded();
+    return Number(answer) === 1 ? release : undefined;
   }
 
   #send(key: string, args: string[]): Promise<unknown> {
@@ -341,46 +456,6 @@ export class RedisTokenStore implements TokenStore {
     return withTimeout(script.run(this.#redis, key, args), this.#timeoutMs);
   }
 
-  #available(): boolean {
-    if (Date.now() < this.#skipUntil) return false;
-    if (!this.#redis.ready()) {
-      this.#failed("connect", new Error("the Redis client is not connected"));
-      return false;
-    }
-    return true;
-  }
-
-  /** Runs `operation` unless Redis is known to be down; failures are recorded, never thrown. */
-  async #attempt<T>(name: string, operation: () => Promise<T>): Promise<T | undefined> {
-    if (!this.#available()) return undefined;
-    try {
-      const result = await operation();
-      this.#succeeded();
-      return result;
-    } catch (error) {
-      this.#failed(name, error);
-      return undefined;
-    }
-  }
-
-  #failed(operation: string, error: unknown): void {
-    this.#skipUntil = Date.now() + this.#retryAfterMs;
-    if (this.#downSince !== undefined) return;
-    this.#downSince = Date.now();
-    this.#emit({
-      type: "store_unavailable",
-      operation,
-      reason: error instanceof Error ? error.message : String(error),
-    });
-  }
-
-  #succeeded(): void {
-    if (this.#downSince === undefined) return;
-    const unavailableMs = Date.now() - this.#downSince;
-    this.#downSince = undefined;
-    this.#emit({ type: "store_recovered", unavailableMs });
-  }
-
   #emit(event: RedisStoreEvent): void {
     try {
       this.#onEvent?.(event);
@@ -389,30 +464,35 @@ export class RedisTokenStore implements TokenStore {
     }
   }
 }
-
 /**
- * A token store on Redis for a fleet: one token per (token endpoint, client id, audience, scope set)
- * per lifetime for every process and host that shares it.
+ * A token store on Redis for a fleet: one token per (token endpoint, client id, audience, scope set,
+ * credential, tenant, DPoP key) per lifetime for every process and host that shares it.
  *
  * - An in-process cache (L1) in front of Redis: a hit before the token's refresh window costs no
- *   round trip.
+ *   round trip while the invalidation channel is up (else entries older than a second are read
+ *   again).
  * - A lease per key (`SET NX PX`, released by a Lua compare-and-delete): on a miss and in the refresh
  *   window one process fetches, the others poll with back-off until its token appears.
- * - A Lua write that never replaces a token expiring later; the 401 path deletes an entry only
- *   while it holds the refused token; `invalidate` reaches every process through a hashed index.
- * - Key names are hashes (with a `{hash tag}`, so a token and its lease share a Cluster slot);
- *   values are AES-256-GCM sealed with `encryptionKey`.
+ * - Writes ordered by when the token was obtained (a Lua script); the 401 path drops an entry only
+ *   while it holds the refused token; `invalidate` reaches every process through a hashed index and
+ *   a pub/sub message on a connection duplicated from `redis`.
+ * - What is read back is untrusted: sealed with `encryptionKey` (AES-256-GCM), and checked as a
+ *   fresh token response would be; an entry that fails is a miss and is replaced.
+ * - Key names are hashes (with a `{hash tag}`, so a token and its lease share a Cluster slot).
  * - Redis down or slower than `redisTimeoutMs`: `getToken` never fails because of it. The store
  *   answers from L1, the client fetches on its own, `onEvent` gets `store_unavailable`, and sharing
  *   resumes (`store_recovered`) when Redis answers again.
  *
- * @throws TypeError on a bad option, naming it.
+ * Call `close()` when you are done with the store (the channel's connection also closes when your
+ * client ends).
+ *
+ * @throws TypeError on a bad option, naming it; `encryptionKey` is required (`null` opts out).
  * @example
  * ```ts
  * import { createClient } from "redis";
  * import { createRedisTokenStore } from "m2m-kit/redis";
  * const redis = await createClient({ url: process.env.REDIS_URL }).on("error", console.error).connect();
- * const store = createRedisTokenStore({ redis, encryptionKey: process.env.M2M_CACHE_KEY });
+ * const store = createRedisTokenStore({ redis, encryptionKey: process.env.M2M_CACHE_KEY! });
  * const client = new ClientCredentialsClient({ issuer, clientId, clientSecret, store });
  * ```
  */

@@ -2,6 +2,7 @@ import { inspect } from "node:util";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
+  AccessToken,
   ClientClosedError,
   ClientCredentialsClient,
   type ClientCredentialsClientOptions,
@@ -454,8 +455,25 @@ describe("implausible lifetimes are capped at one year", () => {
     expect(() => String(token)).not.toThrow();
   });
 
-  it("a token whose stored expiry is not a date still prints", async () => {
+  it("a token whose expiry is not a date still prints", () => {
     const expiresAt = 8.64e15 + 1;
+    const token = new AccessToken({
+      accessToken: "odd",
+      tokenType: "Bearer",
+      expiresAt,
+      refreshAt: expiresAt,
+      scope: [],
+      audience: undefined,
+    });
+    expect(String(token)).toContain(String(expiresAt));
+    expect(inspect(token)).not.toContain("odd");
+    expect(() => JSON.stringify(token)).not.toThrow();
+  });
+
+  it("a store's token that expires beyond any date (or in more than a year) is refused, not served", async () => {
+    server.script(tokenReply({ access_token: "from-the-server" }));
+    const expiresAt = 8.64e15 + 1;
+    const events: ClientEvent[] = [];
     const store = {
       get: () => ({
         accessToken: "odd",
@@ -468,10 +486,9 @@ describe("implausible lifetimes are capped at one year", () => {
       set: () => {},
       delete: () => {},
     };
-    const token = await newClient({ store }).getToken();
-    expect(String(token)).toContain(String(expiresAt));
-    expect(inspect(token)).not.toContain("odd");
-    expect(() => JSON.stringify(token)).not.toThrow();
+    const token = await newClient({ store, onEvent: (e) => events.push(e) }).getToken();
+    expect(token.accessToken).toBe("from-the-server");
+    expect(events).toContainEqual({ type: "stored_token_refused", reason: "lifetime longer than one year" });
   });
 });
 

@@ -39,13 +39,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function token(accessToken: string, lifetimeMs: number): StoredToken {
-  const now = Date.now();
+function token(accessToken: string, lifetimeMs: number, obtainedAt = Date.now()): StoredToken {
   return {
     accessToken,
     tokenType: "Bearer",
-    expiresAt: now + lifetimeMs,
-    refreshAt: now + lifetimeMs / 2,
+    expiresAt: obtainedAt + lifetimeMs,
+    refreshAt: obtainedAt + lifetimeMs / 2,
+    obtainedAt,
     scope: [],
     audience: API,
   };
@@ -114,15 +114,18 @@ describe("FileTokenStore across processes", () => {
 });
 
 describe("FileTokenStore", () => {
-  it("never replaces a token that expires later; deletes only the token it was given", async () => {
+  it("orders writes by when the token was obtained, not by expiry; deletes only the token it was given", async () => {
     const path = join(dir, "order.json");
-    const a = new FileTokenStore({ path });
-    await a.set("k", token("later", 120_000));
-    await new FileTokenStore({ path }).set("k", token("earlier", 60_000));
-    expect((await new FileTokenStore({ path }).get("k"))?.accessToken).toBe("later");
-    await new FileTokenStore({ path }).delete("k", { accessToken: "earlier" });
-    expect((await new FileTokenStore({ path }).get("k"))?.accessToken).toBe("later");
-    await new FileTokenStore({ path }).delete("k", { accessToken: "later" });
+    const now = Date.now();
+    await new FileTokenStore({ path }).set("k", token("newer", 60_000, now));
+    // Obtained earlier, expiring later: refused.
+    await new FileTokenStore({ path }).set("k", token("older", 600_000, now - 5_000));
+    expect((await new FileTokenStore({ path }).get("k"))?.accessToken).toBe("newer");
+    await new FileTokenStore({ path }).set("k", token("newest", 30_000, now + 1));
+    expect((await new FileTokenStore({ path }).get("k"))?.accessToken).toBe("newest");
+    await new FileTokenStore({ path }).delete("k", { accessToken: "newer" });
+    expect((await new FileTokenStore({ path }).get("k"))?.accessToken).toBe("newest");
+    await new FileTokenStore({ path }).delete("k", { accessToken: "newest" });
     expect(await new FileTokenStore({ path }).get("k")).toBeUndefined();
   });
 

@@ -2,10 +2,13 @@
 // users run it). It builds a ClientCredentialsClient on a shared store (Redis through node-redis or
 // ioredis, or a file), waits for "go", calls getToken and reports what its callers saw.
 // Messages in: { type: "config", config }, { type: "go" }, { type: "targets", targets }, { type: "stop" },
-// and in the "commands" mode { type: "call", id, op: "getToken" | "fetch", target, url }.
+// and in the "commands" mode { type: "call", id, op: "getToken" | "fetch", target, url };
+// { type: "invalidate", audience }.
 // Messages out: { type: "ready" }, { type: "report", report }, { type: "failed", error }, and as they
 // happen { type: "event", event } (store_unavailable / store_recovered; redis_ready for node-redis),
-// { type: "first_token", target }, { type: "result", id, status?, error? } (one per call).
+// { type: "first_token", target }, { type: "result", id, status?, error? } (one per call),
+// { type: "new_token", token } (last 16 characters of a token seen for the first time),
+// { type: "invalidated", at } (Date.now() when invalidate returned).
 import IORedis, { Cluster as IORedisCluster } from "ioredis";
 import { createClient, createCluster } from "redis";
 import { ClientCredentialsClient } from "../../dist/index.js";
@@ -65,7 +68,12 @@ async function main(config) {
   const onEvent = (event) => {
     events[event.type] = (events[event.type] ?? 0) + 1;
     // Live, so that a test can wait for a condition instead of sleeping.
-    if (event.type === "store_unavailable" || event.type === "store_recovered") {
+    if (
+      event.type === "store_unavailable" ||
+      event.type === "store_recovered" ||
+      event.type === "invalidation_channel_down" ||
+      event.type === "invalidation_channel_up"
+    ) {
       send({ type: "event", event: event.type });
     }
   };
@@ -77,6 +85,7 @@ async function main(config) {
             path: config.store.path,
             encryptionKey: config.encryptionKey,
             lease: config.lease,
+            onEvent,
           })
         : createRedisTokenStore({
             redis: connection.redis,
@@ -89,10 +98,11 @@ async function main(config) {
     tokenEndpoint: config.tokenEndpoint,
     clientId: config.clientId,
     clientSecret: config.clientSecret,
+    extraParams: config.extraParams,
     store,
     onEvent,
   });
-  const report = { calls: 0, errors: [], expired: 0, events, tokens: [], firstTokenAt: {} };
+  const report = { calls: 0, errors: [], expired: 0, events, tokens: [], firstTokenAt: {}, lastServedAt: {} };
   const tokens = new Set();
   let targets = config.targets;
   let stopped = false;
@@ -103,6 +113,12 @@ async function main(config) {
   process.on("message", (message) => {
     if (message.type === "targets") targets = message.targets;
     if (message.type === "call") onCall(message);
+    if (message.type === "invalidate") {
+      client.invalidate({ audience: message.audience }).then(
+        () => send({ type: "invalidated", at: Date.now() }),
+        (error) => send({ type: "failed", error: String(error?.stack ?? error) }),
+      );
+    }
     if (message.type === "stop") {
       stopped = true;
       onStop();
@@ -117,7 +133,11 @@ async function main(config) {
       const now = Date.now();
       const exp = jwtExpMs(token.accessToken) ?? token.expiresAt;
       if (exp <= now || token.expiresAt <= now) report.expired++;
-      tokens.add(token.accessToken);
+      if (!tokens.has(token.accessToken)) {
+        tokens.add(token.accessToken);
+        send({ type: "new_token", token: token.accessToken.slice(-16) });
+      }
+      report.lastServedAt[token.accessToken.slice(-16)] = now;
       const name = `${target.audience} ${target.scope}`;
       if (report.firstTokenAt[name] === undefined) {
         report.firstTokenAt[name] = now;
@@ -172,6 +192,7 @@ async function main(config) {
   }
   report.tokens = [...tokens].map((t) => t.slice(-16));
   await client.close();
+  await store?.close?.();
   await connection?.close().catch(() => {});
   send({ type: "report", report });
 }

@@ -6,7 +6,13 @@
  */
 import { decodeJwt } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ClientCredentialsClient, type ClientEvent, type FetchLike, OAuthError } from "../../src/index.js";
+import {
+  ClientCredentialsClient,
+  type ClientEvent,
+  type FetchLike,
+  MemoryTokenStore,
+  OAuthError,
+} from "../../src/index.js";
 import { createNodeFetch, type NodeFetch, type NodeFetchOptions } from "../../src/node/index.js";
 import { createTestPki, type TestPki } from "../support/certs.js";
 import { ODD_SECRET, type RunningProvider, startMtlsProvider } from "../support/oidc.js";
@@ -140,6 +146,35 @@ describe("tls_client_auth and self_signed_tls_client_auth", () => {
     expect(decodeJwt((await client.getToken()).accessToken).cnf).toEqual({
       "x5t#S256": pki.otherClient.thumbprint,
     });
+  });
+});
+
+describe("a store shared by clients with different certificates", () => {
+  it("a certificate the server refuses gets invalid_client, not the token another certificate obtained", async () => {
+    const store = new MemoryTokenStore();
+    const right = newClient({
+      fetch: transport({ cert: pki.client.cert, key: pki.client.key }),
+      authMethod: "tls_client_auth",
+      store,
+    });
+    await right.client.getToken();
+    const other = newClient({
+      fetch: transport({ cert: pki.otherClient.cert, key: pki.otherClient.key }),
+      authMethod: "tls_client_auth",
+      store,
+    });
+    const error = await other.client.getToken().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OAuthError);
+    expect((error as OAuthError).error).toBe("invalid_client");
+    // The same certificate shares the token.
+    const again = newClient({
+      fetch: transport({ cert: pki.client.cert, key: pki.client.key }),
+      authMethod: "tls_client_auth",
+      store,
+    });
+    const before = as.tokenRequests;
+    await again.client.getToken();
+    expect(as.tokenRequests).toBe(before);
   });
 });
 

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClientCredentialsClient, type ClientEvent } from "../../src/index.js";
-import { createRedisTokenStore } from "../../src/redis/index.js";
+import { createRedisTokenStore, type RedisTokenStore } from "../../src/redis/index.js";
 import { ODD_SECRET, type RunningProvider, startProvider } from "../support/oidc.js";
 import { type RedisServer, startRedis } from "../support/redis.js";
 
@@ -19,6 +19,7 @@ let redis: ReturnType<typeof createClient>;
 let api: Server;
 let apiUrl: string;
 const refused = new Set<string>();
+const stores: RedisTokenStore[] = [];
 
 beforeAll(async () => {
   [provider, server] = await Promise.all([startProvider(), startRedis()]);
@@ -35,17 +36,24 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const store of stores) await store.close();
   await redis?.quit().catch(() => {});
   await new Promise((r) => api?.close(r));
   await Promise.all([provider?.close(), server?.stop()]);
 });
 
 function processClient(events: ClientEvent[] = []) {
+  const store = createRedisTokenStore({
+    redis,
+    keyPrefix: "client-fleet:",
+    encryptionKey: "client-fleet-test-key-0123456789abcdef",
+  });
+  stores.push(store);
   return new ClientCredentialsClient({
     tokenEndpoint: provider.tokenEndpoint,
     clientId: "basic-client",
     clientSecret: ODD_SECRET,
-    store: createRedisTokenStore({ redis, keyPrefix: "client-fleet:" }),
+    store,
     onEvent: (e) => events.push(e),
   });
 }

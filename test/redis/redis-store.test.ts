@@ -12,6 +12,8 @@ import {
   createRedisTokenStore,
   type RedisClientLike,
   type RedisStoreEvent,
+  type RedisTokenStore,
+  type RedisTokenStoreOptions,
   StoreUnavailableError,
 } from "../../src/redis/index.js";
 import { type RedisCluster, type RedisServer, startRedis, startRedisCluster } from "../support/redis.js";
@@ -86,16 +88,30 @@ async function connect(kind: Kind): Promise<RedisClientLike> {
   }
 }
 
-function token(accessToken: string, lifetimeMs: number, audience = "https://api.example.com"): StoredToken {
-  const now = Date.now();
+function token(
+  accessToken: string,
+  lifetimeMs: number,
+  audience = "https://api.example.com",
+  obtainedAt = Date.now(),
+): StoredToken {
   return {
     accessToken,
     tokenType: "Bearer",
-    expiresAt: now + lifetimeMs,
-    refreshAt: now + lifetimeMs / 2,
+    expiresAt: obtainedAt + lifetimeMs,
+    refreshAt: obtainedAt + lifetimeMs / 2,
+    obtainedAt,
     scope: ["read:data"],
     audience,
   };
+}
+
+/** A store closed after the file's tests (its invalidation channel holds a connection). */
+function store(
+  options: Omit<RedisTokenStoreOptions, "encryptionKey"> & Partial<RedisTokenStoreOptions>,
+): RedisTokenStore {
+  const created = createRedisTokenStore({ encryptionKey: null, ...options });
+  closers.push(() => created.close());
+  return created;
 }
 
 let unique = 0;
@@ -124,59 +140,61 @@ describe.each(KINDS)("createRedisTokenStore with %s", (kind) => {
 
   it("shares a token between two stores (two processes), encrypted", async () => {
     const encryptionKey = "0123456789abcdef0123456789abcdef-fleet";
-    const a = createRedisTokenStore({ redis, encryptionKey });
-    const b = createRedisTokenStore({ redis, encryptionKey });
+    const a = store({ redis, encryptionKey });
+    const b = store({ redis, encryptionKey });
     const k = key("share");
     await a.set(k, token("tok-share", 60_000));
     expect((await b.get(k))?.accessToken).toBe("tok-share");
     // Another key cannot open it: a miss, not an error.
-    const other = createRedisTokenStore({ redis, encryptionKey: "another-key-of-at-least-32-characters!!" });
+    const other = store({ redis, encryptionKey: "another-key-of-at-least-32-characters!!" });
     expect(await other.get(k)).toBeUndefined();
   });
 
-  it("never replaces a token that expires later", async () => {
-    const a = createRedisTokenStore({ redis });
-    const b = createRedisTokenStore({ redis });
-    const k = key("later");
-    await a.set(k, token("tok-later", 120_000));
-    await b.set(k, token("tok-earlier", 60_000));
-    const c = createRedisTokenStore({ redis });
-    expect((await c.get(k))?.accessToken).toBe("tok-later");
-    await b.set(k, token("tok-latest", 180_000));
-    expect((await createRedisTokenStore({ redis }).get(k))?.accessToken).toBe("tok-latest");
+  it("orders writes by when the token was obtained, not by when it expires", async () => {
+    const a = store({ redis });
+    const b = store({ redis });
+    const k = key("order");
+    const now = Date.now();
+    await a.set(k, token("tok-newer", 60_000, undefined, now));
+    // Obtained earlier, expiring later (a late writer, or a planted far expiry): refused.
+    await b.set(k, token("tok-older", 600_000, undefined, now - 5_000));
+    expect((await store({ redis }).get(k))?.accessToken).toBe("tok-newer");
+    // Obtained later, expiring sooner (a shorter lifetime configured meanwhile): written.
+    await b.set(k, token("tok-newest", 30_000, undefined, now + 1));
+    expect((await store({ redis }).get(k))?.accessToken).toBe("tok-newest");
   });
 
   it("deletes an entry only while it holds the given token", async () => {
-    const a = createRedisTokenStore({ redis });
+    const a = store({ redis });
     const k = key("cad");
     await a.set(k, token("tok-new", 60_000));
     await a.delete(k, { accessToken: "tok-old" });
-    expect((await createRedisTokenStore({ redis }).get(k))?.accessToken).toBe("tok-new");
+    expect((await store({ redis }).get(k))?.accessToken).toBe("tok-new");
     await a.delete(k, { accessToken: "tok-new" });
-    expect(await createRedisTokenStore({ redis }).get(k)).toBeUndefined();
+    expect(await store({ redis }).get(k)).toBeUndefined();
   });
 
   it("drops a whole group from every process, keeping other groups", async () => {
-    const a = createRedisTokenStore({ redis });
+    const a = store({ redis });
     const k1 = key("g1");
     const k2 = key("g2");
     const k3 = key("g3");
     await a.set(k1, token("t1", 60_000), { groups: ["client", "client/aud-1"] });
     await a.set(k2, token("t2", 60_000), { groups: ["client", "client/aud-1"] });
     await a.set(k3, token("t3", 60_000), { groups: ["client", "client/aud-2"] });
-    const b = createRedisTokenStore({ redis });
+    const b = store({ redis });
     await b.deleteGroup("client/aud-1");
-    const c = createRedisTokenStore({ redis });
+    const c = store({ redis });
     expect(await c.get(k1)).toBeUndefined();
     expect(await c.get(k2)).toBeUndefined();
     expect((await c.get(k3))?.accessToken).toBe("t3");
     await b.deleteGroup("client");
-    expect(await createRedisTokenStore({ redis }).get(k3)).toBeUndefined();
+    expect(await store({ redis }).get(k3)).toBeUndefined();
   });
 
   it("a lease has one holder; release is compare-and-delete", async () => {
-    const a = createRedisTokenStore({ redis });
-    const b = createRedisTokenStore({ redis });
+    const a = store({ redis });
+    const b = store({ redis });
     const k = key("lease");
     const releaseA = await a.lease?.acquire(k, 10_000);
     expect(releaseA).toBeTypeOf("function");
@@ -191,11 +209,11 @@ describe.each(KINDS)("createRedisTokenStore with %s", (kind) => {
   });
 
   it("answers from its in-process cache (L1) before the refresh window", async () => {
-    const a = createRedisTokenStore({ redis });
+    const a = store({ redis });
     const k = key("l1");
     await a.set(k, token("tok-l1", 60_000));
     // Another process rolls Redis forward; A's hit before refreshAt does not ask Redis.
-    await createRedisTokenStore({ redis }).set(k, token("tok-remote", 120_000));
+    await store({ redis }).set(k, token("tok-remote", 120_000));
     expect(a.get(k)).toMatchObject({ accessToken: "tok-l1" });
   });
 
@@ -219,7 +237,7 @@ describe.each(KINDS)("createRedisTokenStore with %s", (kind) => {
 describe("Redis Cluster layout", () => {
   it("a token and its lease share a hash slot; no name or value shows the client, audience or token", async () => {
     const redis = await connect("ioredis cluster");
-    const store = createRedisTokenStore({
+    const tokenStore = store({
       redis,
       keyPrefix: "layout:",
       encryptionKey: "0123456789abcdef0123456789abcdef-fleet",
@@ -230,8 +248,8 @@ describe("Redis Cluster layout", () => {
       "https://api.example.com",
       ["read:data"],
     ]);
-    await store.set(k, token("eyJ-secret-token-value", 60_000), { groups: ["g-orders-client"] });
-    const release = await store.lease?.acquire(k, 10_000);
+    await tokenStore.set(k, token("eyJ-secret-token-value", 60_000), { groups: ["g-orders-client"] });
+    const release = await tokenStore.lease?.acquire(k, 10_000);
     const keys = (await cluster.cliAll("--scan", "--pattern", "layout:*")).flatMap((o) =>
       o.split("\n").filter(Boolean),
     );
@@ -256,7 +274,7 @@ describe("Redis down", () => {
     redis.on("error", () => {});
     await redis.connect();
     const events: RedisStoreEvent[] = [];
-    const store = createRedisTokenStore({
+    const tokenStore = store({
       redis,
       redisTimeoutMs: 200,
       retryAfterMs: 100,
@@ -264,22 +282,25 @@ describe("Redis down", () => {
     });
     try {
       const k = key("down");
-      await store.set(k, token("tok-down", 60_000));
+      await tokenStore.set(k, token("tok-down", 60_000));
       await own.stop();
-      expect((await store.get(k))?.accessToken).toBe("tok-down");
-      await expect(store.set(key("down-2"), token("tok-2", 60_000))).resolves.toBeUndefined();
-      await expect(store.delete(key("down-3"))).resolves.toBeUndefined();
-      await expect(Promise.resolve(store.lease?.acquire(k, 1000))).rejects.toThrow();
-      expect(store.unavailable).toBe(true);
-      expect(events[0]).toMatchObject({ type: "store_unavailable" });
+      expect((await tokenStore.get(k))?.accessToken).toBe("tok-down");
+      await expect(tokenStore.set(key("down-2"), token("tok-2", 60_000))).resolves.toBeUndefined();
+      await expect(tokenStore.delete(key("down-3"))).resolves.toBeUndefined();
+      await expect(Promise.resolve(tokenStore.lease?.acquire(k, 1000))).rejects.toThrow();
+      expect(tokenStore.unavailable).toBe(true);
+      expect(events.find((e) => e.type.startsWith("store_"))).toMatchObject({ type: "store_unavailable" });
       await own.start();
       // Back: the first command after reconnection succeeds (bounded wait for the client's reconnect).
-      for (let i = 0; i < 600 && store.unavailable; i++) {
+      for (let i = 0; i < 600 && tokenStore.unavailable; i++) {
         await new Promise((r) => setTimeout(r, 50));
-        await store.set(key("up"), token("tok-up", 60_000));
+        await tokenStore.set(key("up"), token("tok-up", 60_000));
       }
-      expect(store.unavailable).toBe(false);
-      expect(events.map((e) => e.type)).toEqual(["store_unavailable", "store_recovered"]);
+      expect(tokenStore.unavailable).toBe(false);
+      expect(events.map((e) => e.type).filter((t) => t.startsWith("store_"))).toEqual([
+        "store_unavailable",
+        "store_recovered",
+      ]);
       expect(JSON.stringify(events)).not.toContain("tok-");
     } finally {
       await redis.quit().catch(() => {});
@@ -308,11 +329,27 @@ describe("Redis down", () => {
 describe("options", () => {
   it("a bad option is a TypeError naming it", () => {
     const redis = { sendCommand: async () => null } as RedisClientLike;
-    expect(() => createRedisTokenStore({ redis: {} as RedisClientLike })).toThrow(/redis must be/);
-    expect(() => createRedisTokenStore({ redis, keyPrefix: "a{b}" })).toThrow(/keyPrefix/);
+    const encryptionKey = null;
+    expect(() => createRedisTokenStore({ redis: {} as RedisClientLike, encryptionKey })).toThrow(
+      /redis must be/,
+    );
+    expect(() => createRedisTokenStore({ redis, encryptionKey, keyPrefix: "a{b}" })).toThrow(/keyPrefix/);
     expect(() => createRedisTokenStore({ redis, encryptionKey: "short" })).toThrow(/encryptionKey/);
-    expect(() => createRedisTokenStore({ redis, redisTimeoutMs: -1 })).toThrow(/redisTimeoutMs/);
-    expect(() => createRedisTokenStore({ redis, lease: { ttlMs: 0 } })).toThrow(/lease.ttlMs/);
+    expect(() => createRedisTokenStore({ redis, encryptionKey, redisTimeoutMs: -1 })).toThrow(
+      /redisTimeoutMs/,
+    );
+    expect(() => createRedisTokenStore({ redis, encryptionKey, lease: { ttlMs: 0 } })).toThrow(/lease.ttlMs/);
     expect(() => createRedisReplayStore({ redis, redisTimeoutMs: Number.NaN })).toThrow(/redisTimeoutMs/);
+  });
+
+  it("encryptionKey is required: missing or undefined is a TypeError naming it; null opts out", () => {
+    const redis = { sendCommand: async () => null } as RedisClientLike;
+    const missing = { redis } as RedisTokenStoreOptions;
+    expect(() => createRedisTokenStore(missing)).toThrow(TypeError);
+    expect(() => createRedisTokenStore(missing)).toThrow(/encryptionKey is required/);
+    expect(() => createRedisTokenStore({ redis, encryptionKey: undefined as never })).toThrow(
+      /encryptionKey/,
+    );
+    expect(() => createRedisTokenStore({ redis, encryptionKey: null })).not.toThrow();
   });
 });

@@ -28,7 +28,9 @@ export interface WorkerConfig {
   clientId: string;
   clientSecret: string;
   targets: Target[];
-  encryptionKey?: string;
+  /** `null`: the store without encryption (`encryptionKey: null`). */
+  encryptionKey?: string | null;
+  extraParams?: Record<string, string>;
   lease?: { ttlMs?: number; waitTimeoutMs?: number };
   redisTimeoutMs?: number;
   mode:
@@ -53,6 +55,8 @@ export interface WorkerReport {
   tokens: string[];
   /** Date.now() of the first token per "audience scope". */
   firstTokenAt: Record<string, number>;
+  /** Date.now() when each token (by its last 16 characters) was last handed out by getToken. */
+  lastServedAt: Record<string, number>;
 }
 
 export interface Worker {
@@ -67,6 +71,10 @@ export interface Worker {
   seen: Record<string, number>;
   /** "audience scope" of every target this worker has had a token for so far. */
   served: Set<string>;
+  /** Last 16 characters of every distinct token this worker has handed out so far. */
+  tokensSeen: Set<string>;
+  /** Has the worker call `client.invalidate({ audience })`; resolves with Date.now() when it returned. */
+  invalidate(audience: string): Promise<number>;
 }
 
 /**
@@ -140,11 +148,17 @@ function startWorker(config: WorkerConfig): Promise<Worker> {
       pending.reject(new Error(`worker ${child.pid} exited during a call`));
     calls.clear();
   });
+  const tokensSeen = new Set<string>();
   child.on(
     "message",
-    (message: { type: string; event?: string; target?: string } & CallResult & { id?: number }) => {
+    (
+      message: { type: string; event?: string; target?: string; token?: string } & CallResult & {
+          id?: number;
+        },
+    ) => {
       if (message.type === "event" && message.event) seen[message.event] = (seen[message.event] ?? 0) + 1;
       if (message.type === "first_token" && message.target) served.add(message.target);
+      if (message.type === "new_token" && message.token) tokensSeen.add(message.token);
       if (message.type === "result" && message.id !== undefined) {
         const { id, status, error } = message;
         calls
@@ -173,6 +187,17 @@ function startWorker(config: WorkerConfig): Promise<Worker> {
         report,
         seen,
         served,
+        tokensSeen,
+        invalidate: (audience) =>
+          new Promise<number>((done) => {
+            const onMessage = (message: { type: string; at?: number }) => {
+              if (message.type !== "invalidated") return;
+              child.off("message", onMessage);
+              done(message.at as number);
+            };
+            child.on("message", onMessage);
+            child.send({ type: "invalidate", audience });
+          }),
       });
     });
     child.once("exit", (code) => reject(new Error(`worker exited (${code}) before it was ready`)));

@@ -52,6 +52,11 @@ export interface StartOptions {
    * Needs `https`. The issuer's own listener asks for no certificate.
    */
   mtls?: { ca: string };
+  /**
+   * Listen on this port instead of a free one: a provider started again on the port of one that was
+   * closed keeps its issuer and token endpoint (a restart, e.g. with a client's secret rotated).
+   */
+  port?: number;
 }
 
 export interface TokenRequestRecord {
@@ -157,7 +162,7 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
   let connections = 0;
   for (const listener of servers) {
     listener.on("connection", () => connections++);
-    listener.listen(0, "127.0.0.1");
+    listener.listen(listener === server ? (options.port ?? 0) : 0, "127.0.0.1");
     await once(listener, "listening");
   }
   const { port } = server.address() as AddressInfo;

@@ -1,0 +1,236 @@
+/**
+ * The part of a cache key that says which token the server would issue and who may use it, beside
+ * (token endpoint, client id, audience, scope set): the grant, `extraParams`, how the target is sent,
+ * the client authentication method, a fingerprint of the credential and the DPoP key's thumbprint.
+ * Two clients that differ in any of them never share a token, in memory or in a shared store.
+ */
+import { base64url, calculateJwkThumbprint, exportJWK, importPKCS8, type JWK } from "jose";
+import { requestScopedIo } from "../lib/runtime.js";
+import type { AuthMethod, PrivateKeyInput } from "../oauth/client-auth.js";
+import { isCryptoKey, isMutualTlsMethod } from "../oauth/client-auth.js";
+import type { MaybePromise, TokenStore } from "./store.js";
+
+/**
+ * PBKDF2-SHA-256 iterations for a secret's fingerprint when the store has no key of its own to hash
+ * it with (OWASP's floor for PBKDF2-SHA-256 is higher for passwords; a client secret is random).
+ */
+export const SECRET_FINGERPRINT_ITERATIONS = 100_000;
+
+const encoder = /* @__PURE__ */ new TextEncoder();
+
+/** The credential a client authenticates with, as far as its fingerprint needs it. */
+export interface CredentialInput {
+  secret: string | undefined;
+  privateKey: PrivateKeyInput | undefined;
+  privateKeyAlg: string | undefined;
+  /** The transport's client certificate thumbprint (mutual TLS), when the transport tells it. */
+  clientCertificate: string | undefined;
+}
+
+/**
+ * A credential's fingerprint: a value that tells two credentials apart and cannot be turned back into
+ * the credential. Asked for on every cache-key resolution; sync once known. (A credential that
+ * changes per request, such as a platform assertion, answers from the current one.)
+ */
+export interface CredentialFingerprint {
+  current(): MaybePromise<string>;
+}
+
+/**
+ * A fingerprint computed once, then answered synchronously. Where one request must not wait on
+ * another's work (Workers), each caller computes until one has finished.
+ */
+function once(compute: () => Promise<string>): CredentialFingerprint {
+  let value: string | undefined;
+  let pending: Promise<string> | undefined;
+  return {
+    current() {
+      if (value !== undefined) return value;
+      if (requestScopedIo) {
+        return compute().then((v) => {
+          value ??= v;
+          return value;
+        });
+      }
+      pending ??= compute().then(
+        (v) => {
+          value = v;
+          return v;
+        },
+        (error: unknown) => {
+          pending = undefined; // not cached: the next call tries again
+          throw error;
+        },
+      );
+      return pending;
+    },
+  };
+}
+
+async function sha256(text: string): Promise<string> {
+  return base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text))));
+}
+
+/**
+ * A client secret's fingerprint: the store's keyed hash (HMAC under its `encryptionKey`, or a key of
+ * its own for the memory store) when it has one, else PBKDF2 with {@link SECRET_FINGERPRINT_ITERATIONS}
+ * iterations salted with (issuer or token endpoint, client id). The store is given a SHA-256 digest
+ * of the secret, never the secret.
+ */
+export function secretFingerprint(secret: string, salt: string, store: TokenStore): CredentialFingerprint {
+  return once(async () => {
+    if (typeof store.credentialFingerprint === "function") {
+      try {
+        const keyed = await store.credentialFingerprint(
+          await sha256(`m2m-kit client secret\n${salt}\n${secret}`),
+        );
+        if (typeof keyed === "string" && keyed !== "") return `hmac:${keyed}`;
+      } catch {
+        // A store that cannot hash: the fingerprint needs no store.
+      }
+    }
+    const material = await crypto.subtle.importKey("raw", encoder.encode(secret), "PBKDF2", false, [
+      "deriveBits",
+    ]);
+    const bits = await crypto.subtle.deriveBits(
+      {
+        name: "PBKDF2",
+        hash: "SHA-256",
+        salt: encoder.encode(`m2m-kit client secret\n${salt}`),
+        iterations: SECRET_FINGERPRINT_ITERATIONS,
+      },
+      material,
+      256,
+    );
+    return `pbkdf2:${base64url.encode(new Uint8Array(bits))}`;
+  });
+}
+
+const PEM_ALGS = ["RS256", "ES256", "ES384", "ES512", "EdDSA"];
+/** Keys of this process that cannot be exported or fingerprinted otherwise. */
+const localKeyIds = new WeakMap<CryptoKey, string>();
+
+/**
+ * A private key's fingerprint: its RFC 7638 JWK thumbprint (public members only). A non-extractable
+ * `CryptoKey` whose signatures are deterministic (RSASSA-PKCS1-v1_5, Ed25519) is named by the hash of
+ * its signature over a fixed label; any other non-extractable key by an id of this process (its tokens
+ * are then shared within the process only).
+ */
+export function privateKeyFingerprint(
+  input: PrivateKeyInput,
+  alg: string | undefined,
+): CredentialFingerprint {
+  return once(async () => {
+    if (typeof input === "string") {
+      for (const candidate of alg ? [alg] : PEM_ALGS) {
+        try {
+          const key = await importPKCS8(input, candidate, { extractable: true });
+          return `jwk:${await calculateJwkThumbprint(await exportJWK(key))}`;
+        } catch {
+          // another algorithm family
+        }
+      }
+      // The token request reports why the key cannot be used; its tokens are this process's own.
+      return `local:${base64url.encode(crypto.getRandomValues(new Uint8Array(16)))}`;
+    }
+    if (isCryptoKey(input)) {
+      if (input.extractable) return `jwk:${await calculateJwkThumbprint(await exportJWK(input))}`;
+      const name = input.algorithm.name;
+      if (name === "RSASSA-PKCS1-v1_5" || name === "Ed25519") {
+        const signature = await crypto.subtle.sign(name, input, encoder.encode("m2m-kit key fingerprint"));
+        return `sig:${base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", signature)))}`;
+      }
+      let id = localKeyIds.get(input);
+      if (id === undefined) {
+        id = base64url.encode(crypto.getRandomValues(new Uint8Array(16)));
+        localKeyIds.set(input, id);
+      }
+      return `local:${id}`;
+    }
+    try {
+      return `jwk:${await calculateJwkThumbprint(input as JWK)}`;
+    } catch {
+      return `local:${base64url.encode(crypto.getRandomValues(new Uint8Array(16)))}`;
+    }
+  });
+}
+
+/** How the token request names its target (part of what the server issues). */
+export interface TargetStyleKey {
+  audienceParam: string;
+  scopeTarget: string | undefined;
+}
+
+/**
+ * Builds the partition string of cache keys for one client. Memoized per (auth method, credential
+ * fingerprint, DPoP thumbprint): a cache hit costs a map lookup once the fingerprint is known.
+ */
+export class CachePartition {
+  readonly #memo = new Map<string, string>();
+  readonly #fingerprints = new Map<string, CredentialFingerprint>();
+  readonly #fixed: string;
+
+  constructor(
+    private readonly config: {
+      /**
+       * The grant: `client_credentials`. A grant with a subject adds a hash of it here, so that two
+       * subjects never share a token.
+       */
+      grant: string;
+      extraParams: Readonly<Record<string, string>>;
+      style: TargetStyleKey;
+      credential: CredentialInput;
+      /** Stable salt of the secret's PBKDF2 fingerprint: (issuer or token endpoint, client id). */
+      salt: string;
+      store: TokenStore;
+    },
+  ) {
+    const params = Object.entries(config.extraParams).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    this.#fixed = JSON.stringify([
+      config.grant,
+      params,
+      config.style.audienceParam,
+      config.style.scopeTarget ?? null,
+    ]);
+  }
+
+  /**
+   * The partition for a request authenticated with `method`, bound to the DPoP key `binding` (its
+   * thumbprint) if any. Synchronous once the credential's fingerprint is known.
+   */
+  resolve(method: AuthMethod, binding: string | undefined): MaybePromise<string> {
+    const credential = this.#fingerprint(method).current();
+    if (typeof credential === "string") return this.#compose(method, credential, binding);
+    return credential.then((value) => this.#compose(method, value, binding));
+  }
+
+  #compose(method: AuthMethod, credential: string, binding: string | undefined): string {
+    const memoKey = `${method}\n${credential}\n${binding ?? ""}`;
+    let partition = this.#memo.get(memoKey);
+    if (partition === undefined) {
+      partition = `${this.#fixed}${JSON.stringify([method, credential, binding ?? null])}`;
+      if (this.#memo.size >= 16) this.#memo.clear();
+      this.#memo.set(memoKey, partition);
+    }
+    return partition;
+  }
+
+  #fingerprint(method: AuthMethod): CredentialFingerprint {
+    const kind = isMutualTlsMethod(method) ? "tls" : method === "private_key_jwt" ? "key" : "secret";
+    let fingerprint = this.#fingerprints.get(kind);
+    if (!fingerprint) {
+      const { credential, salt, store } = this.config;
+      if (kind === "key" && credential.privateKey !== undefined) {
+        fingerprint = privateKeyFingerprint(credential.privateKey, credential.privateKeyAlg);
+      } else if (kind === "secret" && credential.secret !== undefined) {
+        fingerprint = secretFingerprint(credential.secret, salt, store);
+      } else {
+        const certificate = kind === "tls" ? credential.clientCertificate : undefined;
+        const value = certificate === undefined ? "none" : `x5t:${certificate}`;
+        fingerprint = { current: () => value };
+      }
+      this.#fingerprints.set(kind, fingerprint);
+    }
+    return fingerprint;
+  }
+}
