@@ -64,7 +64,7 @@ describe("Redis stores", () => {
     }
     for (const [typo, meant] of typosOf(namesOf(LEASE_OPTION_NAMES))) {
       expectTypoError(
-        thrown(() => createRedisTokenStore({ redis, lease: { [typo]: 100 } } as never)),
+        thrown(() => createRedisTokenStore({ redis, encryptionKey: KEY, lease: { [typo]: 100 } } as never)),
         typo,
         meant,
         "lease.",

@@ -71,6 +71,20 @@ function answersByToken(): number[][] {
   return [...byToken.values()];
 }
 
+/**
+ * The revoked token was refused (once by the process that replaced it; the others may have dropped
+ * it already, on the store's invalidation message, and never sent it), then the one replacement was
+ * accepted for all three processes.
+ */
+function expectRefusedThenServed(): void {
+  const [revoked, replacement, ...more] = answersByToken();
+  expect(more).toEqual([]);
+  expect(revoked?.length).toBeGreaterThanOrEqual(1);
+  expect(revoked?.length).toBeLessThanOrEqual(3);
+  expect(new Set(revoked)).toEqual(new Set([401]));
+  expect(replacement).toEqual([200, 200, 200]);
+}
+
 it.each([
   ["node-redis", () => ({ kind: "node-redis", port: redis.port }) as StoreConfig],
   ["ioredis", () => ({ kind: "ioredis", port: redis.port }) as StoreConfig],
@@ -98,10 +112,7 @@ it.each([
       { status: 200 },
     ]);
     expect(provider.tokenRequests).toBe(2);
-    expect(answersByToken()).toEqual([
-      [401, 401, 401],
-      [200, 200, 200],
-    ]);
+    expectRefusedThenServed();
 
     // The replacement is revoked in turn, and all three are refused at the same moment: still one
     // token request for the fleet.
@@ -113,10 +124,7 @@ it.each([
       { status: 200 },
     ]);
     expect(provider.tokenRequests).toBe(3);
-    expect(answersByToken()).toEqual([
-      [401, 401, 401],
-      [200, 200, 200],
-    ]);
+    expectRefusedThenServed();
 
     for (const worker of [first, ...others]) worker.send({ type: "stop" });
     const reports = await Promise.all([first, ...others].map((w) => w.report));
