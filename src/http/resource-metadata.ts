@@ -139,10 +139,12 @@ export function withResourceMetadata<T extends HttpAuthOptions>(
   return { ...settings, [ENDPOINT]: resolveResourceMetadata(verifier, settings, where) };
 }
 
-/** What the verifier accepts, or nothing known (a `Verifier` that is not `createVerifier`'s). */
-function acceptedBy(verifier: Verifier): AcceptedTokens | undefined {
+/** What the verifier accepts; nothing known of a `Verifier` that is not `createVerifier`'s. */
+function acceptedBy(verifier: Verifier): AcceptedTokens {
   const read = (verifier as { [accepted]?: () => AcceptedTokens })[accepted];
-  return typeof read === "function" ? read.call(verifier) : undefined;
+  return typeof read === "function"
+    ? read.call(verifier)
+    : { issuers: undefined, audiences: undefined, requiredScopes: [] };
 }
 
 /** Why a URL is not a resource identifier (RFC 9728 §2), or `undefined` when it is one. */
@@ -183,7 +185,9 @@ function resourceOf(option: unknown, audiences: readonly string[] | null | undef
     return option;
   }
   if (audiences === undefined) {
-    throw new TypeError("resourceMetadata.resource is required with a verifier not made by createVerifier()");
+    throw new TypeError(
+      "resourceMetadata.resource is required: the audiences this verifier accepts are not known ahead (a resolver, or a Verifier not made by createVerifier())",
+    );
   }
   if (audiences === null) {
     throw new TypeError("resourceMetadata.resource is required: the audience check is off (audience: null)");
@@ -208,7 +212,7 @@ function authorizationServersOf(option: unknown, issuers: readonly string[] | un
   if (option === undefined) {
     if (issuers === undefined) {
       throw new TypeError(
-        "resourceMetadata.authorizationServers is required: the verifier's issuers are not a fixed list",
+        "resourceMetadata.authorizationServers is required: the issuers this verifier accepts are not a fixed list (a template, a resolver, or a Verifier not made by createVerifier())",
       );
     }
     return [...issuers];
@@ -277,10 +281,10 @@ export function resolveResourceMetadata(
 ): ResourceMetadataEndpoint {
   const options = checkResourceMetadataOptions(settings.resourceMetadata ?? {}, where);
   const configured = acceptedBy(verifier);
-  const resource = resourceOf(options.resource, configured?.audiences);
+  const resource = resourceOf(options.resource, configured.audiences);
   const document: ProtectedResourceMetadata = {
     resource,
-    authorization_servers: authorizationServersOf(options.authorizationServers, configured?.issuers),
+    authorization_servers: authorizationServersOf(options.authorizationServers, configured.issuers),
     bearer_methods_supported: ["header"],
   };
   const scopes: string[] = [];
@@ -290,7 +294,7 @@ export function resolveResourceMetadata(
     scopes.push(...listed);
   }
   const required = [
-    ...(configured?.requiredScopes ?? []),
+    ...configured.requiredScopes,
     ...(normalizeRequirement(settings.requiredScopes, "requiredScopes")?.scopes ?? []),
   ];
   for (const scope of required) if (!scopes.includes(scope)) scopes.push(scope);

@@ -174,8 +174,11 @@ export const accepted: unique symbol = Symbol.for("m2m-kit.verifier.accepted");
 export interface AcceptedTokens {
   /** The issuers whose tokens are accepted; `undefined` when they are not a fixed list. */
   readonly issuers: readonly string[] | undefined;
-  /** Every audience accepted from any issuer; `null` when an issuer has the audience check off. */
-  readonly audiences: readonly string[] | null;
+  /**
+   * Every audience accepted from any issuer; `null` when an issuer has the audience check off;
+   * `undefined` when they are not known ahead.
+   */
+  readonly audiences: readonly string[] | null | undefined;
   /** The scopes of the verifier's own `requiredScopes` (all of them, or one of them). */
   readonly requiredScopes: readonly string[];
 }

@@ -666,11 +666,11 @@ describe("bad resourceMetadata options are a TypeError at creation that names th
     };
     expect(thrown(() => requireAuth(own, { resourceMetadata: {} }))).toHaveProperty(
       "message",
-      "resourceMetadata.resource is required with a verifier not made by createVerifier()",
+      "resourceMetadata.resource is required: the audiences this verifier accepts are not known ahead (a resolver, or a Verifier not made by createVerifier())",
     );
     expect(thrown(() => requireAuth(own, { resourceMetadata: { resource: API_V1 } }))).toHaveProperty(
       "message",
-      "resourceMetadata.authorizationServers is required: the verifier's issuers are not a fixed list",
+      "resourceMetadata.authorizationServers is required: the issuers this verifier accepts are not a fixed list (a template, a resolver, or a Verifier not made by createVerifier())",
     );
     expect(
       thrown(() =>
