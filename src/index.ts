@@ -77,6 +77,7 @@ export {
   checkCertificateBinding,
   parseClientCertificateHeader,
 } from "./http/certificate-binding.js";
+export type { ProtectedResourceMetadata, ResourceMetadataOptions } from "./http/resource-metadata.js";
 export type { Clock } from "./lib/clock.js";
 export type { AuthorizationServerMetadata } from "./lib/discovery.js";
 export type { FetchLike } from "./lib/http.js";

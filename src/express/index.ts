@@ -7,8 +7,20 @@ import {
   HttpAuthError,
   reportRefusal,
 } from "../http/bearer.js";
-import { type AdapterNames, type AuthConfig, type HttpAuthOptions, resolveAuth } from "../http/config.js";
+import {
+  type AdapterNames,
+  type AuthConfig,
+  type HttpAuthOptions,
+  resolveAuth,
+  resolveConfig,
+} from "../http/config.js";
 import { publicRequestUrl } from "../http/public-url.js";
+import {
+  answerMetadataRequest,
+  type MetadataAnswer,
+  resolveResourceMetadata,
+  resourceMetadataOf,
+} from "../http/resource-metadata.js";
 import type { OptionNames } from "../lib/option-names.js";
 import { nodeCertificateSource } from "../node/peer-certificate.js";
 import { checkScopeTokens } from "../oauth/scope.js";
@@ -52,6 +64,12 @@ const EXPRESS_OPTION_NAMES: OptionNames<ExpressAuthOptions, HttpAuthOptions> = {
 const REQUIRE_AUTH: AdapterNames = {
   call: "requireAuth()",
   options: "requireAuth() (second argument)",
+  names: [EXPRESS_OPTION_NAMES],
+};
+
+const RESOURCE_METADATA: AdapterNames = {
+  call: "protectedResourceMetadata()",
+  options: "protectedResourceMetadata() (second argument)",
   names: [EXPRESS_OPTION_NAMES],
 };
 
@@ -157,7 +175,14 @@ export function requireAuth(config: AuthConfig | Verifier, options: ExpressAuthO
   };
   // RFC 8705 §3: the client certificate of the TLS connection, or of the configured header.
   const certificateOf = nodeCertificateSource(settings);
+  const metadata = resourceMetadataOf(settings);
   return function m2mRequireAuth(req: Request, res: Response, next: NextFunction): void {
+    // RFC 9728: the metadata is public, also where every other path needs a token.
+    const answer = metadata && answerMetadataRequest(metadata, req.method, req.path);
+    if (answer !== undefined) {
+      sendMetadata(res, answer);
+      return;
+    }
     // On res.locals (a plain object), not on req: a new key on the request object slows Express down.
     (res.locals as Record<symbol, unknown>)[SETTINGS] = settings;
     // A cached token is answered in the same tick: next() runs synchronously, without a promise.
@@ -203,7 +228,7 @@ function scopesMiddleware(scopes: string[], anyOf: boolean, name: string): Reque
   return function m2mRequireScopes(req: Request, res: Response, next: NextFunction): void {
     const options = ((res.locals as Record<symbol, unknown>)[SETTINGS] ?? {}) as ExpressAuthOptions;
     try {
-      checkRequestScopes(req.auth, scopes, anyOf, options.realm);
+      checkRequestScopes(req.auth, scopes, anyOf, options);
       next();
     } catch (error) {
       fail(error, res, next, options);
@@ -242,7 +267,7 @@ export function authenticated<Claims extends JWTPayload = JWTPayload>(
     if (req.auth === undefined) {
       const options = ((res.locals as Record<symbol, unknown>)[SETTINGS] ?? {}) as ExpressAuthOptions;
       try {
-        checkRequestScopes(undefined, [], false, options.realm);
+        checkRequestScopes(undefined, [], false, options);
       } catch (error) {
         fail(error, res, next, options);
       }
@@ -259,5 +284,48 @@ export function authenticated<Claims extends JWTPayload = JWTPayload>(
   };
 }
 
+function sendMetadata(res: Response, answer: MetadataAnswer): void {
+  res.status(answer.status).set(answer.headers);
+  res.end(answer.body);
+}
+
+/**
+ * Serves this API's OAuth 2.0 Protected Resource Metadata (RFC 9728) at the application:
+ * `GET /.well-known/oauth-protected-resource`, and the path-inserted form for an API under a path
+ * (`/.well-known/oauth-protected-resource/v1` for `https://api.example.com/v1`, §3.1), without a
+ * token; other paths go to `next()`. Takes what `requireAuth` takes (give both the same object and
+ * they share one verifier); the document is built from it, with `resourceMetadata` (default `{}`)
+ * for what the configuration does not say. Mount it before the routes, and where `requireAuth` is on
+ * single routes: those cannot see the well-known request. GET and HEAD answer the JSON document
+ * (`Cache-Control: public, max-age=3600`, `Access-Control-Allow-Origin: *`), OPTIONS a CORS
+ * preflight, other methods 405.
+ *
+ * @throws TypeError at creation for a bad option, or when the resource cannot be derived (see
+ * `ResourceMetadataOptions.resource`).
+ * @example
+ * ```ts
+ * const auth = {
+ *   issuer: "https://tenant.example.com/",
+ *   audience: "https://api.example.com",
+ *   resourceMetadata: { scopesSupported: ["read:data"], resourceName: "Data API" },
+ * };
+ * app.use(protectedResourceMetadata(auth));
+ * app.get("/data", requireAuth(auth), requireScopes("read:data"), (req, res) => res.json({ ok: true }));
+ * ```
+ */
+export function protectedResourceMetadata(
+  config: AuthConfig | Verifier,
+  options: ExpressAuthOptions = {},
+): RequestHandler {
+  const { verifier, settings } = resolveConfig(config, options, RESOURCE_METADATA);
+  const endpoint = resolveResourceMetadata(verifier, settings, RESOURCE_METADATA.call);
+  return function m2mProtectedResourceMetadata(req: Request, res: Response, next: NextFunction): void {
+    const answer = answerMetadataRequest(endpoint, req.method, req.path);
+    if (answer === undefined) next();
+    else sendMetadata(res, answer);
+  };
+}
+
 export { HttpAuthError } from "../http/bearer.js";
+export type { ProtectedResourceMetadata, ResourceMetadataOptions } from "../http/resource-metadata.js";
 export type { AuthResult } from "../verify/verifier.js";

@@ -1,4 +1,5 @@
 import type {
+  FastifyInstance,
   FastifyPluginAsync,
   FastifyReply,
   FastifyRequest,
@@ -14,13 +15,26 @@ import {
   HttpAuthError,
   reportRefusal,
 } from "../http/bearer.js";
-import { type AdapterNames, type AuthConfig, type HttpAuthOptions, verifierFrom } from "../http/config.js";
+import {
+  type AdapterNames,
+  type AuthConfig,
+  type HttpAuthOptions,
+  resolveConfig,
+  verifierFrom,
+} from "../http/config.js";
 import { checkPublicUrlFor, publicRequestUrl } from "../http/public-url.js";
+import {
+  answerMetadataRequest,
+  type ResourceMetadataEndpoint,
+  resolveResourceMetadata,
+  resourceMetadataOf,
+  withResourceMetadata,
+} from "../http/resource-metadata.js";
 import { checkOptionNames, isKnownName, nearMiss, type OptionNames } from "../lib/option-names.js";
 import { nodeCertificateSource } from "../node/peer-certificate.js";
 import { checkScopeTokens } from "../oauth/scope.js";
 import { emitTo } from "../verify/events.js";
-import type { AuthResult } from "../verify/verifier.js";
+import type { AuthResult, Verifier } from "../verify/verifier.js";
 
 /** Options of `fastify.requireAuth(options)`: per-hook requirements. */
 export interface RouteAuthOptions {
@@ -99,6 +113,52 @@ const PLUGIN: AdapterNames = {
   options: "fastify.register(m2mAuth)",
   names: [FASTIFY_OPTION_NAMES, REGISTER_OPTION_NAMES],
 };
+
+const RESOURCE_METADATA: AdapterNames = {
+  call: "protectedResourceMetadata()",
+  options: "protectedResourceMetadata() (second argument)",
+  names: [FASTIFY_OPTION_NAMES, REGISTER_OPTION_NAMES],
+};
+
+/** Every method a metadata path answers: GET, HEAD and OPTIONS, and 405 for the others. */
+const METADATA_METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"];
+
+/** The documents each server serves, by path: one registration per path, the same document twice is one. */
+const servedDocuments = new WeakMap<object, Map<string, string>>();
+
+/**
+ * Adds the metadata routes (RFC 9728 §3.1) to `fastify`, outside any `global: true` protection
+ * (`config.auth: false`). A path that serves this document already is left as it is (the plugin's
+ * `resourceMetadata` and `protectedResourceMetadata()` together); another document there is a
+ * `TypeError`.
+ */
+function serveMetadata(fastify: FastifyInstance, endpoint: ResourceMetadataEndpoint): void {
+  let served = servedDocuments.get(fastify.server);
+  if (served === undefined) {
+    served = new Map();
+    servedDocuments.set(fastify.server, served);
+  }
+  for (const path of endpoint.paths) {
+    const url = `${fastify.prefix}${path}`;
+    const existing = served.get(url);
+    if (existing === endpoint.body) continue;
+    if (existing !== undefined) {
+      throw new TypeError(`resourceMetadata: ${url} serves the metadata of another resource already`);
+    }
+    served.set(url, endpoint.body);
+    fastify.route({
+      method: METADATA_METHODS,
+      url: path,
+      exposeHeadRoute: false,
+      config: { auth: false },
+      handler(request, reply) {
+        const answer = answerMetadataRequest(endpoint, request.method, path);
+        if (answer === undefined) return reply.callNotFound();
+        return reply.code(answer.status).headers(answer.headers).send(answer.body);
+      },
+    });
+  }
+}
 
 /**
  * DPoP header values, method and the request's public URL (`publicUrl`; with `"host-header"`,
@@ -200,8 +260,12 @@ function checkRouteConfig(config: Record<string, unknown>, route: string): void 
 
 const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options) => {
   const verifier = verifierFrom(options, PLUGIN);
-  const settings: FastifyAuthOptions = options;
-  checkPublicUrlFor(verifier, settings);
+  checkPublicUrlFor(verifier, options);
+  const settings: FastifyAuthOptions = withResourceMetadata(verifier, options, PLUGIN.call);
+  // RFC 9728: the metadata at the application's root, public also under `global: true`. Under a
+  // prefix the root is out of reach: protectedResourceMetadata() registered at the root serves it.
+  const metadata = resourceMetadataOf(settings);
+  if (metadata !== undefined && fastify.prefix === "") serveMetadata(fastify, metadata);
   // RFC 8705 §3: the client certificate of the TLS connection, or of the configured header.
   const certificateOf = nodeCertificateSource(settings);
   if (!fastify.hasRequestDecorator("auth")) fastify.decorateRequest("auth", null);
@@ -249,8 +313,8 @@ const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options
     const any = route.anyScope && route.anyScope.length > 0 ? [...route.anyScope] : undefined;
     const accept = (request: FastifyRequest, auth: AuthResult | undefined) => {
       request.auth = auth ?? null;
-      if (auth && all) checkRequestScopes(auth, all, false, settings.realm);
-      if (auth && any) checkRequestScopes(auth, any, true, settings.realm);
+      if (auth && all) checkRequestScopes(auth, all, false, settings);
+      if (auth && any) checkRequestScopes(auth, any, true, settings);
     };
     // Callback style: a cached token is answered in the same tick, without a promise.
     return function m2mRequireAuth(
@@ -309,7 +373,7 @@ const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options
       done: (error?: Error) => void,
     ) {
       try {
-        checkRequestScopes(request.auth ?? undefined, scopes, anyOf, settings.realm);
+        checkRequestScopes(request.auth ?? undefined, scopes, anyOf, settings);
       } catch (error) {
         answer(error, reply, done);
         return;
@@ -373,5 +437,44 @@ const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options
  */
 export const m2mAuth = fp(plugin, { fastify: "5.x", name: "m2m-kit" });
 export default m2mAuth;
+
+/**
+ * A Fastify plugin that serves this API's OAuth 2.0 Protected Resource Metadata (RFC 9728):
+ * `GET /.well-known/oauth-protected-resource`, and the path-inserted form for an API under a path
+ * (`/.well-known/oauth-protected-resource/v1` for `https://api.example.com/v1`, §3.1), without a
+ * token, also beside `global: true`. Takes what the `m2mAuth` plugin takes; the document is built
+ * from it, with `resourceMetadata` (default `{}`) for what the configuration does not say. The
+ * plugin registered at the root with `resourceMetadata` serves the document itself: use this one
+ * where `m2mAuth` is registered under a prefix, registered at the root. GET and HEAD answer the JSON
+ * document (`Cache-Control: public, max-age=3600`, `Access-Control-Allow-Origin: *`), OPTIONS a CORS
+ * preflight, other methods 405.
+ *
+ * @throws TypeError at creation for a bad option, or when the resource cannot be derived (see
+ * `ResourceMetadataOptions.resource`).
+ * @example
+ * ```ts
+ * const auth = { issuer: "https://tenant.example.com/", audience: "https://api.example.com/v1" };
+ * await app.register(protectedResourceMetadata(auth));
+ * await app.register(async (v1) => {
+ *   await v1.register(m2mAuth, { ...auth, global: true, resourceMetadata: {} });
+ *   v1.get("/data", async (request) => ({ client: request.auth?.clientId }));
+ * }, { prefix: "/v1" });
+ * ```
+ */
+export function protectedResourceMetadata(
+  config: AuthConfig | Verifier,
+  options: FastifyAuthOptions = {},
+): FastifyPluginAsync {
+  const { verifier, settings } = resolveConfig(config, options, RESOURCE_METADATA);
+  const endpoint = resolveResourceMetadata(verifier, settings, RESOURCE_METADATA.call);
+  return fp(
+    async function m2mProtectedResourceMetadata(fastify) {
+      serveMetadata(fastify, endpoint);
+    },
+    { fastify: "5.x", name: "m2m-kit-resource-metadata" },
+  );
+}
+
 export { HttpAuthError } from "../http/bearer.js";
+export type { ProtectedResourceMetadata, ResourceMetadataOptions } from "../http/resource-metadata.js";
 export type { AuthResult } from "../verify/verifier.js";

@@ -8,8 +8,15 @@ import {
   checkAdapterOptions,
   type HttpAuthOptions,
   resolveAuth,
+  resolveConfig,
   resolvePerConfiguration,
 } from "../http/config.js";
+import {
+  answerMetadataRequest,
+  type MetadataAnswer,
+  resolveResourceMetadata,
+  resourceMetadataOf,
+} from "../http/resource-metadata.js";
 import type { OptionNames } from "../lib/option-names.js";
 import type { WaitUntil } from "../lib/runtime.js";
 import { checkScopeTokens } from "../oauth/scope.js";
@@ -66,6 +73,16 @@ const HONO_AUTH: AdapterNames = {
   options: "honoAuth() (second argument)",
   names: [HONO_OPTION_NAMES],
 };
+
+const RESOURCE_METADATA: AdapterNames = {
+  call: "protectedResourceMetadata()",
+  options: "protectedResourceMetadata() (second argument)",
+  names: [HONO_OPTION_NAMES],
+};
+
+function metadataResponse(answer: MetadataAnswer): Response {
+  return new Response(answer.body ?? null, { status: answer.status, headers: answer.headers });
+}
 
 /** `c.executionCtx.waitUntil` where the runtime has one (Workers); Hono's getter throws elsewhere. */
 function honoWaitUntil(c: Context): WaitUntil | undefined {
@@ -149,6 +166,10 @@ export function honoAuth(
   return async function m2mHonoAuth(c: Context<HonoOptionalAuthEnv>, next) {
     const { verifier, settings } =
       fixed ?? resolve!((config as (c: Context) => AuthConfig | Verifier)(c), options);
+    // RFC 9728: the metadata is public, also where every other path needs a token.
+    const metadata = resourceMetadataOf(settings);
+    const answer = metadata && answerMetadataRequest(metadata, c.req.method, c.req.path);
+    if (answer !== undefined) return metadataResponse(answer);
     settingsOf.set(c.req.raw, settings);
     let auth: AuthResult | undefined;
     try {
@@ -170,7 +191,7 @@ function scopesMiddleware(scopes: string[], anyOf: boolean, name: string): Middl
   return async function m2mHonoRequireScopes(c, next) {
     const settings = settingsOf.get(c.req.raw) ?? {};
     try {
-      checkRequestScopes(c.get("auth") as AuthResult | undefined, scopes, anyOf, settings.realm);
+      checkRequestScopes(c.get("auth") as AuthResult | undefined, scopes, anyOf, settings);
     } catch (error) {
       if (!(error instanceof HttpAuthError)) throw error;
       return refuse(error, settings);
@@ -207,5 +228,38 @@ export function requireAnyScope(...scopes: string[]): MiddlewareHandler<HonoAuth
   return scopesMiddleware(scopes, true, "requireAnyScope");
 }
 
+/**
+ * Hono middleware that serves this API's OAuth 2.0 Protected Resource Metadata (RFC 9728):
+ * `GET /.well-known/oauth-protected-resource`, and the path-inserted form for an API under a path
+ * (`/.well-known/oauth-protected-resource/v1` for `https://api.example.com/v1`, §3.1), without a
+ * token; other requests go to `next()`. Takes what `honoAuth` takes (a fixed configuration); the
+ * document is built from it, with `resourceMetadata` (default `{}`) for what the configuration does
+ * not say. Use it with `app.use()` where `honoAuth` protects single routes or a sub-path: those do
+ * not see the well-known request. GET and HEAD answer the JSON document (`Cache-Control: public,
+ * max-age=3600`, `Access-Control-Allow-Origin: *`), OPTIONS a CORS preflight, other methods 405.
+ *
+ * @throws TypeError at creation for a bad option, or when the resource cannot be derived (see
+ * `ResourceMetadataOptions.resource`).
+ * @example
+ * ```ts
+ * const auth = { issuer: "https://tenant.example.com/", audience: "https://api.example.com", resourceMetadata: {} };
+ * app.use(protectedResourceMetadata(auth));
+ * app.use("/orders/*", honoAuth(auth));
+ * ```
+ */
+export function protectedResourceMetadata(
+  config: AuthConfig | Verifier,
+  options: HonoAuthOptions = {},
+): MiddlewareHandler {
+  const { verifier, settings } = resolveConfig(config, options, RESOURCE_METADATA);
+  const endpoint = resolveResourceMetadata(verifier, settings, RESOURCE_METADATA.call);
+  return async function m2mProtectedResourceMetadata(c, next) {
+    const answer = answerMetadataRequest(endpoint, c.req.method, c.req.path);
+    if (answer !== undefined) return metadataResponse(answer);
+    await next();
+  };
+}
+
 export { HttpAuthError } from "../http/bearer.js";
+export type { ProtectedResourceMetadata, ResourceMetadataOptions } from "../http/resource-metadata.js";
 export type { AuthResult } from "../verify/verifier.js";

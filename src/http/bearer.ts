@@ -13,6 +13,7 @@ import { type AuthResult, type Verifier, type VerifyCallOptions, verifyNow } fro
 import { type ClientCertificateSource, checkCertificateBinding } from "./certificate-binding.js";
 import type { HttpAuthOptions } from "./config.js";
 import { type DpopRequestParts, dpopChallenge, dpopFailure, verifyDpopRequest } from "./dpop.js";
+import { resourceMetadataOf, resourceMetadataUrl, withResourceMetadata } from "./resource-metadata.js";
 
 export type { AuthConfig, HttpAuthOptions } from "./config.js";
 
@@ -124,11 +125,17 @@ export function bearerChallenge(
   return parts.length ? `Bearer ${parts.join(", ")}` : "Bearer";
 }
 
+/**
+ * The settings a challenge is built from: `realm`, and, once resolved (`withResourceMetadata`), the
+ * metadata URL every challenge carries (RFC 9728 §5.1).
+ */
+type ChallengeSettings = Pick<HttpAuthOptions, "realm" | "resourceMetadata">;
+
 function failure(
   status: number,
   error: HttpErrorCode,
   description: string,
-  realm: string | undefined,
+  settings: ChallengeSettings,
   extra: Record<string, string | undefined> = {},
   cause?: unknown,
 ): HttpAuthError {
@@ -138,7 +145,10 @@ function failure(
   } else {
     // No credentials: a bare challenge, no error attribute (RFC 6750 §3.1).
     const attributes = error === "unauthorized" ? {} : { error, error_description: description, ...extra };
-    headers["www-authenticate"] = bearerChallenge(realm, attributes);
+    headers["www-authenticate"] = bearerChallenge(settings.realm, {
+      ...attributes,
+      resource_metadata: resourceMetadataUrl(settings),
+    });
   }
   return new HttpAuthError(status, error, description, headers, { cause });
 }
@@ -152,20 +162,20 @@ export function extractBearerToken(
   options: HttpAuthOptions = {},
 ): string | undefined {
   const token = findBearerToken(request, options);
-  if (token !== undefined && !B64TOKEN.test(token)) throw malformedToken(options.realm);
+  if (token !== undefined && !B64TOKEN.test(token)) throw malformedToken(options);
   return token;
 }
 
-function malformedToken(realm: string | undefined): HttpAuthError {
-  return failure(400, "invalid_request", "the Authorization header has no valid bearer token", realm);
+function malformedToken(settings: ChallengeSettings): HttpAuthError {
+  return failure(400, "invalid_request", "the Authorization header has no valid bearer token", settings);
 }
 
 /** The one `Authorization` header (RFC 6750 §2: one credential per request; two fields are a 400). */
-function singleAuthorization(request: RequestCredentials, realm: string | undefined): string | undefined {
+function singleAuthorization(request: RequestCredentials, settings: ChallengeSettings): string | undefined {
   const header = request.authorization ?? undefined;
   if (typeof header === "string" || header === undefined) return header;
   if (header.length > 1) {
-    throw failure(400, "invalid_request", "the request has more than one Authorization header", realm);
+    throw failure(400, "invalid_request", "the request has more than one Authorization header", settings);
   }
   return header[0];
 }
@@ -175,21 +185,20 @@ function singleAuthorization(request: RequestCredentials, realm: string | undefi
  * failure path: a token that verifies is a JWS, whose characters are all b64token characters.
  */
 function findBearerToken(request: RequestCredentials, options: HttpAuthOptions): string | undefined {
-  const { realm } = options;
-  const header = singleAuthorization(request, realm);
+  const header = singleAuthorization(request, options);
   const query = request.queryTokens ?? [];
   let fromHeader: string | undefined;
   if (header !== undefined && header !== "") {
     const [scheme, rest] = splitCredentials(header);
     if (scheme === "bearer") {
-      if (rest === "") throw malformedToken(realm);
+      if (rest === "") throw malformedToken(options);
       fromHeader = rest;
     } else if (scheme === "dpop") {
       throw failure(
         401,
         "invalid_token",
         "this API is not configured for DPoP-bound access tokens (dpop option)",
-        realm,
+        options,
       );
     }
     // Any other scheme (Basic, …) is not a bearer credential: answered like no credentials.
@@ -198,13 +207,13 @@ function findBearerToken(request: RequestCredentials, options: HttpAuthOptions):
   const body = options.allowBodyToken ? (request.bodyTokens ?? []) : [];
   const sent = (fromHeader === undefined ? 0 : 1) + query.length + body.length;
   if (sent > 1 && (query.length > 0 || body.length > 0)) {
-    throw failure(400, "invalid_request", "the access token was sent by more than one method", realm);
+    throw failure(400, "invalid_request", "the access token was sent by more than one method", options);
   }
   if (fromHeader !== undefined) return fromHeader;
   const other = query.length === 1 && options.allowQueryToken ? query[0] : body[0];
   if (other !== undefined) {
     if (!B64TOKEN.test(other))
-      throw failure(400, "invalid_request", "the access_token parameter is not valid", realm);
+      throw failure(400, "invalid_request", "the access_token parameter is not valid", options);
     return other;
   }
   return undefined;
@@ -223,6 +232,11 @@ function m2mCode(error: unknown): string | undefined {
  * returned as they are.
  */
 export function toHttpAuthError(error: unknown, realm?: string): HttpAuthError | unknown {
+  return httpAuthErrorOf(error, { realm });
+}
+
+/** {@link toHttpAuthError} with the challenge of an adapter's settings. */
+function httpAuthErrorOf(error: unknown, settings: ChallengeSettings): HttpAuthError | unknown {
   if (error instanceof HttpAuthError) return error;
   const code = m2mCode(error);
   if (code === undefined) return error;
@@ -233,22 +247,22 @@ export function toHttpAuthError(error: unknown, realm?: string): HttpAuthError |
     code === "ERR_JWKS_NO_MATCHING_KEY" ||
     code === "ERR_TOKEN_INACTIVE"
   ) {
-    return failure(401, "invalid_token", message, realm, {}, error);
+    return failure(401, "invalid_token", message, settings, {}, error);
   }
   if (error instanceof InsufficientScopeError || code === "ERR_INSUFFICIENT_SCOPE") {
     const required = (error as { requiredScopes?: unknown }).requiredScopes;
     const scope = Array.isArray(required) ? required.join(" ") : undefined;
-    return failure(403, "insufficient_scope", message, realm, { scope }, error);
+    return failure(403, "insufficient_scope", message, settings, { scope }, error);
   }
   if (error instanceof ClaimPolicyError || code === "ERR_CLAIM_POLICY") {
-    return failure(403, "insufficient_scope", message, realm, {}, error);
+    return failure(403, "insufficient_scope", message, settings, {}, error);
   }
   if (error instanceof VerifierUnavailableError || code === "ERR_VERIFIER_UNAVAILABLE") {
     return failure(
       503,
       "temporarily_unavailable",
       "access tokens cannot be checked right now",
-      realm,
+      settings,
       {},
       error,
     );
@@ -294,7 +308,20 @@ export async function authenticateRequest(
   request: RequestCredentials,
   options: HttpAuthOptions = {},
 ): Promise<AuthResult | undefined> {
-  return authenticateNow(verifier, request, options);
+  return authenticateNow(verifier, request, resolvedSettings(verifier, options));
+}
+
+const resolved = new WeakMap<HttpAuthOptions, { verifier: Verifier; settings: HttpAuthOptions }>();
+
+/** `options` with `resourceMetadata` resolved for `verifier`, once per options object and verifier. */
+function resolvedSettings(verifier: Verifier, options: HttpAuthOptions): HttpAuthOptions {
+  // Adapters' settings carry it resolved already.
+  if (options?.resourceMetadata === undefined || resourceMetadataOf(options)) return options;
+  const known = resolved.get(options);
+  if (known?.verifier === verifier) return known.settings;
+  const settings = withResourceMetadata(verifier, options, "authenticateRequest()");
+  resolved.set(options, { verifier, settings });
+  return settings;
 }
 
 type Outcome = AuthResult | undefined;
@@ -389,8 +416,7 @@ function authenticateWithDpop(
   request: RequestCredentials,
   options: HttpAuthOptions,
 ): Outcome | Promise<Outcome> {
-  const { realm } = options;
-  const header = singleAuthorization(request, realm) ?? "";
+  const header = singleAuthorization(request, options) ?? "";
   const [scheme, rest] = header === "" ? ["", ""] : splitCredentials(header);
   const other =
     (request.queryTokens?.length ?? 0) + (options.allowBodyToken ? (request.bodyTokens?.length ?? 0) : 0);
@@ -398,7 +424,7 @@ function authenticateWithDpop(
     const bearer = error.headers["www-authenticate"];
     if (bearer === undefined) return error;
     const headers = { ...error.headers };
-    const offer = dpopChallenge(dpop, realm);
+    const offer = dpopChallenge(dpop, options);
     headers["www-authenticate"] =
       dpop.required && error.error === "unauthorized" ? offer : `${bearer}, ${offer}`;
     return new HttpAuthError(error.status, error.error, error.errorDescription, headers, {
@@ -411,7 +437,7 @@ function authenticateWithDpop(
         other > 0
           ? "the access token was sent by more than one method"
           : "the Authorization header has no valid DPoP token";
-      throw withDpop(failure(400, "invalid_request", description, realm));
+      throw withDpop(failure(400, "invalid_request", description, options));
     }
     // RFC 8705 §3 holds whatever the scheme: a token bound to a certificate (too) needs that certificate.
     const read: { unreadable?: unknown } = {};
@@ -424,8 +450,8 @@ function authenticateWithDpop(
       )
       .catch((thrown: unknown) => {
         const error = explained(thrown, read);
-        const answer = dpopFailure(error, dpop, realm);
-        if (!answer) throw toHttpAuthError(error, realm);
+        const answer = dpopFailure(error, dpop, options);
+        if (!answer) throw httpAuthErrorOf(error, options);
         throw new HttpAuthError(answer.status, answer.error, answer.description, answer.headers, {
           cause: error,
         });
@@ -435,12 +461,12 @@ function authenticateWithDpop(
     if (scheme !== "bearer" && other === 0) {
       if (options.optional) return undefined;
       throw new HttpAuthError(401, "unauthorized", "authentication is required", {
-        "www-authenticate": dpopChallenge(dpop, realm),
+        "www-authenticate": dpopChallenge(dpop, options),
       });
     }
     const description = "this API accepts DPoP-bound access tokens only";
     throw new HttpAuthError(401, "invalid_token", description, {
-      "www-authenticate": dpopChallenge(dpop, realm, {
+      "www-authenticate": dpopChallenge(dpop, options, {
         error: "invalid_token",
         error_description: description,
       }),
@@ -469,14 +495,12 @@ function authenticateBearer(
   const token = findBearerToken(request, options);
   if (token === undefined) {
     if (options.optional) return undefined;
-    throw failure(401, "unauthorized", "authentication is required", options.realm);
+    throw failure(401, "unauthorized", "authentication is required", options);
   }
   // A malformed credential is a bad request (400), whatever the verifier would say of it.
   const read: { unreadable?: unknown } = {};
   const refuse = (error: unknown) =>
-    B64TOKEN.test(token)
-      ? toHttpAuthError(explained(error, read), options.realm)
-      : malformedToken(options.realm);
+    B64TOKEN.test(token) ? httpAuthErrorOf(explained(error, read), options) : malformedToken(options);
   let certificate: string | undefined | Promise<string | undefined>;
   try {
     certificate = presentedCertificate(request, read);
@@ -526,15 +550,18 @@ function verifyBearer(
   return outcome instanceof Promise ? outcome.then(settle) : settle(outcome);
 }
 
-/** Checks scopes of an authenticated request (for `requireScopes` helpers). */
+/**
+ * Checks scopes of an authenticated request (for `requireScopes` helpers); refusals carry the
+ * challenge of the adapter's settings.
+ */
 export function checkRequestScopes(
   auth: AuthResult | undefined,
   scopes: readonly string[],
   anyOf: boolean,
-  realm?: string,
+  settings: HttpAuthOptions = {},
 ): void {
-  if (!auth) throw failure(401, "unauthorized", "authentication is required", realm);
+  if (!auth) throw failure(401, "unauthorized", "authentication is required", settings);
   const granted = auth.scopes;
   const ok = anyOf ? scopes.some((s) => granted.includes(s)) : scopes.every((s) => granted.includes(s));
-  if (!ok) throw toHttpAuthError(new InsufficientScopeError(scopes, granted, anyOf), realm);
+  if (!ok) throw httpAuthErrorOf(new InsufficientScopeError(scopes, granted, anyOf), settings);
 }

@@ -16,6 +16,11 @@ import {
   checkCertificateBindingOptions,
 } from "./certificate-binding.js";
 import { checkPublicUrl, checkPublicUrlFor, type PublicUrlOptions } from "./public-url.js";
+import {
+  checkResourceMetadataOptions,
+  type ResourceMetadataOptions,
+  withResourceMetadata,
+} from "./resource-metadata.js";
 
 /**
  * What an adapter is configured with: the options every adapter shares, how they are checked at
@@ -49,6 +54,19 @@ export interface HttpAuthOptions extends CertificateBindingOptions, PublicUrlOpt
    * (`response_failed`). With verifier options, the verifier's own events come here too.
    */
   onEvent?: VerifierEventListener;
+  /**
+   * Describe this API to agents (RFC 9728 OAuth 2.0 Protected Resource Metadata): every challenge
+   * (401, 403, and 400) carries `resource_metadata="<metadata URL>"` (§5.1), and the adapter answers
+   * `GET /.well-known/oauth-protected-resource` (and the path-inserted form, §3.1) without a token
+   * when it sees that request (Express `app.use`, Fastify's plugin at the root, Hono `app.use`,
+   * `withAuth` around the whole app). An adapter mounted on one route does not see it: serve the
+   * document with `protectedResourceMetadata()` at the application. The document's members come
+   * from this configuration (issuers, scopes, DPoP, certificate binding); see
+   * {@link ResourceMetadataOptions} for what it adds. `{}` takes every default.
+   *
+   * @throws TypeError at creation for a bad member, or when `resource` cannot be derived.
+   */
+  resourceMetadata?: ResourceMetadataOptions;
 }
 
 /** The names of {@link HttpAuthOptions} besides the certificate-binding ones. */
@@ -61,6 +79,7 @@ export const HTTP_AUTH_OPTION_NAMES: OptionNames<HttpAuthOptions, CertificateBin
   allowBodyToken: true,
   errorBody: true,
   onEvent: true,
+  resourceMetadata: true,
 };
 
 /** An adapter takes a verifier, or verifier options plus adapter options. */
@@ -116,7 +135,7 @@ function isVerifierOption(name: string): boolean {
  * Checks adapter options by type, when the adapter is created: a bad option is a `TypeError`
  * naming it, never a silent accept or an error at request time.
  */
-export function checkHttpAuthOptions(options: HttpAuthOptions): void {
+export function checkHttpAuthOptions(options: HttpAuthOptions, where: string): void {
   if (typeof options !== "object" || options === null) throw new TypeError("auth options must be an object");
   const values = options as Record<string, unknown>;
   for (const name of BOOLEAN_OPTIONS) {
@@ -135,6 +154,7 @@ export function checkHttpAuthOptions(options: HttpAuthOptions): void {
   normalizeRequirement(options.requiredScopes, "requiredScopes");
   checkCertificateBindingOptions(options);
   checkPublicUrl(options.publicUrl);
+  if (options.resourceMetadata !== undefined) checkResourceMetadataOptions(options.resourceMetadata, where);
 }
 
 /**
@@ -153,7 +173,7 @@ export function checkAdapterOptions(options: HttpAuthOptions, adapter: AdapterNa
     }
     throw unknownOption(name, lists, adapter.options);
   }
-  checkHttpAuthOptions(options);
+  checkHttpAuthOptions(options, adapter.call);
 }
 
 /** Checks the names of an adapter's configuration (its first argument). */
@@ -183,7 +203,7 @@ export function verifierFrom(config: AuthConfig, adapter: AdapterNames): Verifie
   if (typeof config !== "object" || config === null) throw new TypeError("auth options must be an object");
   const withVerifier = "verifier" in config && config.verifier !== undefined;
   checkConfigNames(config, adapter, withVerifier);
-  checkHttpAuthOptions(config);
+  checkHttpAuthOptions(config, adapter.call);
   if (withVerifier) {
     if (typeof config.verifier?.verify !== "function")
       throw new TypeError("verifier must come from createVerifier()");
@@ -208,8 +228,20 @@ export function resolveAuth(
   options: HttpAuthOptions,
   adapter: AdapterNames,
 ): { verifier: Verifier; settings: HttpAuthOptions } {
+  return checked(resolveConfig(config, options, adapter), adapter);
+}
+
+/**
+ * {@link resolveAuth} without the checks of what only authentication needs (`publicUrl` with DPoP),
+ * for a handler that serves what the configuration says (`protectedResourceMetadata()`).
+ */
+export function resolveConfig(
+  config: AuthConfig | Verifier,
+  options: HttpAuthOptions,
+  adapter: AdapterNames,
+): { verifier: Verifier; settings: HttpAuthOptions } {
   checkAdapterOptions(options, adapter);
-  if (isVerifier(config)) return checked({ verifier: config, settings: options });
+  if (isVerifier(config)) return { verifier: config, settings: options };
   let verifier = shared.get(config);
   if (verifier) {
     // One verifier per options object, but each adapter it is given to checks the names it reads.
@@ -218,13 +250,22 @@ export function resolveAuth(
     verifier = verifierFrom(config, adapter);
     shared.set(config, verifier);
   }
-  return checked({ verifier, settings: { ...(config as HttpAuthOptions), ...options } });
+  return { verifier, settings: { ...(config as HttpAuthOptions), ...options } };
 }
 
-/** A resolved adapter configuration, after the checks that need the verifier and the settings. */
-function checked<T extends { verifier: Verifier; settings: HttpAuthOptions }>(resolved: T): T {
+/**
+ * A resolved adapter configuration, after the checks that need the verifier and the settings; the
+ * settings carry the resolved `resourceMetadata`.
+ */
+function checked(
+  resolved: { verifier: Verifier; settings: HttpAuthOptions },
+  adapter: AdapterNames,
+): { verifier: Verifier; settings: HttpAuthOptions } {
   checkPublicUrlFor(resolved.verifier, resolved.settings);
-  return resolved;
+  return {
+    verifier: resolved.verifier,
+    settings: withResourceMetadata(resolved.verifier, resolved.settings, adapter.call),
+  };
 }
 
 const functionIds = new WeakMap<object, number>();
@@ -259,13 +300,16 @@ export function resolvePerConfiguration(
   const verifiers = new LRUCache<string, Verifier>({ max: maxConfigurations });
   return (config, options) => {
     checkAdapterOptions(options, adapter);
-    if (isVerifier(config)) return checked({ verifier: config, settings: options });
+    if (isVerifier(config)) return checked({ verifier: config, settings: options }, adapter);
     if (typeof config !== "object" || config === null) throw new TypeError("auth options must be an object");
     if ("verifier" in config && config.verifier !== undefined) {
-      return checked({
-        verifier: verifierFrom(config, adapter),
-        settings: { ...(config as HttpAuthOptions), ...options },
-      });
+      return checked(
+        {
+          verifier: verifierFrom(config, adapter),
+          settings: { ...(config as HttpAuthOptions), ...options },
+        },
+        adapter,
+      );
     }
     const key = configurationKey(config);
     let verifier = verifiers.get(key);
@@ -273,7 +317,7 @@ export function resolvePerConfiguration(
       verifier = verifierFrom(config, adapter);
       verifiers.set(key, verifier);
     }
-    return checked({ verifier, settings: { ...(config as HttpAuthOptions), ...options } });
+    return checked({ verifier, settings: { ...(config as HttpAuthOptions), ...options } }, adapter);
   };
 }
 

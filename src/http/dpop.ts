@@ -9,6 +9,8 @@ import {
 } from "../errors.js";
 import { checkBinding, checkConfirmation } from "../verify/confirmation.js";
 import type { AuthResult, Verifier, VerifyCallOptions } from "../verify/options.js";
+import type { HttpAuthOptions } from "./config.js";
+import { resourceMetadataUrl } from "./resource-metadata.js";
 
 /**
  * The HTTP meaning of DPoP at a protected resource (RFC 9449 §7): the `DPoP` scheme with one `DPoP`
@@ -35,16 +37,21 @@ function attribute(name: string, value: string): string {
   return `${name}="${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
-/** `WWW-Authenticate: DPoP algs="…"` with optional error attributes (RFC 9449 §7.1). */
+/**
+ * `WWW-Authenticate: DPoP algs="…"` with optional error attributes (RFC 9449 §7.1), the adapter's
+ * `realm` and its `resource_metadata` (RFC 9728 §5.1).
+ */
 export function dpopChallenge(
   dpop: DpopProofVerifier,
-  realm: string | undefined,
+  settings: Pick<HttpAuthOptions, "realm" | "resourceMetadata">,
   attributes: Record<string, string | undefined> = {},
 ): string {
   const parts: string[] = [];
-  if (realm !== undefined) parts.push(attribute("realm", realm));
+  if (settings.realm !== undefined) parts.push(attribute("realm", settings.realm));
   for (const [name, value] of Object.entries(attributes))
     if (value !== undefined) parts.push(attribute(name, value));
+  const metadata = resourceMetadataUrl(settings);
+  if (metadata !== undefined) parts.push(attribute("resource_metadata", metadata));
   parts.push(attribute("algs", dpop.algorithms.join(" ")));
   return `DPoP ${parts.join(", ")}`;
 }
@@ -71,7 +78,7 @@ export interface DpopFailure {
 export function dpopFailure(
   error: unknown,
   dpop: DpopProofVerifier,
-  realm: string | undefined,
+  settings: Pick<HttpAuthOptions, "realm" | "resourceMetadata">,
 ): DpopFailure | undefined {
   if (error instanceof UseDpopNonceError) {
     return {
@@ -79,7 +86,7 @@ export function dpopFailure(
       error: "use_dpop_nonce",
       description: "Resource server requires nonce in DPoP proof",
       headers: {
-        "www-authenticate": dpopChallenge(dpop, realm, {
+        "www-authenticate": dpopChallenge(dpop, settings, {
           error: "use_dpop_nonce",
           error_description: "Resource server requires nonce in DPoP proof",
         }),
@@ -120,7 +127,7 @@ export function dpopFailure(
     error: code,
     description,
     headers: {
-      "www-authenticate": dpopChallenge(dpop, realm, {
+      "www-authenticate": dpopChallenge(dpop, settings, {
         error: code,
         error_description: description,
         ...extra,

@@ -164,6 +164,25 @@ export const verifyNow: unique symbol = Symbol.for("m2m-kit.verifyNow");
  */
 export const cacheHits: unique symbol = Symbol.for("m2m-kit.verifier.cacheHits");
 
+/**
+ * What a verifier accepts, read by the documents that describe the API (RFC 9728 metadata) so that
+ * they are built from the configuration that is enforced: `verifier[accepted]()`.
+ */
+export const accepted: unique symbol = Symbol.for("m2m-kit.verifier.accepted");
+
+/** The answer of {@link accepted}. */
+export interface AcceptedTokens {
+  /** The issuers whose tokens are accepted; `undefined` when they are not a fixed list. */
+  readonly issuers: readonly string[] | undefined;
+  /**
+   * Every audience accepted from any issuer; `null` when an issuer has the audience check off;
+   * `undefined` when they are not known ahead.
+   */
+  readonly audiences: readonly string[] | null | undefined;
+  /** The scopes of the verifier's own `requiredScopes` (all of them, or one of them). */
+  readonly requiredScopes: readonly string[];
+}
+
 class JwtVerifier implements Verifier {
   declare [cacheHits]: number;
   readonly dpop: DpopProofVerifier | undefined;
@@ -207,6 +226,7 @@ class JwtVerifier implements Verifier {
       [verifyNow]: (token: string, options?: VerifyCallOptions) => this.#verifyNow(token, options),
       [instrumentationHook]: (instrumentation: Instrumentation<VerifierEvent>) =>
         this.#instrumentations.attach(instrumentation),
+      [accepted]: (): AcceptedTokens => this.#accepted(),
     });
     if (typeof options !== "object" || options === null)
       throw new TypeError("verifier options must be an object");
@@ -304,6 +324,19 @@ class JwtVerifier implements Verifier {
 
   get jwks(): ReadonlyArray<JwksState> {
     return this.#keys.all;
+  }
+
+  #accepted(): AcceptedTokens {
+    let audiences: Set<string> | null = new Set();
+    for (const rule of this.#rules.values()) {
+      if (rule.audiences === null) audiences = null;
+      for (const audience of rule.audiences ?? []) audiences?.add(audience);
+    }
+    return {
+      issuers: [...this.#rules.keys()],
+      audiences: audiences && [...audiences],
+      requiredScopes: this.#required?.scopes ?? [],
+    };
   }
 
   warmUp(): Promise<void> {

@@ -6,8 +6,16 @@ import {
   checkAdapterOptions,
   type HttpAuthOptions,
   resolveAuth,
+  resolveConfig,
   resolvePerConfiguration,
 } from "../http/config.js";
+import {
+  answerMetadataRequest,
+  type ResourceMetadataEndpoint,
+  resolveResourceMetadata,
+  resourceMetadataOf,
+  WELL_KNOWN_RESOURCE_METADATA,
+} from "../http/resource-metadata.js";
 import type { OptionNames } from "../lib/option-names.js";
 import type { WaitUntil } from "../lib/runtime.js";
 import { emitTo } from "../verify/events.js";
@@ -34,6 +42,20 @@ const WITH_AUTH: AdapterNames = {
   options: "withAuth() (third argument)",
   names: [],
 };
+
+const RESOURCE_METADATA: AdapterNames = {
+  call: "protectedResourceMetadata()",
+  options: "protectedResourceMetadata() (second argument)",
+  names: [AUTHENTICATE_OPTION_NAMES],
+};
+
+/** The answer to a request for the metadata (RFC 9728), or `undefined` for any other request. */
+function metadataResponse(endpoint: ResourceMetadataEndpoint, request: Request): Response | undefined {
+  // The URL is parsed only when it may be a metadata URL.
+  if (!request.url.includes(WELL_KNOWN_RESOURCE_METADATA)) return undefined;
+  const answer = answerMetadataRequest(endpoint, request.method, new URL(request.url).pathname);
+  return answer && new Response(answer.body ?? null, { status: answer.status, headers: answer.headers });
+}
 
 /** The RFC 6750 response for an authentication failure. */
 export function errorResponse(error: HttpAuthError, options: HttpAuthOptions = {}): Response {
@@ -72,6 +94,10 @@ async function authenticateWith(
   settings: HttpAuthOptions,
   waitUntil: WaitUntil | undefined,
 ): Promise<AuthResult | Response | undefined> {
+  // RFC 9728: the metadata is public, also where every other path needs a token.
+  const metadata = resourceMetadataOf(settings);
+  const answer = metadata && metadataResponse(metadata, request);
+  if (answer !== undefined) return answer;
   try {
     return await authenticateFetchRequest(request, verifier, settings, waitUntil);
   } catch (error) {
@@ -140,6 +166,40 @@ export function withAuth<Rest extends unknown[]>(
   };
 }
 
+/**
+ * Serves this API's OAuth 2.0 Protected Resource Metadata (RFC 9728) in a fetch-API server: returns
+ * the `Response` for `GET /.well-known/oauth-protected-resource`, and for the path-inserted form of
+ * an API under a path (`/.well-known/oauth-protected-resource/v1` for `https://api.example.com/v1`,
+ * §3.1), and `undefined` for every other request. Takes what `withAuth` and `authenticate` take; the
+ * document is built from it, with `resourceMetadata` (default `{}`) for what the configuration does
+ * not say. `withAuth` and `authenticate` with `resourceMetadata` answer these requests themselves
+ * when they see them; this is for the routes they do not see (a Next.js route file, a router that
+ * calls `authenticate` for some paths only). GET and HEAD answer the JSON document
+ * (`Cache-Control: public, max-age=3600`, `Access-Control-Allow-Origin: *`), OPTIONS a CORS
+ * preflight, other methods 405.
+ *
+ * @throws TypeError at creation for a bad option, or when the resource cannot be derived (see
+ * `ResourceMetadataOptions.resource`).
+ * @example
+ * ```ts
+ * const auth = { issuer: "https://tenant.example.com/", audience: "https://api.example.com", resourceMetadata: {} };
+ * const metadata = protectedResourceMetadata(auth);
+ * const api = withAuth((request, token) => Response.json({ client: token.clientId }), auth);
+ * Deno.serve((request) => metadata(request) ?? api(request));
+ * ```
+ */
+export function protectedResourceMetadata(
+  config: AuthConfig | Verifier,
+  options: AuthenticateOptions = {},
+): (request: Request) => Response | undefined {
+  const { verifier, settings } = resolveConfig(config, options, RESOURCE_METADATA);
+  const endpoint = resolveResourceMetadata(verifier, settings, RESOURCE_METADATA.call);
+  return function m2mProtectedResourceMetadata(request: Request): Response | undefined {
+    return metadataResponse(endpoint, request);
+  };
+}
+
 export { HttpAuthError } from "../http/bearer.js";
 export type { AuthConfig, HttpAuthOptions } from "../http/config.js";
+export type { ProtectedResourceMetadata, ResourceMetadataOptions } from "../http/resource-metadata.js";
 export type { AuthResult } from "../verify/verifier.js";
