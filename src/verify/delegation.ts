@@ -39,7 +39,8 @@ export type AllowedActor =
       readonly client_id: string;
     };
 
-const ALLOWED_ACTOR_NAMES: OptionNames<AllowedActor> = { sub: true, iss: true, client_id: true };
+/** The names of {@link AllowedActor} (either form). */
+export const ALLOWED_ACTOR_NAMES: OptionNames<AllowedActor> = { sub: true, iss: true, client_id: true };
 
 /** The delegation rule of an issuer. */
 export interface DelegationPolicy {

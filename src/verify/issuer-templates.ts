@@ -40,9 +40,13 @@ export function parseTemplate(template: string, option: string, allowInsecureHtt
   if (template.includes("?") || template.includes("#")) throw bad("an issuer has no query or fragment");
   const scheme = prefix.indexOf("://");
   if (scheme < 0) throw bad("the placeholder must be in the host or the path");
-  const authority = prefix.slice(scheme + 3);
-  if (!authority.includes("/") && /[@:]/.test(authority)) {
-    throw bad("the placeholder must be in the host or the path, not the user info or the port");
+  const before = prefix.slice(scheme + 3);
+  if (!before.includes("/")) {
+    // In the authority: the host it must be, so nothing of user info before or after it, no port before.
+    const after = suffix.split("/")[0] as string;
+    if (before.includes(":") || before.includes("@") || after.includes("@")) {
+      throw bad("the placeholder must be in the host or the path, not the user info or the port");
+    }
   }
   checkUrl(prefix + "tenant" + suffix, option, allowInsecureHttp);
   return Object.freeze({ template, placeholder: match[0], prefix, suffix });
