@@ -16,14 +16,11 @@ export interface ProofHeader {
 }
 
 /** A proof split into its parts, its header checked; the signature is not checked yet. */
-export interface ProofParts {
-  header: ProofHeader;
+export interface ProofParts extends CheckedHeader {
   /** `header.payload` as sent: what the signature covers. */
   signingInput: string;
   payload: string;
   signature: string;
-  /** RFC 7797 `b64: false`: the signature is checked, then the proof is refused (a JWT is never unencoded). */
-  unencoded: boolean;
 }
 
 type ProofErrorCode = ConstructorParameters<typeof InvalidDpopProofError>[0];
@@ -66,19 +63,24 @@ function parseObject(text: string | undefined): Record<string, unknown> | undefi
     : undefined;
 }
 
+/** A protected header that passed {@link checkProofHeader}. */
+export interface CheckedHeader {
+  header: ProofHeader;
+  /** RFC 7797 `b64: false`: the signature is checked, then the proof is refused (a JWT is never unencoded). */
+  unencoded: boolean;
+}
+
 /**
- * Splits a proof of three segments and checks its protected header: a JSON object, `crit` (only
- * `b64` is understood, RFC 7797), `alg` a non-empty string on `algorithms`.
+ * Checks the protected header of a proof (its first segment): a JSON object, `crit` (only `b64`
+ * is understood, RFC 7797), `alg` a non-empty string on `algorithms`.
  * @throws InvalidDpopProofError `ERR_DPOP_MALFORMED`, `ERR_DPOP_ALG_NOT_ALLOWED`
  */
-export function splitProof(
-  proof: string,
+export function checkProofHeader(
+  segment: string,
   algorithms: ReadonlySet<string>,
   decode: (text: string) => string | undefined,
-): ProofParts {
-  const first = proof.indexOf(".");
-  const second = proof.indexOf(".", first + 1);
-  const header = parseObject(decodeSegment(proof.slice(0, first), decode));
+): CheckedHeader {
+  const header = parseObject(decodeSegment(segment, decode));
   if (header === undefined) throw malformed();
   let unencoded = false;
   const crit = header.crit;
@@ -112,13 +114,12 @@ export function splitProof(
       `DPoP proof alg must be one of ${[...algorithms].join(" ")}`,
     );
   }
-  return {
-    header: header as ProofHeader,
-    signingInput: proof.slice(0, second),
-    payload: proof.slice(first + 1, second),
-    signature: proof.slice(second + 1),
-    unencoded,
-  };
+  return { header: header as ProofHeader, unencoded };
+}
+
+/** An unencoded payload must be ASCII to be signed in the compact form (checked before the key). */
+export function checkUnencodedPayload(payload: string): void {
+  if (NON_ASCII.test(payload)) throw malformed();
 }
 
 /**

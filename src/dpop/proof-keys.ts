@@ -17,6 +17,17 @@ export interface ProofKey<Key> {
   jwk: JWK;
 }
 
+/** A proof key as its header names it, before the cache is asked. */
+export interface ProofKeyRef {
+  /** The cache entry: `alg` and the thumbprint input. */
+  id: string;
+  /** RFC 7638 thumbprint input: the canonical JSON of the key's required members. */
+  input: string;
+  alg: string;
+  /** The public members of the proof's `jwk`. */
+  jwk: JWK;
+}
+
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 const BASE64URL_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -67,12 +78,11 @@ export class ProofKeys<Key> {
   }
 
   /**
-   * The key of a proof's `jwk` header: present, public members only, fit for `alg` (`use` and
-   * `alg` when given), importable. Synchronous when it is cached or the platform imports
-   * synchronously (node:crypto).
-   * @throws InvalidDpopProofError `ERR_DPOP_JWK`; `ERR_DPOP_MALFORMED` for an RSA key under 2048 bits
+   * Where the key of a proof's `jwk` header is found: present, public members only, fit for `alg`
+   * (`use` and `alg` when given).
+   * @throws InvalidDpopProofError `ERR_DPOP_JWK`
    */
-  of(header: ProofHeader): ProofKey<Key> | Promise<ProofKey<Key>> {
+  ref(header: ProofHeader): ProofKeyRef {
     const jwk = header.jwk as JWK | undefined;
     if (typeof jwk !== "object" || jwk === null || Array.isArray(jwk)) {
       throw invalidProof("ERR_DPOP_JWK", "the DPoP proof has no jwk header");
@@ -86,11 +96,19 @@ export class ProofKeys<Key> {
     const pub = publicMembers(jwk);
     if (!pub) throw invalidProof("ERR_DPOP_JWK", "the DPoP proof's jwk is not an asymmetric public key");
     const input = thumbprintInput(pub);
-    const id = `${header.alg} ${input}`;
-    return this.#cache.get(id) ?? this.#import(id, input, header.alg, pub);
+    return { id: `${header.alg} ${input}`, input, alg: header.alg, jwk: pub };
   }
 
-  #import(id: string, input: string, alg: string, jwk: JWK): ProofKey<Key> | Promise<ProofKey<Key>> {
+  /**
+   * The imported key: from the cache, else imported (synchronously on node:crypto). Concurrent
+   * proofs with a new key share one import; a failed import is not kept.
+   * @throws InvalidDpopProofError `ERR_DPOP_JWK`; `ERR_DPOP_MALFORMED` for an RSA key under 2048 bits
+   */
+  get(ref: ProofKeyRef): ProofKey<Key> | Promise<ProofKey<Key>> {
+    return this.#cache.get(ref.id) ?? this.#import(ref);
+  }
+
+  #import({ id, input, alg, jwk }: ProofKeyRef): ProofKey<Key> | Promise<ProofKey<Key>> {
     // Refused as jose refuses it (after the import, before the signature), whichever platform.
     if (jwk.kty === "RSA" && /^[RP]S/.test(alg) && modulusBits(jwk.n as string) < MIN_RSA_MODULUS_BITS) {
       throw invalidProof("ERR_DPOP_MALFORMED", "the DPoP proof is not a valid JWT");
@@ -120,7 +138,6 @@ export class ProofKeys<Key> {
         throw refused(cause);
       },
     );
-    // Concurrent proofs with a new key share one import.
     this.#cache.set(id, pending);
     return pending;
   }

@@ -7,8 +7,16 @@ import type { Platform } from "../platform/types.js";
 import { normalizeHtu } from "./htu.js";
 import { DPOP_ALGORITHMS, type DpopAlgorithm } from "./key.js";
 import type { DpopNonceSource } from "./nonce.js";
-import { checkEncoding, invalidProof, type ProofParts, proofClaims, splitProof } from "./proof-jws.js";
-import { type ProofKey, ProofKeys } from "./proof-keys.js";
+import {
+  type CheckedHeader,
+  checkEncoding,
+  checkProofHeader,
+  checkUnencodedPayload,
+  invalidProof,
+  type ProofParts,
+  proofClaims,
+} from "./proof-jws.js";
+import { type ProofKey, type ProofKeyRef, ProofKeys } from "./proof-keys.js";
 import { createMemoryReplayStore, type ReplayStore } from "./replay-store.js";
 
 /** DPoP options of a verifier and of every adapter (RFC 9449 §4.3, §7). */
@@ -166,8 +174,32 @@ export function createProofVerifier<Key>(
     throw new TypeError("dpop.nonce must have current() and check(nonce) methods");
   }
   const decode = (text: string) => runtime.decodeToString(text);
-  /** `ath` of recent access tokens: a client sends the same token with many proofs. */
-  const hashes = new LRUCache<string, string>({ max: 1000 });
+  // A client sends many proofs with one header (its key) and one access token, for a few URLs:
+  // what depends only on them is worked out once. Every cache is bounded.
+  const headers = new LRUCache<string, CheckedHeader & { key: ProofKeyRef }>({ max: 256 });
+  /** `ath` of recent access tokens, found by the token's last characters and then compared whole. */
+  const hashes = new LRUCache<string, { token: string; ath: string }>({ max: 1000 });
+  const urls = new LRUCache<string, { normalized: string | undefined }>({ max: 256 });
+
+  function normalized(url: string | URL): string | undefined {
+    if (typeof url !== "string") return normalizeHtu(url);
+    let entry = urls.get(url);
+    if (entry === undefined) {
+      entry = { normalized: normalizeHtu(url) };
+      urls.set(url, entry);
+    }
+    return entry.normalized;
+  }
+
+  function athOf(token: string): string | Promise<string> {
+    const tail = token.slice(-32);
+    const known = hashes.get(tail);
+    if (known !== undefined && known.token === token) return known.ath;
+    return then(runtime.sha256(token), (ath) => {
+      hashes.set(tail, { token, ath });
+      return ath;
+    });
+  }
 
   // RFC 9449 §4.3, in the order jose's jwtVerify checks a JWT (steps 2–8), then steps 9–12 and `ath`.
   function verifyNow(request: DpopRequest): DpopProof | Promise<DpopProof> {
@@ -176,11 +208,31 @@ export function createProofVerifier<Key>(
     if (values.length > 1)
       throw invalidProof("ERR_DPOP_MULTIPLE", "the request has more than one DPoP header");
     const proof = values[0]!.trim();
-    if (proof.length > MAX_PROOF_BYTES || proof.split(".").length !== 3) {
+    // Three segments: two dots.
+    const first = proof.indexOf(".");
+    const second = first === -1 ? -1 : proof.indexOf(".", first + 1);
+    if (proof.length > MAX_PROOF_BYTES || second === -1 || proof.indexOf(".", second + 1) !== -1) {
       throw invalidProof("ERR_DPOP_MALFORMED", "the DPoP proof is not a JWT");
     }
-    const parts = splitProof(proof, allowed, decode);
-    return then(keys.of(parts.header), (key) => {
+    const segment = proof.slice(0, first);
+    const payload = proof.slice(first + 1, second);
+    let checked = headers.get(segment);
+    if (checked === undefined) {
+      const header = checkProofHeader(segment, allowed, decode);
+      if (header.unencoded) checkUnencodedPayload(payload);
+      checked = { ...header, key: keys.ref(header.header) };
+      headers.set(segment, checked);
+    } else if (checked.unencoded) {
+      checkUnencodedPayload(payload);
+    }
+    const parts: ProofParts = {
+      header: checked.header,
+      unencoded: checked.unencoded,
+      signingInput: proof.slice(0, second),
+      payload,
+      signature: proof.slice(second + 1),
+    };
+    return then(keys.get(checked.key), (key) => {
       checkEncoding(parts);
       const valid = runtime.verify(parts.header.alg, key.key, parts.signingInput, parts.signature);
       return then(valid, (ok) => checkClaims(request, parts, key, ok));
@@ -206,8 +258,8 @@ export function createProofVerifier<Key>(
     if (htm !== request.method.toUpperCase()) {
       throw invalidProof("ERR_DPOP_HTM", "the DPoP proof's htm is not the request method");
     }
-    const expected = normalizeHtu(request.url);
-    if (expected === undefined || normalizeHtu(htu) !== expected) {
+    const expected = normalized(request.url);
+    if (expected === undefined || normalized(htu) !== expected) {
       throw invalidProof("ERR_DPOP_HTU", "the DPoP proof's htu is not the request URL");
     }
     const proofNonce = payload.nonce;
@@ -225,10 +277,8 @@ export function createProofVerifier<Key>(
       nonce: proofNonce,
     };
     const token = request.accessToken;
-    const hashed = token === undefined ? undefined : (hashes.get(token) ?? runtime.sha256(token));
-    return then(hashed, (expectedAth) => {
-      if (token !== undefined && expectedAth !== undefined) {
-        hashes.set(token, expectedAth);
+    return then(token === undefined ? undefined : athOf(token), (expectedAth) => {
+      if (expectedAth !== undefined) {
         if (typeof ath !== "string" || ath !== expectedAth) {
           throw invalidProof("ERR_DPOP_ATH", "the DPoP proof's ath does not match the access token");
         }
