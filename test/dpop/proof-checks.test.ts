@@ -87,6 +87,15 @@ describe("proof checks on unusual proofs (RFC 9449 §4.3, RFC 7515)", async () =
       return (error as InvalidDpopProofError).code;
     }
   };
+  /** A proof, signed, whose header segment carries "=" padding. */
+  const padded = () => {
+    for (let extra = 0; ; extra++) {
+      const encoded = b64(header({ x: "x".repeat(extra) }));
+      if (encoded.length % 4 === 0) continue;
+      const input = `${encoded}${"=".repeat(4 - (encoded.length % 4))}.${b64(claims())}`;
+      return `${input}.${signature("ES256", es256.privateKey, input)}`;
+    }
+  };
   const resign = (value: string, signer: Pair, alg = "ES256") => {
     const [h, p] = value.split(".");
     return `${h}.${p}.${signature(alg, signer.privateKey, `${h}.${p}`)}`;
@@ -170,6 +179,9 @@ describe("proof checks on unusual proofs (RFC 9449 §4.3, RFC 7515)", async () =
       () => `${proof(header()).split(".").slice(0, 2).join(".")}.AAAA`,
       "ERR_DPOP_SIGNATURE",
     ],
+    // RFC 7515 §2: base64url without "=" padding (jose's decoder would take it), as for access tokens.
+    ["a padded signature", () => `${proof(header())}==`, "ERR_DPOP_MALFORMED"],
+    ["a padded header", () => padded(), "ERR_DPOP_MALFORMED"],
     ["a payload that is not JSON", () => proof(header(), "not json"), "ERR_DPOP_MALFORMED"],
     ["a payload that is a JSON array", () => proof(header(), "[]"), "ERR_DPOP_MALFORMED"],
     [
