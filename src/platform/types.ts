@@ -2,8 +2,8 @@ import type { JWK } from "jose";
 
 /**
  * What the verifier and the DPoP proof check need from the runtime. `node.ts` uses `node:crypto`
- * (synchronous, no thread pool); `web.ts` uses WebCrypto through jose. The package's `imports` map picks one with the
- * `node` condition, as aws-jwt-verify does with `#node-web-compat`.
+ * (synchronous, no thread pool); `web.ts` uses WebCrypto through jose. The package's `imports` map
+ * picks one with the `node` condition, as aws-jwt-verify does with `#node-web-compat`.
  */
 export interface Platform<Key> {
   /** Imports a public JWK already checked to fit `alg`. Throws when the runtime refuses it. */
