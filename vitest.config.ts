@@ -32,6 +32,11 @@ export default defineConfig({
             "test/verify/checks.test.ts",
             "test/verify/properties.test.ts",
             "test/verify/rotation.test.ts",
+            // DPoP proofs: the §4.3 checks, the attack table and replays, on jose and WebCrypto.
+            "test/dpop/protocol.test.ts",
+            "test/dpop/proof-checks.test.ts",
+            "test/dpop/adapters.test.ts",
+            "test/dpop/fast-path.test.ts",
           ],
         },
       },

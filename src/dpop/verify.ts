@@ -1,18 +1,22 @@
-import {
-  calculateJwkThumbprint,
-  errors,
-  importJWK,
-  type JWK,
-  type JWTHeaderParameters,
-  jwtVerify,
-} from "jose";
+import type { JWK } from "jose";
 import { LRUCache } from "lru-cache";
-import { InvalidDpopProofError, UseDpopNonceError } from "../errors.js";
+import { platform } from "#platform";
+import { UseDpopNonceError } from "../errors.js";
 import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
+import type { Platform } from "../platform/types.js";
 import { normalizeHtu } from "./htu.js";
-import { DPOP_ALGORITHMS, type DpopAlgorithm, publicMembers } from "./key.js";
+import { DPOP_ALGORITHMS, type DpopAlgorithm } from "./key.js";
 import type { DpopNonceSource } from "./nonce.js";
-import { accessTokenHash } from "./proof.js";
+import {
+  type CheckedHeader,
+  checkEncoding,
+  checkProofHeader,
+  checkUnencodedPayload,
+  invalidProof,
+  type ProofParts,
+  proofClaims,
+} from "./proof-jws.js";
+import { type ProofKey, type ProofKeyRef, ProofKeys } from "./proof-keys.js";
 import { createMemoryReplayStore, type ReplayStore } from "./replay-store.js";
 
 /** DPoP options of a verifier and of every adapter (RFC 9449 §4.3, §7). */
@@ -97,30 +101,56 @@ export interface DpopProofVerifier {
 
 const MAX_PROOF_BYTES = 8 * 1024;
 const MAX_JTI_LENGTH = 256;
-const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-interface CachedKey {
-  key: CryptoKey;
-  thumbprint: string;
-  jwk: JWK;
+/**
+ * The same-tick forms of `verify` and `remember` that the adapters call: a value when nothing had
+ * to wait (node:crypto, a cached key, a replay store that answers synchronously), else a promise;
+ * a refusal may be thrown. Symbols of the registry, so that both builds of the package agree.
+ */
+export const verifyProofNow: unique symbol = Symbol.for("m2m-kit.dpop.verifyNow");
+/** See {@link verifyProofNow}. */
+export const rememberProofNow: unique symbol = Symbol.for("m2m-kit.dpop.rememberNow");
+
+/** A {@link DpopProofVerifier} with the same-tick forms (those made by this package have them). */
+export interface DpopProofVerifierNow extends DpopProofVerifier {
+  [verifyProofNow]?: (request: DpopRequest) => DpopProof | Promise<DpopProof>;
+  [rememberProofNow]?: (proof: DpopProof) => void | Promise<void>;
 }
 
-function fail(
-  code: ConstructorParameters<typeof InvalidDpopProofError>[0],
-  message: string,
-  cause?: unknown,
-) {
-  return new InvalidDpopProofError(code, message, cause === undefined ? undefined : { cause });
+/** `next(value)` now when `value` is there, after it when it is a promise (or another thenable). */
+function then<T, U>(value: T | PromiseLike<T>, next: (value: T) => U | Promise<U>): U | Promise<U> {
+  return typeof (value as PromiseLike<T> | undefined)?.then === "function"
+    ? Promise.resolve(value).then(next)
+    : next(value as T);
+}
+
+function promised<T>(run: () => T | Promise<T>): Promise<T> {
+  try {
+    return Promise.resolve(run());
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 /**
  * Makes the DPoP proof check used by `createVerifier({ dpop })` and the adapters. Imported proof
- * keys are cached (bounded), so a client that sends many requests costs one key import.
+ * keys are cached (bounded), so a client that sends many requests costs one key import. On Node the
+ * signature is checked with node:crypto, synchronously; elsewhere with WebCrypto through jose.
  */
 export function createDpopProofVerifier(
   options: DpopOptions = {},
   clock: { now(): number } = { now: () => Date.now() },
 ): DpopProofVerifier {
+  return createProofVerifier(options, clock, platform as Platform<unknown>);
+}
+
+/** {@link createDpopProofVerifier} on a given platform, and its key cache (for tests). */
+export function createProofVerifier<Key>(
+  options: DpopOptions,
+  clock: { now(): number },
+  runtime: Platform<Key>,
+  keys: ProofKeys<Key> = new ProofKeys(runtime),
+): DpopProofVerifierNow {
   checkOptionNames(options, [DPOP_OPTION_NAMES], "createDpopProofVerifier()");
   const algorithms = options.algorithms ?? DPOP_ALGORITHMS;
   for (const alg of algorithms) {
@@ -129,6 +159,7 @@ export function createDpopProofVerifier(
     }
   }
   if (algorithms.length === 0) throw new TypeError("dpop.algorithms must not be empty");
+  const allowed: ReadonlySet<string> = new Set(algorithms);
   const iatTolerance = options.iatToleranceSeconds ?? 60;
   const skew = options.clockToleranceSeconds ?? 5;
   if (!(iatTolerance > 0)) throw new TypeError("dpop.iatToleranceSeconds must be a positive number");
@@ -142,129 +173,143 @@ export function createDpopProofVerifier(
   if (nonce && (typeof nonce.current !== "function" || typeof nonce.check !== "function")) {
     throw new TypeError("dpop.nonce must have current() and check(nonce) methods");
   }
-  const keys = new LRUCache<string, Promise<CachedKey>>({ max: 1000 });
-  /** `ath` of recent access tokens: a client sends the same token with many proofs. */
-  const hashes = new LRUCache<string, string>({ max: 1000 });
+  const decode = (text: string) => runtime.decodeToString(text);
+  // A client sends many proofs with one header (its key) and one access token, for a few URLs:
+  // what depends only on them is worked out once. Every cache is bounded.
+  const headers = new LRUCache<string, CheckedHeader & { key: ProofKeyRef }>({ max: 256 });
+  /** `ath` of recent access tokens, found by the token's last characters and then compared whole. */
+  const hashes = new LRUCache<string, { token: string; ath: string }>({ max: 1000 });
+  const urls = new LRUCache<string, { normalized: string | undefined }>({ max: 256 });
 
-  function keyFor(header: JWTHeaderParameters): Promise<CachedKey> {
-    const jwk = header.jwk;
-    if (typeof jwk !== "object" || jwk === null || Array.isArray(jwk)) {
-      throw fail("ERR_DPOP_JWK", "the DPoP proof has no jwk header");
+  function normalized(url: string | URL): string | undefined {
+    if (typeof url !== "string") return normalizeHtu(url);
+    let entry = urls.get(url);
+    if (entry === undefined) {
+      entry = { normalized: normalizeHtu(url) };
+      urls.set(url, entry);
     }
-    for (const member of PRIVATE_MEMBERS) {
-      if (member in jwk) throw fail("ERR_DPOP_JWK", "the DPoP proof's jwk contains a private key");
-    }
-    if ((jwk.use !== undefined && jwk.use !== "sig") || (jwk.alg !== undefined && jwk.alg !== header.alg)) {
-      throw fail("ERR_DPOP_JWK", "the DPoP proof's jwk does not fit its alg");
-    }
-    const pub = publicMembers(jwk);
-    if (!pub) throw fail("ERR_DPOP_JWK", "the DPoP proof's jwk is not an asymmetric public key");
-    const cacheKey = `${header.alg} ${JSON.stringify(pub)}`;
-    let entry = keys.get(cacheKey);
-    if (!entry) {
-      entry = (async () => {
-        let key: CryptoKey;
-        try {
-          key = (await importJWK(pub, header.alg)) as CryptoKey;
-        } catch (cause) {
-          throw fail("ERR_DPOP_JWK", "the DPoP proof's jwk does not fit its alg", cause);
-        }
-        return { key, thumbprint: await calculateJwkThumbprint(pub, "sha256"), jwk: pub };
-      })();
-      keys.set(cacheKey, entry);
-      entry.catch(() => keys.delete(cacheKey));
-    }
-    return entry;
+    return entry.normalized;
   }
 
-  async function verify(request: DpopRequest): Promise<DpopProof> {
+  function athOf(token: string): string | Promise<string> {
+    const tail = token.slice(-32);
+    const known = hashes.get(tail);
+    if (known !== undefined && known.token === token) return known.ath;
+    return then(runtime.sha256(token), (ath) => {
+      hashes.set(tail, { token, ath });
+      return ath;
+    });
+  }
+
+  // RFC 9449 §4.3, in the order jose's jwtVerify checks a JWT (steps 2–8), then steps 9–12 and `ath`.
+  function verifyNow(request: DpopRequest): DpopProof | Promise<DpopProof> {
     const values = typeof request.proof === "string" ? [request.proof] : (request.proof ?? []);
-    if (values.length === 0) throw fail("ERR_DPOP_MISSING", "the request has no DPoP proof");
-    if (values.length > 1) throw fail("ERR_DPOP_MULTIPLE", "the request has more than one DPoP header");
+    if (values.length === 0) throw invalidProof("ERR_DPOP_MISSING", "the request has no DPoP proof");
+    if (values.length > 1)
+      throw invalidProof("ERR_DPOP_MULTIPLE", "the request has more than one DPoP header");
     const proof = values[0]!.trim();
-    if (proof.length > MAX_PROOF_BYTES || proof.split(".").length !== 3) {
-      throw fail("ERR_DPOP_MALFORMED", "the DPoP proof is not a JWT");
+    // Three segments: two dots.
+    const first = proof.indexOf(".");
+    const second = first === -1 ? -1 : proof.indexOf(".", first + 1);
+    if (proof.length > MAX_PROOF_BYTES || second === -1 || proof.indexOf(".", second + 1) !== -1) {
+      throw invalidProof("ERR_DPOP_MALFORMED", "the DPoP proof is not a JWT");
     }
-    let header: JWTHeaderParameters;
-    let payload: Record<string, unknown>;
-    let cached: CachedKey | undefined;
-    try {
-      const result = await jwtVerify(
-        proof,
-        async (h) => {
-          cached = await keyFor(h as JWTHeaderParameters);
-          return cached.key;
-        },
-        { algorithms: algorithms as string[], typ: "dpop+jwt", currentDate: new Date(clock.now()) },
-      );
-      header = result.protectedHeader;
-      payload = result.payload as Record<string, unknown>;
-    } catch (error) {
-      if (error instanceof InvalidDpopProofError) throw error;
-      if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) {
-        throw fail("ERR_DPOP_ALG_NOT_ALLOWED", `DPoP proof alg must be one of ${algorithms.join(" ")}`);
-      }
-      if (error instanceof errors.JWSSignatureVerificationFailed) {
-        throw fail("ERR_DPOP_SIGNATURE", "the DPoP proof signature does not verify");
-      }
-      if (error instanceof errors.JWTClaimValidationFailed && error.claim === "typ") {
-        throw fail("ERR_DPOP_TYP", 'the DPoP proof typ must be "dpop+jwt"');
-      }
-      throw fail("ERR_DPOP_MALFORMED", "the DPoP proof is not a valid JWT", error);
+    const segment = proof.slice(0, first);
+    const payload = proof.slice(first + 1, second);
+    let checked = headers.get(segment);
+    if (checked === undefined) {
+      const header = checkProofHeader(segment, allowed, decode);
+      if (header.unencoded) checkUnencodedPayload(payload);
+      checked = { ...header, key: keys.ref(header.header) };
+      headers.set(segment, checked);
+    } else if (checked.unencoded) {
+      checkUnencodedPayload(payload);
     }
+    const parts: ProofParts = {
+      header: checked.header,
+      unencoded: checked.unencoded,
+      signingInput: proof.slice(0, second),
+      payload,
+      signature: proof.slice(second + 1),
+    };
+    return then(keys.get(checked.key), (key) => {
+      checkEncoding(parts);
+      const valid = runtime.verify(parts.header.alg, key.key, parts.signingInput, parts.signature);
+      return then(valid, (ok) => checkClaims(request, parts, key, ok));
+    });
+  }
+
+  function checkClaims(
+    request: DpopRequest,
+    parts: ProofParts,
+    key: ProofKey<Key>,
+    valid: boolean,
+  ): DpopProof | Promise<DpopProof> {
+    if (!valid) throw invalidProof("ERR_DPOP_SIGNATURE", "the DPoP proof signature does not verify");
+    const now = clock.now() / 1000;
+    const payload = proofClaims(parts, decode, Math.floor(now));
     const { jti, htm, htu, iat, ath } = payload;
     if (typeof jti !== "string" || jti.length === 0 || jti.length > MAX_JTI_LENGTH) {
-      throw fail("ERR_DPOP_MALFORMED", "the DPoP proof needs a jti of 1 to 256 characters");
+      throw invalidProof("ERR_DPOP_MALFORMED", "the DPoP proof needs a jti of 1 to 256 characters");
     }
     if (typeof htm !== "string" || typeof htu !== "string" || typeof iat !== "number") {
-      throw fail("ERR_DPOP_MALFORMED", "the DPoP proof needs htm, htu and iat");
+      throw invalidProof("ERR_DPOP_MALFORMED", "the DPoP proof needs htm, htu and iat");
     }
     if (htm !== request.method.toUpperCase()) {
-      throw fail("ERR_DPOP_HTM", "the DPoP proof's htm is not the request method");
+      throw invalidProof("ERR_DPOP_HTM", "the DPoP proof's htm is not the request method");
     }
-    const expected = normalizeHtu(request.url);
-    if (expected === undefined || normalizeHtu(htu) !== expected) {
-      throw fail("ERR_DPOP_HTU", "the DPoP proof's htu is not the request URL");
+    const expected = normalized(request.url);
+    if (expected === undefined || normalized(htu) !== expected) {
+      throw invalidProof("ERR_DPOP_HTU", "the DPoP proof's htu is not the request URL");
     }
     const proofNonce = payload.nonce;
     if (proofNonce !== undefined && typeof proofNonce !== "string") {
-      throw fail("ERR_DPOP_MALFORMED", "the DPoP proof's nonce must be a string");
+      throw invalidProof("ERR_DPOP_MALFORMED", "the DPoP proof's nonce must be a string");
     }
-    const now = clock.now() / 1000;
-    if (iat > now + skew) throw fail("ERR_DPOP_IAT", "the DPoP proof's iat is in the future");
-    if (iat < now - iatTolerance) throw fail("ERR_DPOP_IAT", "the DPoP proof is too old");
-    if (request.accessToken !== undefined) {
-      let expectedAth = hashes.get(request.accessToken);
-      if (expectedAth === undefined) {
-        expectedAth = await accessTokenHash(request.accessToken);
-        hashes.set(request.accessToken, expectedAth);
-      }
-      if (typeof ath !== "string" || ath !== expectedAth) {
-        throw fail("ERR_DPOP_ATH", "the DPoP proof's ath does not match the access token");
-      }
-    }
-    if (nonce) {
-      if (proofNonce === undefined || !(await nonce.check(proofNonce))) {
-        throw new UseDpopNonceError(await nonce.current());
-      }
-    }
-    return {
-      thumbprint: cached!.thumbprint,
+    if (iat > now + skew) throw invalidProof("ERR_DPOP_IAT", "the DPoP proof's iat is in the future");
+    if (iat < now - iatTolerance) throw invalidProof("ERR_DPOP_IAT", "the DPoP proof is too old");
+    const result: DpopProof = {
+      thumbprint: key.thumbprint,
       jti,
       iat,
-      alg: header.alg,
-      jwk: cached!.jwk,
+      alg: parts.header.alg,
+      jwk: key.jwk,
       nonce: proofNonce,
     };
+    const token = request.accessToken;
+    return then(token === undefined ? undefined : athOf(token), (expectedAth) => {
+      if (expectedAth !== undefined) {
+        if (typeof ath !== "string" || ath !== expectedAth) {
+          throw invalidProof("ERR_DPOP_ATH", "the DPoP proof's ath does not match the access token");
+        }
+      }
+      if (!nonce) return result;
+      if (proofNonce === undefined) return then(nonce.current(), askForNonce);
+      return then(nonce.check(proofNonce), (fresh) => (fresh ? result : then(nonce.current(), askForNonce)));
+    });
   }
 
-  async function remember(proof: DpopProof): Promise<void> {
+  function askForNonce(value: string): never {
+    throw new UseDpopNonceError(value);
+  }
+
+  function rememberNow(proof: DpopProof): void | Promise<void> {
     if (!replayStore) return;
     // A proof is accepted while now ≤ iat + iatTolerance: remember it that long (and a second more).
     const expiresAtMs = (proof.iat + iatTolerance + 1) * 1000;
-    const fresh = await replayStore.remember(`${proof.thumbprint}.${proof.jti}`, Math.ceil(expiresAtMs));
-    if (!fresh) throw fail("ERR_DPOP_REPLAY", "the DPoP proof has been used before");
+    const fresh = replayStore.remember(`${proof.thumbprint}.${proof.jti}`, Math.ceil(expiresAtMs));
+    return then(fresh, (first) => {
+      if (!first) throw invalidProof("ERR_DPOP_REPLAY", "the DPoP proof has been used before");
+    });
   }
 
-  return { algorithms, required: options.required ?? false, nonce, verify, remember };
+  return {
+    algorithms,
+    required: options.required ?? false,
+    nonce,
+    verify: (request) => promised(() => verifyNow(request)),
+    remember: (proof) => promised(() => rememberNow(proof)),
+    [verifyProofNow]: verifyNow,
+    [rememberProofNow]: rememberNow,
+  };
 }

@@ -440,22 +440,31 @@ function authenticateWithDpop(
       throw withDpop(failure(400, "invalid_request", description, options));
     }
     // RFC 8705 §3 holds whatever the scheme: a token bound to a certificate (too) needs that certificate.
+    // In the same tick when nothing has to wait (see verifyDpopRequest).
     const read: { unreadable?: unknown } = {};
-    return Promise.resolve()
-      .then(() => presentedCertificate(request, read))
-      .then((x5t) =>
-        verifyDpopRequest(verifier, dpop, rest, request, (jkt) =>
-          requestCall(options, request, x5t, jkt),
-        ).then((auth) => checkCertificateBinding(auth, () => x5t, options)),
-      )
-      .catch((thrown: unknown) => {
-        const error = explained(thrown, read);
-        const answer = dpopFailure(error, dpop, options);
-        if (!answer) throw httpAuthErrorOf(error, options);
-        throw new HttpAuthError(answer.status, answer.error, answer.description, answer.headers, {
-          cause: error,
-        });
+    const refuse = (thrown: unknown): never => {
+      const error = explained(thrown, read);
+      const answer = dpopFailure(error, dpop, options);
+      if (!answer) throw httpAuthErrorOf(error, options);
+      throw new HttpAuthError(answer.status, answer.error, answer.description, answer.headers, {
+        cause: error,
       });
+    };
+    const verify = (x5t: string | undefined): Outcome | Promise<Outcome> => {
+      const auth = verifyDpopRequest(verifier, dpop, rest, request, (jkt) =>
+        requestCall(options, request, x5t, jkt),
+      );
+      return auth instanceof Promise
+        ? auth.then((result) => checkCertificateBinding(result, () => x5t, options))
+        : checkCertificateBinding(auth, () => x5t, options);
+    };
+    try {
+      const x5t = presentedCertificate(request, read);
+      const outcome = x5t instanceof Promise ? x5t.then(verify) : verify(x5t);
+      return outcome instanceof Promise ? outcome.catch(refuse) : outcome;
+    } catch (thrown) {
+      return refuse(thrown);
+    }
   }
   if (dpop.required) {
     if (scheme !== "bearer" && other === 0) {

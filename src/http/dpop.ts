@@ -1,4 +1,10 @@
-import type { DpopProofVerifier } from "../dpop/verify.js";
+import {
+  type DpopProof,
+  type DpopProofVerifier,
+  type DpopProofVerifierNow,
+  rememberProofNow,
+  verifyProofNow,
+} from "../dpop/verify.js";
 import {
   InsufficientScopeError,
   InvalidDpopProofError,
@@ -9,6 +15,7 @@ import {
 } from "../errors.js";
 import { checkBinding, checkConfirmation } from "../verify/confirmation.js";
 import type { AuthResult, Verifier, VerifyCallOptions } from "../verify/options.js";
+import { verifyNow } from "../verify/verifier.js";
 import type { HttpAuthOptions } from "./config.js";
 import { resourceMetadataUrl } from "./resource-metadata.js";
 
@@ -151,32 +158,50 @@ export function isDpopBound(result: AuthResult): boolean {
  * RFC 9449 §7.1: the proof (every request, also when the token comes from the verified-token cache),
  * the token with the proof key's thumbprint as its confirmation (the verifier checks `cnf.jkt`
  * against it), that the token is DPoP-bound at all, and only then the `jti` is remembered.
- * `call` builds the verify options from the proof key's thumbprint.
+ * `call` builds the verify options from the proof key's thumbprint. Answers in the same tick (a
+ * value, or a throw) when nothing has to wait: a proof checked with node:crypto, a cached token, a
+ * replay store that answers synchronously; otherwise a promise.
  */
-export async function verifyDpopRequest(
+export function verifyDpopRequest(
   verifier: Verifier,
   dpop: DpopProofVerifier,
   token: string,
   parts: DpopRequestParts,
   call: (jkt: string) => VerifyCallOptions | undefined,
-): Promise<AuthResult> {
+): AuthResult | Promise<AuthResult> {
   if (!parts.method || !parts.url) {
     throw new TypeError("DPoP needs the request method and URL from the adapter");
   }
-  const proof = await dpop.verify({
-    proof: parts.dpop,
-    method: parts.method,
-    url: parts.url(),
-    accessToken: token,
-  });
+  const request = { proof: parts.dpop, method: parts.method, url: parts.url(), accessToken: token };
+  const now = (dpop as DpopProofVerifierNow)[verifyProofNow];
+  const proof = now ? now(request) : dpop.verify(request);
+  return proof instanceof Promise
+    ? proof.then((checked) => verifyBound(verifier, dpop, token, checked, call))
+    : verifyBound(verifier, dpop, token, proof, call);
+}
+
+function verifyBound(
+  verifier: Verifier,
+  dpop: DpopProofVerifier,
+  token: string,
+  proof: DpopProof,
+  call: (jkt: string) => VerifyCallOptions | undefined,
+): AuthResult | Promise<AuthResult> {
   const options = call(proof.thumbprint);
-  const result = await verifier.verify(token, options);
-  // The DPoP scheme is for DPoP-bound tokens only (RFC 9449 §7.1).
-  if (jktOf(result) === undefined) {
-    throw new InvalidTokenError("ERR_DPOP_BINDING", "the access token is not DPoP-bound");
-  }
-  // Again here, for a Verifier that is not createVerifier's (the interface is open to implement).
-  checkBinding(result.claims, checkConfirmation(options?.confirmation), true);
-  await dpop.remember(proof);
-  return result;
+  const now = (
+    verifier as { [verifyNow]?: (t: string, o?: VerifyCallOptions) => AuthResult | Promise<AuthResult> }
+  )[verifyNow];
+  const outcome = now ? now.call(verifier, token, options) : verifier.verify(token, options);
+  const bound = (result: AuthResult): AuthResult | Promise<AuthResult> => {
+    // The DPoP scheme is for DPoP-bound tokens only (RFC 9449 §7.1).
+    if (jktOf(result) === undefined) {
+      throw new InvalidTokenError("ERR_DPOP_BINDING", "the access token is not DPoP-bound");
+    }
+    // Again here, for a Verifier that is not createVerifier's (the interface is open to implement).
+    checkBinding(result.claims, checkConfirmation(options?.confirmation), true);
+    const remember = (dpop as DpopProofVerifierNow)[rememberProofNow];
+    const remembered = remember ? remember(proof) : dpop.remember(proof);
+    return remembered instanceof Promise ? remembered.then(() => result) : result;
+  };
+  return outcome instanceof Promise ? outcome.then(bound) : bound(outcome);
 }

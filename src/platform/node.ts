@@ -1,4 +1,4 @@
-import { constants, createPublicKey, type JsonWebKey, type KeyObject, verify } from "node:crypto";
+import { constants, createHash, createPublicKey, type JsonWebKey, type KeyObject, verify } from "node:crypto";
 import type { JWK } from "jose";
 import { checkImportedKey } from "../verify/algorithms.js";
 import type { Platform } from "./types.js";
@@ -83,5 +83,8 @@ export const platform: Platform<NodeKey> = {
     if (text.length % 4 === 1) return undefined;
     const buffer = room(text.length);
     return buffer.toString("utf8", 0, buffer.write(text, 0, "base64url"));
+  },
+  sha256(text) {
+    return createHash("sha256").update(text, "utf8").digest("base64url");
   },
 };

@@ -4,6 +4,7 @@ import type { Platform } from "./types.js";
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const decoder = /* @__PURE__ */ new TextDecoder("utf-8", { fatal: true });
+const encoder = /* @__PURE__ */ new TextEncoder();
 
 export const platform: Platform<CryptoKey> = {
   async importKey(jwk: JWK, alg: string) {
@@ -36,5 +37,8 @@ export const platform: Platform<CryptoKey> = {
     } catch {
       return undefined;
     }
+  },
+  async sha256(text) {
+    return base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text))));
   },
 };
