@@ -23,7 +23,12 @@ export interface GitHubActionsTokenServer {
   /** `ACTIONS_ID_TOKEN_REQUEST_TOKEN`: the bearer token the endpoint requires. */
   requestToken: string;
   /** Both variables, as the runner sets them, for a child process's `env` or code that reads them. */
-  env: { ACTIONS_ID_TOKEN_REQUEST_URL: string; ACTIONS_ID_TOKEN_REQUEST_TOKEN: string };
+  env: {
+    /** {@link GitHubActionsTokenServer.requestUrl}. */
+    ACTIONS_ID_TOKEN_REQUEST_URL: string;
+    /** {@link GitHubActionsTokenServer.requestToken}. */
+    ACTIONS_ID_TOKEN_REQUEST_TOKEN: string;
+  };
   /** The `audience` of each request answered with a token, in order (`undefined`: none asked). */
   readonly audiences: readonly (string | undefined)[];
   /** Stops the server. */

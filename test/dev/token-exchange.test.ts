@@ -31,7 +31,7 @@ const basic = (clientId: string, secret: string) => ({
 });
 const ORDERS_API = basic("orders-api", "orders-api-secret");
 
-async function post(form: Record<string, string>, headers: Record<string, string> = {}) {
+async function post(form: Record<string, string> | string[][], headers: Record<string, string> = {}) {
   const response = await fetch(dev.tokenEndpoint, {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
@@ -224,6 +224,19 @@ describe("RFC 8693 token exchange", () => {
     expect(cc.body.error).toBe("unauthorized_client");
   });
 
+  it("client credentials naming two APIs with audience is refused, not served for the first", async () => {
+    const { status, body } = await post(
+      [
+        ["grant_type", "client_credentials"],
+        ["audience", BILLING],
+        ["audience", ORDERS],
+      ],
+      ORDERS_API,
+    );
+    expect(status).toBe(400);
+    expect(body.error).toBe("invalid_target");
+  });
+
   it("an API the app is not authorized for → invalid_target; a scope it is not granted → invalid_scope", async () => {
     const subject = await accessTokenOf("frontend", ORDERS);
     const form = { grant_type: TOKEN_EXCHANGE, subject_token: subject, subject_token_type: ACCESS_TOKEN };
@@ -233,8 +246,15 @@ describe("RFC 8693 token exchange", () => {
       error: "invalid_target",
       error_description: `the app is not authorized for the API ${ORDERS}`,
     });
-    const several = await post({ ...form, audience: BILLING, resource: ORDERS }, ORDERS_API);
-    expect(several.body.error).toBe("invalid_target");
+    // Several APIs in one request (RFC 8693 allows several audience values): refused, not narrowed.
+    const several = await post(
+      [...Object.entries(form), ["audience", BILLING], ["audience", ORDERS]],
+      ORDERS_API,
+    );
+    expect(several.body).toEqual({
+      error: "invalid_target",
+      error_description: "one API per request: send a single resource (or audience)",
+    });
     const scope = await post({ ...form, audience: BILLING, scope: "write:invoices" }, ORDERS_API);
     expect(scope.body).toMatchObject({ error: "invalid_scope" });
   });
