@@ -130,6 +130,18 @@ describe("RFC 8693 token exchange", () => {
     expect(body.expires_in).toBeLessThanOrEqual(900);
   });
 
+  it("an app exchanging its own token without an actor gets no act (it delegates to nobody)", async () => {
+    const own = await accessTokenOf("orders-api", BILLING);
+    const { status, body } = await post(
+      { grant_type: TOKEN_EXCHANGE, subject_token: own, subject_token_type: ACCESS_TOKEN, audience: BILLING },
+      ORDERS_API,
+    );
+    expect(status).toBe(200);
+    const claims = decodeJwt(body.access_token as string);
+    expect(claims).toMatchObject({ sub: "orders-api", client_id: "orders-api" });
+    expect(claims).not.toHaveProperty("act");
+  });
+
   it("with an actor: act names the actor, and an exchanged token exchanged again nests the earlier actor", async () => {
     const subject = await accessTokenOf("frontend", ORDERS);
     const actor = await accessTokenOf("agent", ORDERS);
