@@ -23,7 +23,10 @@ export interface CredentialInput {
   secret: string | undefined;
   privateKey: PrivateKeyInput | undefined;
   privateKeyAlg: string | undefined;
-  /** The transport's client certificate thumbprint (mutual TLS), when the transport tells it. */
+  /**
+   * The transport's client certificate thumbprint (mutual TLS), when the transport tells it: part of
+   * every key (certificate-bound tokens), and the credential of the mutual-TLS methods.
+   */
   clientCertificate: string | undefined;
 }
 
@@ -191,6 +194,9 @@ export class CachePartition {
       params,
       config.style.audienceParam,
       config.style.scopeTarget ?? null,
+      // RFC 8705 §3: a transport that presents a certificate gets tokens bound to it, whatever the
+      // authentication method; another certificate cannot use them.
+      config.credential.clientCertificate ?? null,
     ]);
   }
 
@@ -224,10 +230,17 @@ export class CachePartition {
         fingerprint = privateKeyFingerprint(credential.privateKey, credential.privateKeyAlg);
       } else if (kind === "secret" && credential.secret !== undefined) {
         fingerprint = secretFingerprint(credential.secret, salt, store);
-      } else {
-        const certificate = kind === "tls" ? credential.clientCertificate : undefined;
-        const value = certificate === undefined ? "none" : `x5t:${certificate}`;
+      } else if (kind === "tls") {
+        // A transport m2m-kit cannot see into presents a certificate it cannot name: the tokens are
+        // this client's own, never another certificate's.
+        const certificate = credential.clientCertificate;
+        const value =
+          certificate === undefined
+            ? `local:${base64url.encode(crypto.getRandomValues(new Uint8Array(16)))}`
+            : `x5t:${certificate}`;
         fingerprint = { current: () => value };
+      } else {
+        fingerprint = { current: () => "none" };
       }
       this.#fingerprints.set(kind, fingerprint);
     }
