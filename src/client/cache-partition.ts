@@ -110,14 +110,26 @@ export function secretFingerprint(secret: string, salt: string, store: TokenStor
 }
 
 const PEM_ALGS = ["RS256", "ES256", "ES384", "ES512", "EdDSA"];
+
+/**
+ * A private JWK's name: its RFC 7638 thumbprint (the public key) and a SHA-256 of its private part,
+ * so that a key whose public half is right and private half is not (it cannot sign for the client)
+ * is another credential.
+ */
+async function jwkName(jwk: JWK): Promise<string> {
+  const thumbprint = await calculateJwkThumbprint(jwk);
+  return typeof jwk.d === "string"
+    ? `jwk:${thumbprint}:${await sha256(`m2m-kit private key\n${jwk.d}`)}`
+    : `jwk:${thumbprint}`;
+}
 /** Keys of this process that cannot be exported or fingerprinted otherwise. */
 const localKeyIds = new WeakMap<CryptoKey, string>();
 
 /**
- * A private key's fingerprint: its RFC 7638 JWK thumbprint (public members only). A non-extractable
- * `CryptoKey` whose signatures are deterministic (RSASSA-PKCS1-v1_5, Ed25519) is named by the hash of
- * its signature over a fixed label; any other non-extractable key by an id of this process (its tokens
- * are then shared within the process only).
+ * A private key's fingerprint: its RFC 7638 JWK thumbprint with a SHA-256 of its private part. A
+ * non-extractable `CryptoKey` whose signatures are deterministic (RSASSA-PKCS1-v1_5, Ed25519) is named
+ * by the hash of its signature over a fixed label; any other non-extractable key by an id of this
+ * process (its tokens are then shared within the process only).
  */
 export function privateKeyFingerprint(
   input: PrivateKeyInput,
@@ -128,7 +140,7 @@ export function privateKeyFingerprint(
       for (const candidate of alg ? [alg] : PEM_ALGS) {
         try {
           const key = await importPKCS8(input, candidate, { extractable: true });
-          return `jwk:${await calculateJwkThumbprint(await exportJWK(key))}`;
+          return await jwkName(await exportJWK(key));
         } catch {
           // another algorithm family
         }
@@ -137,7 +149,7 @@ export function privateKeyFingerprint(
       return `local:${base64url.encode(crypto.getRandomValues(new Uint8Array(16)))}`;
     }
     if (isCryptoKey(input)) {
-      if (input.extractable) return `jwk:${await calculateJwkThumbprint(await exportJWK(input))}`;
+      if (input.extractable) return jwkName(await exportJWK(input));
       const name = input.algorithm.name;
       if (name === "RSASSA-PKCS1-v1_5" || name === "Ed25519") {
         const signature = await crypto.subtle.sign(name, input, encoder.encode("m2m-kit key fingerprint"));
@@ -151,7 +163,7 @@ export function privateKeyFingerprint(
       return `local:${id}`;
     }
     try {
-      return `jwk:${await calculateJwkThumbprint(input as JWK)}`;
+      return await jwkName(input as JWK);
     } catch {
       return `local:${base64url.encode(crypto.getRandomValues(new Uint8Array(16)))}`;
     }
