@@ -107,6 +107,9 @@ function proxyFrom(values: Values, env: Io["env"]): string | URL | undefined {
     }
     return undefined;
   }
+  // Credentials in any form, also without a scheme ("user:password@host:3128", where a URL parser
+  // takes the user name for the scheme); a proxy URL has no other use for "@".
+  if (proxy.includes("@")) throw new UsageError(PROXY_CREDENTIALS);
   // A value that is not a URL is left to createNodeFetch, whose message does not repeat it either.
   if (!URL.canParse(proxy)) return proxy;
   const url = new URL(proxy);

@@ -23,7 +23,10 @@ export interface CredentialInput {
   secret: string | undefined;
   privateKey: PrivateKeyInput | undefined;
   privateKeyAlg: string | undefined;
-  /** The transport's client certificate thumbprint (mutual TLS), when the transport tells it. */
+  /**
+   * The transport's client certificate thumbprint (mutual TLS), when the transport tells it: part of
+   * every key (certificate-bound tokens), and the credential of the mutual-TLS methods.
+   */
   clientCertificate: string | undefined;
 }
 
@@ -107,14 +110,26 @@ export function secretFingerprint(secret: string, salt: string, store: TokenStor
 }
 
 const PEM_ALGS = ["RS256", "ES256", "ES384", "ES512", "EdDSA"];
+
+/**
+ * A private JWK's name: its RFC 7638 thumbprint (the public key) and a SHA-256 of its private part,
+ * so that a key whose public half is right and private half is not (it cannot sign for the client)
+ * is another credential.
+ */
+async function jwkName(jwk: JWK): Promise<string> {
+  const thumbprint = await calculateJwkThumbprint(jwk);
+  return typeof jwk.d === "string"
+    ? `jwk:${thumbprint}:${await sha256(`m2m-kit private key\n${jwk.d}`)}`
+    : `jwk:${thumbprint}`;
+}
 /** Keys of this process that cannot be exported or fingerprinted otherwise. */
 const localKeyIds = new WeakMap<CryptoKey, string>();
 
 /**
- * A private key's fingerprint: its RFC 7638 JWK thumbprint (public members only). A non-extractable
- * `CryptoKey` whose signatures are deterministic (RSASSA-PKCS1-v1_5, Ed25519) is named by the hash of
- * its signature over a fixed label; any other non-extractable key by an id of this process (its tokens
- * are then shared within the process only).
+ * A private key's fingerprint: its RFC 7638 JWK thumbprint with a SHA-256 of its private part. A
+ * non-extractable `CryptoKey` whose signatures are deterministic (RSASSA-PKCS1-v1_5, Ed25519) is named
+ * by the hash of its signature over a fixed label; any other non-extractable key by an id of this
+ * process (its tokens are then shared within the process only).
  */
 export function privateKeyFingerprint(
   input: PrivateKeyInput,
@@ -125,7 +140,7 @@ export function privateKeyFingerprint(
       for (const candidate of alg ? [alg] : PEM_ALGS) {
         try {
           const key = await importPKCS8(input, candidate, { extractable: true });
-          return `jwk:${await calculateJwkThumbprint(await exportJWK(key))}`;
+          return await jwkName(await exportJWK(key));
         } catch {
           // another algorithm family
         }
@@ -134,7 +149,7 @@ export function privateKeyFingerprint(
       return `local:${base64url.encode(crypto.getRandomValues(new Uint8Array(16)))}`;
     }
     if (isCryptoKey(input)) {
-      if (input.extractable) return `jwk:${await calculateJwkThumbprint(await exportJWK(input))}`;
+      if (input.extractable) return jwkName(await exportJWK(input));
       const name = input.algorithm.name;
       if (name === "RSASSA-PKCS1-v1_5" || name === "Ed25519") {
         const signature = await crypto.subtle.sign(name, input, encoder.encode("m2m-kit key fingerprint"));
@@ -148,7 +163,7 @@ export function privateKeyFingerprint(
       return `local:${id}`;
     }
     try {
-      return `jwk:${await calculateJwkThumbprint(input as JWK)}`;
+      return await jwkName(input as JWK);
     } catch {
       return `local:${base64url.encode(crypto.getRandomValues(new Uint8Array(16)))}`;
     }
@@ -191,6 +206,9 @@ export class CachePartition {
       params,
       config.style.audienceParam,
       config.style.scopeTarget ?? null,
+      // RFC 8705 §3: a transport that presents a certificate gets tokens bound to it, whatever the
+      // authentication method; another certificate cannot use them.
+      config.credential.clientCertificate ?? null,
     ]);
   }
 
@@ -224,10 +242,17 @@ export class CachePartition {
         fingerprint = privateKeyFingerprint(credential.privateKey, credential.privateKeyAlg);
       } else if (kind === "secret" && credential.secret !== undefined) {
         fingerprint = secretFingerprint(credential.secret, salt, store);
-      } else {
-        const certificate = kind === "tls" ? credential.clientCertificate : undefined;
-        const value = certificate === undefined ? "none" : `x5t:${certificate}`;
+      } else if (kind === "tls") {
+        // A transport m2m-kit cannot see into presents a certificate it cannot name: the tokens are
+        // this client's own, never another certificate's.
+        const certificate = credential.clientCertificate;
+        const value =
+          certificate === undefined
+            ? `local:${base64url.encode(crypto.getRandomValues(new Uint8Array(16)))}`
+            : `x5t:${certificate}`;
         fingerprint = { current: () => value };
+      } else {
+        fingerprint = { current: () => "none" };
       }
       this.#fingerprints.set(kind, fingerprint);
     }

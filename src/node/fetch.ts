@@ -170,8 +170,9 @@ export function createNodeFetch(options: NodeFetchOptions = {}): NodeFetch {
   );
   Object.defineProperties(nodeFetch, {
     presentsClientCertificate: { value: presentsClientCertificate, enumerable: true },
-    // Not enumerable: the dispatcher holds the proxy credentials and the TLS key.
-    dispatcher: { value: dispatcher, enumerable: false },
+    // Not enumerable, and a getter, so that not even util.inspect with showHidden prints it: the
+    // dispatcher holds the proxy credentials and the TLS key.
+    dispatcher: { get: () => dispatcher, enumerable: false },
     close: { value: () => dispatcher.close(), enumerable: false },
     [TRANSPORT_INFO]: { value: info, enumerable: false },
   });
@@ -321,10 +322,23 @@ function proxySetting(value: NodeFetchOptions["proxy"]): "env" | false | URL {
     throw new TypeError('proxy must be "env", false or an http(s) proxy URL');
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new TypeError(`proxy must be an http: or https: URL, not ${url.protocol}`);
+    // Named only when it is a scheme: in "user:password@host" (no scheme) it is the user name.
+    const named = OTHER_PROXY_SCHEMES.has(url.protocol) ? `, not ${url.protocol}` : "";
+    throw new TypeError(`proxy must be an http: or https: URL${named}`);
   }
   return url;
 }
+
+/** Proxy schemes undici does not speak, named in the error (any other "scheme" may be a user name). */
+const OTHER_PROXY_SCHEMES = new Set([
+  "socks:",
+  "socks4:",
+  "socks4a:",
+  "socks5:",
+  "socks5h:",
+  "ftp:",
+  "file:",
+]);
 
 function envProxies(): string[] {
   const env = process.env;
@@ -346,7 +360,11 @@ function checkEnvProxies(): void {
     const name = process.env[lower] !== undefined ? lower : upper;
     const value = process.env[name];
     if (value === undefined || value === "") continue;
-    if (!URL.canParse(value)) throw new TypeError(`${name} is not a valid proxy URL (http://host:port)`);
+    // "user:password@host:3128" parses with "user:" as its scheme: refused here, never echoed.
+    const protocol = URL.canParse(value) ? new URL(value).protocol : undefined;
+    if (protocol !== "http:" && protocol !== "https:") {
+      throw new TypeError(`${name} is not a valid proxy URL (http://host:port)`);
+    }
   }
 }
 

@@ -35,7 +35,9 @@ export interface FileTokenStoreOptions {
   /**
    * The user id that must own the folder and the file. Default: this process's (`process.getuid()`).
    * As ssh does with its keys, a folder or file owned by another user, or writable by group or
-   * others, is refused: the store then keeps tokens in this process's memory only.
+   * others, is refused, and so is a folder above it that another user could move it out of (owned
+   * by another user than this one or root, or writable by group or others without the sticky bit):
+   * the store then keeps tokens in this process's memory only.
    */
   ownerUid?: number;
   /** The file or folder was refused (`store_refused`), or an entry read back was (`entry_refused`). */

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { rename, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { TokenLease, TokenStore, TokenWriteContext } from "../client/store.js";
@@ -14,7 +14,7 @@ import {
   type TokenSealer,
 } from "../lib/token-crypto.js";
 import { withFileLock } from "./file-lock.js";
-import { inspectPlace, PlaceRefused } from "./file-place.js";
+import { inspectPlace, PlaceRefused, readPlacedFile } from "./file-place.js";
 
 import type { FileStoreEvent, FileTokenStoreOptions } from "./file-store-options.js";
 
@@ -381,13 +381,15 @@ export class FileTokenStore implements TokenStore {
 
   async #load(): Promise<FileData> {
     await this.#checkPlace();
-    let text: string;
+    let text: string | undefined;
     try {
-      text = await readFile(this.path, "utf8");
+      text = await readPlacedFile(this.path, this.#ownerUid);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return empty();
+      // Replaced since it was checked (a link, a named pipe, another user's file): refused from now on.
+      if (error instanceof PlaceRefused) this.#refuse(error);
       throw error;
     }
+    if (text === undefined) return empty();
     try {
       const data = JSON.parse(text) as FileData;
       if (
@@ -432,20 +434,25 @@ export class FileTokenStore implements TokenStore {
 
   /**
    * Like ssh with its keys: the folder and the file (when it exists) must be owned by `ownerUid` and
-   * not writable by group or others, and be a plain folder and file. Checked once; a refusal is
-   * reported once and the store keeps to memory from then on.
+   * not writable by group or others, and be a plain folder and file, under folders no other user can
+   * move it out of. Checked once (the file again on each read); a refusal is reported once and the
+   * store keeps to memory from then on.
    */
   #checkPlace(): Promise<void> {
     if (this.#refused) return Promise.reject(new Error("the token file was refused"));
     this.#placeChecked ??= inspectPlace(this.path, this.#ownerUid).catch((error: unknown) => {
       this.#placeChecked = undefined;
-      if (error instanceof PlaceRefused) {
-        this.#refused = true;
-        this.#emit({ type: "store_refused", path: error.path, reason: error.message });
-      }
+      if (error instanceof PlaceRefused) this.#refuse(error);
       throw error;
     });
     return this.#placeChecked;
+  }
+
+  /** Reported once; from then on the store keeps tokens in this process's memory only. */
+  #refuse(error: PlaceRefused): void {
+    if (this.#refused) return;
+    this.#refused = true;
+    this.#emit({ type: "store_refused", path: error.path, reason: error.message });
   }
 
   async #withLock<T>(work: () => Promise<T>): Promise<T> {

@@ -111,6 +111,11 @@ export class RedisTokenStore implements TokenStore {
   readonly #channel: InvalidationChannel;
   /** Bumped by every invalidation message: a read begun before one does not fill L1. */
   #invalidations = 0;
+  /**
+   * When this process first saw each tombstone dated in its future (the invalidating host's clock
+   * runs ahead), by name and date: a token obtained after that is newer than the invalidation.
+   */
+  readonly #futureTombstones = new LRUCache<string, number>({ max: 1000 });
   readonly #health: RedisHealth;
 
   constructor(options: RedisTokenStoreOptions) {
@@ -350,7 +355,8 @@ export class RedisTokenStore implements TokenStore {
           : { token: remote.token, name, groups: local?.groups ?? [], checkedAt: startedAt };
     } else if (remote.kind === "tombstone") {
       // Invalidated: a copy obtained before that is dropped.
-      best = local && local.token.obtainedAt > remote.invalidatedAt ? local : undefined;
+      const invalidatedAt = this.#invalidatedAt(name, remote.invalidatedAt, now);
+      best = local && local.token.obtainedAt > invalidatedAt ? local : undefined;
     } else {
       // Nothing there (Redis lost it, or this process's write failed): this process's copy stands.
       best = local;
@@ -363,6 +369,22 @@ export class RedisTokenStore implements TokenStore {
       }
     }
     return best && now < best.token.expiresAt ? best.token : undefined;
+  }
+
+  /**
+   * When, by this process's clock, the invalidation of a tombstone took place at the latest: its own
+   * date, or, for a date still in this process's future (another host's clock runs ahead, by up to
+   * the skew a tombstone may have), the moment this process first saw it. Without that, the token
+   * this process fetches next would look older than the tombstone, its write would be refused, and
+   * every call would fetch again until this clock passed the date.
+   */
+  #invalidatedAt(name: string, invalidatedAt: number, seenAt: number): number {
+    if (invalidatedAt <= seenAt) return invalidatedAt;
+    const id = `${name} ${invalidatedAt}`;
+    const first = this.#futureTombstones.get(id);
+    if (first !== undefined) return first;
+    this.#futureTombstones.set(id, seenAt);
+    return seenAt;
   }
 
   /** Reads and checks the entry under `name`; a refused entry is deleted while it is unchanged. */

@@ -220,6 +220,8 @@ describe("m2m token and m2m verify on m2m-kit/node's transport", { timeout: 120_
     for (const value of [
       authProxy.urlWithCredentials,
       authProxy.urlWithCredentials.replace(/\/\/[^@]*@/, `//${PROXY_PASSWORD}@`), // a token as the user name
+      authProxy.urlWithCredentials.replace(/^http:\/\//, ""), // without a scheme, as curl takes it
+      `${PROXY_PASSWORD}@${new URL(authProxy.url).host}`, // a token alone, without a scheme
     ]) {
       for (const command of [
         ["token", "--issuer", mtlsAs.issuer, ...secretArgs],

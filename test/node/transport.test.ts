@@ -256,11 +256,31 @@ describe("createNodeFetch options", () => {
     const shown = `${inspect(withCert, { depth: 10, showHidden: false })} ${JSON.stringify(withCert)}`;
     expect(shown).not.toContain(PROXY_PASSWORD);
     expect(shown).not.toContain("PRIVATE KEY");
+    // Not with showHidden either (console.dir of a configuration object, a debugger's view).
+    const hidden = inspect(withCert, { depth: 10, showHidden: true });
+    expect(hidden).not.toContain(PROXY_PASSWORD);
+    expect(hidden).not.toContain(Buffer.from(`svc-proxy:${PROXY_PASSWORD}`).toString("base64"));
+    expect(hidden).not.toContain("PRIVATE KEY");
   });
+
+  it.each(["HTTPS_PROXY", "http_proxy"])(
+    "%s without a scheme (user:password@host:port) is a TypeError naming it, without the credentials",
+    (name) => {
+      setProxyEnv({ [name]: `${PROXY_PASSWORD}:x@127.0.0.1:3128` });
+      expect(() => nodeFetch()).toThrow(
+        expect.objectContaining({
+          name: "TypeError",
+          message: `${name} is not a valid proxy URL (http://host:port)`,
+        }),
+      );
+    },
+  );
 
   it.each([
     [{ proxy: "socks://127.0.0.1:1080" }, /^proxy must be an http: or https: URL/],
     [{ proxy: `not a url ${PROXY_PASSWORD}` }, /^proxy must be "env", false or an http\(s\) proxy URL$/],
+    // Without a scheme, a URL parser reads the user name as the scheme: it is not named.
+    [{ proxy: `${PROXY_PASSWORD}:x@127.0.0.1:3128` }, /^proxy must be an http: or https: URL$/],
     [{ cert: "x" }, /^cert needs key/],
     [{ key: "x" }, /^key needs cert/],
     [{ ca: "not pem" }, /^ca is not a PEM certificate/],
