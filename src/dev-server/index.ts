@@ -173,10 +173,16 @@ const UNSERVED_METADATA = [
   "userinfo_signing_alg_values_supported",
 ];
 
-function clientMetadata(app: DevApp): Record<string, unknown> {
+/**
+ * oidc-provider metadata of an app. `idTokenAlg` is an algorithm the server has a key for: this server
+ * issues no ID tokens, but oidc-provider checks every client's `id_token_signed_response_alg` (default
+ * RS256) against its keys, and refuses the client when no key signs it.
+ */
+function clientMetadata(app: DevApp, idTokenAlg: SigningAlg): Record<string, unknown> {
   const method = app.authMethod ?? (app.jwks ? "private_key_jwt" : "client_secret_basic");
   return {
     client_id: app.clientId,
+    id_token_signed_response_alg: idTokenAlg,
     ...(app.clientSecret ? { client_secret: app.clientSecret } : {}),
     ...(app.jwks ? { jwks: app.jwks } : {}),
     token_endpoint_auth_method: method,
@@ -297,7 +303,9 @@ export async function startDevServer(options: StartDevServerOptions = {}): Promi
   const apps = new Map(config.apps.map((app) => [app.clientId, app]));
   const provider = new ProviderClass(issuer, {
     adapter: memoryAdapter() as never,
-    clients: config.apps.filter((app) => app.enabled !== false).map(clientMetadata) as never,
+    clients: config.apps
+      .filter((app) => app.enabled !== false)
+      .map((app) => clientMetadata(app, algs.includes("RS256") ? "RS256" : (algs[0] as SigningAlg))) as never,
     jwks: { keys: keys as never },
     clientAuthMethods: ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
     // The proof algorithms m2m-kit's client makes (oidc-provider's default is ES256 and Ed25519 only).
