@@ -10,7 +10,14 @@ import { checkOptionNames } from "../lib/option-names.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { ASYMMETRIC_ALGS } from "./algorithms.js";
-import { checkAge, checkAudience, checkClaimPolicies, checkTimes, clientIdOf } from "./claims.js";
+import {
+  checkAge,
+  checkAudience,
+  checkClaimPolicies,
+  checkTimes,
+  clientIdOf,
+  issuerNotAccepted,
+} from "./claims.js";
 import { type CheckedConfirmation, checkBinding, checkConfirmation } from "./confirmation.js";
 import { emitTo, type VerifierEvent, type VerifierEventListener } from "./events.js";
 import { INTROSPECTION_OPTION_NAMES, Introspector } from "./introspection.js";
@@ -434,7 +441,7 @@ class JwtVerifier implements Verifier {
     // iss first: it selects the rules, and keys are never fetched for an issuer that is not configured.
     const issuer = claims.iss;
     const rule = typeof issuer === "string" ? this.#rules.get(issuer) : undefined;
-    if (rule === undefined) throw invalid("ERR_JWT_ISSUER", "token issuer is not accepted");
+    if (rule === undefined) throw issuerNotAccepted(issuer, this.#rules.keys());
     if (rule.requireTyp !== undefined && !typMatches(header.typ, rule.requireTyp)) {
       throw invalid("ERR_JWT_TYP", `token typ must be ${rule.requireTyp}`);
     }
@@ -493,7 +500,7 @@ class JwtVerifier implements Verifier {
     let rule: IssuerRule | undefined;
     if (claims.iss === undefined) rule = this.#rules.values().next().value;
     else if (typeof claims.iss === "string") rule = this.#rules.get(claims.iss);
-    if (rule === undefined) throw invalid("ERR_JWT_ISSUER", "token issuer is not accepted");
+    if (rule === undefined) throw issuerNotAccepted(claims.iss, this.#rules.keys());
     if (claims.exp !== undefined) checkTimes(claims, now, this.#toleranceMs, this.#maxAgeMs);
     // RFC 9700 §2.3: the API must know that the token is meant for it. An answer without an
     // audience passes only where the configuration says the server never sends one.
