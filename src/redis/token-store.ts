@@ -15,7 +15,7 @@ import { type RedisClientLike, type RedisCommands, Script, toCommands, withTimeo
 /** Options of {@link createRedisTokenStore}. */
 export interface RedisTokenStoreOptions {
   /**
-   * A connected node-redis 4/5 client (`createClient()`) or cluster (`createCluster()`), or an
+   * A connected node-redis 4, 5 or 6 client (`createClient()`) or cluster (`createCluster()`), or an
    * ioredis `Redis` or `Cluster`. Connection, TLS and auth stay yours; the store never connects.
    */
   redis: RedisClientLike;

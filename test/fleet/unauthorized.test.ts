@@ -73,6 +73,7 @@ function answersByToken(): number[][] {
 
 it.each([
   ["node-redis", () => ({ kind: "node-redis", port: redis.port }) as StoreConfig],
+  ["node-redis 6", () => ({ kind: "node-redis-6", port: redis.port }) as StoreConfig],
   ["ioredis", () => ({ kind: "ioredis", port: redis.port }) as StoreConfig],
   ["FileTokenStore", () => ({ kind: "file", path: join(dir, "tokens.json") }) as StoreConfig],
 ])(
