@@ -374,6 +374,21 @@ export async function startDevServer(options: StartDevServerOptions = {}): Promi
     }
   });
 
+  // An app with `dpop: true` that sends no proof: oidc-provider answers a bare "grant request is
+  // invalid" (its reason stays in the error's detail); the answer says what the app must do.
+  provider.use(async (ctx, next) => {
+    await next();
+    const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
+    if (
+      ctx.oidc?.route === "token" &&
+      body?.error === "invalid_grant" &&
+      ctx.oidc.client?.dpopBoundAccessTokens === true &&
+      !ctx.get("dpop")
+    ) {
+      body.error_description = `the app ${JSON.stringify(ctx.oidc.client.clientId)} requires DPoP (RFC 9449; "dpop": true in its configuration): send a DPoP proof with the token request`;
+    }
+  });
+
   let tokenRequests = 0;
   const handler = provider.callback();
   server.on("request", async (req: IncomingMessage, res: ServerResponse) => {
