@@ -35,6 +35,20 @@ const lruCacheImport: NonNullable<Options["esbuildPlugins"]>[number] = {
   },
 };
 
+/**
+ * m2m-kit/otel loads its optional peer `@opentelemetry/api` with a top-level `await import()` in ESM
+ * (src/otel/load-api.ts), which CommonJS cannot express: the CommonJS build takes
+ * src/otel/load-api-require.ts, which `require`s it.
+ */
+const otelApiRequire: NonNullable<Options["esbuildPlugins"]>[number] = {
+  name: "otel-api-require",
+  setup(build) {
+    build.onResolve({ filter: /^\.\/load-api\.js$/ }, (args) => ({
+      path: resolve(args.resolveDir, "load-api-require.ts"),
+    }));
+  },
+};
+
 const shared: Options = {
   // "#platform" is resolved at run time through package.json "imports" (the `node` condition picks
   // node:crypto); frameworks and oidc-provider are the user's.
@@ -81,6 +95,7 @@ export default defineConfig([
     // jose is ESM only: the CommonJS build carries its own copy, so that loaders that cannot
     // `require` ESM (Jest's CommonJS runtime) load the package.
     noExternal: ["jose", "lru-cache", "fastify-plugin"],
+    esbuildPlugins: [lruCacheImport, otelApiRequire],
     esbuildOptions(options) {
       options.sourcesContent = false;
       // tsup turns split ESM chunks into CommonJS with sucrase, which mangles jose's public class

@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { exportJWK, generateKeyPair, type JWK } from "jose";
+import { MissingPeerDependencyError } from "../errors.js";
 import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import {
   type DevApi,
@@ -13,7 +14,6 @@ import {
   DevConfigError,
   type DevFederatedCredential,
   type DevGrantType,
-  MissingPeerDependencyError,
   parseDevConfig,
   validateDevConfig,
 } from "./config.js";
@@ -187,10 +187,16 @@ const UNSERVED_METADATA = [
   "userinfo_signing_alg_values_supported",
 ];
 
-function clientMetadata(app: DevApp): Record<string, unknown> {
+/**
+ * oidc-provider metadata of an app. `idTokenAlg` is an algorithm the server has a key for: this server
+ * issues no ID tokens, but oidc-provider checks every client's `id_token_signed_response_alg` (default
+ * RS256) against its keys, and refuses the client when no key signs it.
+ */
+function clientMetadata(app: DevApp, idTokenAlg: SigningAlg): Record<string, unknown> {
   const method = app.authMethod ?? (app.jwks ? "private_key_jwt" : "client_secret_basic");
   return {
     client_id: app.clientId,
+    id_token_signed_response_alg: idTokenAlg,
     ...(app.clientSecret ? { client_secret: app.clientSecret } : {}),
     ...(app.jwks ? { jwks: app.jwks } : {}),
     token_endpoint_auth_method: method,
@@ -305,7 +311,10 @@ export async function startDevServer(options: StartDevServerOptions = {}): Promi
     ProviderClass = mod.default;
     providerErrors = mod.errors;
   } catch (error) {
-    throw new MissingPeerDependencyError("oidc-provider", "m2m-kit/dev-server", { cause: error });
+    throw new MissingPeerDependencyError("oidc-provider", "m2m-kit/dev-server", {
+      cause: error,
+      devDependency: true,
+    });
   }
 
   const algs = [...new Set(config.apis.map((api) => api.signingAlg ?? "RS256"))];
@@ -328,7 +337,13 @@ export async function startDevServer(options: StartDevServerOptions = {}): Promi
     adapter: memoryAdapter() as never,
     clients: config.apps
       .filter((app) => app.enabled !== false)
-      .map((app) => withFederation(clientMetadata(app), app, federation)) as never,
+      .map((app) =>
+        withFederation(
+          clientMetadata(app, algs.includes("RS256") ? "RS256" : (algs[0] as SigningAlg)),
+          app,
+          federation,
+        ),
+      ) as never,
     jwks: { keys: keys as never },
     clientAuthMethods: ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
     // The proof algorithms m2m-kit's client makes (oidc-provider's default is ES256 and Ed25519 only).
@@ -372,6 +387,20 @@ export async function startDevServer(options: StartDevServerOptions = {}): Promi
 
   registerWorkloadGrants({ provider, errors: providerErrors, issuer, apps, federation, resources, keys });
   provider.use(unauthorizedClientAnswer(apps));
+  // An app with `dpop: true` that sends no proof: oidc-provider answers a bare "grant request is
+  // invalid" (its reason stays in the error's detail); the answer says what the app must do.
+  provider.use(async (ctx, next) => {
+    await next();
+    const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
+    if (
+      ctx.oidc?.route === "token" &&
+      body?.error === "invalid_grant" &&
+      ctx.oidc.client?.dpopBoundAccessTokens === true &&
+      !ctx.get("dpop")
+    ) {
+      body.error_description = `the app ${JSON.stringify(ctx.oidc.client.clientId)} requires DPoP (RFC 9449; "dpop": true in its configuration): send a DPoP proof with the token request`;
+    }
+  });
 
   let tokenRequests = 0;
   const handler = provider.callback();

@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { JWTPayload } from "jose";
+import { MissingPeerDependencyError } from "../errors.js";
 import { checkRequestScopes, errorResponseBody, HttpAuthError } from "../http/bearer.js";
 import { checkCertificateBindingOptions } from "../http/certificate-binding.js";
 import {
@@ -115,7 +116,9 @@ async function refuse(error: HttpAuthError, settings: HonoAuthOptions): Promise<
     throw answerError;
   }
   if (!settings.httpException) return response;
-  const { HTTPException } = await import("hono/http-exception");
+  const { HTTPException } = await import("hono/http-exception").catch((cause: unknown) => {
+    throw new MissingPeerDependencyError("hono", "m2m-kit/hono (httpException: true)", { cause });
+  });
   throw new HTTPException(error.status as 401, { res: response, message: error.message, cause: error });
 }
 

@@ -1,15 +1,6 @@
-import {
-  type Attributes,
-  context,
-  type Histogram,
-  propagation,
-  SpanKind,
-  SpanStatusCode,
-  type TextMapSetter,
-  type Tracer,
-  trace,
-} from "@opentelemetry/api";
+import type { Attributes, Histogram, TextMapSetter, Tracer } from "@opentelemetry/api";
 import type { FetchLike } from "../lib/http.js";
+import { openTelemetryApi as otel } from "./api.js";
 
 /** Methods kept as they are in `http.request.method`; anything else is `_OTHER` (semantic conventions). */
 const KNOWN_METHODS = new Set([
@@ -59,6 +50,7 @@ export function errorType(error: unknown): string {
  * request already carries one. Span and duration end when the response headers arrive.
  */
 export function tracedFetch(fetch: FetchLike, tracer: Tracer, duration: Histogram): FetchLike {
+  const { context, propagation, SpanKind, SpanStatusCode, trace } = otel();
   return function tracedFetch(input, init) {
     const request = input instanceof Request ? input : undefined;
     const rawMethod = (init?.method ?? request?.method ?? "GET").toUpperCase();

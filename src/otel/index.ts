@@ -4,30 +4,28 @@
  * OpenTelemetry's semantic conventions where they exist (`http.client.request.duration`,
  * `error.type`, `server.address`) and `m2m.*` otherwise; the README lists every metric and span.
  */
-import {
-  type Attributes,
-  type Counter,
-  context,
-  type Histogram,
-  type Meter,
-  type MeterProvider,
-  metrics,
-  type ObservableResult,
-  type Span,
-  SpanKind,
-  SpanStatusCode,
-  type Tracer,
-  type TracerProvider,
-  trace,
-  ValueType,
+import type {
+  Attributes,
+  Counter,
+  Histogram,
+  Meter,
+  MeterProvider,
+  ObservableResult,
+  Span,
+  Tracer,
+  TracerProvider,
 } from "@opentelemetry/api";
 import type { ClientCredentialsClient } from "../client/client.js";
+import { MissingPeerDependencyError } from "../errors.js";
 import { type Instrumentable, instrumentationHook, type Operation } from "../lib/instrumentation.js";
 import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import type { Verifier } from "../verify/options.js";
 import { cacheHits, sharedVerifiersHook, type verifyAccessToken, verifyNow } from "../verify/verifier.js";
+import { openTelemetryApi as otel } from "./api.js";
 import { errorType, tracedFetch } from "./http.js";
 import { VERSION } from "./version.js";
+
+export { MissingPeerDependencyError };
 
 /** Options of {@link instrument}. */
 export interface InstrumentOptions {
@@ -117,7 +115,9 @@ type Event = { type: string; [field: string]: unknown };
  * recorded for clients and verifiers that are not instrumented, and no `@opentelemetry/*` module is
  * loaded unless this entry point is imported.
  *
- * @throws TypeError when `target` is neither, or an option has the wrong type.
+ * @throws TypeError when `target` is neither, or an option has the wrong type;
+ *   {@link MissingPeerDependencyError} (`ERR_MISSING_PEER_DEPENDENCY`) when `@opentelemetry/api` is
+ *   not installed (importing this entry point works without it).
  * @example
  * ```ts
  * import { instrument } from "m2m-kit/otel";
@@ -129,6 +129,8 @@ export function instrument(
   target: ClientCredentialsClient | Verifier | typeof verifyAccessToken,
   options: InstrumentOptions = {},
 ): Uninstrument {
+  // Without the peer, nothing is attached (verifyAccessToken's future verifiers included).
+  const { metrics, trace } = otel();
   const hook = (target as Partial<Instrumentable<Event>> | null)?.[instrumentationHook];
   const sharedHook = (target as { [sharedVerifiersHook]?: unknown } | null)?.[sharedVerifiersHook];
   if (typeof hook !== "function" && typeof sharedHook !== "function") {
@@ -207,6 +209,7 @@ class Telemetry {
   readonly #open = new WeakSet<Span>();
 
   constructor(meter: Meter, tracer: Tracer, options: InstrumentOptions, client: ClientLike | undefined) {
+    const { ValueType } = otel();
     this.#meter = meter;
     this.#tracer = tracer;
     this.#includeAudience = client !== undefined && options.includeAudience === true;
@@ -304,6 +307,7 @@ class Telemetry {
   }
 
   run<T>(operation: Operation, work: () => Promise<T>): Promise<T> {
+    const { context, SpanKind, SpanStatusCode, trace } = otel();
     const attributes = this.#operationAttributes(operation);
     const parent = context.active();
     const span = this.#tracer.startSpan(
@@ -349,12 +353,13 @@ class Telemetry {
     this.#leaseUnavailableCounter ??= this.#meter.createCounter("m2m.client.lease.unavailable", {
       description: "Token requests made without the shared store's lease because the store did not answer.",
       unit: "{request}",
-      valueType: ValueType.INT,
+      valueType: otel().ValueType.INT,
     });
     return this.#leaseUnavailableCounter;
   }
 
   #activeSpan(): Span | undefined {
+    const { context, trace } = otel();
     const span = trace.getSpan(context.active());
     return span && this.#open.has(span) ? span : undefined;
   }
@@ -480,7 +485,7 @@ function cellsOf(meter: Meter, name: string, description: string, unit: string):
   if (cells === undefined) {
     cells = new Cells();
     meter
-      .createObservableCounter(name, { description, unit, valueType: ValueType.INT })
+      .createObservableCounter(name, { description, unit, valueType: otel().ValueType.INT })
       .addCallback(cells.observe);
     byName.set(name, cells);
   }

@@ -1,5 +1,5 @@
 /**
- * One way to send a command to whichever Redis client the user passed: node-redis 4/5 (client or
+ * One way to send a command to whichever Redis client the user passed: node-redis 4, 5 or 6 (client or
  * cluster, `sendCommand`) or ioredis (`Redis` or `Cluster`, `call`). The user's client keeps its
  * connection, TLS and auth; nothing here connects on its own.
  */
@@ -7,7 +7,7 @@
 /** Structural shape of the clients accepted (no import of either library). */
 export type RedisClientLike =
   | {
-      /** node-redis 4/5 client or cluster: commands go through `sendCommand`. */
+      /** node-redis 4, 5 or 6 client or cluster: commands go through `sendCommand`. */
       sendCommand(...args: never[]): Promise<unknown>;
     }
   | {

@@ -7,7 +7,7 @@ export type { ReplayStore };
 
 /** Options of {@link createRedisReplayStore}. */
 export interface RedisReplayStoreOptions {
-  /** A connected node-redis 4/5 client or cluster, or an ioredis `Redis` or `Cluster`. */
+  /** A connected node-redis 4, 5 or 6 client or cluster, or an ioredis `Redis` or `Cluster`. */
   redis: RedisClientLike;
   /** Prefix of every key name. Default `"m2m:jti:"`. */
   keyPrefix?: string;

@@ -50,6 +50,26 @@ export function checkAge(
     throw new InvalidTokenError("ERR_JWT_TOO_OLD", "token is too old (iat)");
 }
 
+/**
+ * RFC 7519 §4.1.1: the refusal of a token whose `iss` is none of the accepted issuers. Issuers are
+ * compared exactly; when the token's and an accepted one differ only by a trailing slash (the most
+ * common mistake, as providers differ on it), the message names both, since issuers are public.
+ */
+export function issuerNotAccepted(iss: unknown, accepted: Iterable<string>): InvalidTokenError {
+  if (typeof iss === "string") {
+    const bare = iss.endsWith("/") ? iss.slice(0, -1) : iss;
+    for (const expected of accepted) {
+      if (expected === `${bare}/` || expected === bare) {
+        return new InvalidTokenError(
+          "ERR_JWT_ISSUER",
+          `the token's issuer is ${JSON.stringify(iss)} but the verifier expects ${JSON.stringify(expected)} (they differ only by a trailing slash)`,
+        );
+      }
+    }
+  }
+  return new InvalidTokenError("ERR_JWT_ISSUER", "token issuer is not accepted");
+}
+
 /** RFC 7519 §4.1.3: `aud` (a string or an array) must contain an accepted audience; `null` accepts any. */
 export function checkAudience(aud: unknown, accepted: readonly string[] | null): void {
   if (accepted === null) return;

@@ -10,7 +10,14 @@ import { checkOptionNames } from "../lib/option-names.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { ASYMMETRIC_ALGS } from "./algorithms.js";
-import { checkAge, checkAudience, checkClaimPolicies, checkTimes, clientIdOf } from "./claims.js";
+import {
+  checkAge,
+  checkAudience,
+  checkClaimPolicies,
+  checkTimes,
+  clientIdOf,
+  issuerNotAccepted,
+} from "./claims.js";
 import { type CheckedConfirmation, checkBinding, checkConfirmation } from "./confirmation.js";
 import { actorOf, checkDelegation } from "./delegation.js";
 import { emitTo, type VerifierEvent, type VerifierEventListener } from "./events.js";
@@ -492,7 +499,7 @@ class JwtVerifier implements Verifier {
     call: CallChecks,
     options: VerifyCallOptions | undefined,
   ): AuthResult | Promise<AuthResult> {
-    if (rule === undefined) throw invalid("ERR_JWT_ISSUER", "token issuer is not accepted");
+    if (rule === undefined) throw issuerNotAccepted(claims.iss, this.#issuers.accepted.issuers);
     const tenant = checkTenant(rule, claims);
     if (rule.requireTyp !== undefined && !typMatches(header.typ, rule.requireTyp)) {
       throw invalid("ERR_JWT_TYP", `token typ must be ${rule.requireTyp}`);
@@ -551,7 +558,7 @@ class JwtVerifier implements Verifier {
     const introspector = this.#introspector as Introspector;
     const claims = await introspector.introspect(token, await this.#introspectionEndpointUrl());
     const rule = claims.iss === undefined ? this.#issuers.single : await this.#issuers.match(claims.iss);
-    if (rule === undefined) throw invalid("ERR_JWT_ISSUER", "token issuer is not accepted");
+    if (rule === undefined) throw issuerNotAccepted(claims.iss, this.#issuers.accepted.issuers);
     const tenant = checkTenant(rule, claims);
     if (claims.exp !== undefined) checkTimes(claims, now, this.#toleranceMs, this.#maxAgeMs);
     // RFC 9700 §2.3: the API must know that the token is meant for it. An answer without an

@@ -154,7 +154,7 @@ describe("m2m dev", () => {
     // Without a proof, the authorization server refuses the app (oidc-provider: dpop_bound_access_tokens).
     const plain = await m2m(base, env);
     expect(plain.code).toBe(1);
-    expect(plain.stderr).toMatch(/invalid_grant/);
+    expect(plain.stderr).toContain('invalid_grant: the app "bound" requires DPoP');
 
     const ec = await generateKeyPair("ES256", { extractable: true });
     const ed = await generateKeyPair("Ed25519", { extractable: true });

@@ -1,5 +1,5 @@
 import { decodeJwt, decodeProtectedHeader, exportJWK, exportPKCS8, generateKeyPair } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   ClientCredentialsClient,
   type DpopAlgorithm,
@@ -53,20 +53,55 @@ describe("the client gets DPoP-bound tokens from oidc-provider (RFC 9449 §5)", 
     expect(plain.tokenRequests).toBe(1);
   });
 
-  it("a provider that requires a nonce: exactly 2 requests for the first token, 1 for the next (the nonce is kept per origin)", async () => {
-    nonced.resetCount();
-    const c = client(nonced);
-    const token = await c.getToken({ audience: API });
-    expect(token.tokenType).toBe("DPoP");
-    expect(nonced.tokenRequests).toBe(2);
-    const [first, second] = nonced.requests.map((r) => decodeJwt(r.dpop!));
-    expect(first!.nonce).toBeUndefined();
-    expect(typeof second!.nonce).toBe("string");
-    expect(second!.jti).not.toBe(first!.jti);
-    nonced.resetCount();
-    await c.getToken({ audience: "https://billing.example.com" });
-    expect(nonced.tokenRequests).toBe(1);
-    expect(decodeJwt(nonced.requests[0]!.dpop!).nonce).toBe(second!.nonce);
+  it("a provider that requires a nonce: 2 requests for the first token, then 1 with the latest nonce, across nonce rotations", async () => {
+    // oidc-provider derives its nonces from Date.now() in 60 s steps and accepts those of two steps
+    // either side (lib/helpers/challenge.js); every answer to a proof whose nonce is not the current
+    // one carries the current one. The clock is faked (Date only: sockets and timers run as usual),
+    // so the rotations happen where the test puts them.
+    const STEP_MS = 60_000;
+    vi.useFakeTimers({ toFake: ["Date"], now: Math.ceil(Date.now() / STEP_MS) * STEP_MS + 59_000 });
+    try {
+      const c = client(nonced);
+      const requestsFor = async (
+        audience: string,
+        options: { scope?: string; forceRefresh?: boolean } = {},
+      ) => {
+        nonced.resetCount();
+        const token = await c.getToken({ audience, ...options });
+        expect(token.tokenType).toBe("DPoP");
+        return nonced.requests.map((r) => decodeJwt(r.dpop!));
+      };
+
+      // No nonce yet: use_dpop_nonce, then one retry with the server's nonce — and a rotation between
+      // the two, so the retry's answer carries the next nonce.
+      nonced.provider.once("grant.error", () => vi.advanceTimersByTime(2_000));
+      const [none, retry] = await requestsFor(API);
+      expect(none!.nonce).toBeUndefined();
+      expect(typeof retry!.nonce).toBe("string");
+      expect(retry!.jti).not.toBe(none!.jti);
+      // Kept per origin: the next token costs one request, with the nonce of the latest answer.
+      const [next] = await requestsFor("https://billing.example.com");
+      expect(typeof next!.nonce).toBe("string");
+      expect(next!.nonce).not.toBe(retry!.nonce);
+      expect(await requestsFor(API, { scope: "write:data" })).toMatchObject([{ nonce: next!.nonce }]);
+
+      // A step later the kept nonce is still accepted; the answer carries the new one.
+      vi.advanceTimersByTime(STEP_MS);
+      expect(await requestsFor(API, { forceRefresh: true })).toMatchObject([{ nonce: next!.nonce }]);
+      const [later] = await requestsFor(API, { scope: "read:data write:data" });
+      expect([retry!.nonce, next!.nonce]).not.toContain(later!.nonce);
+
+      // Ten steps later the kept nonce has expired: one use_dpop_nonce, one retry with a fresh nonce.
+      vi.advanceTimersByTime(10 * STEP_MS);
+      const [expired, fresh] = await requestsFor("https://billing.example.com", { forceRefresh: true });
+      expect(expired!.nonce).toBe(later!.nonce);
+      expect(typeof fresh!.nonce).toBe("string");
+      expect(fresh!.nonce).not.toBe(later!.nonce);
+      expect(await requestsFor(API, { forceRefresh: true })).toMatchObject([{ nonce: fresh!.nonce }]);
+      await c.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it.each([

@@ -87,6 +87,7 @@ const totals = (reports: WorkerReport[]) => ({
 describe("one token per key per lifetime for the fleet", () => {
   it.each([
     ["node-redis", 8],
+    ["node-redis-6", 4],
     ["ioredis", 8],
   ] as const)(
     "%s: %i processes × 1000 getToken over 3 keys → 3 token requests",
@@ -104,11 +105,12 @@ describe("one token per key per lifetime for the fleet", () => {
     180_000,
   );
 
-  it("Redis Cluster: 3 processes (node-redis and ioredis clusters) → 1 request per key", async () => {
+  it("Redis Cluster: 3 processes (node-redis 5, node-redis 6 and ioredis clusters) → 1 request per key", async () => {
     provider.resetCount();
     const nodes = cluster.nodes;
     const workers = [
-      ...(await startWorkers(2, config({ kind: "node-redis-cluster", nodes }))),
+      ...(await startWorkers(1, config({ kind: "node-redis-cluster", nodes }))),
+      ...(await startWorkers(1, config({ kind: "node-redis-6-cluster", nodes }))),
       ...(await startWorkers(1, config({ kind: "ioredis-cluster", nodes }))),
     ];
     for (const w of workers) w.go();
@@ -231,60 +233,64 @@ describe("failures", () => {
     }
   }, 120_000);
 
-  it("Redis stopped mid-run: every call succeeds, ≤ 1 request per process per key; back → sharing resumes", async () => {
-    await redis.cli("FLUSHALL");
-    provider.resetCount();
-    const count = 4;
-    const before: Target = KEYS[0];
-    const during: Target = { audience: API, scope: "read:data write:data" };
-    const after: Target = { audience: BILLING, scope: "" };
-    const workers = await startWorkers(
-      count,
-      config(
-        { kind: "node-redis", port: redis.port },
-        { targets: [before], redisTimeoutMs: 200, mode: { kind: "steady", intervalMs: 20 } },
-      ),
-    );
-    const name = (target: Target) => `${target.audience} ${target.scope}`;
-    const allServed = (target: Target) => () => workers.every((w) => w.served.has(name(target)));
-    const allSeen = (event: string) => () => workers.every((w) => (w.seen[event] ?? 0) >= 1);
-    // Conditions, not sleeps: each step waits for what the processes report (a loaded machine is slow).
-    for (const w of workers) w.go();
-    await until("every process to have the shared token", allServed(before));
-    await redis.stop();
-    for (const w of workers) w.send({ type: "targets", targets: [before, during] });
-    await until("every process to see Redis down", allSeen("store_unavailable"));
-    await until("every process to get a token while Redis is down", allServed(during));
-    const readyBefore = workers.map((w) => w.seen.redis_ready ?? 0);
-    await redis.start();
-    await until(
-      "every process's Redis client to reconnect",
-      () => workers.every((w, i) => (w.seen.redis_ready ?? 0) > (readyBefore[i] as number)),
-      { timeoutMs: 60_000 },
-    );
-    // A store skips Redis for 1 s after its last failure, which came before every process had its
-    // token above: 1.5 s from here is past it, however slow the machine.
-    await new Promise((r) => setTimeout(r, 1_500));
-    for (const w of workers) w.send({ type: "targets", targets: [before, during, after] });
-    await until("every process to get the new key's token", allServed(after));
-    await until("every process to see Redis back", allSeen("store_recovered"));
-    for (const w of workers) w.send({ type: "stop" });
-    const reports = await Promise.all(workers.map((w) => w.report));
-    const t = totals(reports);
-    expect(t.errors).toEqual([]);
-    expect(t.expired).toBe(0);
-    expect(requestsFor(before)).toBe(1);
-    expect(requestsFor(during)).toBeGreaterThanOrEqual(1);
-    expect(requestsFor(during)).toBeLessThanOrEqual(count);
-    expect(requestsFor(after)).toBe(1);
-    for (const r of reports) {
-      expect(r.events.store_unavailable).toBe(1);
-      expect(r.events.store_recovered).toBe(1);
-    }
-    console.log(
-      `Redis down: ${t.calls} calls, 0 errors; requests while down ${requestsFor(during)} for ${count} processes; after: ${requestsFor(after)}`,
-    );
-  }, 120_000);
+  it.each(["node-redis", "node-redis-6"] as const)(
+    "%s: Redis stopped mid-run: every call succeeds, ≤ 1 request per process per key; back → sharing resumes",
+    async (kind) => {
+      await redis.cli("FLUSHALL");
+      provider.resetCount();
+      const count = 4;
+      const before: Target = KEYS[0];
+      const during: Target = { audience: API, scope: "read:data write:data" };
+      const after: Target = { audience: BILLING, scope: "" };
+      const workers = await startWorkers(
+        count,
+        config(
+          { kind, port: redis.port },
+          { targets: [before], redisTimeoutMs: 200, mode: { kind: "steady", intervalMs: 20 } },
+        ),
+      );
+      const name = (target: Target) => `${target.audience} ${target.scope}`;
+      const allServed = (target: Target) => () => workers.every((w) => w.served.has(name(target)));
+      const allSeen = (event: string) => () => workers.every((w) => (w.seen[event] ?? 0) >= 1);
+      // Conditions, not sleeps: each step waits for what the processes report (a loaded machine is slow).
+      for (const w of workers) w.go();
+      await until("every process to have the shared token", allServed(before));
+      await redis.stop();
+      for (const w of workers) w.send({ type: "targets", targets: [before, during] });
+      await until("every process to see Redis down", allSeen("store_unavailable"));
+      await until("every process to get a token while Redis is down", allServed(during));
+      const readyBefore = workers.map((w) => w.seen.redis_ready ?? 0);
+      await redis.start();
+      await until(
+        "every process's Redis client to reconnect",
+        () => workers.every((w, i) => (w.seen.redis_ready ?? 0) > (readyBefore[i] as number)),
+        { timeoutMs: 60_000 },
+      );
+      // A store skips Redis for 1 s after its last failure, which came before every process had its
+      // token above: 1.5 s from here is past it, however slow the machine.
+      await new Promise((r) => setTimeout(r, 1_500));
+      for (const w of workers) w.send({ type: "targets", targets: [before, during, after] });
+      await until("every process to get the new key's token", allServed(after));
+      await until("every process to see Redis back", allSeen("store_recovered"));
+      for (const w of workers) w.send({ type: "stop" });
+      const reports = await Promise.all(workers.map((w) => w.report));
+      const t = totals(reports);
+      expect(t.errors).toEqual([]);
+      expect(t.expired).toBe(0);
+      expect(requestsFor(before)).toBe(1);
+      expect(requestsFor(during)).toBeGreaterThanOrEqual(1);
+      expect(requestsFor(during)).toBeLessThanOrEqual(count);
+      expect(requestsFor(after)).toBe(1);
+      for (const r of reports) {
+        expect(r.events.store_unavailable).toBe(1);
+        expect(r.events.store_recovered).toBe(1);
+      }
+      console.log(
+        `Redis down: ${t.calls} calls, 0 errors; requests while down ${requestsFor(during)} for ${count} processes; after: ${requestsFor(after)}`,
+      );
+    },
+    120_000,
+  );
 });
 
 describe("refresh across the fleet", () => {

@@ -87,6 +87,7 @@ function expectRefusedThenServed(): void {
 
 it.each([
   ["node-redis", () => ({ kind: "node-redis", port: redis.port }) as StoreConfig],
+  ["node-redis 6", () => ({ kind: "node-redis-6", port: redis.port }) as StoreConfig],
   ["ioredis", () => ({ kind: "ioredis", port: redis.port }) as StoreConfig],
   ["FileTokenStore", () => ({ kind: "file", path: join(dir, "tokens.json") }) as StoreConfig],
 ])(

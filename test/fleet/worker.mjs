@@ -1,6 +1,6 @@
 // One process of a fleet, started by the fleet tests with `fork` (IPC), on the built package (as
-// users run it). It builds a ClientCredentialsClient on a shared store (Redis through node-redis or
-// ioredis, or a file), waits for "go", calls getToken and reports what its callers saw.
+// users run it). It builds a ClientCredentialsClient on a shared store (Redis through node-redis 5 or
+// 6 or ioredis, or a file), waits for "go", calls getToken and reports what its callers saw.
 // Messages in: { type: "config", config }, { type: "go" }, { type: "targets", targets }, { type: "stop" },
 // and in the "commands" mode { type: "call", id, op: "getToken" | "fetch", target, url };
 // { type: "invalidate", audience }.
@@ -10,7 +10,8 @@
 // { type: "new_token", token } (last 16 characters of a token seen for the first time),
 // { type: "invalidated", at } (Date.now() when invalidate returned).
 import IORedis, { Cluster as IORedisCluster } from "ioredis";
-import { createClient, createCluster } from "redis";
+import * as nodeRedis5 from "redis";
+import * as nodeRedis6 from "redis6";
 import { ClientCredentialsClient } from "../../dist/index.js";
 import { FileTokenStore } from "../../dist/node.js";
 import { createRedisTokenStore } from "../../dist/redis.js";
@@ -19,9 +20,11 @@ const send = (message) => process.send?.(message);
 
 async function connect(store) {
   const quiet = () => {};
+  const nodeRedis = store.kind.startsWith("node-redis-6") ? nodeRedis6 : nodeRedis5;
   switch (store.kind) {
-    case "node-redis": {
-      const c = createClient({
+    case "node-redis":
+    case "node-redis-6": {
+      const c = nodeRedis.createClient({
         url: `redis://127.0.0.1:${store.port}`,
         socket: { reconnectStrategy: () => 100 },
       });
@@ -36,8 +39,9 @@ async function connect(store) {
       await c.connect();
       return { redis: c, close: () => c.quit() };
     }
-    case "node-redis-cluster": {
-      const c = createCluster({
+    case "node-redis-cluster":
+    case "node-redis-6-cluster": {
+      const c = nodeRedis.createCluster({
         rootNodes: store.nodes.map((n) => ({ url: `redis://${n.host}:${n.port}` })),
       });
       c.on("error", quiet);

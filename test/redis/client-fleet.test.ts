@@ -5,17 +5,20 @@
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createClient } from "redis";
+import { createClient as createClient5 } from "redis";
+import { createClient as createClient6 } from "redis6";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClientCredentialsClient, type ClientEvent } from "../../src/index.js";
-import { createRedisTokenStore, type RedisTokenStore } from "../../src/redis/index.js";
+import { createRedisTokenStore, type RedisClientLike, type RedisTokenStore } from "../../src/redis/index.js";
 import { ODD_SECRET, type RunningProvider, startProvider } from "../support/oidc.js";
 import { type RedisServer, startRedis } from "../support/redis.js";
 
 const API = "https://api.example.com";
 let provider: RunningProvider;
 let server: RedisServer;
-let redis: ReturnType<typeof createClient>;
+/** What the tests call on the user's client (node-redis 5 and 6 alike). */
+type NodeRedis = RedisClientLike & { flushAll(): Promise<unknown>; quit(): Promise<unknown> };
+let redis: NodeRedis;
 let api: Server;
 let apiUrl: string;
 const refused = new Set<string>();
@@ -23,9 +26,6 @@ const stores: RedisTokenStore[] = [];
 
 beforeAll(async () => {
   [provider, server] = await Promise.all([startProvider(), startRedis()]);
-  redis = createClient({ url: server.url });
-  redis.on("error", () => {});
-  await redis.connect();
   api = createServer((req, res) => {
     const token = (req.headers.authorization ?? "").replace(/^Bearer /, "");
     res.writeHead(refused.has(token) ? 401 : 200).end();
@@ -36,8 +36,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const store of stores) await store.close();
-  await redis?.quit().catch(() => {});
   await new Promise((r) => api?.close(r));
   await Promise.all([provider?.close(), server?.stop()]);
 });
@@ -58,7 +56,23 @@ function processClient(events: ClientEvent[] = []) {
   });
 }
 
-describe("client on a shared Redis store", () => {
+const CLIENTS = [
+  ["node-redis 5", () => createClient5({ url: server.url })],
+  ["node-redis 6", () => createClient6({ url: server.url })],
+] as const;
+
+describe.each(CLIENTS)("client on a shared Redis store through %s", (_, createClient) => {
+  beforeAll(async () => {
+    const client = createClient();
+    client.on("error", () => {});
+    await client.connect();
+    redis = client;
+  });
+  afterAll(async () => {
+    for (const store of stores.splice(0)) await store.close();
+    await redis?.quit().catch(() => {});
+  });
+
   it("invalidate({ audience }) drops every scope set of that audience for the whole fleet", async () => {
     await redis.flushAll();
     provider.resetCount();

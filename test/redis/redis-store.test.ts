@@ -1,10 +1,11 @@
 /**
  * m2m-kit/redis against real redis-server processes (one server and a 3-master Cluster), through
- * node-redis 5, node-redis 4 and ioredis.
+ * node-redis 6, 5 and 4 and ioredis.
  */
 import IORedis, { Cluster as IORedisCluster } from "ioredis";
 import { createClient, createCluster } from "redis";
 import { createClient as createClient4, createCluster as createCluster4 } from "redis4";
+import { createClient as createClient6, createCluster as createCluster6 } from "redis6";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StoredToken } from "../../src/index.js";
 import {
@@ -32,9 +33,11 @@ afterAll(async () => {
 });
 
 type Kind =
+  | "node-redis 6"
   | "node-redis 5"
   | "node-redis 4"
   | "ioredis"
+  | "node-redis 6 cluster"
   | "node-redis 5 cluster"
   | "node-redis 4 cluster"
   | "ioredis cluster";
@@ -43,6 +46,13 @@ async function connect(kind: Kind): Promise<RedisClientLike> {
   const quiet = () => {};
   const rootNodes = () => cluster.nodes.map((n) => ({ url: `redis://${n.host}:${n.port}` }));
   switch (kind) {
+    case "node-redis 6": {
+      const c = createClient6({ url: server.url });
+      c.on("error", quiet);
+      await c.connect();
+      closers.push(() => c.quit());
+      return c;
+    }
     case "node-redis 5": {
       const c = createClient({ url: server.url });
       c.on("error", quiet);
@@ -59,6 +69,13 @@ async function connect(kind: Kind): Promise<RedisClientLike> {
     }
     case "ioredis": {
       const c = new IORedis(server.port, "127.0.0.1", { lazyConnect: true });
+      c.on("error", quiet);
+      await c.connect();
+      closers.push(() => c.quit());
+      return c;
+    }
+    case "node-redis 6 cluster": {
+      const c = createCluster6({ rootNodes: rootNodes() });
       c.on("error", quiet);
       await c.connect();
       closers.push(() => c.quit());
@@ -124,9 +141,11 @@ const key = (label: string) =>
   ]);
 
 const KINDS: Kind[] = [
+  "node-redis 6",
   "node-redis 5",
   "node-redis 4",
   "ioredis",
+  "node-redis 6 cluster",
   "node-redis 5 cluster",
   "node-redis 4 cluster",
   "ioredis cluster",

@@ -11,8 +11,12 @@ const root = resolve(import.meta.dirname, "../..");
 const WORKER = join(root, "test/fleet/worker.mjs");
 
 export type StoreConfig =
-  | { kind: "node-redis" | "ioredis"; port: number }
-  | { kind: "node-redis-cluster" | "ioredis-cluster"; nodes: { host: string; port: number }[] }
+  /** `node-redis` is node-redis 5, `node-redis-6` node-redis 6. */
+  | { kind: "node-redis" | "node-redis-6" | "ioredis"; port: number }
+  | {
+      kind: "node-redis-cluster" | "node-redis-6-cluster" | "ioredis-cluster";
+      nodes: { host: string; port: number }[];
+    }
   | { kind: "file"; path: string }
   /** The default in-memory store: every process on its own. */
   | { kind: "memory" };

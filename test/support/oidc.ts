@@ -11,6 +11,7 @@ import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { exportJWK, generateKeyPair, type JWK } from "jose";
 import Provider, { type ClientMetadata, errors } from "oidc-provider";
+import { introspectionPolicy, memoryAdapter, requestWithBody, revocationPolicy } from "./oidc-host.js";
 
 export interface TestApi {
   identifier: string;
@@ -172,6 +173,7 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
     : undefined;
 
   const provider = new Provider(issuer, {
+    adapter: memoryAdapter(),
     clients: clients.map((client) => ({
       grant_types: ["client_credentials"],
       response_types: [],
@@ -231,8 +233,8 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
         nonceSecret: randomBytes(32),
         requireNonce: () => options.dpop?.requireNonce === true,
       },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      introspection: { enabled: true, allowedPolicy: introspectionPolicy },
+      revocation: { enabled: true, allowedPolicy: revocationPolicy },
       resourceIndicators: {
         enabled: true,
         useGrantedResource: async () => true,
@@ -282,8 +284,7 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
     const audience = params.get("audience");
     if (audience !== null && !params.has("resource")) params.set("resource", audience);
     params.delete("audience");
-    (req as unknown as { body: string }).body = params.toString();
-    handler(req, res);
+    handler(requestWithBody(req, params.toString()), res);
   };
   for (const listener of servers) listener.on("request", onRequest);
 

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair } from "jose";
 import Provider, { type ClientMetadata, errors } from "oidc-provider";
+import { memoryAdapter, requestWithBody } from "./oidc-host.js";
 
 export interface ShapedProviderOptions {
   /** Path of the issuer after the host, e.g. "/oauth2/default"; "" for the bare origin. */
@@ -119,6 +120,7 @@ export async function startShapedProvider(options: ShapedProviderOptions): Promi
   const { api, client } = options;
 
   const provider = new Provider(issuer, {
+    adapter: memoryAdapter(),
     clients: [
       {
         client_id: client.clientId,
@@ -152,6 +154,7 @@ export async function startShapedProvider(options: ShapedProviderOptions): Promi
         },
       },
     },
+    ttl: { ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 600 },
     formats: {
       customizers: {
         jwt: async (ctx, _token, parts) => {
@@ -178,7 +181,7 @@ export async function startShapedProvider(options: ShapedProviderOptions): Promi
       delete seen.client_secret;
       delete seen.client_id;
       received.push(seen);
-      (req as unknown as { shapedRequest: URLSearchParams }).shapedRequest = new URLSearchParams(params);
+      const shapedRequest = new URLSearchParams(params);
       const refusal = readTarget(params, options.reads, api);
       if (refusal) {
         const { status, ...body } = refusal;
@@ -186,7 +189,10 @@ export async function startShapedProvider(options: ShapedProviderOptions): Promi
         res.end(JSON.stringify(body));
         return;
       }
-      (req as unknown as { body: string }).body = params.toString();
+      const rewritten = requestWithBody(req, params.toString());
+      Object.assign(rewritten, { shapedRequest });
+      handler(rewritten, res);
+      return;
     }
     handler(req, res);
   });
