@@ -18,6 +18,7 @@ export type M2MErrorCode =
   | DpopProofCode
   | "ERR_DPOP_NONCE"
   | "ERR_DPOP_REPLAY_STORE_FULL"
+  | "ERR_MISSING_PEER_DEPENDENCY"
   | (string & {});
 
 /** Base class of every m2m-kit error. */
@@ -275,5 +276,33 @@ export class ReplayStoreFullError extends M2MError {
 export class StoreUnavailableError extends M2MError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("ERR_STORE_UNAVAILABLE", message, options);
+  }
+}
+
+/**
+ * An optional peer dependency that a feature needs is not installed (or cannot be resolved from
+ * m2m-kit's location): `@opentelemetry/api` for `m2m-kit/otel`, `oidc-provider` for
+ * `m2m-kit/dev-server`, `hono` for `m2m-kit/hono`'s `httpException`. The message names the package
+ * and the command that installs it; the resolution error is the `cause`.
+ */
+export class MissingPeerDependencyError extends M2MError {
+  /** The package to install, e.g. `@opentelemetry/api`. */
+  readonly packageName: string;
+  /** The command that installs it, e.g. `npm install @opentelemetry/api`. */
+  readonly installCommand: string;
+
+  /**
+   * @param packageName - the missing package.
+   * @param feature - what needs it (`m2m-kit/otel`).
+   * @param options - `cause`: the resolution error; `devDependency`: install it with `--save-dev`
+   *   (a development tool such as the dev server). Default false.
+   */
+  constructor(packageName: string, feature: string, options?: { cause?: unknown; devDependency?: boolean }) {
+    const installCommand = `npm install ${options?.devDependency ? "--save-dev " : ""}${packageName}`;
+    super("ERR_MISSING_PEER_DEPENDENCY", `${feature} needs the ${packageName} package: ${installCommand}`, {
+      cause: options?.cause,
+    });
+    this.packageName = packageName;
+    this.installCommand = installCommand;
   }
 }

@@ -51,6 +51,7 @@ export {
   InvalidTokenError,
   M2MError,
   type M2MErrorCode,
+  MissingPeerDependencyError,
   OAuthError,
   type OAuthErrorBody,
   ReplayStoreFullError,

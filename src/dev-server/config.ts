@@ -99,24 +99,6 @@ export class DevConfigError extends M2MError {
   }
 }
 
-/**
- * An optional peer dependency a feature needs is not installed (the dev server needs `oidc-provider`).
- * The message says what to install.
- */
-export class MissingPeerDependencyError extends M2MError {
-  /** The package to install. */
-  readonly packageName: string;
-
-  constructor(packageName: string, feature: string, options?: { cause?: unknown }) {
-    super(
-      "ERR_MISSING_PEER_DEPENDENCY",
-      `${feature} needs the ${packageName} package: npm install --save-dev ${packageName}`,
-      options,
-    );
-    this.packageName = packageName;
-  }
-}
-
 const ALGS = ["RS256", "PS256", "ES256", "EdDSA"];
 const METHODS = ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"];
 

@@ -5,13 +5,13 @@ import type { AddressInfo } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { exportJWK, generateKeyPair, type JWK } from "jose";
+import { MissingPeerDependencyError } from "../errors.js";
 import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import {
   type DevApi,
   type DevApp,
   type DevConfig,
   DevConfigError,
-  MissingPeerDependencyError,
   parseDevConfig,
   validateDevConfig,
 } from "./config.js";
@@ -278,7 +278,10 @@ export async function startDevServer(options: StartDevServerOptions = {}): Promi
     ProviderClass = mod.default;
     providerErrors = mod.errors;
   } catch (error) {
-    throw new MissingPeerDependencyError("oidc-provider", "m2m-kit/dev-server", { cause: error });
+    throw new MissingPeerDependencyError("oidc-provider", "m2m-kit/dev-server", {
+      cause: error,
+      devDependency: true,
+    });
   }
 
   const algs = [...new Set(config.apis.map((api) => api.signingAlg ?? "RS256"))];
