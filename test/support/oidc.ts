@@ -15,6 +15,7 @@ import Provider, { type ClientMetadata, errors } from "oidc-provider";
 export interface TestApi {
   identifier: string;
   scopes: string[];
+  /** Token lifetime; read on every token request, so a test may change it between requests. */
   ttlSeconds?: number;
   /** "opaque" for reference tokens (introspection tests). Default "jwt". */
   format?: "jwt" | "opaque";
