@@ -13,6 +13,7 @@ export const publicEntries: Record<string, string> = {
   otel: "src/otel/index.ts",
   node: "src/node/index.ts",
   redis: "src/redis/index.ts",
+  mcp: "src/mcp/index.ts",
 };
 
 /** Source file of a public entry → the specifier users import it by (`m2m-kit`, `m2m-kit/web`, …). */
@@ -51,8 +52,17 @@ const otelApiRequire: NonNullable<Options["esbuildPlugins"]>[number] = {
 
 const shared: Options = {
   // "#platform" is resolved at run time through package.json "imports" (the `node` condition picks
-  // node:crypto); frameworks and oidc-provider are the user's.
-  external: ["#platform", "@opentelemetry/api", "express", "fastify", "hono", "oidc-provider", "undici"],
+  // node:crypto); frameworks, oidc-provider and the MCP SDK are the user's.
+  external: [
+    "#platform",
+    "@modelcontextprotocol/sdk",
+    "@opentelemetry/api",
+    "express",
+    "fastify",
+    "hono",
+    "oidc-provider",
+    "undici",
+  ],
   // Maps without embedded sources: they point stack traces at src/ lines without shipping src/ twice.
   sourcemap: true,
   esbuildOptions(options) {

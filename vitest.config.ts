@@ -3,6 +3,13 @@ import { defineConfig } from "vitest/config";
 
 const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
 
+/**
+ * The MCP tests run again against `@modelcontextprotocol/sdk` 1.16.0 (the dev dependency
+ * `mcp-sdk-1.16`), the oldest version m2m-kit/mcp supports, on Node 20 only: .ci/run runs npm test
+ * on Node 20 and then on Node 24, so one pass covers it.
+ */
+const oldestMcpSdk = process.versions.node.split(".")[0] === "20";
+
 export default defineConfig({
   resolve: {
     // Examples import "m2m-kit" as users do; in the test suite that is this repository's source.
@@ -22,7 +29,11 @@ export default defineConfig({
         extends: true,
         // Node: the `node` condition of the package's `imports` map (node:crypto).
         resolve: { alias: { "#platform": src("platform/node.ts") } },
-        test: { name: "node", include: ["test/**/*.test.ts", "examples/**/*.test.ts"] },
+        test: {
+          name: "node",
+          include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
+          provide: { mcpSdk: "latest" },
+        },
       },
       {
         extends: true,
@@ -42,6 +53,25 @@ export default defineConfig({
           ],
         },
       },
+      ...(oldestMcpSdk
+        ? [
+            {
+              extends: true as const,
+              resolve: {
+                alias: [
+                  { find: "#platform", replacement: src("platform/node.ts") },
+                  // m2m-kit's own import of the SDK and the test's alike.
+                  { find: /^@modelcontextprotocol\/sdk\/(.+)$/, replacement: "mcp-sdk-1.16/$1" },
+                ],
+              },
+              test: {
+                name: "mcp-sdk-1.16",
+                include: ["test/mcp/sdk.test.ts"],
+                provide: { mcpSdk: "1.16.0" },
+              },
+            },
+          ]
+        : []),
     ],
   },
 });

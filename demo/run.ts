@@ -1,17 +1,23 @@
 /**
  * `npm run demo`: the whole M2M flow of the providers' guides on one machine, no account needed.
  * A local authorization server (demo/m2m.dev.json), an Express API and a Fastify API protected by
- * m2m-kit, and a daemon that calls both with cached tokens. Prints what happened; exits 0.
+ * m2m-kit, a daemon that calls both with cached tokens, and an agent that calls an MCP server's tool.
+ * Prints what happened; exits 0.
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import express from "express";
 import Fastify from "fastify";
 import { ClientCredentialsClient, type ClientEvent, createVerifier, OAuthError } from "m2m-kit";
 import { startDevServer } from "m2m-kit/dev-server";
 import { requireAuth, requireScopes } from "m2m-kit/express";
 import m2mAuth from "m2m-kit/fastify";
+import { mcpClientAuth, mcpRequireAuth } from "m2m-kit/mcp";
 
 // This process is the demo's own: oidc-provider's notice that it prefers a newer Node LTS is not part of
 // the story (the dev server works on every Node the package supports).
@@ -23,6 +29,7 @@ console.warn = (...args: unknown[]) => {
 
 const ORDERS = "https://orders.example.com";
 const BILLING = "https://billing.example.com";
+const MCP = "https://mcp.example.com/mcp";
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
 const bold = (s: string) => (color ? `\x1b[1m${s}\x1b[0m` : s);
 const ok = (s: string) => console.log(`  ${color ? "\x1b[32m✓\x1b[0m" : "✓"} ${s}`);
@@ -145,6 +152,67 @@ async function main() {
     refused instanceof OAuthError && refused.error === "invalid_client",
     `a disabled app → ${(refused as OAuthError).error}`,
   );
+
+  step("6. An agent calls a tool of an MCP server (MCP authorization: RFC 9728 metadata, RFC 8707 resource)");
+  const mcpApp = express();
+  // m2m-kit's gate: tokens for this resource only; it serves the resource metadata and names it.
+  mcpApp.use(
+    mcpRequireAuth({ issuer: dev.issuer, audience: MCP, resource: MCP, requiredScopes: ["orders:read"] }),
+  );
+  mcpApp.use(express.json());
+  mcpApp.post("/mcp", async (req, res) => {
+    const server = new McpServer({ name: "orders", version: "1.0.0" });
+    server.registerTool("list_orders", { description: "Lists the open orders" }, async (extra) => ({
+      content: [
+        { type: "text", text: JSON.stringify({ orders: [{ id: 1 }], client: extra.authInfo?.clientId }) },
+      ],
+    }));
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    res.on("close", () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, req.body);
+  });
+  mcpApp.all("/mcp", (_req, res) => {
+    res.status(405).set("allow", "POST").end();
+  });
+  const mcpServer = createServer(mcpApp).listen(0, "127.0.0.1");
+  await new Promise((resolve) => mcpServer.once("listening", resolve));
+  const mcpOrigin = `http://127.0.0.1:${(mcpServer.address() as AddressInfo).port}`;
+  console.log(`  MCP server ${mcpOrigin}/mcp, known to the authorization server as ${MCP}`);
+  const anonymous = await fetch(`${mcpOrigin}/mcp`, { method: "POST" });
+  check(
+    anonymous.status === 401,
+    `an agent without a token → ${anonymous.status}, ${anonymous.headers.get("www-authenticate")}`,
+  );
+  const metadata = await (await fetch(`${mcpOrigin}/.well-known/oauth-protected-resource/mcp`)).json();
+  console.log(
+    `    the metadata: resource ${metadata.resource}, authorization server ${metadata.authorization_servers}, scopes ${metadata.scopes_supported}`,
+  );
+  const agentEvents: ClientEvent[] = [];
+  const agent = new ClientCredentialsClient({
+    issuer: dev.issuer,
+    clientId: "orders-agent",
+    clientSecret: "agent-secret-only-for-local-use",
+    onEvent: (event) => agentEvents.push(event),
+  });
+  const mcp = new Client({ name: "orders-agent", version: "1.0.0" });
+  await mcp.connect(
+    new StreamableHTTPClientTransport(new URL(`${mcpOrigin}/mcp`), mcpClientAuth(agent, { resource: MCP })),
+  );
+  const { tools } = await mcp.listTools();
+  const called = await mcp.callTool({ name: "list_orders", arguments: {} });
+  const [answer] = called.content as Array<{ text?: string }>;
+  const agentTokens = agentEvents.filter((e) => e.type === "token_fetched").length;
+  check(
+    tools.length === 1 && agentTokens === 1 && answer?.text?.includes('"client":"orders-agent"') === true,
+    `the agent (an MCP client) listed the tools [${tools.map((tool) => tool.name).join(", ")}] and called list_orders with ${agentTokens} token for resource=${MCP}: ${answer?.text}`,
+  );
+  await mcp.close();
+  await agent.close();
+  await new Promise((resolve) => mcpServer.close(resolve));
 
   await daemon.close();
   await retired.close();

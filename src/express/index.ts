@@ -30,8 +30,19 @@ import type { AuthResult, Verifier } from "../verify/verifier.js";
 declare global {
   namespace Express {
     interface Request {
-      /** Set by `requireAuth` when the request carries a valid access token. */
-      auth?: AuthResult;
+      /**
+       * Set by `requireAuth` when the request carries a valid access token (see {@link M2MKitAuth}
+       * for what other middleware sets it to).
+       */
+      auth?: M2MKitAuth[keyof M2MKitAuth];
+    }
+    /**
+     * What `req.auth` holds, by the middleware that sets it: `requireAuth`'s {@link AuthResult};
+     * `m2m-kit/mcp` adds the MCP SDK's `AuthInfo` (set by `mcpRequireAuth`), so that `req.auth` is
+     * typed by both this package and the SDK (which declares `auth?: AuthInfo` on Express's request).
+     */
+    interface M2MKitAuth {
+      express: AuthResult;
     }
   }
 }
@@ -159,6 +170,14 @@ function authorizationOf(req: Request): string | string[] | undefined {
 }
 
 /**
+ * Sets `req.auth`, whose declared type depends on the packages of the program: where the MCP SDK's
+ * `requireBearerAuth` is imported, Express's request declares it as the SDK's `AuthInfo`.
+ */
+function setAuth(req: Request, auth: AuthResult): void {
+  (req as { auth?: unknown }).auth = auth;
+}
+
+/**
  * Express middleware (Express 4 and 5) that verifies the bearer token and sets `req.auth`.
  * Answers 400/401/403/503 per RFC 6750 itself, or with `passErrors` hands them to `next(err)`.
  *
@@ -207,7 +226,7 @@ export function requireAuth(config: AuthConfig | Verifier, options: ExpressAuthO
       outcome
         .then(
           (auth) => {
-            if (auth) req.auth = auth;
+            if (auth) setAuth(req, auth);
             next();
           },
           (error: unknown) => fail(error, res, next, settings),
@@ -215,7 +234,7 @@ export function requireAuth(config: AuthConfig | Verifier, options: ExpressAuthO
         .catch((error: unknown) => next(error));
       return;
     }
-    if (outcome) req.auth = outcome;
+    if (outcome) setAuth(req, outcome);
     next();
   };
 }

@@ -564,7 +564,7 @@ function verifyBearer(
  * challenge of the adapter's settings.
  */
 export function checkRequestScopes(
-  auth: AuthResult | undefined,
+  auth: Pick<AuthResult, "scopes"> | undefined,
   scopes: readonly string[],
   anyOf: boolean,
   settings: HttpAuthOptions = {},

@@ -140,7 +140,7 @@ export function withResourceMetadata<T extends HttpAuthOptions>(
 }
 
 /** What the verifier accepts; nothing known of a `Verifier` that is not `createVerifier`'s. */
-function acceptedBy(verifier: Verifier): AcceptedTokens {
+export function acceptedBy(verifier: Verifier): AcceptedTokens {
   const read = (verifier as { [accepted]?: () => AcceptedTokens })[accepted];
   return typeof read === "function"
     ? read.call(verifier)
@@ -148,7 +148,7 @@ function acceptedBy(verifier: Verifier): AcceptedTokens {
 }
 
 /** Why a URL is not a resource identifier (RFC 9728 §2), or `undefined` when it is one. */
-function resourceProblem(value: string): string | undefined {
+export function resourceProblem(value: string): string | undefined {
   let url: URL;
   try {
     url = new URL(value);

@@ -74,14 +74,6 @@ export class IssuerMatcher {
     return this.#fixed.values();
   }
 
-  /**
-   * Every rule known ahead: the configured issuers' (listed tenants included) and the one every
-   * tenant of an open template takes (`tenants: "any"`). A resolver's answers are not known ahead.
-   */
-  get known(): IssuerRule[] {
-    return [...this.#fixed.values(), ...this.#templates.map((template) => template.base)];
-  }
-
   /** The one rule of a verifier of one issuer (no template, no resolver), else `undefined`. */
   get single(): IssuerRule | undefined {
     if (this.#fixed.size !== 1 || this.#templates.length > 0 || this.#resolver) return undefined;

@@ -191,11 +191,24 @@ export interface AcceptedTokens {
   readonly requiredScopes: readonly string[];
 }
 
+/** The audiences of {@link AcceptedTokens}: `undefined` with a resolver, `null` when one issuer has none. */
+function acceptedAudiences(config: IssuerConfig): readonly string[] | null | undefined {
+  if (config.resolver !== undefined) return undefined;
+  const audiences = new Set<string>();
+  for (const rule of [...config.rules.values(), ...config.templates.map((template) => template.base)]) {
+    if (rule.audiences === null) return null;
+    for (const audience of rule.audiences) audiences.add(audience);
+  }
+  return [...audiences];
+}
+
 class JwtVerifier implements Verifier {
   declare [cacheHits]: number;
   readonly dpop: DpopProofVerifier | undefined;
   /** Picks a token's issuer rules (configured issuers, templates' tenants, a resolver's answers). */
   readonly #issuers: IssuerMatcher;
+  /** Every audience of every issuer (see {@link AcceptedTokens.audiences}). */
+  readonly #audiences: readonly string[] | null | undefined;
   readonly #algorithms: Set<string>;
   readonly #toleranceMs: number;
   readonly #required: NormalizedRequirement | undefined;
@@ -242,6 +255,7 @@ class JwtVerifier implements Verifier {
     checkOptionNames(options, [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES], where);
     this.#allowInsecureHttp = options.allowInsecureHttp === true;
     const issuerConfig: IssuerConfig = buildIssuerRules(options, this.#allowInsecureHttp, where);
+    this.#audiences = acceptedAudiences(issuerConfig);
     const algorithms =
       options.algorithms === undefined ? ASYMMETRIC_ALGS : toList(options.algorithms, "algorithms");
     for (const alg of algorithms) {
@@ -338,17 +352,10 @@ class JwtVerifier implements Verifier {
   }
 
   #accepted(): AcceptedTokens {
-    const issuers = this.#issuers.accepted;
-    let audiences: Set<string> | null | undefined = new Set();
-    for (const rule of this.#issuers.known) {
-      if (rule.audiences === null) audiences = null;
-      for (const audience of rule.audiences ?? []) audiences?.add(audience);
-    }
-    if (issuers.kind === "resolver") audiences = undefined;
+    const { kind, issuers } = this.#issuers.accepted;
     return {
-      // Templates and a resolver accept issuers that are not known ahead.
-      issuers: issuers.kind === "fixed" ? issuers.issuers : undefined,
-      audiences: audiences && [...audiences],
+      issuers: kind === "fixed" ? issuers : undefined,
+      audiences: this.#audiences,
       requiredScopes: this.#required?.scopes ?? [],
     };
   }

@@ -32,6 +32,12 @@ it("npm run demo prints the story and nothing else, exits 0", async () => {
   expect(stdout).toContain("✓ a forged token (scope edited in the payload) → 401");
   expect(stdout).toContain("✓ asking for a scope the app is not granted → invalid_scope");
   expect(stdout).toContain("✓ a disabled app → invalid_client");
+  expect(stdout).toContain(
+    '✓ an agent without a token → 401, Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"',
+  );
+  expect(stdout).toMatch(
+    /✓ the agent \(an MCP client\) listed the tools \[list_orders\] and called list_orders with 1 token for resource=https:\/\/mcp\.example\.com\/mcp: \{"orders":\[\{"id":1\}\],"client":"orders-agent"\}/,
+  );
   expect(stdout).not.toContain("✗");
   expect(stdout).not.toContain("demo-secret-only-for-local-use");
 }, 120_000);

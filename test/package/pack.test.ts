@@ -430,14 +430,23 @@ new ClientCredentialsClient({ issuer: "https://x/", clientId: "id", clientSecret
     await run(bin("tsc"), ["-p", "tsconfig.json"], { cwd: consumer() });
   });
 
-  it("every entry point's .d.cts compiles in a CommonJS TypeScript project without skipLibCheck; typed handlers under strict", async () => {
+  it("every entry point's .d.cts compiles in a CommonJS TypeScript project without skipLibCheck, beside the MCP SDK; typed handlers under strict", async () => {
     // A project with the frameworks' types (from this repository's node_modules) and the package as
     // packed: the declarations themselves are checked (skipLibCheck off), from .cts and .mts files.
     const project = join(work, "typed");
     await run("mkdir", ["-p", join(project, "node_modules/@types")]);
     await run("tar", ["xzf", tarball, "-C", join(project, "node_modules")]);
     await run("mv", [join(project, "node_modules/package"), join(project, "node_modules/m2m-kit")]);
-    const shared = ["jose", "undici", "express", "fastify", "hono", "@opentelemetry"];
+    const shared = [
+      "jose",
+      "undici",
+      "express",
+      "fastify",
+      "hono",
+      "@opentelemetry",
+      "@modelcontextprotocol",
+      "zod",
+    ];
     for (const name of [...shared, "@types/node", "@types/express"]) {
       await symlink(join(root, "node_modules", name), join(project, "node_modules", name), "dir");
     }
@@ -482,10 +491,43 @@ typed.get("/", (c) => c.json({ client: c.get("auth").clientId }));
 export const log = (event: VerifierEvent): string => event.type === "verification_failed" ? event.issuer ?? "-" : event.type;
 export { app, hono, typed };
 `;
+    // An MCP server beside them: the SDK declares Express's req.auth as its AuthInfo, m2m-kit/express
+    // as an AuthResult; both together must compile, with the SDK's gate and with m2m-kit's.
+    const mcp = `import express = require("express");
+import { requireBearerAuth } from "@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ClientCredentialsClient } from "m2m-kit";
+import { authenticated, requireAuth } from "m2m-kit/express";
+import { mcpClientAuth, mcpRequireAuth, mcpTokenVerifier } from "m2m-kit/mcp";
+
+const resource = "https://mcp.example.com/mcp";
+const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+const server = express();
+server.post("/mcp", requireBearerAuth({ verifier: mcpTokenVerifier({ issuer: "https://tenant.example.com/", audience: resource }, { resource }) }), (req, res) => {
+  const seconds: number | undefined = req.auth?.expiresAt;
+  void seconds;
+  void transport.handleRequest(req, res, req.body);
+});
+server.post("/v2/mcp", mcpRequireAuth({ issuer: "https://tenant.example.com/", audience: resource, resource }), (req, res) => {
+  void transport.handleRequest(req, res, req.body);
+});
+server.get("/orders", requireAuth({ issuer: "https://tenant.example.com/", audience: "https://api.example.com" }), authenticated<{ tenant: string }>((req, res) => {
+  res.json({ tenant: req.auth.claims.tenant });
+}));
+const client = new ClientCredentialsClient({ issuer: "https://tenant.example.com/", clientId: "id", clientSecret: "s" });
+export const agent = new StreamableHTTPClientTransport(new URL(resource), mcpClientAuth(client, { resource }));
+export { server };
+`;
     await writeFile(join(project, "consumer.cts"), source);
     await writeFile(
       join(project, "consumer.mts"),
       source.replace('import express = require("express");', 'import express from "express";'),
+    );
+    await writeFile(join(project, "mcp.cts"), mcp);
+    await writeFile(
+      join(project, "mcp.mts"),
+      mcp.replace('import express = require("express");', 'import express from "express";'),
     );
     await writeFile(
       join(project, "tsconfig.json"),
@@ -501,7 +543,7 @@ export { app, hono, typed };
           lib: ["es2022", "dom"],
           types: ["node"],
         },
-        files: ["consumer.cts", "consumer.mts"],
+        files: ["consumer.cts", "consumer.mts", "mcp.cts", "mcp.mts"],
       }),
     );
     const result = await run(bin("tsc"), ["-p", "tsconfig.json", "--listFiles"], { cwd: project }).catch(
@@ -510,7 +552,18 @@ export { app, hono, typed };
     const listed = result.stdout.split("\n");
     // No error (TS1479 was a CommonJS declaration importing an ESM one); every entry point's .d.cts was checked.
     expect(listed.filter((line) => line.includes("error TS"))).toEqual([]);
-    for (const entry of ["index", "express", "fastify", "hono", "web", "node", "redis", "otel", "testing"]) {
+    for (const entry of [
+      "index",
+      "express",
+      "fastify",
+      "hono",
+      "web",
+      "node",
+      "redis",
+      "otel",
+      "testing",
+      "mcp",
+    ]) {
       expect(
         listed.some((line) => line.endsWith(`m2m-kit/dist/${entry}.d.cts`)),
         entry,

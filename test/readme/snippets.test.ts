@@ -8,6 +8,9 @@
  * defining them) gets those values from the prelude below; it still imports what it uses from
  * m2m-kit. A deliberately wrong block (an option name that does not exist) is checked in the same run
  * and must be refused, so the check is known to catch what it is for.
+ *
+ * Blocks that import the MCP SDK or `m2m-kit/mcp` are a program of their own: there Express's
+ * `req.auth` is the SDK's `AuthInfo` (the SDK declares it so), as in an MCP server's project.
  */
 import { execFile } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
@@ -48,6 +51,32 @@ new ClientCredentialsClient({ issuer, clientId, clientSecret, timeout: 5_000 });
 createVerifier({ issuer, audience, clockTolerance: 5 });
 `;
 
+/** Whether a block belongs to the MCP program (see above). */
+const isMcp = (code: string) =>
+  /from "(@modelcontextprotocol\/sdk\/|m2m-kit\/mcp")|import "m2m-kit\/mcp"/.test(code);
+
+function tsconfig(files: string[]): string {
+  return JSON.stringify({
+    compilerOptions: {
+      target: "ES2022",
+      module: "ESNext",
+      moduleResolution: "Bundler",
+      lib: ["ES2022", "DOM", "DOM.Iterable"],
+      types: ["node"],
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      baseUrl: root,
+      paths: {
+        "m2m-kit": ["./src/index.ts"],
+        "m2m-kit/*": ["./src/*/index.ts"],
+        "#platform": ["./src/platform/node.ts"],
+      },
+    },
+    files,
+  });
+}
+
 it("every TypeScript snippet in README.md and docs/ type-checks (and a wrong option name is refused)", async () => {
   const documents = await markdownFiles();
   expect(documents.map((d) => d.path)).toContain("docs/security.md");
@@ -62,40 +91,24 @@ it("every TypeScript snippet in README.md and docs/ type-checks (and a wrong opt
   await writeFile(join(dir, "platforms.d.ts"), PLATFORMS);
   await writeFile(join(dir, "canary.ts"), `${CANARY}export {};\n`);
   const files: string[] = ["prelude.d.ts", "platforms.d.ts", "canary.ts"];
+  const mcpFiles: string[] = ["prelude.d.ts"];
   for (const [n, block] of blocks.entries()) {
     const file = `snippet-${n}.ts`;
     // Each block is its own module (top-level await allowed).
     await writeFile(join(dir, file), `${block.code}\nexport {};\n`);
-    files.push(file);
+    (isMcp(block.code) ? mcpFiles : files).push(file);
   }
-  await writeFile(
-    join(dir, "tsconfig.json"),
-    JSON.stringify({
-      compilerOptions: {
-        target: "ES2022",
-        module: "ESNext",
-        moduleResolution: "Bundler",
-        lib: ["ES2022", "DOM", "DOM.Iterable"],
-        types: ["node"],
-        strict: true,
-        noEmit: true,
-        skipLibCheck: true,
-        baseUrl: root,
-        paths: {
-          "m2m-kit": ["./src/index.ts"],
-          "m2m-kit/*": ["./src/*/index.ts"],
-          "#platform": ["./src/platform/node.ts"],
-        },
-      },
-      files,
-    }),
-  );
-  const output = await run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", dir], {
-    cwd: dir,
-  }).then(
-    () => "",
-    (error: { stdout: string; stderr: string }) => `${error.stdout}${error.stderr}`,
-  );
+  expect(mcpFiles.length).toBeGreaterThan(3);
+  await writeFile(join(dir, "tsconfig.json"), tsconfig(files));
+  await writeFile(join(dir, "tsconfig.mcp.json"), tsconfig(mcpFiles));
+  const tsc = (project: string) =>
+    run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", join(dir, project)], {
+      cwd: dir,
+    }).then(
+      () => "",
+      (error: { stdout: string; stderr: string }) => `${error.stdout}${error.stderr}`,
+    );
+  const output = (await Promise.all([tsc("tsconfig.json"), tsc("tsconfig.mcp.json")])).join("\n");
   // Errors are reported as <file>.md:<line>:<column> so they can be found in the Markdown file.
   const errors = output
     .split("\n")

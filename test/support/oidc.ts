@@ -16,6 +16,7 @@ import { introspectionPolicy, memoryAdapter, requestWithBody, revocationPolicy }
 export interface TestApi {
   identifier: string;
   scopes: string[];
+  /** Token lifetime; read on every token request, so a test may change it between requests. */
   ttlSeconds?: number;
   /** "opaque" for reference tokens (introspection tests). Default "jwt". */
   format?: "jwt" | "opaque";
