@@ -19,7 +19,7 @@ export interface CacheApiStoreOptions {
 }
 
 /** The names of {@link CacheApiStoreOptions}. */
-const CACHE_API_STORE_OPTION_NAMES: OptionNames<CacheApiStoreOptions> = {
+export const CACHE_API_STORE_OPTION_NAMES: OptionNames<CacheApiStoreOptions> = {
   namespace: true,
   cache: true,
   origin: true,

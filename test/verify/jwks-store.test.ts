@@ -16,9 +16,11 @@ import {
   verifyAccessToken,
 } from "../../src/index.js";
 import { SharedDocuments } from "../../src/verify/key-value-store.js";
+import { CACHE_API_STORE_OPTION_NAMES } from "../../src/web/cache-api-store.js";
 import { cacheApiStore } from "../../src/web/index.js";
 import { ManualClock } from "../support/clock.js";
 import { type KeyServer, rawToken, startKeyServer } from "../support/key-server.js";
+import { expectTypoError, namesOf, thrown, typosOf } from "../support/option-names.js";
 import { type RedisServer, startRedis } from "../support/redis.js";
 
 const API = "https://api.example.com";
@@ -569,6 +571,13 @@ describe("configuration", () => {
     expect(() => cacheApiStore({ namespace: "api", cache, orign: "https://a.example" } as never)).toThrow(
       "orign is not an option of cacheApiStore(); did you mean origin?",
     );
+    for (const [typo, meant] of typosOf(namesOf(CACHE_API_STORE_OPTION_NAMES))) {
+      expectTypoError(
+        thrown(() => cacheApiStore({ namespace: "api", cache, [typo]: "x" } as never)),
+        typo,
+        meant,
+      );
+    }
     expect(() => cacheApiStore({ namespace: "api", cache: {} as Cache })).toThrow(
       "cache must be a Cache (match and put)",
     );
