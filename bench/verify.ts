@@ -4,11 +4,12 @@
  * PS256, ES256 and EdDSA; with distinct tokens (a pool larger than any cache) and with one repeated
  * token. Measured with mitata (median time per call, best of several rounds); prints ops/s and
  * each figure as a ratio to the floor (time per call ÷ the floor's). Then, in the same run:
- * instrumentation cost (`m2m-kit/otel` on vs off, bench/instrumentation.ts) and DPoP requests next
- * to Bearer and to express-oauth2-jwt-bearer (bench/dpop.ts).
+ * instrumentation cost (`m2m-kit/otel` on vs off, bench/instrumentation.ts), DPoP requests next
+ * to Bearer and to express-oauth2-jwt-bearer (bench/dpop.ts), and a cold isolate's first
+ * verification with and without a shared key store (bench/jwks-store.ts).
  *
  *   npm run bench     (BENCH_ALGS=RS256,ES256 BENCH_TIME_MS=700 BENCH_ROUNDS=3 BENCH_POOL=10500
- *                      BENCH_PARTS=verify,otel,dpop to change)
+ *                      BENCH_PARTS=verify,otel,dpop,store to change)
  */
 import { createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from "node:crypto";
 import { createServer } from "node:http";
@@ -22,6 +23,7 @@ import { measure } from "mitata";
 import { createVerifier } from "../dist/index.js";
 import { benchDpop, printDpop } from "./dpop.js";
 import { benchInstrumentation, printInstrumentation } from "./instrumentation.js";
+import { benchStore, printStore } from "./jwks-store.js";
 
 const ALGS = (process.env.BENCH_ALGS?.split(",") ?? ["RS256", "PS256", "ES256", "EdDSA"]) as readonly (
   | "RS256"
@@ -33,7 +35,7 @@ type Alg = (typeof ALGS)[number];
 const POOL = Number(process.env.BENCH_POOL ?? 10_500); // > m2m-kit's 10 000-entry verified-token cache
 const TIME_MS = Number(process.env.BENCH_TIME_MS ?? 500);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const PARTS = new Set(process.env.BENCH_PARTS?.split(",") ?? ["verify", "otel", "dpop"]);
+const PARTS = new Set(process.env.BENCH_PARTS?.split(",") ?? ["verify", "otel", "dpop", "store"]);
 const ISSUER = "https://issuer.example.com/";
 const AUDIENCE = "https://api.example.com";
 
@@ -112,8 +114,10 @@ async function serveJwks(fixtures: Fixture[]): Promise<{ url: string; close: () 
 type Task = () => unknown;
 
 async function main() {
-  process.stdout.write(`generating ${POOL} tokens per algorithm…\n`);
-  const fixtures = ALGS.map(makeFixture);
+  // The store part makes its own key and token.
+  const needsFixtures = ["verify", "otel", "dpop"].some((part) => PARTS.has(part));
+  if (needsFixtures) process.stdout.write(`generating ${POOL} tokens per algorithm…\n`);
+  const fixtures = needsFixtures ? ALGS.map(makeFixture) : [];
   const jwks = await serveJwks(fixtures);
 
   const m2m = createVerifier({
@@ -232,9 +236,11 @@ async function main() {
       })
     : [];
   jwks.close();
+  const store = PARTS.has("store") ? await benchStore() : [];
   print(rows);
   if (otel.length > 0) printInstrumentation(otel);
   if (dpop.length > 0) printDpop(dpop);
+  if (store.length > 0) printStore(store);
 }
 
 function print(rows: Array<{ scenario: string; alg: Alg; name: string; hz: number }>) {

@@ -96,6 +96,7 @@ export type { AudienceParam, ProviderName } from "./providers.js";
 export { ASYMMETRIC_ALGS, type VerifyAlgorithm } from "./verify/algorithms.js";
 export type { IntrospectionOptions } from "./verify/introspection.js";
 export type { JwksOptions } from "./verify/jwks.js";
+export type { KeyValueStore } from "./verify/key-value-store.js";
 export {
   type Actor,
   type AllowedActor,

@@ -99,6 +99,22 @@ export async function discover(
   throw lastError ?? new DiscoveryError(`discovery of ${issuer} failed`);
 }
 
+/**
+ * A discovery document read from elsewhere than its URL (a shared store), checked as a fetched one
+ * is: a JSON object, size bounded by the caller, the same `issuer` and URL rules. Throws
+ * `DiscoveryError`; `source` names where it came from in the message.
+ */
+export function parseMetadata(
+  text: string,
+  issuer: string,
+  source: string,
+  allowInsecureHttp: boolean,
+): AuthorizationServerMetadata {
+  const metadata = parseJsonObject(text);
+  if (!metadata) throw new DiscoveryError(`discovery of ${issuer} failed: ${source} is not a JSON object`);
+  return validateMetadata(withoutNulls(metadata), issuer, source, allowInsecureHttp);
+}
+
 function validateMetadata(
   metadata: Record<string, unknown>,
   issuer: string,

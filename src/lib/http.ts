@@ -43,7 +43,8 @@ export async function fetchText(
   }
 }
 
-async function readBounded(response: Response, limit: number): Promise<string> {
+/** The body of `response` as text; rejects with `ResponseTooLarge` past `limit` bytes. */
+export async function readBounded(response: Response, limit: number): Promise<string> {
   const declared = Number(response.headers.get("content-length"));
   if (declared > limit) {
     await response.body?.cancel();

@@ -40,6 +40,9 @@ export const DEFAULT_EVENT_LEVELS: Readonly<Record<string, LogLevel>> = {
   refresh_failed: "warn",
   token_failed: "error",
   stored_token_refused: "warn",
+  store_hit: "debug",
+  store_failed: "warn",
+  store_entry_refused: "warn",
 };
 
 /**

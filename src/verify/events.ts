@@ -9,6 +9,11 @@ import type { M2MError } from "../errors.js";
  * - `jwks_failed`: a key-set fetch (or the issuer's discovery) failed; `error.cause` says why.
  * - `jwks_stale`: keys past their max age were served while a refresh runs or after it failed.
  * - `jwks_cooldown`: a token needed a refetch (unknown `kid`) that the cooldown refused.
+ * - `store_hit`: a key set or discovery document was read from `jwks.store` (no request for it).
+ * - `store_entry_refused`: an entry of `jwks.store` failed a check (its MAC under `integrityKey`,
+ *   what it is for, its shape): a miss, the document is fetched.
+ * - `store_failed`: `jwks.store` threw, rejected or did not answer within `jwks.storeTimeoutMs`:
+ *   bypassed, the document is fetched (or, for a write, not shared).
  * - `verification_failed`: a token was refused, with the error's stable `code` and, when the token
  *   is a readable JWT whose `iss` is one of the configured issuers, that `issuer` (else no field).
  * - `introspection_answered` / `introspection_failed`: an RFC 7662 request and its outcome.
@@ -58,6 +63,47 @@ export type VerifierEvent =
       uri: string;
       /** Time until a refetch is allowed again, in ms. */
       retryInMs: number;
+    }
+  | {
+      /** A key set or discovery document was read from `jwks.store`: no request was made for it. */
+      type: "store_hit";
+      /** `jwks`: a key set; `discovery`: an issuer's discovery document. */
+      kind: "jwks" | "discovery";
+      /** The JWKS URI, or the issuer for a discovery document. */
+      uri: string;
+      /** Time since the entry's writer fetched the document, in ms. */
+      ageMs: number;
+    }
+  | {
+      /**
+       * An entry of `jwks.store` failed a check (not authenticated with `integrityKey`, stored for
+       * another URI, issuer or kind, fetched in the future, not a JWK set or a valid discovery
+       * document, too large): it is a miss, and the document is fetched.
+       */
+      type: "store_entry_refused";
+      /** `jwks`: a key set; `discovery`: an issuer's discovery document. */
+      kind: "jwks" | "discovery";
+      /** The JWKS URI, or the issuer for a discovery document. */
+      uri: string;
+      /** The check that failed (never the value). */
+      reason: string;
+    }
+  | {
+      /**
+       * `jwks.store` threw, rejected or did not answer within `jwks.storeTimeoutMs`: a read is a miss
+       * (the document is fetched), a write is dropped. Verification goes on without the store.
+       */
+      type: "store_failed";
+      /** `get` (a read) or `set` (a write). */
+      operation: "get" | "set";
+      /** `jwks`: a key set; `discovery`: an issuer's discovery document. */
+      kind: "jwks" | "discovery";
+      /** The JWKS URI, or the issuer for a discovery document. */
+      uri: string;
+      /** Time until the failure, in ms. */
+      durationMs: number;
+      /** The store's error message, or the timeout. */
+      reason: string;
     }
   | {
       /** A token was refused. */

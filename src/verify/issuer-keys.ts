@@ -1,13 +1,14 @@
 import { LRUCache } from "lru-cache";
 import { DiscoveryError, VerifierUnavailableError } from "../errors.js";
-import { discover } from "../lib/discovery.js";
+import { type AuthorizationServerMetadata, discover, parseMetadata } from "../lib/discovery.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
 import type { RunOperation } from "../lib/instrumentation.js";
-import { requestScopedIo } from "../lib/runtime.js";
+import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { emitTo, type VerifierEventListener } from "./events.js";
 import type { IssuerRule, KeyCache } from "./issuers.js";
 import { type JwksSettings, RemoteJwks } from "./jwks.js";
+import type { SharedDocuments } from "./key-value-store.js";
 
 /** Key sets kept for issuers a resolver answered (least recently used dropped first). */
 const RESOLVED_KEY_SETS = 1_000;
@@ -29,6 +30,8 @@ export interface IssuerKeysOptions<Key> {
   onEvent: VerifierEventListener | undefined;
   /** Runs discoveries and JWKS fetches as operations (instrumentation). */
   run?: RunOperation;
+  /** Key sets and discovery documents shared with other isolates and processes (`jwks.store`). */
+  shared?: SharedDocuments | undefined;
 }
 
 interface KeySets<Key> {
@@ -94,7 +97,7 @@ export class IssuerKeys<Key> {
    * The key set of an issuer, discovering it first when needed. A new tenant under `"any"` spends
    * the budget new tenants share, or is refused with `VerifierUnavailableError` while it is spent.
    */
-  async forRule(rule: IssuerRule): Promise<RemoteJwks<Key>> {
+  async forRule(rule: IssuerRule, waitUntil?: WaitUntil): Promise<RemoteJwks<Key>> {
     const known = this.known(rule);
     if (known) return known;
     const { issuer } = rule;
@@ -104,8 +107,8 @@ export class IssuerKeys<Key> {
     if (pending) return pending;
     if (rule.keyCache === "open") this.#spendNewTenantBudget();
     // On Workers each request discovers on its own until one has succeeded (lib/runtime.ts).
-    if (requestScopedIo) return this.#load(rule);
-    const loading = this.#load(rule).finally(() => this.#discovering.delete(issuer));
+    if (requestScopedIo) return this.#load(rule, waitUntil);
+    const loading = this.#load(rule, waitUntil).finally(() => this.#discovering.delete(issuer));
     this.#discovering.set(issuer, loading);
     return loading;
   }
@@ -144,8 +147,8 @@ export class IssuerKeys<Key> {
   #jwksAt(uri: string, keep = true): RemoteJwks<Key> {
     let jwks = this.#byUri.get(uri);
     if (!jwks) {
-      const { settings, fetch, now, platform, onEvent, run } = this.#options;
-      jwks = new RemoteJwks(uri, settings, fetch, now, platform, onEvent, run);
+      const { settings, fetch, now, platform, onEvent, run, shared } = this.#options;
+      jwks = new RemoteJwks(uri, settings, fetch, now, platform, onEvent, run, shared);
       if (keep) this.#byUri.set(uri, jwks);
     }
     return jwks;
@@ -156,28 +159,45 @@ export class IssuerKeys<Key> {
    * cache. A new tenant's keys are fetched here, so that a tenant whose keys cannot be had takes no
    * place in the cache and tries again only with the shared budget.
    */
-  async #load(rule: IssuerRule): Promise<RemoteJwks<Key>> {
+  async #load(rule: IssuerRule, waitUntil: WaitUntil | undefined): Promise<RemoteJwks<Key>> {
     const { issuer, keyCache } = rule;
     const pinned = keyCache === "pinned";
     const jwks =
-      rule.jwksUri !== undefined ? this.#jwksAt(rule.jwksUri, pinned) : await this.#discover(issuer, pinned);
+      rule.jwksUri !== undefined
+        ? this.#jwksAt(rule.jwksUri, pinned)
+        : await this.#discover(issuer, pinned, waitUntil);
     if (keyCache === "open") await jwks.warmUp();
     this.#cacheOf(keyCache).set(issuer, jwks);
     this.#failedAt.delete(issuer);
     return jwks;
   }
 
-  async #discover(issuer: string, pinned: boolean): Promise<RemoteJwks<Key>> {
+  async #discover(
+    issuer: string,
+    pinned: boolean,
+    waitUntil: WaitUntil | undefined,
+  ): Promise<RemoteJwks<Key>> {
     const started = this.#options.now();
+    const { shared, settings, allowInsecureHttp, now } = this.#options;
+    // A discovery document from the shared store: used while younger than the key sets' max age,
+    // and up to their stale max age when discovery fails.
+    const stored = shared
+      ? await shared.read("discovery", issuer, settings.staleMaxAgeMs, (text) =>
+          parseMetadata(text, issuer, "the stored discovery document", allowInsecureHttp),
+        )
+      : undefined;
     try {
-      const request = () =>
-        discover(issuer, {
-          fetch: this.#options.fetch,
-          timeoutMs: this.#options.settings.timeoutMs,
-          allowInsecureHttp: this.#options.allowInsecureHttp,
-        });
-      const run = this.#options.run;
-      const metadata = await (run ? run({ kind: "discovery", issuer }, request) : request());
+      let metadata: AuthorizationServerMetadata;
+      if (stored !== undefined && now() - stored.fetchedAt < settings.cacheMaxAgeMs) {
+        metadata = stored.value;
+      } else {
+        try {
+          metadata = await this.#fetchMetadata(issuer, waitUntil);
+        } catch (error) {
+          if (stored === undefined) throw error;
+          metadata = stored.value;
+        }
+      }
       if (typeof metadata.jwks_uri !== "string")
         throw new DiscoveryError(`discovery of ${issuer}: no jwks_uri`);
       const uri = checkUrl(metadata.jwks_uri, "jwks_uri", this.#options.allowInsecureHttp).href;
@@ -199,6 +219,29 @@ export class IssuerKeys<Key> {
       });
       throw error;
     }
+  }
+
+  /** Discovers `issuer` and writes the document to the shared store (see `RemoteJwks` for how). */
+  async #fetchMetadata(
+    issuer: string,
+    waitUntil: WaitUntil | undefined,
+  ): Promise<AuthorizationServerMetadata> {
+    const { fetch, settings, allowInsecureHttp, run, shared, now } = this.#options;
+    const request = () => discover(issuer, { fetch, timeoutMs: settings.timeoutMs, allowInsecureHttp });
+    const metadata = await (run ? run({ kind: "discovery", issuer }, request) : request());
+    if (shared !== undefined) {
+      const writing = shared.write(
+        "discovery",
+        issuer,
+        JSON.stringify(metadata),
+        now(),
+        undefined,
+        settings.staleMaxAgeMs,
+      );
+      if (waitUntil) waitUntil(writing);
+      else if (requestScopedIo) await writing;
+    }
+    return metadata;
   }
 }
 

@@ -3,47 +3,20 @@ import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
 import { type FetchLike, fetchText, parseJsonObject } from "../lib/http.js";
 import type { RunOperation } from "../lib/instrumentation.js";
 import { describeNetworkError } from "../lib/network-error.js";
-import type { OptionNames } from "../lib/option-names.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { jwkFitsAlg } from "./algorithms.js";
 import { emitTo, type VerifierEventListener } from "./events.js";
+import type { JwksSettings } from "./jwks-options.js";
+import type { SharedDocuments } from "./key-value-store.js";
 
-/** JWKS cache settings. */
-export interface JwksOptions {
-  /**
-   * Keys are refreshed (in the background, while they keep serving) after this long, or after the
-   * server's `Cache-Control: max-age` if shorter (a server's max-age is not taken below the
-   * cooldown; this option is honoured as set). Default 600 000.
-   */
-  cacheMaxAgeMs?: number;
-  /**
-   * At most one refetch per this period for tokens whose key is not in the set (an unknown `kid`),
-   * whatever the request rate. The first fetch starts it, as in jose. Default 30 000.
-   */
-  cooldownMs?: number;
-  /** Timeout of each JWKS request. Default 5 000. */
-  timeoutMs?: number;
-  /** When refreshes fail, the last good keys are used for this long after they were fetched. Default 86 400 000. */
-  staleMaxAgeMs?: number;
-}
-
-/** The names of {@link JwksOptions}. */
-export const JWKS_OPTION_NAMES: OptionNames<JwksOptions> = {
-  cacheMaxAgeMs: true,
-  cooldownMs: true,
-  timeoutMs: true,
-  staleMaxAgeMs: true,
-};
-
-export type JwksSettings = Required<JwksOptions>;
-
-export const DEFAULT_JWKS: JwksSettings = /* @__PURE__ */ Object.freeze({
-  cacheMaxAgeMs: 600_000,
-  cooldownMs: 30_000,
-  timeoutMs: 5_000,
-  staleMaxAgeMs: 86_400_000,
-});
+export {
+  DEFAULT_JWKS,
+  JWKS_OPTION_NAMES,
+  JWKS_STORE_OPTIONS,
+  type JwksOptions,
+  type JwksSettings,
+} from "./jwks-options.js";
 
 /**
  * Most keys a token without `kid` is tried against (keys of the set that fit its `alg`). A provider
@@ -60,7 +33,16 @@ interface KeySet {
   keys: JWK[];
   fetchedAt: number;
   maxAgeMs: number;
+  /** The server's `Cache-Control: max-age`, in seconds, when it sent one. */
+  serverMaxAgeSeconds: number | undefined;
 }
+
+/**
+ * Why keys are loaded. `first`: none yet (the store is read first; a fetch starts the cooldown);
+ * `refresh`: past their max age (the store is read first); `missing-key`: a token's key is not in
+ * the set (starts the cooldown; always fetched, since the store may hold the same old set).
+ */
+type LoadReason = "first" | "refresh" | "missing-key";
 
 /**
  * A remote JWKS: fetched once, cached, one fetch in flight, refreshed after its max age (in the
@@ -72,6 +54,10 @@ interface KeySet {
  * Every path that finds no key first waits for a refresh already in flight (OIDC Core §10.1.1: an
  * unfamiliar `kid` means the keys changed), so a rotation is never refused because a background
  * refresh happened to be running.
+ *
+ * With a shared store (`jwks.store`), a verifier without keys, and a scheduled refresh, first read
+ * the store: an authentic entry newer than the cached set is used as if it had been fetched at the
+ * time it was (its age decides freshness and staleness). Each fetched set is written back.
  */
 export class RemoteJwks<Key> {
   readonly uri: string;
@@ -81,6 +67,7 @@ export class RemoteJwks<Key> {
   readonly #platform: Platform<Key>;
   readonly #onEvent: VerifierEventListener | undefined;
   readonly #run: RunOperation;
+  readonly #shared: SharedDocuments | undefined;
   #set: KeySet | undefined;
   /** kid → alg → imported keys that fit; cleared whenever the key set changes. */
   #resolved = new Map<string | undefined, Map<string, readonly Key[]>>();
@@ -97,6 +84,8 @@ export class RemoteJwks<Key> {
    * replaces a newer one. */
   #started = 0;
   #applied = 0;
+  /** When the shared store was last read for a scheduled refresh. */
+  #storeReadAt: number | undefined;
 
   constructor(
     uri: string,
@@ -106,6 +95,7 @@ export class RemoteJwks<Key> {
     platform: Platform<Key>,
     onEvent?: VerifierEventListener,
     run: RunOperation = (_operation, work) => work(),
+    shared?: SharedDocuments,
   ) {
     this.uri = uri;
     this.#settings = settings;
@@ -114,6 +104,7 @@ export class RemoteJwks<Key> {
     this.#platform = platform;
     this.#onEvent = onEvent;
     this.#run = run;
+    this.#shared = shared;
   }
 
   /** Incremented whenever the fetched key set differs from the previous one. */
@@ -171,9 +162,16 @@ export class RemoteJwks<Key> {
     return this.#background(waitUntil);
   }
 
-  /** Fetches the keys now (e.g. at start-up). Rejects with `VerifierUnavailableError`. */
+  /**
+   * Fetches the keys now (e.g. at start-up); with a shared store, a fresh entry there is used
+   * instead. Rejects with `VerifierUnavailableError`.
+   */
   async warmUp(): Promise<void> {
-    await this.#refresh(true);
+    if (this.#set === undefined) {
+      await this.#refresh("first");
+      if (this.fresh) return;
+    }
+    await this.#refresh("missing-key");
   }
 
   /** The imported keys for `alg` and `kid` when the set is fresh and they were imported before. */
@@ -191,33 +189,37 @@ export class RemoteJwks<Key> {
   async getKeys(alg: string, kid: string | undefined, waitUntil?: WaitUntil): Promise<readonly Key[]> {
     let set = this.#set;
     if (!set) {
-      if (this.#inflight) await this.#join();
+      // A failure leaves no keys, unless a concurrent load (or the shared store) brought some.
+      const keepAny = (error: unknown) => {
+        if (!this.#set) throw error;
+      };
+      if (this.#inflight) await this.#join().catch(keepAny);
       else if (this.#failedRecently() && this.#lastError) throw this.#lastError;
-      else await this.#refresh(true);
+      else await this.#refresh("first", false, waitUntil).catch(keepAny);
       set = this.#set;
       if (!set) throw this.#lastError ?? new VerifierUnavailableError(`JWKS at ${this.uri} unavailable`);
-    } else {
-      const age = this.#now() - set.fetchedAt;
-      if (age >= this.#settings.staleMaxAgeMs) {
-        if (this.#inflight) await this.#join().catch(() => {});
-        else if (!this.#failedRecently()) await this.#refresh(false).catch(() => {});
+    }
+    // Keys just fetched are fresh; keys from the shared store are as old as their entry.
+    const age = this.#now() - set.fetchedAt;
+    if (age >= this.#settings.staleMaxAgeMs) {
+      if (this.#inflight) await this.#join().catch(() => {});
+      else if (!this.#failedRecently()) await this.#refresh("refresh", false, waitUntil).catch(() => {});
+      set = this.#set as KeySet;
+      if (this.#now() - set.fetchedAt >= this.#settings.staleMaxAgeMs) {
+        throw this.#lastError ?? new VerifierUnavailableError(`JWKS at ${this.uri} is too old to trust`);
+      }
+    } else if (age >= set.maxAgeMs) {
+      // Stale-while-revalidate: the cached keys serve this call; a failed refresh keeps them.
+      emitTo(this.#onEvent, { type: "jwks_stale", uri: this.uri, ageMs: age });
+      const waiting = this.revalidate(waitUntil);
+      if (waiting) {
+        await waiting;
         set = this.#set as KeySet;
-        if (this.#now() - set.fetchedAt >= this.#settings.staleMaxAgeMs) {
-          throw this.#lastError ?? new VerifierUnavailableError(`JWKS at ${this.uri} is too old to trust`);
-        }
-      } else if (age >= set.maxAgeMs) {
-        // Stale-while-revalidate: the cached keys serve this call; a failed refresh keeps them.
-        emitTo(this.#onEvent, { type: "jwks_stale", uri: this.uri, ageMs: age });
-        const waiting = this.revalidate(waitUntil);
-        if (waiting) {
-          await waiting;
-          set = this.#set as KeySet;
-        }
       }
     }
 
     let jwks = findKeys(set.keys, alg, kid);
-    if (jwks.length === 0 && (await this.refetchForMissingKey(this.#version))) {
+    if (jwks.length === 0 && (await this.refetchForMissingKey(this.#version, waitUntil))) {
       jwks = findKeys((this.#set as KeySet).keys, alg, kid);
     }
     if (jwks.length === 0) {
@@ -240,7 +242,7 @@ export class RemoteJwks<Key> {
    * in flight, else refetches unless cooling down. Resolves `true` when the set has changed since
    * `version` (look again), `false` otherwise; rejects when the refetch fails.
    */
-  async refetchForMissingKey(version: number): Promise<boolean> {
+  async refetchForMissingKey(version: number, waitUntil?: WaitUntil): Promise<boolean> {
     if (this.#version !== version) return true;
     if (this.#inflight) {
       await this.#join().catch(() => {});
@@ -254,7 +256,7 @@ export class RemoteJwks<Key> {
       });
       return false;
     }
-    await this.#refresh(true);
+    await this.#refresh("missing-key", false, waitUntil);
     return this.#version !== version;
   }
 
@@ -308,44 +310,59 @@ export class RemoteJwks<Key> {
    * `waitUntil` when given; on Workers without one, returned for the caller to await.
    */
   #background(waitUntil?: WaitUntil): Promise<void> | undefined {
-    const refresh = this.#refresh(false, true).catch(() => {});
+    const refresh = this.#refresh("refresh", true).catch(() => {});
     if (waitUntil) waitUntil(refresh);
     else if (requestScopedIo) return refresh;
     return undefined;
   }
 
   /**
-   * One fetch in flight; `forMissingKey` starts the cooldown. On Workers each caller fetches on its
-   * own (lib/runtime.ts), still bounded by the cooldown.
+   * One load in flight; a refetch for a missing key starts the cooldown, and so does the first
+   * fetch. On Workers each caller loads on its own (lib/runtime.ts), still bounded by the cooldown.
+   * `waitUntil` receives the write to the shared store of a set fetched in the foreground.
    */
-  #refresh(forMissingKey: boolean, background = false): Promise<void> {
+  #refresh(reason: LoadReason, background = false, waitUntil?: WaitUntil): Promise<void> {
     if (this.#inflight) return this.#inflight;
-    if (forMissingKey || this.#cooldownFrom === undefined) this.#cooldownFrom = this.#now();
-    if (requestScopedIo) return this.#load(background);
-    const pending = this.#load(background).finally(() => {
+    if (requestScopedIo) return this.#load(reason, background, waitUntil);
+    const pending = this.#load(reason, background, waitUntil).finally(() => {
       if (this.#inflight === pending) this.#inflight = undefined;
     });
     this.#inflight = pending;
     return pending;
   }
 
-  async #load(background: boolean): Promise<void> {
+  async #load(reason: LoadReason, background: boolean, waitUntil: WaitUntil | undefined): Promise<void> {
+    const sequence = ++this.#started;
+    if (this.#shared !== undefined && this.#readsStore(reason)) {
+      this.#storeReadAt = this.#now();
+      const stored = await this.#shared.read("jwks", this.uri, this.#settings.staleMaxAgeMs, parseKeySet);
+      if (
+        stored !== undefined &&
+        sequence >= this.#applied &&
+        (this.#set === undefined || stored.fetchedAt > this.#set.fetchedAt)
+      ) {
+        this.#apply(sequence, {
+          ...stored.value,
+          fetchedAt: stored.fetchedAt,
+          maxAgeMs: this.#maxAge(stored.maxAgeSeconds),
+          serverMaxAgeSeconds: stored.maxAgeSeconds,
+        });
+      }
+      // No keys yet: any keys do (stale ones serve while a refresh runs, as for keys of our own).
+      if (reason === "first" ? this.#set !== undefined : this.fresh) return;
+    }
     const started = this.#now();
     this.#lastAttemptAt = started;
+    // The first fetch starts the cooldown, as in jose (a set read from the store does not).
+    if (reason !== "refresh" || this.#cooldownFrom === undefined) this.#cooldownFrom = started;
     this.#fetches++;
-    const sequence = ++this.#started;
     try {
       const set = await this.#run({ kind: "jwks_fetch", uri: this.uri }, () => this.#fetchSet());
       if (sequence < this.#applied) return;
-      this.#applied = sequence;
       this.#lastError = undefined;
       this.#failures = 0;
-      const changed = set.text !== this.#set?.text;
-      if (changed) {
-        this.#version++;
-        this.#resolved = new Map();
-      }
-      this.#set = set;
+      const changed = this.#apply(sequence, set);
+      const sharing = this.#share(set, background, waitUntil);
       emitTo(this.#onEvent, {
         type: "jwks_fetched",
         uri: this.uri,
@@ -354,6 +371,7 @@ export class RemoteJwks<Key> {
         changed,
         background,
       });
+      await sharing;
     } catch (error) {
       const unavailable = error as VerifierUnavailableError;
       this.#lastError = unavailable;
@@ -373,6 +391,46 @@ export class RemoteJwks<Key> {
     }
   }
 
+  /** Whether this load reads the shared store first (a scheduled refresh: once per cooldown). */
+  #readsStore(reason: LoadReason): boolean {
+    if (reason === "missing-key") return false;
+    if (reason === "first" || this.#storeReadAt === undefined) return true;
+    return this.#now() - this.#storeReadAt >= this.#settings.cooldownMs;
+  }
+
+  /** Makes `set` the cached set; whether it differs from the previous one. */
+  #apply(sequence: number, set: KeySet): boolean {
+    this.#applied = sequence;
+    const changed = set.text !== this.#set?.text;
+    if (changed) {
+      this.#version++;
+      this.#resolved = new Map();
+    }
+    this.#set = set;
+    return changed;
+  }
+
+  /**
+   * Writes a fetched set to the shared store. A background refresh waits for the write (it is
+   * already kept alive); a call hands it to `waitUntil`; on Workers without one the call waits for
+   * it, since nothing else would keep it alive; elsewhere it runs on its own. Never rejects.
+   */
+  #share(set: KeySet, background: boolean, waitUntil: WaitUntil | undefined): Promise<void> | undefined {
+    if (this.#shared === undefined) return undefined;
+    const writing = this.#shared.write(
+      "jwks",
+      this.uri,
+      set.text,
+      set.fetchedAt,
+      set.serverMaxAgeSeconds,
+      this.#settings.staleMaxAgeMs,
+    );
+    if (background) return writing;
+    if (waitUntil) waitUntil(writing);
+    else if (requestScopedIo) return writing;
+    return undefined;
+  }
+
   async #fetchSet(): Promise<KeySet> {
     const unavailable = (reason: string, cause?: unknown) =>
       new VerifierUnavailableError(`JWKS at ${this.uri} unavailable: ${reason}`, { cause });
@@ -389,22 +447,21 @@ export class RemoteJwks<Key> {
       throw unavailable(describeNetworkError(error, this.uri), error);
     }
     if (!response.ok) throw unavailable(`HTTP ${response.status}`);
-    const body = parseJsonObject(text);
-    if (!body || !Array.isArray(body.keys)) throw unavailable("not a JWK set");
-    // Only public signature keys; a private or symmetric key in a JWKS is never used.
-    const keys = body.keys.filter(
-      (k): k is JWK =>
-        typeof k === "object" &&
-        k !== null &&
-        typeof k.kty === "string" &&
-        k.kty !== "oct" &&
-        k.d === undefined,
-    );
+    let keys: JWK[];
+    try {
+      ({ keys } = parseKeySet(text));
+    } catch (error) {
+      throw unavailable((error as Error).message);
+    }
+    const cacheControl = response.headers.get("cache-control");
+    const match = cacheControl ? /(?:^|,)\s*max-age\s*=\s*(\d+)/i.exec(cacheControl) : null;
+    const serverMaxAgeSeconds = match ? Number(match[1]) : undefined;
     return {
       text,
       keys,
       fetchedAt: this.#now(),
-      maxAgeMs: this.#maxAge(response.headers.get("cache-control")),
+      maxAgeMs: this.#maxAge(serverMaxAgeSeconds),
+      serverMaxAgeSeconds,
     };
   }
 
@@ -412,13 +469,31 @@ export class RemoteJwks<Key> {
    * `cacheMaxAgeMs` as configured; a server's `Cache-Control: max-age` shortens it, but not below
    * the cooldown (a server answering `max-age=0` would otherwise be asked on every request).
    */
-  #maxAge(cacheControl: string | null): number {
+  #maxAge(serverMaxAgeSeconds: number | undefined): number {
     const configured = this.#settings.cacheMaxAgeMs;
-    const match = cacheControl ? /(?:^|,)\s*max-age\s*=\s*(\d+)/i.exec(cacheControl) : null;
-    if (!match) return configured;
-    const server = Number(match[1]) * 1000;
+    if (serverMaxAgeSeconds === undefined) return configured;
+    const server = serverMaxAgeSeconds * 1000;
     return Math.min(configured, Math.max(server, Math.min(this.#settings.cooldownMs, configured)));
   }
+}
+
+/**
+ * A JWK set's text, fetched or read back from a shared store: a JSON object with a `keys` array, of
+ * which only public signature keys are kept (a private or symmetric key in a JWKS is never used).
+ * Throws when it is not a JWK set.
+ */
+function parseKeySet(text: string): { text: string; keys: JWK[] } {
+  const body = parseJsonObject(text);
+  if (!body || !Array.isArray(body.keys)) throw new Error("not a JWK set");
+  const keys = body.keys.filter(
+    (k): k is JWK =>
+      typeof k === "object" &&
+      k !== null &&
+      typeof k.kty === "string" &&
+      k.kty !== "oct" &&
+      k.d === undefined,
+  );
+  return { text, keys };
 }
 
 /** With a `kid`: the keys with that `kid` that fit `alg`. Without: every key that fits `alg`. */

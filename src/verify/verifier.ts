@@ -24,7 +24,13 @@ import { emitTo, type VerifierEvent, type VerifierEventListener } from "./events
 import { INTROSPECTION_OPTION_NAMES, Introspector } from "./introspection.js";
 import { discoverIntrospectionEndpoint, IssuerKeys } from "./issuer-keys.js";
 import { buildIssuerRules, type IssuerConfig, type IssuerRule, isPlainObject } from "./issuers.js";
-import { DEFAULT_JWKS, JWKS_OPTION_NAMES, type JwksSettings, type RemoteJwks } from "./jwks.js";
+import {
+  DEFAULT_JWKS,
+  JWKS_OPTION_NAMES,
+  JWKS_STORE_OPTIONS,
+  type JwksSettings,
+  type RemoteJwks,
+} from "./jwks.js";
 import {
   checkHeader,
   type Header,
@@ -33,6 +39,7 @@ import {
   splitCompact,
   typMatches,
 } from "./jws.js";
+import { sharedDocumentsFrom } from "./key-value-store.js";
 import {
   type AuthResult,
   ISSUER_OPTION_NAMES,
@@ -281,6 +288,7 @@ class JwtVerifier implements Verifier {
     checkOptionNames(options.jwks, [JWKS_OPTION_NAMES], where, "jwks.");
     this.#jwksSettings = { ...DEFAULT_JWKS };
     for (const [name, value] of Object.entries(options.jwks ?? {})) {
+      if ((JWKS_STORE_OPTIONS as readonly string[]).includes(name)) continue;
       this.#jwksSettings[name as keyof JwksSettings] = nonNegative(value, `jwks.${name}`);
     }
     if (options.fetch !== undefined && typeof options.fetch !== "function")
@@ -301,6 +309,7 @@ class JwtVerifier implements Verifier {
     const { dispatch, emit } = this.#instrumentations;
     const run = this.#instrumentations.run.bind(this.#instrumentations);
     this.#platform = runtime;
+    const shared = sharedDocumentsFrom(options.jwks ?? {}, this.#now, emit);
     this.#keys = new IssuerKeys({
       rules: this.#issuers.configured,
       settings: this.#jwksSettings,
@@ -310,6 +319,7 @@ class JwtVerifier implements Verifier {
       platform: runtime,
       allowInsecureHttp: this.#allowInsecureHttp,
       onEvent: emit,
+      shared,
     });
     if (options.introspection !== undefined) {
       if (typeof options.introspection !== "object" || options.introspection === null) {
@@ -618,11 +628,11 @@ class JwtVerifier implements Verifier {
     waitUntil: WaitUntil | undefined,
   ): Promise<AuthResult> {
     const { alg, kid } = parsed.header;
-    const jwks = this.#keys.known(parsed.rule) ?? (await this.#keys.forRule(parsed.rule));
+    const jwks = this.#keys.known(parsed.rule) ?? (await this.#keys.forRule(parsed.rule, waitUntil));
     let version = jwks.version;
     let valid = await this.#checkSignature(await jwks.getKeys(alg, kid, waitUntil), parsed);
     // Without kid, a new key can only be told by trying it: the same refetch rules as an unknown kid.
-    if (!valid && kid === undefined && (await jwks.refetchForMissingKey(version))) {
+    if (!valid && kid === undefined && (await jwks.refetchForMissingKey(version, waitUntil))) {
       version = jwks.version;
       valid = await this.#checkSignature(await jwks.getKeys(alg, kid, waitUntil), parsed);
     }
@@ -809,6 +819,19 @@ function callOptionsOf(options: VerifierOptions & VerifyCallOptions): VerifyCall
   };
 }
 
+const storeIds = /* @__PURE__ */ new WeakMap<object, string>();
+let storeCount = 0;
+
+/** A name for a `jwks.store` object in the key of the shared verifiers: the same object, the same name. */
+function storeId(store: object): string {
+  let id = storeIds.get(store);
+  if (id === undefined) {
+    id = `store #${++storeCount}`;
+    storeIds.set(store, id);
+  }
+  return id;
+}
+
 /** The verifier `verifyAccessToken` shares for these options (made on first use). */
 function sharedVerifier(options: VerifierOptions & VerifyCallOptions): Verifier {
   if (typeof options !== "object" || options === null) {
@@ -817,8 +840,11 @@ function sharedVerifier(options: VerifierOptions & VerifyCallOptions): Verifier 
   checkOptionNames(options, [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES, VERIFY_CALL_OPTION_NAMES], WHERE);
   const { requiredScopes: _scopes, waitUntil: _waitUntil, confirmation: _confirmation, ...config } = options;
   let key: string | undefined;
+  const jwks = (config as VerifierOptions).jwks;
   try {
-    key = JSON.stringify(config, (_k, v) => {
+    key = JSON.stringify(config, function (this: unknown, name, v) {
+      // A shared store is one by identity (its methods are not in JSON): one verifier per store.
+      if (this === jwks && name === "store" && typeof v === "object" && v !== null) return storeId(v);
       if (typeof v === "function") throw new Error("unshareable");
       return v;
     });

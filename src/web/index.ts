@@ -202,4 +202,6 @@ export function protectedResourceMetadata(
 export { HttpAuthError } from "../http/bearer.js";
 export type { AuthConfig, HttpAuthOptions } from "../http/config.js";
 export type { ProtectedResourceMetadata, ResourceMetadataOptions } from "../http/resource-metadata.js";
+export type { KeyValueStore } from "../verify/key-value-store.js";
 export type { AuthResult } from "../verify/verifier.js";
+export { type CacheApiStoreOptions, cacheApiStore } from "./cache-api-store.js";

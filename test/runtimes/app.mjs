@@ -8,9 +8,14 @@
  *   POST /verify?via=…        verifier.verify(bearer) via discovery or jwksUri → { clientId, alg } | 401 { code }
  *   GET  /api                 withAuth(…, { requiredScopes: ["read:data"] }) → { client } | RFC 6750 error
  *   POST /clock?client=&verifier=   moves the client's and the verifiers' clocks forward (ms)
+ *
+ * With `store: "cache-api"` (workerd), a third verifier keeps key sets and discovery documents in
+ * the Cache API (`cacheApiStore`), shared with the next Worker process:
+ *   POST /verify?via=store    that verifier
+ *   GET  /store-writes        → { writes }: entries this isolate has written to the cache so far
  */
 import { ClientCredentialsClient, createVerifier } from "m2m-kit";
-import { withAuth } from "m2m-kit/web";
+import { cacheApiStore, withAuth } from "m2m-kit/web";
 
 /** A clock the driver moves forward instead of waiting. */
 function testClock() {
@@ -25,7 +30,7 @@ function testClock() {
 }
 
 /**
- * @param {{ issuer: string, jwksUri: string, audience: string, clientId: string, clientSecret: string, lazy?: boolean, waitUntil?: boolean }} config
+ * @param {{ issuer: string, jwksUri: string, audience: string, clientId: string, clientSecret: string, lazy?: boolean, waitUntil?: boolean, store?: "cache-api" }} config
  *   `lazy`: make the client and verifiers in the first request instead of at module scope.
  *   `waitUntil: false`: a Worker that does not hand background work to `ctx.waitUntil`.
  */
@@ -33,6 +38,7 @@ export function createApp(config) {
   const clientClock = testClock();
   const verifierClock = testClock();
   const jwks = { cooldownMs: 30_000, cacheMaxAgeMs: 600_000 };
+  let storeWrites = 0;
 
   const make = () => {
     const client = new ClientCredentialsClient({
@@ -60,7 +66,24 @@ export function createApp(config) {
       viaDiscovery,
       { requiredScopes: ["read:data"], realm: "runtime-suite" },
     );
-    return { client, viaDiscovery, viaJwksUri, api };
+    let viaStore;
+    if (config.store === "cache-api") {
+      const cache = cacheApiStore({ namespace: "runtime-suite" });
+      const store = {
+        get: (key) => cache.get(key),
+        async set(key, value, options) {
+          await cache.set(key, value, options);
+          storeWrites++;
+        },
+      };
+      viaStore = createVerifier({
+        issuer: config.issuer,
+        audience: config.audience,
+        clock: verifierClock,
+        jwks: { ...jwks, store, integrityKey: "runtime-suite-integrity-key-0123456789abcdef" },
+      });
+    }
+    return { client, viaDiscovery, viaJwksUri, viaStore, api };
   };
 
   let shared = config.lazy ? undefined : make();
@@ -77,7 +100,9 @@ export function createApp(config) {
           return Response.json({ accessToken: token.accessToken, expiresAt: token.expiresAt });
         }
         case "/verify": {
-          const verifier = url.searchParams.get("via") === "jwks" ? shared.viaJwksUri : shared.viaDiscovery;
+          const via = url.searchParams.get("via");
+          const verifier =
+            via === "jwks" ? shared.viaJwksUri : via === "store" ? shared.viaStore : shared.viaDiscovery;
           const token = (request.headers.get("authorization") ?? "").replace(/^Bearer /, "");
           try {
             const auth = await verifier.verify(token, { waitUntil });
@@ -86,6 +111,8 @@ export function createApp(config) {
             return Response.json({ code: error.code, name: error.name }, { status: 401 });
           }
         }
+        case "/store-writes":
+          return Response.json({ writes: storeWrites });
         case "/api":
           return await shared.api(request, env, ctx);
         case "/clock":

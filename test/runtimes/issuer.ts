@@ -19,6 +19,8 @@ export interface RuntimeIssuer {
   /** Keys in the JWKS, in order. */
   keys: TestKey[];
   readonly jwksFetches: number;
+  /** Requests for the discovery document. */
+  readonly discoveryRequests: number;
   readonly tokenRequests: number;
   /** While true, JWKS requests wait until `release()`. */
   hold: boolean;
@@ -35,6 +37,7 @@ export interface RuntimeIssuer {
 export async function startRuntimeIssuer(): Promise<RuntimeIssuer> {
   let url = "";
   let jwksFetches = 0;
+  let discoveryRequests = 0;
   let tokenRequests = 0;
   let tokenCounter = 0;
   const held: ServerResponse[] = [];
@@ -61,6 +64,9 @@ export async function startRuntimeIssuer(): Promise<RuntimeIssuer> {
     keys: [],
     get jwksFetches() {
       return jwksFetches;
+    },
+    get discoveryRequests() {
+      return discoveryRequests;
     },
     get tokenRequests() {
       return tokenRequests;
@@ -97,6 +103,7 @@ export async function startRuntimeIssuer(): Promise<RuntimeIssuer> {
     for await (const chunk of req) body += chunk;
     const path = new URL(req.url ?? "/", url).pathname;
     if (path === "/.well-known/openid-configuration") {
+      discoveryRequests++;
       res.writeHead(200, { "content-type": "application/json" });
       res.end(
         JSON.stringify({

@@ -10,7 +10,9 @@
  * wrong-audience tokens, `withAuth` answers, `getToken` in sequence and in parallel, a token refresh,
  * a key rotation, and a JWKS refresh left open by a finished request. workerd runs the application as
  * a real Worker through Miniflare (Node 22 or newer runs this file then), once with the client and
- * verifiers at module scope, and once made in the first request and with no `waitUntil`.
+ * verifiers at module scope, and once made in the first request and with no `waitUntil`; then a
+ * verifier with `cacheApiStore` in one Worker process, and the same Worker in a second process on
+ * the same (persisted) cache, whose first token must cost no discovery and no JWKS request.
  * One line per runtime; exit code 1 when any check fails.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
@@ -29,16 +31,21 @@ const CHECK_TIMEOUT_MS = 10_000;
 interface App {
   url: string;
   stop(): Promise<void>;
+  /** Stops the application and starts it again in a new process (workerd: on the same cache). */
+  restart?(): Promise<void>;
 }
 
 interface Runtime {
   label: string;
   start(config: Record<string, unknown>): Promise<App>;
+  /** The checks of this runtime, when not the common ones. */
+  checks?: Check[];
 }
 
 interface Context {
   issuer: RuntimeIssuer;
   call(path: string, init?: RequestInit): Promise<Response>;
+  restart(): Promise<void>;
 }
 
 type Check = [name: string, run: (ctx: Context) => Promise<void>];
@@ -58,7 +65,7 @@ async function json(response: Response): Promise<Record<string, unknown>> {
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
-async function verify(ctx: Context, token: string, via: "discovery" | "jwks" = "discovery") {
+async function verify(ctx: Context, token: string, via: "discovery" | "jwks" | "store" = "discovery") {
   const response = await ctx.call(`/verify?via=${via}`, { method: "POST", ...bearer(token) });
   return { status: response.status, body: await json(response) };
 }
@@ -228,6 +235,36 @@ const checks: Check[] = [
   ],
 ];
 
+/** The Cache API store: key sets and discovery documents outlive the Worker process that fetched them. */
+const storeChecks: Check[] = [
+  [
+    "a new Worker process verifies its first token with no discovery and no JWKS request (cacheApiStore)",
+    async (ctx) => {
+      const first = await verify(ctx, await ctx.issuer.sign(ctx.issuer.keys[0]!, { jti: "first" }), "store");
+      assert(first.status === 200, `first process: ${JSON.stringify(first.body)}`);
+      const counts = () => `discovery ${ctx.issuer.discoveryRequests}, JWKS ${ctx.issuer.jwksFetches}`;
+      assert(counts() === "discovery 1, JWKS 1", `first process: ${counts()}`);
+      // The entries are written through ctx.waitUntil, after the response.
+      let writes = 0;
+      for (let i = 0; i < 100 && writes < 2; i++) {
+        writes = Number((await json(await ctx.call("/store-writes"))).writes);
+        if (writes < 2) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert(writes === 2, `entries written by the first process: ${writes}`);
+      await ctx.restart();
+      const second = await verify(
+        ctx,
+        await ctx.issuer.sign(ctx.issuer.keys[1]!, { jti: "second" }),
+        "store",
+      );
+      assert(second.status === 200, `second process: ${JSON.stringify(second.body)}`);
+      assert(counts() === "discovery 1, JWKS 1", `second process: ${counts()}`);
+      const writesThere = Number((await json(await ctx.call("/store-writes"))).writes);
+      assert(writesThere === 0, `the second process wrote ${writesThere} entries`);
+    },
+  ],
+];
+
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   return Promise.race([
@@ -251,12 +288,21 @@ async function runChecks(runtime: Runtime, issuer: RuntimeIssuer): Promise<strin
     app = await runtime.start(config);
   } catch (error) {
     const reason = (error as Error).message.split("\n").slice(0, 4).join("\n    ");
-    return [`the application did not start (all ${checks.length} checks fail): ${reason}`];
+    return [
+      `the application did not start (all ${(runtime.checks ?? checks).length} checks fail): ${reason}`,
+    ];
   }
   const failures: string[] = [];
-  const ctx: Context = { issuer, call: (path, init) => fetch(`${app.url}${path}`, init) };
+  const ctx: Context = {
+    issuer,
+    call: (path, init) => fetch(`${app.url}${path}`, init),
+    restart: async () => {
+      if (!app.restart) throw new Error("this runtime cannot restart the application");
+      await app.restart();
+    },
+  };
   try {
-    for (const [name, run] of checks) {
+    for (const [name, run] of runtime.checks ?? checks) {
       try {
         await withTimeout(run(ctx), CHECK_TIMEOUT_MS);
       } catch (error) {
@@ -339,7 +385,7 @@ async function workerdRuntimes(miniflareFolder: string, project: string): Promis
   const { Miniflare } = await import(pathToFileURL(require.resolve("miniflare")).href);
   const workerdVersion = (require("workerd/package.json") as { version: string }).version;
   const esbuild = await import("esbuild");
-  const start = async (config: Record<string, unknown>): Promise<App> => {
+  const start = async (config: Record<string, unknown>, cachePersist?: string): Promise<App> => {
     const bundle = await esbuild.build({
       entryPoints: [join(project, "worker.mjs")],
       bundle: true,
@@ -360,6 +406,7 @@ async function workerdRuntimes(miniflareFolder: string, project: string): Promis
       compatibilityDate: "2025-09-01",
       host: "127.0.0.1",
       port: 0,
+      ...(cachePersist && { cachePersist }),
     });
     const url: URL = await mf.ready;
     return { url: url.origin, stop: () => mf.dispose() };
@@ -369,6 +416,28 @@ async function workerdRuntimes(miniflareFolder: string, project: string): Promis
     {
       label: `workerd ${workerdVersion} (client and verifiers made in the first request, no waitUntil)`,
       start: (config) => start({ ...config, lazy: true, waitUntil: false }),
+    },
+    {
+      label: `workerd ${workerdVersion} (cacheApiStore: two Worker processes on one persisted cache)`,
+      checks: storeChecks,
+      start: async (config) => {
+        const cacheDir = await mkdtemp(join(tmpdir(), "m2m-kit-cache-"));
+        const withStore = { ...config, store: "cache-api" };
+        let current = await start(withStore, cacheDir);
+        const app: App = {
+          url: current.url,
+          async restart() {
+            await current.stop();
+            current = await start(withStore, cacheDir);
+            app.url = current.url;
+          },
+          async stop() {
+            await current.stop();
+            await rm(cacheDir, { recursive: true, force: true });
+          },
+        };
+        return app;
+      },
     },
   ];
 }
@@ -415,12 +484,9 @@ async function main() {
         const issuer = await startRuntimeIssuer();
         const failures = await runChecks(runtime, issuer).finally(() => issuer.close());
         const seconds = ((Date.now() - began) / 1000).toFixed(1);
-        const passed = failures[0]?.startsWith("the application did not start")
-          ? 0
-          : checks.length - failures.length;
-        console.log(
-          `runtime suite on ${runtime.label}: ${passed} of ${checks.length} checks passed (${seconds} s)`,
-        );
+        const count = (runtime.checks ?? checks).length;
+        const passed = failures[0]?.startsWith("the application did not start") ? 0 : count - failures.length;
+        console.log(`runtime suite on ${runtime.label}: ${passed} of ${count} checks passed (${seconds} s)`);
         for (const failure of failures) console.log(`  ✗ ${failure}`);
         if (failures.length) failed++;
       }
