@@ -187,8 +187,9 @@ export class ClaimPolicyError extends M2MError {
   /** The claim whose policy failed. */
   readonly claim: string;
 
-  constructor(claim: string) {
-    super("ERR_CLAIM_POLICY", `token claim "${claim}" does not satisfy the policy`);
+  /** `message` says why, when more than "does not satisfy the policy" helps (it never holds a claim value). */
+  constructor(claim: string, message = `token claim "${claim}" does not satisfy the policy`) {
+    super("ERR_CLAIM_POLICY", message);
     this.claim = claim;
   }
 }

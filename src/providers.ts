@@ -60,6 +60,8 @@ export interface VerifierPreset {
   audienceRoles?: (audience: string) => readonly string[];
   audienceClaim?: string;
   claims?: Readonly<Record<string, string>>;
+  /** The token's own tenant claim, checked against the tenant an issuer template captures. */
+  tenantClaim?: string;
 }
 
 export const VERIFIER_PRESETS: Readonly<Record<ProviderName, VerifierPreset>> = {
@@ -72,7 +74,7 @@ export const VERIFIER_PRESETS: Readonly<Record<ProviderName, VerifierPreset>> = 
     scopeClaim: ["scope", "realm_access.roles"],
     audienceRoles: (client) => ["resource_access", client, "roles"],
   },
-  entra: { scopeClaim: ["roles", "scp"] },
+  entra: { scopeClaim: ["roles", "scp"], tenantClaim: "tid" },
   // Cognito access tokens have no aud: the app client id is in client_id, and token_use says "access".
   cognito: { scopeClaim: ["scope"], audienceClaim: "client_id", claims: { token_use: "access" } },
   zitadel: {
@@ -100,6 +102,18 @@ const HOST_PATTERNS: ReadonlyArray<[RegExp, ProviderName]> = [
 export function inferProvider(url: URL | undefined): ProviderName | undefined {
   if (!url) return undefined;
   return HOST_PATTERNS.find(([pattern]) => pattern.test(url.hostname))?.[1];
+}
+
+/**
+ * The issuer templates a verifier's `tenant` stands for when it names every tenant of a provider:
+ * Entra's `common` and `organizations` endpoints ("Microsoft identity platform: access tokens",
+ * v2 and v1 issuers), each tenant's tokens carrying its own id in `iss` and `tid`.
+ */
+export function tenantTemplates(provider: ProviderName, tenant: string): string[] | undefined {
+  if (provider === "entra" && (tenant === "common" || tenant === "organizations")) {
+    return ["https://login.microsoftonline.com/{tenantid}/v2.0", "https://sts.windows.net/{tenantid}/"];
+  }
+  return undefined;
 }
 
 /**

@@ -57,9 +57,9 @@ export interface TestDpopProofOptions {
 
 const TEST_DPOP_PROOF_OPTION_NAMES: OptionNames<TestDpopProofOptions> = { nonce: true };
 
-/** A local issuer for API tests: discovery and a JWKS on 127.0.0.1, and a token minter. */
-export interface TestIssuer {
-  /** The issuer URL (`http://127.0.0.1:<port>`), also the `iss` of minted tokens; discovery is served under it. */
+/** An issuer of test tokens: its URL, its JWKS and a minter (a {@link TestIssuer} or one of its tenants). */
+export interface TestSigner {
+  /** The issuer URL, also the `iss` of minted tokens; discovery is served under it. */
   issuer: string;
   /** The JWK Set URL the verifier fetches keys from. */
   jwksUri: string;
@@ -69,6 +69,36 @@ export interface TestIssuer {
   rotateKeys(options?: RotateKeysOptions): Promise<void>;
   /** Number of JWKS requests served. */
   readonly jwksRequests: number;
+}
+
+/** A tenant of a {@link TestIssuer}: an issuer of its own under the issuer's URL. */
+export interface TestTenant extends TestSigner {
+  /** The tenant id, the path segment after the issuer's URL. */
+  id: string;
+}
+
+/** A local issuer for API tests: discovery and a JWKS on 127.0.0.1, and a token minter. */
+export interface TestIssuer extends TestSigner {
+  /** The issuer URL (`http://127.0.0.1:<port>`), also the `iss` of minted tokens; discovery is served under it. */
+  issuer: string;
+  /**
+   * A tenant, as multi-tenant providers have them: its own signing key, discovery and JWKS under
+   * `<issuer>/<id>` (the `iss` of its tokens; its JWKS at `<issuer>/<id>/jwks`), made on the first
+   * call for `id`. A verifier takes them all with the template `` `${issuer.issuer}/{tenantid}` ``;
+   * a tenant never made answers 404. `id` is 1 to 64 letters, digits and `-`.
+   *
+   * @example
+   * ```ts
+   * const contoso = await issuer.tenant("contoso");
+   * const token = await contoso.mint({ tid: "contoso", scope: "read:data" });
+   * ```
+   */
+  tenant(id: string): Promise<TestTenant>;
+  /**
+   * Requests received per path, answered or not (`/jwks`, `/contoso/jwks`,
+   * `/contoso/.well-known/openid-configuration`, `/unknown/jwks`).
+   */
+  readonly requests: ReadonlyMap<string, number>;
   /** Stops the server; minted tokens can no longer be verified against it. */
   close(): Promise<void>;
 }
@@ -94,6 +124,75 @@ interface Key {
 export async function createTestIssuer(options: TestIssuerOptions = {}): Promise<TestIssuer> {
   checkHelperOptions(options, [TEST_ISSUER_OPTION_NAMES], "createTestIssuer()");
   const alg = options.algorithm ?? "RS256";
+  const requests = new Map<string, number>();
+  /** Signers by path prefix: "" for the issuer itself, "/<id>" for a tenant. */
+  const signers = new Map<string, Signer>();
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0] as string;
+    requests.set(path, (requests.get(path) ?? 0) + 1);
+    const [, first = "", ...rest] = path.split("/");
+    const tenant = signers.get(`/${first}`);
+    const signer = tenant && rest.length > 0 ? tenant : signers.get("");
+    const local = tenant && rest.length > 0 ? `/${rest.join("/")}` : path;
+    if (
+      signer &&
+      (local === "/.well-known/openid-configuration" || local === "/.well-known/oauth-authorization-server")
+    ) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ issuer: signer.issuer, jwks_uri: signer.jwksUri }));
+    } else if (signer && local === "/jwks") {
+      signer.jwksServed++;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ keys: signer.keys.map((k) => k.publicJwk) }));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const root = await newSigner(issuer, alg, options.audience);
+  signers.set("", root);
+  const tenants = new Map<string, Promise<TestTenant>>();
+
+  // Object.assign keeps the target's jwksRequests getter (a spread would copy its value once).
+  return Object.assign(root.api(), {
+    async tenant(id: string) {
+      if (typeof id !== "string" || !/^[A-Za-z0-9-]{1,64}$/.test(id)) {
+        throw new TypeError("tenant id must be 1 to 64 letters, digits and -");
+      }
+      let made = tenants.get(id);
+      if (!made) {
+        made = newSigner(`${issuer}/${id}`, alg, options.audience).then((signer) => {
+          signers.set(`/${id}`, signer);
+          return Object.assign(signer.api(), { id });
+        });
+        tenants.set(id, made);
+      }
+      return made;
+    },
+    requests: requests as ReadonlyMap<string, number>,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  });
+}
+
+/** The keys and minter of one issuer (the test issuer itself, or one of its tenants). */
+interface Signer {
+  issuer: string;
+  jwksUri: string;
+  keys: Key[];
+  jwksServed: number;
+  api(): TestSigner;
+}
+
+async function newSigner(
+  issuer: string,
+  alg: NonNullable<TestIssuerOptions["algorithm"]>,
+  audience: string | string[] | undefined,
+): Promise<Signer> {
   const newKey = async (): Promise<Key> => {
     const pair = await generateKeyPair(alg, {
       extractable: true,
@@ -106,62 +205,44 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
       publicJwk: { ...(await exportJWK(pair.publicKey)), kid, alg, use: "sig" },
     };
   };
-  let keys = [await newKey()];
   const stranger = await newKey();
-  let jwksRequests = 0;
-  let issuer = "";
-  const server: Server = createServer((req, res) => {
-    if (
-      req.url === "/.well-known/openid-configuration" ||
-      req.url === "/.well-known/oauth-authorization-server"
-    ) {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ issuer, jwks_uri: `${issuer}/jwks` }));
-    } else if (req.url === "/jwks") {
-      jwksRequests++;
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ keys: keys.map((k) => k.publicJwk) }));
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-
-  return {
+  const signer: Signer = {
     issuer,
     jwksUri: `${issuer}/jwks`,
-    get jwksRequests() {
-      return jwksRequests;
-    },
-    async mint(claims = {}, mintOptions = {}) {
-      checkHelperOptions(mintOptions, [MINT_OPTION_NAMES], "mint()");
-      const key = mintOptions.forged ? { ...stranger, kid: (keys.at(-1) as Key).kid } : (keys.at(-1) as Key);
-      const now = Math.floor(Date.now() / 1000);
-      const payload: JWTPayload = {
-        iss: issuer,
-        ...(options.audience !== undefined ? { aud: options.audience } : {}),
-        iat: now,
-        exp: now + (mintOptions.expiresInSeconds ?? 300),
-        jti: crypto.randomUUID(),
-        ...(mintOptions.dpopKey ? { cnf: { jkt: mintOptions.dpopKey.thumbprint } } : {}),
-        ...claims,
-      };
-      return new SignJWT(payload)
-        .setProtectedHeader({ alg, kid: key.kid, typ: "at+jwt", ...mintOptions.header } as never)
-        .sign(key.privateKey);
-    },
-    async rotateKeys(rotateOptions = {}) {
-      checkHelperOptions(rotateOptions, [ROTATE_KEYS_OPTION_NAMES], "rotateKeys()");
-      const next = await newKey();
-      keys = rotateOptions.dropOld ? [next] : [...keys, next];
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    keys: [await newKey()],
+    jwksServed: 0,
+    api: () => ({
+      issuer,
+      jwksUri: signer.jwksUri,
+      get jwksRequests() {
+        return signer.jwksServed;
+      },
+      async mint(claims = {}, mintOptions = {}) {
+        checkHelperOptions(mintOptions, [MINT_OPTION_NAMES], "mint()");
+        const current = signer.keys.at(-1) as Key;
+        const key = mintOptions.forged ? { ...stranger, kid: current.kid } : current;
+        const now = Math.floor(Date.now() / 1000);
+        const payload: JWTPayload = {
+          iss: issuer,
+          ...(audience !== undefined ? { aud: audience } : {}),
+          iat: now,
+          exp: now + (mintOptions.expiresInSeconds ?? 300),
+          jti: crypto.randomUUID(),
+          ...(mintOptions.dpopKey ? { cnf: { jkt: mintOptions.dpopKey.thumbprint } } : {}),
+          ...claims,
+        };
+        return new SignJWT(payload)
+          .setProtectedHeader({ alg, kid: key.kid, typ: "at+jwt", ...mintOptions.header } as never)
+          .sign(key.privateKey);
+      },
+      async rotateKeys(rotateOptions = {}) {
+        checkHelperOptions(rotateOptions, [ROTATE_KEYS_OPTION_NAMES], "rotateKeys()");
+        const next = await newKey();
+        signer.keys = rotateOptions.dropOld ? [next] : [...signer.keys, next];
+      },
+    }),
   };
+  return signer;
 }
 
 /** A client for API tests that sends a token minted by a {@link TestIssuer}, as an M2M client would. */
@@ -209,7 +290,7 @@ function checkHelperOptions(options: unknown, lists: readonly NameList[], where:
  * ```
  */
 export function createTestClient(
-  issuer: TestIssuer,
+  issuer: TestSigner,
   claims: JWTPayload = {},
   options: TestClientOptions = {},
 ): TestClient {

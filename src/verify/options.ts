@@ -7,6 +7,7 @@ import type { ProviderName } from "../providers.js";
 import type { VerifyAlgorithm } from "./algorithms.js";
 import type { ClaimRule } from "./claims.js";
 import type { Confirmation } from "./confirmation.js";
+import type { Actor, AllowedActor, DelegationMode } from "./delegation.js";
 import type { VerifierEventListener } from "./events.js";
 import type { IntrospectionOptions } from "./introspection.js";
 import type { JwksOptions } from "./jwks.js";
@@ -14,10 +15,47 @@ import type { ScopeRequirement } from "./scopes.js";
 
 /** The rules of one issuer: the token's `iss` selects them before any key is fetched. */
 export interface IssuerOptions {
-  /** The issuer, compared exactly with `iss`. Or `provider` and `tenant`. */
+  /**
+   * The issuer, compared exactly with `iss`. Or `provider` and `tenant`. A template with one
+   * placeholder (`https://login.microsoftonline.com/{tenantid}/v2.0`) accepts the tenants of
+   * `tenants`: the placeholder stands for 1 to 64 letters, digits and `-`, inside one host label or
+   * one path segment.
+   */
   issuer?: string;
-  /** With `provider`, instead of `issuer`: the tenant the issuer(s) are built from (Entra: v2 and v1). */
+  /**
+   * With `provider`, instead of `issuer`: the tenant the issuer(s) are built from (Entra: v2 and v1).
+   * Entra's `"common"` and `"organizations"` mean every tenant: the templates
+   * `https://login.microsoftonline.com/{tenantid}/v2.0` and `https://sts.windows.net/{tenantid}/`,
+   * with `tenants` required.
+   */
   tenant?: string;
+  /**
+   * The tenants accepted under an issuer template: their ids, or `"any"` for every tenant of the
+   * provider. Required with a template. Under `"any"` an administrator of any tenant can grant their
+   * own apps this API's app roles: authorize on `AuthResult.tenant` yourself (docs/tenants.md). With a
+   * fixed issuer and `tenantClaim`: the accepted values of that claim. A token of another tenant is
+   * refused (`ERR_JWT_ISSUER`) before any key is fetched.
+   */
+  tenants?: readonly string[] | "any";
+  /**
+   * The token's own tenant claim (Entra preset: `tid`). It must equal the tenant the `iss` names (the
+   * template's placeholder, or `tenant`), else `ERR_JWT_ISSUER`; with a fixed issuer it names the
+   * token's tenant (`AuthResult.tenant`). A token without it: `ERR_JWT_CLAIM_MISSING`.
+   */
+  tenantClaim?: string;
+  /**
+   * Delegated tokens (RFC 8693 §4.1, an `act` claim): `"allow"` (the chain is reported as
+   * `AuthResult.actor`), `"forbid"` or `"require"`. A refusal is a `ClaimPolicyError` on `act` (403).
+   * Default `"allow"`.
+   */
+  delegation?: DelegationMode;
+  /**
+   * The actors that may act for a token's subject, matched against the outermost actor only (the
+   * inner ones are informational, RFC 8693 §4.1): `{ sub, iss? }` (`iss` defaults to the token's
+   * issuer) or `{ client_id }`. A token without `act` passes unless `delegation: "require"`.
+   * Default: any actor.
+   */
+  allowedActors?: readonly AllowedActor[];
   /** Accepted audience(s); the token's audience claim must contain one. `null` turns the check off, explicitly. */
   audience: string | readonly string[] | null;
   /** Provider preset: sets `scopeClaim`, `audienceClaim` and claim policies; options still win. */
@@ -47,6 +85,10 @@ export interface IssuerOptions {
 export const ISSUER_OPTION_NAMES: OptionNames<IssuerOptions> = {
   issuer: true,
   tenant: true,
+  tenants: true,
+  tenantClaim: true,
+  delegation: true,
+  allowedActors: true,
   audience: true,
   provider: true,
   jwksUri: true,
@@ -88,9 +130,11 @@ export type VerifierOptions = SharedVerifierOptions &
         /**
          * Several issuers, each with its own rules, instead of `issuer` and `audience`. Per-issuer
          * options given at the top level (`provider`, `scopeClaim`, `jwksUri`, …) are defaults an
-         * entry may override.
+         * entry may override. Or a resolver, for tenants kept in a database: called with the token's
+         * `iss` before any key is fetched, it answers that issuer's entry (`issuer` may be left out)
+         * or `undefined` to refuse the token; answers are cached for `resolverCacheMs`.
          */
-        issuers: readonly IssuerOptions[];
+        issuers: readonly IssuerOptions[] | IssuerResolver;
         /** Not with `issuers`: each entry has its own `issuer`. */
         issuer?: undefined;
         /** Not with `issuers`: each entry has its own `audience`. */
@@ -98,8 +142,27 @@ export type VerifierOptions = SharedVerifierOptions &
       }
   );
 
+/**
+ * Finds the rules of an issuer kept elsewhere (a database of tenants): the entry for `iss`, or
+ * `undefined` to refuse the token. A rejection is a `VerifierUnavailableError` (503) for that token.
+ *
+ * @example
+ * ```ts
+ * const issuers: IssuerResolver = async (iss) => {
+ *   const tenant = await db.tenantByIssuer(iss);
+ *   return tenant && { issuer: iss, audience: "https://api.example.com", claims: { azp: tenant.clients } };
+ * };
+ * ```
+ */
+export type IssuerResolver = (iss: string) => IssuerOptions | undefined | Promise<IssuerOptions | undefined>;
+
 /** Options shared by every issuer of a verifier. */
 export interface SharedVerifierOptions extends Omit<IssuerOptions, "issuer" | "audience"> {
+  /**
+   * How long the answers of an `issuers` resolver are kept, `undefined` (a refusal) included, in ms.
+   * Default 300 000. Only with `issuers` as a function.
+   */
+  resolverCacheMs?: number;
   /** Allowed `alg`s. Default: RS/PS/ES 256/384/512, Ed25519 and EdDSA. HMAC and `none` are never accepted. */
   algorithms?: readonly VerifyAlgorithm[];
   /** Tolerance for `exp`, `nbf` and `iat`, in seconds, for clocks that differ. Default 5. */
@@ -164,6 +227,7 @@ export interface SharedVerifierOptions extends Omit<IssuerOptions, "issuer" | "a
 /** The names of {@link VerifierOptions} besides the per-issuer ones ({@link ISSUER_OPTION_NAMES}). */
 export const VERIFIER_OPTION_NAMES: OptionNames<VerifierOptions, IssuerOptions> = {
   issuers: true,
+  resolverCacheMs: true,
   algorithms: true,
   clockToleranceSeconds: true,
   requiredScopes: true,
@@ -200,6 +264,16 @@ export interface AuthResult<Claims extends JWTPayload = JWTPayload> {
   issuer: string;
   /** `exp` in milliseconds since the epoch. */
   expiresAt: number;
+  /**
+   * The tenant the token was matched to: an issuer template's placeholder (`{tenantid}`), the
+   * configured `tenant`, or the value of `tenantClaim`; absent for an issuer without tenants.
+   */
+  tenant?: string;
+  /**
+   * The delegation chain of a token with an `act` claim (RFC 8693 §4.1): the outermost (current)
+   * actor, whose `actor` is the one before it. Absent for a token without `act`.
+   */
+  actor?: Actor;
 }
 
 /** Options of one {@link Verifier.verify} call; a bad one is a `TypeError` naming it. */

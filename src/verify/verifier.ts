@@ -12,15 +12,11 @@ import type { Platform } from "../platform/types.js";
 import { ASYMMETRIC_ALGS } from "./algorithms.js";
 import { checkAge, checkAudience, checkClaimPolicies, checkTimes, clientIdOf } from "./claims.js";
 import { type CheckedConfirmation, checkBinding, checkConfirmation } from "./confirmation.js";
+import { actorOf, checkDelegation } from "./delegation.js";
 import { emitTo, type VerifierEvent, type VerifierEventListener } from "./events.js";
 import { INTROSPECTION_OPTION_NAMES, Introspector } from "./introspection.js";
-import {
-  buildIssuerRules,
-  discoverIntrospectionEndpoint,
-  IssuerKeys,
-  type IssuerRule,
-  isPlainObject,
-} from "./issuers.js";
+import { discoverIntrospectionEndpoint, IssuerKeys } from "./issuer-keys.js";
+import { buildIssuerRules, type IssuerConfig, type IssuerRule, isPlainObject } from "./issuers.js";
 import { DEFAULT_JWKS, JWKS_OPTION_NAMES, type JwksSettings, type RemoteJwks } from "./jwks.js";
 import {
   checkHeader,
@@ -44,13 +40,16 @@ import {
   type VerifyCallOptions,
 } from "./options.js";
 import { checkScopes, type NormalizedRequirement, normalizeRequirement, scopesFrom } from "./scopes.js";
+import { acceptedIssuers, checkTenant, IssuerMatcher } from "./tenants.js";
 
 export type { ClaimRule } from "./claims.js";
 export type { Confirmation } from "./confirmation.js";
+export type { Actor, AllowedActor, DelegationMode } from "./delegation.js";
 export type { VerifierEvent, VerifierEventListener } from "./events.js";
 export type {
   AuthResult,
   IssuerOptions,
+  IssuerResolver,
   JwksState,
   SharedVerifierOptions,
   Verifier,
@@ -102,6 +101,8 @@ interface ParsedToken {
   header: Header;
   claims: JWTPayload;
   rule: IssuerRule;
+  /** The token's tenant under its rule (see `checkTenant`). */
+  tenant: string | undefined;
   now: number;
 }
 
@@ -167,7 +168,8 @@ export const cacheHits: unique symbol = Symbol.for("m2m-kit.verifier.cacheHits")
 class JwtVerifier implements Verifier {
   declare [cacheHits]: number;
   readonly dpop: DpopProofVerifier | undefined;
-  readonly #rules: ReadonlyMap<string, IssuerRule>;
+  /** Picks a token's issuer rules (configured issuers, templates' tenants, a resolver's answers). */
+  readonly #issuers: IssuerMatcher;
   readonly #algorithms: Set<string>;
   readonly #toleranceMs: number;
   readonly #required: NormalizedRequirement | undefined;
@@ -212,7 +214,7 @@ class JwtVerifier implements Verifier {
       throw new TypeError("verifier options must be an object");
     checkOptionNames(options, [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES], where);
     this.#allowInsecureHttp = options.allowInsecureHttp === true;
-    this.#rules = buildIssuerRules(options, this.#allowInsecureHttp, where);
+    const issuerConfig: IssuerConfig = buildIssuerRules(options, this.#allowInsecureHttp, where);
     const algorithms =
       options.algorithms === undefined ? ASYMMETRIC_ALGS : toList(options.algorithms, "algorithms");
     for (const alg of algorithms) {
@@ -247,6 +249,8 @@ class JwtVerifier implements Verifier {
     if (clock !== undefined && typeof clock?.now !== "function")
       throw new TypeError("clock must have a now() method");
     this.#now = clock ? () => clock.now() : Date.now;
+    this.#issuers = new IssuerMatcher(issuerConfig, this.#now, this.#allowInsecureHttp);
+    symbolMembers(this, { [acceptedIssuers]: this.#issuers.accepted });
     if (options.dpop !== undefined) checkDpopOptions(options.dpop, where);
     this.dpop =
       options.dpop === undefined ? undefined : createDpopProofVerifier(options.dpop, { now: this.#now });
@@ -257,7 +261,7 @@ class JwtVerifier implements Verifier {
     const run = this.#instrumentations.run.bind(this.#instrumentations);
     this.#platform = runtime;
     this.#keys = new IssuerKeys({
-      rules: this.#rules,
+      rules: this.#issuers.configured,
       settings: this.#jwksSettings,
       fetch: dispatch,
       run,
@@ -276,7 +280,7 @@ class JwtVerifier implements Verifier {
         this.#introspectionEndpoint = Promise.resolve(
           checkUrl(endpoint, "introspection.endpoint", this.#allowInsecureHttp).href,
         );
-      } else if (this.#rules.size !== 1) {
+      } else if (this.#issuers.single === undefined) {
         throw new TypeError("introspection.endpoint is required with several issuers");
       }
       this.#introspector = new Introspector(
@@ -369,7 +373,7 @@ class JwtVerifier implements Verifier {
         this.#platform.decodeToString(token.slice(firstDot + 1, secondDot)),
         "payload",
       );
-      return typeof iss === "string" && this.#rules.has(iss) ? iss : undefined;
+      return this.#issuers.listed(iss) ? (iss as string) : undefined;
     } catch {
       return undefined;
     }
@@ -408,7 +412,7 @@ class JwtVerifier implements Verifier {
     const found = this.#verified?.get(cacheKey);
     const hit = found !== undefined && found.token === token ? found : undefined;
     if (hit) {
-      if (now < hit.expiresAt && hit.version === hit.jwks.version) {
+      if (now < hit.expiresAt && hit.version === hit.jwks.version && this.#issuers.holds(hit.rule)) {
         if (!hit.jwks.fresh) {
           // On Workers without waitUntil the refresh runs in this call; then verify again.
           const refreshed = hit.jwks.revalidate(options?.waitUntil);
@@ -432,9 +436,28 @@ class JwtVerifier implements Verifier {
       "payload",
     );
     // iss first: it selects the rules, and keys are never fetched for an issuer that is not configured.
-    const issuer = claims.iss;
-    const rule = typeof issuer === "string" ? this.#rules.get(issuer) : undefined;
+    const rule = this.#issuers.match(claims.iss);
+    if (rule instanceof Promise) {
+      return rule.then((resolved) =>
+        this.#verifyUnder(resolved, token, secondDot, header, claims, now, call, options),
+      );
+    }
+    return this.#verifyUnder(rule, token, secondDot, header, claims, now, call, options);
+  }
+
+  /** The checks after the issuer's rule is known: `typ`, tenant, then the signature. */
+  #verifyUnder(
+    rule: IssuerRule | undefined,
+    token: string,
+    secondDot: number,
+    header: Header,
+    claims: JWTPayload,
+    now: number,
+    call: CallChecks,
+    options: VerifyCallOptions | undefined,
+  ): AuthResult | Promise<AuthResult> {
     if (rule === undefined) throw invalid("ERR_JWT_ISSUER", "token issuer is not accepted");
+    const tenant = checkTenant(rule, claims);
     if (rule.requireTyp !== undefined && !typMatches(header.typ, rule.requireTyp)) {
       throw invalid("ERR_JWT_TYP", `token typ must be ${rule.requireTyp}`);
     }
@@ -447,10 +470,11 @@ class JwtVerifier implements Verifier {
       header,
       claims,
       rule,
+      tenant,
       now,
     };
 
-    const jwks = this.#keys.known(rule.issuer);
+    const jwks = this.#keys.known(rule);
     const keys = jwks?.cachedKeys(header.alg, header.kid);
     if (jwks === undefined || keys === undefined)
       return this.#verifyWithFetchedKey(parsed, call, options?.waitUntil);
@@ -490,10 +514,9 @@ class JwtVerifier implements Verifier {
   async #verifyByIntrospection(token: string, call: CallChecks, now: number): Promise<AuthResult> {
     const introspector = this.#introspector as Introspector;
     const claims = await introspector.introspect(token, await this.#introspectionEndpointUrl());
-    let rule: IssuerRule | undefined;
-    if (claims.iss === undefined) rule = this.#rules.values().next().value;
-    else if (typeof claims.iss === "string") rule = this.#rules.get(claims.iss);
+    const rule = claims.iss === undefined ? this.#issuers.single : await this.#issuers.match(claims.iss);
     if (rule === undefined) throw invalid("ERR_JWT_ISSUER", "token issuer is not accepted");
+    const tenant = checkTenant(rule, claims);
     if (claims.exp !== undefined) checkTimes(claims, now, this.#toleranceMs, this.#maxAgeMs);
     // RFC 9700 §2.3: the API must know that the token is meant for it. An answer without an
     // audience passes only where the configuration says the server never sends one.
@@ -510,6 +533,7 @@ class JwtVerifier implements Verifier {
       { ...claims },
       NO_HEADER,
       rule,
+      tenant,
       typeof claims.exp === "number" ? claims.exp * 1000 : Number.POSITIVE_INFINITY,
     );
     this.#authorize(result, rule, call);
@@ -518,7 +542,7 @@ class JwtVerifier implements Verifier {
 
   #introspectionEndpointUrl(): Promise<string> {
     if (this.#introspectionEndpoint) return this.#introspectionEndpoint;
-    const issuer = this.#rules.keys().next().value as string;
+    const issuer = (this.#issuers.single as IssuerRule).issuer;
     const pending = discoverIntrospectionEndpoint(issuer, {
       fetch: this.#fetch,
       timeoutMs: this.#jwksSettings.timeoutMs,
@@ -543,9 +567,8 @@ class JwtVerifier implements Verifier {
     call: CallChecks,
     waitUntil: WaitUntil | undefined,
   ): Promise<AuthResult> {
-    const { issuer } = parsed.rule;
     const { alg, kid } = parsed.header;
-    const jwks = this.#keys.known(issuer) ?? (await this.#keys.forIssuer(issuer));
+    const jwks = this.#keys.known(parsed.rule) ?? (await this.#keys.forRule(parsed.rule));
     let version = jwks.version;
     let valid = await this.#checkSignature(await jwks.getKeys(alg, kid, waitUntil), parsed);
     // Without kid, a new key can only be told by trying it: the same refetch rules as an unknown kid.
@@ -566,9 +589,10 @@ class JwtVerifier implements Verifier {
   ): AuthResult {
     if (!valid) throw invalid("ERR_JWT_SIGNATURE", "token signature is not valid");
     const { claims, header, rule } = parsed;
+    if (rule.keyCache === "open") this.#keys.verified(rule, jwks);
     const expiresAt = checkTimes(claims, parsed.now, this.#toleranceMs, this.#maxAgeMs);
     checkAudience(claims[rule.audienceClaim], call.audience ?? rule.audiences);
-    const result = this.#result(claims, header.raw, rule, expiresAt);
+    const result = this.#result(claims, header.raw, rule, parsed.tenant, expiresAt);
     if (this.#verified && version === jwks.version && this.#seenBefore(parsed.signature)) {
       const token = parsed.token;
       this.#verified.set(token.length > CACHE_KEY_CHARS ? token.slice(-CACHE_KEY_CHARS) : token, {
@@ -608,8 +632,10 @@ class JwtVerifier implements Verifier {
     claims: JWTPayload,
     header: ProtectedHeaderParameters,
     rule: IssuerRule,
+    tenant: string | undefined,
     expiresAt: number,
   ): AuthResult {
+    const actor = actorOf(claims);
     return Object.freeze({
       claims: Object.freeze(claims),
       header,
@@ -618,6 +644,8 @@ class JwtVerifier implements Verifier {
       subject: typeof claims.sub === "string" ? claims.sub : undefined,
       issuer: typeof claims.iss === "string" ? claims.iss : rule.issuer,
       expiresAt,
+      ...(tenant !== undefined && { tenant }),
+      ...(actor !== undefined && { actor }),
     });
   }
 
@@ -638,6 +666,7 @@ class JwtVerifier implements Verifier {
     checkScopes(this.#required, result.scopes);
     checkScopes(call.requirement, result.scopes);
     checkClaimPolicies(rule.claims, result.claims);
+    checkDelegation(rule.delegation, result.actor, result.issuer);
   }
 }
 

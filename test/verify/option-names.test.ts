@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DPOP_OPTION_NAMES } from "../../src/dpop/verify.js";
 import { createDpopProofVerifier, createVerifier, verifyAccessToken } from "../../src/index.js";
+import { ALLOWED_ACTOR_NAMES } from "../../src/verify/delegation.js";
 import { INTROSPECTION_OPTION_NAMES } from "../../src/verify/introspection.js";
 import { JWKS_OPTION_NAMES } from "../../src/verify/jwks.js";
 import {
@@ -71,6 +72,22 @@ describe("createVerifier refuses misspelt names, at every level", () => {
       "message",
       "issuers[0].clockToleranceSeconds is not a per-issuer option: set it at the top level of createVerifier(), for every issuer",
     );
+  });
+
+  it("each allowedActors entry, and each answer of an issuers resolver", async () => {
+    for (const [typo, meant] of typosOf(namesOf(ALLOWED_ACTOR_NAMES))) {
+      const error = thrown(() =>
+        createVerifier({ ...base(), allowedActors: [{ sub: "a", [typo]: "x" }] } as never),
+      );
+      expectTypoError(error, typo, meant, "allowedActors[0].");
+    }
+    const token = await ks.sign();
+    for (const [typo, meant] of typosOf(namesOf(ISSUER_OPTION_NAMES))) {
+      const verifier = createVerifier({
+        issuers: () => ({ audience: API, jwksUri: ks.jwksUri, [typo]: "x" }),
+      } as never);
+      expectTypoError(await rejected(verifier.verify(token)), typo, meant, "issuers(iss).");
+    }
   });
 
   it("free-form maps (claims) are not checked; unrelated names get no suggestion", () => {
