@@ -5,6 +5,8 @@
  * access token and two workloads never share one.
  */
 import type { AssertionParameter } from "../errors.js";
+import type { Clock } from "../lib/clock.js";
+import { type RetryPolicy, withRetry } from "../lib/retry.js";
 import { requestScopedIo } from "../lib/runtime.js";
 import { checkExpiry, type ReadAssertion, readAssertion } from "../workload/assertion.js";
 import { type ResolvedSource, sourceFailure } from "../workload/source.js";
@@ -23,9 +25,11 @@ export interface AssertionCredentialConfig {
   minRemainingMs: number;
   /** A JWT with `exp` is required. */
   jwt: boolean;
-  now: () => number;
+  clock: Clock;
   /** Bound of the first read (the one that learns the identity, outside any token request), in ms. */
   timeoutMs: number;
+  /** The client's retry policy: a transient failure of the first read is retried as a request's is. */
+  retry: RetryPolicy | false;
 }
 
 export class AssertionCredential implements CredentialFingerprint {
@@ -52,8 +56,14 @@ export class AssertionCredential implements CredentialFingerprint {
   }
 
   async #learn(): Promise<string> {
-    const read = await this.#read(AbortSignal.timeout(this.config.timeoutMs), false);
-    this.#prefetched = { read, at: this.config.now() };
+    const { clock, retry, timeoutMs } = this.config;
+    const signal = new AbortController().signal;
+    const read = await withRetry(() => this.#read(AbortSignal.timeout(timeoutMs), false), {
+      policy: retry,
+      clock,
+      signal,
+    });
+    this.#prefetched = { read, at: clock.now() };
     this.#identity ??= read.identity;
     return this.#identity;
   }
@@ -62,7 +72,7 @@ export class AssertionCredential implements CredentialFingerprint {
   async take(signal: AbortSignal): Promise<ReadAssertion> {
     const prefetched = this.#prefetched;
     this.#prefetched = undefined;
-    const now = this.config.now();
+    const now = this.config.clock.now();
     const read =
       prefetched && now - prefetched.at <= PREFETCH_MAX_AGE_MS && now >= prefetched.at
         ? prefetched.read
@@ -71,7 +81,7 @@ export class AssertionCredential implements CredentialFingerprint {
     checkExpiry(read, {
       parameter: this.config.parameter,
       source: this.source.description,
-      now: this.config.now(),
+      now: this.config.clock.now(),
       minRemainingMs: this.config.minRemainingMs,
     });
     return read;

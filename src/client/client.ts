@@ -227,8 +227,9 @@ export class ClientCredentialsClient {
         parameter,
         minRemainingMs: ASSERTION_MIN_REMAINING_MS,
         jwt,
-        now: () => this.#clock.now(),
+        clock: this.#clock,
         timeoutMs: this.#options.timeoutMs,
+        retry: this.#options.retry,
       });
     const clientAssertion =
       this.#options.clientAssertion && sourced(this.#options.clientAssertion, "client_assertion", true);
