@@ -25,6 +25,52 @@ const DEV_API_FIELDS: OptionNames<DevApi> = {
   signingAlg: true,
 };
 
+/**
+ * A federated credential: the app authenticates with a token another issuer gave the workload (a
+ * Kubernetes service-account token, a GitHub Actions OIDC token, a SPIFFE JWT-SVID) instead of a
+ * secret, as Entra ID's federated identity credentials and Keycloak's `federated-jwt` do. The token is
+ * trusted when its issuer's key signed it, its `sub` is `subject`, its `aud` holds `audience` and it
+ * has not expired; it may be presented again within its lifetime.
+ */
+export interface DevFederatedCredential {
+  /**
+   * The token's issuer (`iss`), exactly (`https://token.actions.githubusercontent.com`, a cluster's
+   * service-account issuer). For SPIFFE JWT-SVIDs: the trust domain, `spiffe://example.org`.
+   */
+  issuer: string;
+  /** The token's subject (`sub`), exactly: `system:serviceaccount:<namespace>:<name>`, `repo:<owner>/<repo>:ref:refs/heads/main`, a SPIFFE ID. */
+  subject: string;
+  /**
+   * A value the token's `aud` must hold (Entra's recommended value is `api://AzureADTokenExchange`).
+   * Default: the dev server's issuer identifier (draft-ietf-oauth-rfc7523bis).
+   */
+  audience?: string;
+  /**
+   * The issuer's JWK Set URL. Default: `jwks_uri` of the issuer's OpenID discovery document
+   * (`<issuer>/.well-known/openid-configuration`). Required for a SPIFFE trust domain (its bundle
+   * endpoint, which cannot be discovered).
+   */
+  jwksUri?: string;
+  /** A display name, as in the console. */
+  name?: string;
+}
+
+/** The fields of {@link DevFederatedCredential}. */
+const DEV_FEDERATED_FIELDS: OptionNames<DevFederatedCredential> = {
+  issuer: true,
+  subject: true,
+  audience: true,
+  jwksUri: true,
+  name: true,
+};
+
+/**
+ * The grant types an app may use: `client_credentials` (RFC 6749 §4.4), `token-exchange` (RFC 8693,
+ * `urn:ietf:params:oauth:grant-type:token-exchange`) and `jwt-bearer` (RFC 7523 §2.1,
+ * `urn:ietf:params:oauth:grant-type:jwt-bearer`, with an assertion of a federated issuer).
+ */
+export type DevGrantType = "client_credentials" | "token-exchange" | "jwt-bearer";
+
 /** An M2M application, as registered in a provider's console. */
 export interface DevApp {
   /** A display name, as in the console. */
@@ -42,8 +88,8 @@ export interface DevApp {
     keys: Record<string, unknown>[];
   };
   /**
-   * How the app authenticates at the token endpoint. Default: `private_key_jwt` with `jwks`, else
-   * `client_secret_basic`.
+   * How the app authenticates at the token endpoint. Default: `private_key_jwt` with `jwks` or
+   * `federated`, else `client_secret_basic`.
    */
   authMethod?: "client_secret_basic" | "client_secret_post" | "client_secret_jwt" | "private_key_jwt";
   /** A disabled app gets `invalid_client`. Default true. */
@@ -54,6 +100,14 @@ export interface DevApp {
    * may still send a proof and get a bound token).
    */
   dpop?: boolean;
+  /**
+   * Tokens of other issuers the app may authenticate with (`client_assertion_type`
+   * `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` with `client_id`, or `…:jwt-spiffe`), and
+   * whose `jwt-bearer` assertions it may present. Such an app authenticates with `private_key_jwt`.
+   */
+  federated?: DevFederatedCredential[];
+  /** The grant types the app may use. Default `["client_credentials"]`. */
+  grantTypes?: DevGrantType[];
   /** API identifier → the scopes of that API the app is authorized for. */
   grants: Record<string, string[]>;
 }
@@ -67,6 +121,8 @@ const DEV_APP_FIELDS: OptionNames<DevApp> = {
   authMethod: true,
   enabled: true,
   dpop: true,
+  federated: true,
+  grantTypes: true,
   grants: true,
 };
 
@@ -119,6 +175,7 @@ export class MissingPeerDependencyError extends M2MError {
 
 const ALGS = ["RS256", "PS256", "ES256", "EdDSA"];
 const METHODS = ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"];
+const GRANT_TYPES: readonly DevGrantType[] = ["client_credentials", "token-exchange", "jwt-bearer"];
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -180,10 +237,19 @@ export function validateDevConfig(value: unknown, file = "m2m.dev.json"): DevCon
     if (clientIds.has(app.clientId as string))
       fail(`${at}.clientId`, `duplicate client id "${app.clientId}"`);
     clientIds.add(app.clientId as string);
-    const method = (app.authMethod ?? (app.jwks ? "private_key_jwt" : "client_secret_basic")) as string;
+    const federated = app.federated !== undefined;
+    if (federated) validateFederated(app.federated, `${at}.federated`, fail);
+    const method = (app.authMethod ??
+      (app.jwks || federated ? "private_key_jwt" : "client_secret_basic")) as string;
     if (!METHODS.includes(method)) fail(`${at}.authMethod`, `must be one of ${METHODS.join(", ")}`);
+    if (federated && method !== "private_key_jwt") {
+      fail(
+        `${at}.authMethod`,
+        "an app with federated credentials authenticates with client assertions (private_key_jwt); keep secrets in another app",
+      );
+    }
     if (method === "private_key_jwt") {
-      if (!isObject(app.jwks) || !Array.isArray(app.jwks.keys))
+      if (app.jwks !== undefined ? !isObject(app.jwks) || !Array.isArray(app.jwks.keys) : !federated)
         fail(`${at}.jwks`, "private_key_jwt needs { keys: [public JWK] }");
     } else if (
       typeof app.clientSecret !== "string" ||
@@ -197,6 +263,22 @@ export function validateDevConfig(value: unknown, file = "m2m.dev.json"): DevCon
     if (app.enabled !== undefined && typeof app.enabled !== "boolean")
       fail(`${at}.enabled`, "must be true or false");
     if (app.dpop !== undefined && typeof app.dpop !== "boolean") fail(`${at}.dpop`, "must be true or false");
+    if (app.grantTypes !== undefined) {
+      const types = app.grantTypes;
+      if (!Array.isArray(types) || types.length === 0)
+        fail(`${at}.grantTypes`, `must be a non-empty array of ${GRANT_TYPES.join(", ")}`);
+      (types as unknown[]).forEach((type, j) => {
+        if (!GRANT_TYPES.includes(type as DevGrantType))
+          fail(`${at}.grantTypes[${j}]`, `must be one of ${GRANT_TYPES.join(", ")}`);
+        if ((types as unknown[]).indexOf(type) !== j) fail(`${at}.grantTypes[${j}]`, `duplicate "${type}"`);
+      });
+      if ((types as unknown[]).includes("jwt-bearer") && !federated) {
+        fail(
+          `${at}.grantTypes`,
+          "jwt-bearer needs federated credentials: the issuers whose assertions the app may present",
+        );
+      }
+    }
     if (!isObject(app.grants))
       throw new DevConfigError(file, `${at}.grants`, "must be an object: API identifier → scopes");
     for (const [identifier, scopes] of Object.entries(app.grants)) {
@@ -212,6 +294,46 @@ export function validateDevConfig(value: unknown, file = "m2m.dev.json"): DevCon
     }
   });
   return config as unknown as DevConfig;
+}
+
+/** Checks an app's `federated` list; `at` is its JSON path. */
+function validateFederated(value: unknown, at: string, fail: (path: string, problem: string) => never): void {
+  if (!Array.isArray(value) || value.length === 0)
+    fail(at, "must be a non-empty array of { issuer, subject, audience?, jwksUri? }");
+  const seen = new Set<string>();
+  (value as unknown[]).forEach((entry, i) => {
+    const path = `${at}[${i}]`;
+    if (!isObject(entry)) fail(path, "must be an object: { issuer, subject, audience?, jwksUri? }");
+    const credential = entry as Record<string, unknown>;
+    for (const key of Object.keys(credential)) {
+      if (isKnownName(key, [DEV_FEDERATED_FIELDS, COMMENT])) continue;
+      const meant = closestName(key, Object.keys(DEV_FEDERATED_FIELDS));
+      fail(
+        `${path}.${key}`,
+        `unknown field (${meant === undefined ? `expected ${Object.keys(DEV_FEDERATED_FIELDS).join(", ")}` : `did you mean ${meant}?`})`,
+      );
+    }
+    const { issuer, subject, audience, jwksUri } = credential;
+    if (typeof issuer !== "string" || !URL.canParse(issuer))
+      fail(`${path}.issuer`, "must be the issuer's URL (or a SPIFFE trust domain, spiffe://example.org)");
+    const spiffe = (issuer as string).startsWith("spiffe://");
+    if (spiffe && !/^spiffe:\/\/[a-z0-9._-]+$/.test(issuer as string))
+      fail(`${path}.issuer`, "a SPIFFE trust domain is spiffe://<trust domain>, without a path");
+    if (typeof subject !== "string" || subject === "") fail(`${path}.subject`, "must be a non-empty string");
+    if (spiffe && !(subject as string).startsWith(`${issuer}/`))
+      fail(`${path}.subject`, `must be a SPIFFE ID of the trust domain (${issuer}/…)`);
+    if (audience !== undefined && (typeof audience !== "string" || audience === ""))
+      fail(`${path}.audience`, "must be a non-empty string");
+    if (jwksUri !== undefined && (typeof jwksUri !== "string" || !/^https?:\/\/[^/]/.test(jwksUri)))
+      fail(`${path}.jwksUri`, "must be an http(s) URL");
+    if (spiffe && jwksUri === undefined)
+      fail(`${path}.jwksUri`, "is required for a SPIFFE trust domain: its bundle endpoint (a JWK Set URL)");
+    if (credential.name !== undefined && typeof credential.name !== "string")
+      fail(`${path}.name`, "must be a string");
+    const key = `${issuer} ${subject}`;
+    if (seen.has(key)) fail(path, `duplicate credential for issuer "${issuer}" and subject "${subject}"`);
+    seen.add(key);
+  });
 }
 
 /** Parses and validates a configuration file's text. */

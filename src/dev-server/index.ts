@@ -11,16 +11,30 @@ import {
   type DevApp,
   type DevConfig,
   DevConfigError,
+  type DevFederatedCredential,
+  type DevGrantType,
   MissingPeerDependencyError,
   parseDevConfig,
   validateDevConfig,
 } from "./config.js";
+import { authenticateFederated } from "./federated-auth.js";
+import { createFederation, type Federation } from "./federation.js";
+import {
+  customizeJwt,
+  extraTokenClaims,
+  GRANT_TYPE_VALUES,
+  registerWorkloadGrants,
+  unauthorizedClientAnswer,
+} from "./grants.js";
+import { createResources } from "./resources.js";
 
 export {
   type DevApi,
   type DevApp,
   type DevConfig,
   DevConfigError,
+  type DevFederatedCredential,
+  type DevGrantType,
   MissingPeerDependencyError,
   parseDevConfig,
   validateDevConfig,
@@ -181,9 +195,22 @@ function clientMetadata(app: DevApp): Record<string, unknown> {
     ...(app.jwks ? { jwks: app.jwks } : {}),
     token_endpoint_auth_method: method,
     ...(app.dpop ? { dpop_bound_access_tokens: true } : {}),
-    grant_types: ["client_credentials"],
+    grant_types: (app.grantTypes ?? ["client_credentials"]).map((type) => GRANT_TYPE_VALUES[type]),
     response_types: [],
     redirect_uris: [],
+  };
+}
+
+/**
+ * An app with federated credentials authenticates at oidc-provider with assertions the dev server
+ * signs for it: their key joins the app's own keys.
+ */
+function withFederation(metadata: Record<string, unknown>, app: DevApp, federation: Federation) {
+  if (!app.federated) return metadata;
+  return {
+    ...metadata,
+    token_endpoint_auth_method: "private_key_jwt",
+    jwks: { keys: [...(app.jwks?.keys ?? []), federation.publicJwk] },
   };
 }
 
@@ -295,9 +322,13 @@ export async function startDevServer(options: StartDevServerOptions = {}): Promi
 
   const apis = new Map(config.apis.map((api) => [api.identifier, api]));
   const apps = new Map(config.apps.map((app) => [app.clientId, app]));
+  const federation = await createFederation(issuer);
+  const resources = createResources(apis, apps, providerErrors);
   const provider = new ProviderClass(issuer, {
     adapter: memoryAdapter() as never,
-    clients: config.apps.filter((app) => app.enabled !== false).map(clientMetadata) as never,
+    clients: config.apps
+      .filter((app) => app.enabled !== false)
+      .map((app) => withFederation(clientMetadata(app), app, federation)) as never,
     jwks: { keys: keys as never },
     clientAuthMethods: ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
     // The proof algorithms m2m-kit's client makes (oidc-provider's default is ES256 and Ed25519 only).
@@ -313,43 +344,14 @@ export async function startDevServer(options: StartDevServerOptions = {}): Promi
         enabled: true,
         // An app authorized for exactly one API gets that API when the request names none; with
         // several, the request must choose (otherwise it would get a token no API accepts).
-        defaultResource: async (_ctx, client) => {
-          const granted = Object.keys(apps.get(client?.clientId ?? "")?.grants ?? {});
-          if (granted.length > 1) {
-            throw new providerErrors.InvalidTarget(
-              `the app is authorized for several APIs; name one with resource (or audience): ${granted.join(", ")}`,
-            );
-          }
-          return granted[0];
-        },
+        defaultResource: resources.defaultResource,
         useGrantedResource: async () => true,
-        getResourceServerInfo: async (ctx, identifier, client) => {
-          const api = apis.get(identifier);
-          if (!api) throw new providerErrors.InvalidTarget(`unknown API ${identifier}`);
-          const granted = apps.get(client?.clientId ?? "")?.grants[identifier];
-          if (!granted) {
-            throw new providerErrors.InvalidTarget(`the app is not authorized for the API ${identifier}`);
-          }
-          const requested = String(ctx.oidc.params?.scope ?? "")
-            .split(" ")
-            .filter(Boolean);
-          const refused = requested.filter((scope) => !granted.includes(scope));
-          if (refused.length > 0) {
-            throw new providerErrors.InvalidScope(
-              `the app is not authorized for ${refused.join(" ")}`,
-              refused.join(" "),
-            );
-          }
-          return {
-            scope: granted.join(" "),
-            audience: api.identifier,
-            accessTokenTTL: api.tokenLifetimeSeconds ?? 3600,
-            accessTokenFormat: "jwt",
-            jwt: { sign: { alg: api.signingAlg ?? "RS256" } },
-          };
-        },
+        getResourceServerInfo: resources.getResourceServerInfo,
       },
     },
+    // Tokens of token exchange and jwt-bearer grants are about their subject, with its actor.
+    extraTokenClaims,
+    formats: { customizers: { jwt: customizeJwt } },
     ttl: { ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 3600 },
   });
 
@@ -360,11 +362,16 @@ export async function startDevServer(options: StartDevServerOptions = {}): Promi
     if (ctx.path === "/.well-known/openid-configuration" && ctx.body && typeof ctx.body === "object") {
       const metadata = ctx.body as Record<string, unknown>;
       for (const field of UNSERVED_METADATA) delete metadata[field];
-      metadata.grant_types_supported = ["client_credentials"];
+      metadata.grant_types_supported = [
+        ...new Set(config.apps.flatMap((app): DevGrantType[] => app.grantTypes ?? ["client_credentials"])),
+      ].map((type) => GRANT_TYPE_VALUES[type]);
       metadata.response_types_supported = [];
       metadata.scopes_supported = [...new Set(config.apis.flatMap((api) => api.scopes))];
     }
   });
+
+  registerWorkloadGrants({ provider, errors: providerErrors, issuer, apps, federation, resources, keys });
+  provider.use(unauthorizedClientAnswer(apps));
 
   let tokenRequests = 0;
   const handler = provider.callback();
@@ -377,9 +384,33 @@ export async function startDevServer(options: StartDevServerOptions = {}): Promi
     const params = new URLSearchParams(await readBody(req));
     // oidc-provider reads `audience` only at the authorization endpoint; Auth0- and Kinde-style
     // clients send it to the token endpoint, so it is mapped to the RFC 8707 `resource` here.
-    const audience = params.get("audience");
-    if (audience !== null && !params.has("resource")) params.set("resource", audience);
+    // Every value is kept, so that a request naming several APIs is refused rather than narrowed.
+    const audiences = params.getAll("audience");
+    if (!params.has("resource")) for (const audience of audiences) params.append("resource", audience);
     params.delete("audience");
+    let refusal: Awaited<ReturnType<typeof authenticateFederated>>;
+    try {
+      refusal = await authenticateFederated(
+        params,
+        req.headers.authorization !== undefined,
+        apps,
+        federation,
+      );
+    } catch (error) {
+      refusal = {
+        status: 500,
+        error: "server_error",
+        description: `the federated credential could not be checked (${(error as Error).message})`,
+      };
+    }
+    if (refusal) {
+      res.writeHead(refusal.status, {
+        "content-type": "application/json; charset=utf-8",
+        "cache-control": "no-store",
+      });
+      res.end(JSON.stringify({ error: refusal.error, error_description: refusal.description }));
+      return;
+    }
     // Without scope, an app gets every scope it is granted for the API, as in the providers' consoles.
     const app = apps.get(clientIdOf(req, params) ?? "");
     const grants = app ? Object.keys(app.grants) : [];

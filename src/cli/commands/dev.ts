@@ -80,9 +80,15 @@ async function run(values: Values, _positionals: string[], io: Io, hooks: Hooks)
   for (const api of dev.config.apis) io.out(`API         ${api.identifier}  scopes: ${api.scopes.join(" ")}`);
   dev.config.apps.forEach((app, index) => {
     const enabled = app.enabled !== false;
-    const method = app.authMethod ?? (app.jwks ? "private_key_jwt" : "client_secret_basic");
+    const method = app.authMethod ?? (app.jwks || app.federated ? "private_key_jwt" : "client_secret_basic");
     io.out("");
     io.out(`app ${app.name ?? app.clientId} (${app.clientId})${enabled ? "" : paint(io, 33, " — disabled")}`);
+    for (const credential of app.federated ?? []) {
+      io.out(
+        `  federated: ${credential.subject} from ${credential.issuer} (aud ${credential.audience ?? dev.issuer})`,
+      );
+    }
+    if (app.grantTypes) io.out(`  grant types: ${app.grantTypes.join(" ")}`);
     for (const [api, scopes] of Object.entries(app.grants)) {
       io.out(`  ${api}: ${scopes.join(" ") || "(no scopes)"}`);
       if (enabled && app.dpop) {
