@@ -53,13 +53,21 @@ describe("assertions the client signs (RFC 7523bis)", () => {
 
   it("client_secret_jwt: the same", async () => {
     expect(
-      await receivedFor({ clientId: "hs-client", clientSecret: LONG_SECRET, authMethod: "client_secret_jwt" }),
+      await receivedFor({
+        clientId: "hs-client",
+        clientSecret: LONG_SECRET,
+        authMethod: "client_secret_jwt",
+      }),
     ).toEqual({ aud: as.issuer, typ: "client-authentication+jwt" });
   });
 
   it("with only tokenEndpoint configured, aud is the token endpoint", async () => {
     expect(
-      await receivedFor({ issuer: undefined, tokenEndpoint: as.tokenEndpoint, privateKey: keys.rsa.privateJwk }),
+      await receivedFor({
+        issuer: undefined,
+        tokenEndpoint: as.tokenEndpoint,
+        privateKey: keys.rsa.privateJwk,
+      }),
     ).toEqual({ aud: as.tokenEndpoint, typ: "client-authentication+jwt" });
   });
 

@@ -9,7 +9,11 @@ describe("constructor validation names the option", () => {
     ["missing clientId", { clientId: undefined }, /clientId/],
     ["empty clientId", { clientId: "" }, /clientId/],
     ["no credential", { clientSecret: undefined }, /clientSecret, privateKey or clientAssertion is required/],
-    ["two credentials", { clientAssertion: "a.b.c" }, /set one credential: clientSecret, privateKey or clientAssertion/],
+    [
+      "two credentials",
+      { clientAssertion: "a.b.c" },
+      /set one credential: clientSecret, privateKey or clientAssertion/,
+    ],
     [
       "a number as clientAssertion",
       { clientSecret: undefined, clientAssertion: 42 as never },
@@ -36,7 +40,11 @@ describe("constructor validation names the option", () => {
       /assertionAudience applies to assertions the client signs; a clientAssertion's aud and typ are set by its issuer/,
     ],
     ["a string as assertionTyp", { assertionTyp: "JWT" as never }, /assertionTyp must be a boolean/],
-    ["an unknown grant type", { grant: { type: "password" } as never }, /grant\.type must be "token-exchange" or "jwt-bearer"/],
+    [
+      "an unknown grant type",
+      { grant: { type: "password" } as never },
+      /grant\.type must be "token-exchange" or "jwt-bearer"/,
+    ],
     [
       "a token-exchange grant without its token type",
       { grant: { type: "token-exchange", subjectToken: "a.b.c" } as never },
@@ -52,8 +60,16 @@ describe("constructor validation names the option", () => {
       { grant: { type: "jwt-bearer" } as never },
       /grant\.assertion must be an assertion/,
     ],
-    ["authMethod none without a grant", { authMethod: "none" }, /authMethod none \(client_id only\) is for a grant/],
-    ["subject_token as an extra parameter", { extraParams: { subject_token: "x" } }, /extraParams\.subject_token/],
+    [
+      "authMethod none without a grant",
+      { authMethod: "none" },
+      /authMethod none \(client_id only\) is for a grant/,
+    ],
+    [
+      "subject_token as an extra parameter",
+      { extraParams: { subject_token: "x" } },
+      /extraParams\.subject_token/,
+    ],
     ["no issuer or endpoint", { issuer: undefined }, /issuer or tokenEndpoint/],
     ["malformed issuer", { issuer: "not a url" }, /issuer is not a valid URL/],
     ["http issuer off loopback", { issuer: "http://auth.example.com/" }, /issuer uses http:/],
