@@ -64,8 +64,9 @@ export class OAuthError extends M2MError {
   readonly retryAfterMs: number | undefined;
   /**
    * What to check, when the error has a usual cause on the client's side (`invalid_grant`,
-   * `unsupported_grant_type`, `invalid_target`, `invalid_client` with a client assertion); also at the
-   * end of the message. `undefined` otherwise.
+   * `unsupported_grant_type`, `unauthorized_client`, `invalid_target`, `invalid_client` with a client
+   * assertion, a token exchange's `invalid_request`); also at the end of the message. `undefined`
+   * otherwise.
    */
   readonly hint: string | undefined;
 

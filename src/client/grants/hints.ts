@@ -16,6 +16,11 @@ export interface HintContext {
 export function oauthHint(error: string, context: HintContext): string | undefined {
   const { grantType, audience } = context;
   switch (error) {
+    // RFC 8693 §2.2.2 answers an unusable subject or actor token with invalid_request.
+    case "invalid_request":
+      return grantType === TOKEN_EXCHANGE_GRANT_TYPE
+        ? "check the subject_token and actor_token: not expired, of the token types sent, and issued by an issuer the server trusts for token exchange by this client"
+        : undefined;
     case "invalid_grant":
       if (grantType === TOKEN_EXCHANGE_GRANT_TYPE) {
         return "check the subject_token and actor_token: not expired, of the token types sent, and issued by an issuer the server trusts for token exchange by this client";
@@ -24,6 +29,8 @@ export function oauthHint(error: string, context: HintContext): string | undefin
         return "check the assertion: not expired, and its iss, sub and aud as the server's trust for this client names them";
       }
       return undefined;
+    case "unauthorized_client":
+      return `check that this client is allowed the grant_type ${grantType} (its grant types, in the server's console)`;
     case "unsupported_grant_type":
       return grantType === CLIENT_CREDENTIALS_GRANT_TYPE
         ? "check that the client credentials grant is enabled for this application (an M2M application)"
