@@ -4,8 +4,27 @@ import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from "
 import { type DpopKey, generateDpopKey } from "../dpop/key.js";
 import { createDpopProof } from "../dpop/proof.js";
 import { checkOptionNames, type NameList, type OptionNames } from "../lib/option-names.js";
+import {
+  GITHUB_ACTIONS_TOKEN_OPTION_NAMES,
+  type GitHubActionsTokenOptions,
+  gitHubActionsClaims,
+  KUBERNETES_TOKEN_OPTION_NAMES,
+  type KubernetesTokenOptions,
+  kubernetesClaims,
+} from "./platform-tokens.js";
 
-export { createDpopProof, type DpopKey, generateDpopKey };
+export {
+  createGitHubActionsTokenServer,
+  type GitHubActionsTokenServer,
+  type GitHubActionsTokenServerOptions,
+} from "./github-actions.js";
+export {
+  createDpopProof,
+  type DpopKey,
+  type GitHubActionsTokenOptions,
+  generateDpopKey,
+  type KubernetesTokenOptions,
+};
 
 /** Options of {@link createTestIssuer}. */
 export interface TestIssuerOptions {
@@ -65,6 +84,25 @@ export interface TestSigner {
   jwksUri: string;
   /** Signs an access token; defaults: iss, aud, iat, exp, `typ: at+jwt`, a `jti`. */
   mint(claims?: JWTPayload, options?: MintOptions): Promise<string>;
+  /**
+   * Signs a token shaped as a Kubernetes projected service-account token: `sub`
+   * `system:serviceaccount:<namespace>:<serviceAccount>`, the `kubernetes.io` claim (namespace, pod,
+   * node, service account), `nbf`, no `typ`; `iss` is this issuer (a cluster's service-account issuer).
+   *
+   * @example
+   * ```ts
+   * const token = await issuer.mintKubernetesToken({ namespace: "orders", serviceAccount: "worker", audience: "api://AzureADTokenExchange" });
+   * ```
+   */
+  mintKubernetesToken(options: KubernetesTokenOptions): Promise<string>;
+  /**
+   * Signs a token shaped as a GitHub Actions OIDC token: `sub` `repo:<owner>/<repo>:ref:<ref>` (or
+   * `:environment:<name>`, `:pull_request`), `repository`, `ref`, `job_workflow_ref`, `run_id` and
+   * GitHub's other claims, `typ: JWT`; `iss` is this issuer (standing in for
+   * `https://token.actions.githubusercontent.com`). {@link createGitHubActionsTokenServer} serves them
+   * as the runner's token endpoint does.
+   */
+  mintGitHubActionsToken(options?: GitHubActionsTokenOptions): Promise<string>;
   /** Adds a new signing key and signs with it from now on; the old key stays in the JWKS unless `dropOld`. */
   rotateKeys(options?: RotateKeysOptions): Promise<void>;
   /** Number of JWKS requests served. */
@@ -206,6 +244,25 @@ async function newSigner(
     };
   };
   const stranger = await newKey();
+  const sign = (payload: JWTPayload, header: Record<string, unknown>, forged = false) => {
+    const current = signer.keys.at(-1) as Key;
+    const key = forged ? { ...stranger, kid: current.kid } : current;
+    return new SignJWT(payload)
+      .setProtectedHeader({ alg, kid: key.kid, ...header } as never)
+      .sign(key.privateKey);
+  };
+  /** A platform token's registered claims: this issuer, issued now, valid from now. */
+  const platformPayload = (claims: JWTPayload, expiresInSeconds: number): JWTPayload => {
+    const now = Math.floor(Date.now() / 1000);
+    return {
+      iss: issuer,
+      iat: now,
+      nbf: now,
+      exp: now + expiresInSeconds,
+      jti: crypto.randomUUID(),
+      ...claims,
+    };
+  };
   const signer: Signer = {
     issuer,
     jwksUri: `${issuer}/jwks`,
@@ -219,8 +276,6 @@ async function newSigner(
       },
       async mint(claims = {}, mintOptions = {}) {
         checkHelperOptions(mintOptions, [MINT_OPTION_NAMES], "mint()");
-        const current = signer.keys.at(-1) as Key;
-        const key = mintOptions.forged ? { ...stranger, kid: current.kid } : current;
         const now = Math.floor(Date.now() / 1000);
         const payload: JWTPayload = {
           iss: issuer,
@@ -231,9 +286,23 @@ async function newSigner(
           ...(mintOptions.dpopKey ? { cnf: { jkt: mintOptions.dpopKey.thumbprint } } : {}),
           ...claims,
         };
-        return new SignJWT(payload)
-          .setProtectedHeader({ alg, kid: key.kid, typ: "at+jwt", ...mintOptions.header } as never)
-          .sign(key.privateKey);
+        return sign(payload, { typ: "at+jwt", ...mintOptions.header }, mintOptions.forged);
+      },
+      async mintKubernetesToken(tokenOptions) {
+        checkHelperOptions(tokenOptions, [KUBERNETES_TOKEN_OPTION_NAMES], "mintKubernetesToken()");
+        return sign(
+          platformPayload(kubernetesClaims(tokenOptions), tokenOptions.expiresInSeconds ?? 3600),
+          {},
+          tokenOptions.forged,
+        );
+      },
+      async mintGitHubActionsToken(tokenOptions = {}) {
+        checkHelperOptions(tokenOptions, [GITHUB_ACTIONS_TOKEN_OPTION_NAMES], "mintGitHubActionsToken()");
+        return sign(
+          platformPayload(gitHubActionsClaims(tokenOptions), tokenOptions.expiresInSeconds ?? 300),
+          { typ: "JWT" },
+          tokenOptions.forged,
+        );
       },
       async rotateKeys(rotateOptions = {}) {
         checkHelperOptions(rotateOptions, [ROTATE_KEYS_OPTION_NAMES], "rotateKeys()");

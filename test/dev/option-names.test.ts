@@ -25,8 +25,12 @@ import { LOG_EVENTS_OPTION_NAMES } from "../../src/lib/log-events.js";
 import type { OptionNames } from "../../src/lib/option-names.js";
 import { type InstrumentOptions, instrument } from "../../src/otel/index.js";
 import {
+  createGitHubActionsTokenServer,
   createTestClient,
   createTestIssuer,
+  type GitHubActionsTokenOptions,
+  type GitHubActionsTokenServerOptions,
+  type KubernetesTokenOptions,
   type MintOptions,
   type RotateKeysOptions,
   type TestClientOptions,
@@ -47,6 +51,30 @@ const MINT: OptionNames<MintOptions> = { expiresInSeconds: true, header: true, f
 const TEST_CLIENT: OptionNames<TestClientOptions, MintOptions> = { dpop: true };
 const ROTATE_KEYS: OptionNames<RotateKeysOptions> = { dropOld: true };
 const TEST_DPOP_PROOF: OptionNames<TestDpopProofOptions> = { nonce: true };
+const KUBERNETES_TOKEN: OptionNames<KubernetesTokenOptions> = {
+  audience: true,
+  namespace: true,
+  serviceAccount: true,
+  pod: true,
+  node: true,
+  expiresInSeconds: true,
+  claims: true,
+  forged: true,
+};
+const GITHUB_ACTIONS_SERVER: OptionNames<GitHubActionsTokenServerOptions> = {
+  repository: true,
+  ref: true,
+  environment: true,
+  eventName: true,
+  workflowPath: true,
+  actor: true,
+  expiresInSeconds: true,
+  claims: true,
+  forged: true,
+};
+const GITHUB_ACTIONS_TOKEN: OptionNames<GitHubActionsTokenOptions, GitHubActionsTokenServerOptions> = {
+  audience: true,
+};
 const START_DEV_SERVER: OptionNames<StartDevServerOptions> = {
   config: true,
   configPath: true,
@@ -73,6 +101,30 @@ describe("m2m-kit/testing", () => {
     for (const [typo, meant] of typosOf(namesOf(ROTATE_KEYS))) {
       expectTypoError(await rejected(issuer.rotateKeys({ [typo]: true } as never)), typo, meant);
     }
+  });
+
+  it("mintKubernetesToken, mintGitHubActionsToken, createGitHubActionsTokenServer: a misspelt option rejects", async () => {
+    for (const [typo, meant] of typosOf(namesOf(KUBERNETES_TOKEN))) {
+      expectTypoError(
+        await rejected(issuer.mintKubernetesToken({ audience: "https://dev.local", [typo]: "x" } as never)),
+        typo,
+        meant,
+      );
+    }
+    for (const [typo, meant] of typosOf(namesOf(GITHUB_ACTIONS_TOKEN, GITHUB_ACTIONS_SERVER))) {
+      expectTypoError(await rejected(issuer.mintGitHubActionsToken({ [typo]: "x" } as never)), typo, meant);
+    }
+    for (const [typo, meant] of typosOf(namesOf(GITHUB_ACTIONS_SERVER))) {
+      expectTypoError(
+        await rejected(createGitHubActionsTokenServer(issuer, { [typo]: "x" } as never)),
+        typo,
+        meant,
+      );
+    }
+    // The audience comes with each request to the endpoint, not from its options.
+    expect(await rejected(createGitHubActionsTokenServer(issuer, { audience: "x" } as never))).toBeInstanceOf(
+      TypeError,
+    );
   });
 
   it("mint({}, { expiresInSecond: -60 }) is refused, not a token that is still valid", async () => {

@@ -95,7 +95,11 @@ async function run(values: Values, _positionals: string[], io: Io, hooks: Hooks)
         io.out(
           `  DPoP required: m2m token --issuer ${dev.issuer} --client-id ${shellQuote(app.clientId)} … --dpop-key FILE`,
         );
-      } else if (enabled && (method === "client_secret_basic" || method === "client_secret_post")) {
+      } else if (
+        enabled &&
+        (method === "client_secret_basic" || method === "client_secret_post") &&
+        (app.grantTypes ?? ["client_credentials"]).includes("client_credentials")
+      ) {
         io.out(`  ${curlLine(configFile, index, app.clientId, method, api, dev.tokenEndpoint)}`);
       }
     }
