@@ -18,10 +18,14 @@ import {
 } from "../../src/index.js";
 import { fileAssertion, workloadIdentity } from "../../src/node/index.js";
 import { createRedisTokenStore, type RedisTokenStore } from "../../src/redis/index.js";
-import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import {
+  createGitHubActionsTokenServer,
+  createTestIssuer,
+  type GitHubActionsTokenServer,
+  type TestIssuer,
+} from "../../src/testing/index.js";
 import { type TokenFile, tokenFile } from "../support/assertions.js";
 import { ManualClock } from "../support/clock.js";
-import { type GithubOidcServer, startGithubOidc } from "../support/github-oidc.js";
 import { type RedisServer, startRedis } from "../support/redis.js";
 
 const ORDERS = "https://orders.example.com";
@@ -31,7 +35,7 @@ const REPO = "repo:acme/orders:ref:refs/heads/main";
 const ENTRA_AUDIENCE = "api://AzureADTokenExchange";
 let platform: TestIssuer;
 let dev: DevServer;
-let github: GithubOidcServer;
+let github: GitHubActionsTokenServer;
 let redisServer: RedisServer;
 let redis: ReturnType<typeof createClient>;
 const files: TokenFile[] = [];
@@ -44,11 +48,10 @@ const recording: FetchLike = (input, init) => {
 };
 
 /** A Kubernetes projected service-account token for the dev server (its issuer is the default audience). */
-const serviceAccountToken = (sub: string, expiresInSeconds = 600) =>
-  platform.mint(
-    { sub, aud: [dev.issuer], "kubernetes.io": { namespace: sub.split(":")[2] } },
-    { header: { typ: "JWT" }, expiresInSeconds },
-  );
+const serviceAccountToken = (sub: string, expiresInSeconds = 600) => {
+  const [, , namespace, serviceAccount] = sub.split(":");
+  return platform.mintKubernetesToken({ audience: dev.issuer, namespace, serviceAccount, expiresInSeconds });
+};
 
 beforeAll(async () => {
   platform = await createTestIssuer({ algorithm: "ES256" });
@@ -76,9 +79,7 @@ beforeAll(async () => {
     },
   });
   [github, redisServer] = await Promise.all([
-    startGithubOidc((audience) =>
-      platform.mint({ sub: REPO, aud: audience ?? "" }, { header: { typ: "JWT" } }),
-    ),
+    createGitHubActionsTokenServer(platform, { repository: "acme/orders" }),
     startRedis(),
   ]);
   redis = createClient({ url: redisServer.url });
@@ -118,7 +119,14 @@ describe("client assertions from the platform", () => {
     const token = await client.getToken({ audience: ORDERS });
     expect(decodeJwt(token.accessToken)).toMatchObject({ client_id: "workers", aud: ORDERS });
     // The kubelet rewrites the file with a forged token: the next refresh carries it, and the server refuses it.
-    file.write(await platform.mint({ sub: ORDERS_SA, aud: dev.issuer }, { forged: true }));
+    file.write(
+      await platform.mintKubernetesToken({
+        audience: dev.issuer,
+        namespace: "orders",
+        serviceAccount: "worker",
+        forged: true,
+      }),
+    );
     const refused = await client.getToken({ audience: ORDERS, forceRefresh: true }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(OAuthError);
     expect(refused).toMatchObject({ error: "invalid_client" });
@@ -194,7 +202,7 @@ describe("client assertions from the platform", () => {
   });
 
   it("githubActionsAssertion: the job's token from a GitHub-like endpoint, for the audience the app trusts", async () => {
-    github.requests.length = 0;
+    const asked = github.audiences.length;
     const client = new ClientCredentialsClient({
       issuer: dev.issuer,
       clientId: "ci-deployer",
@@ -206,7 +214,7 @@ describe("client assertions from the platform", () => {
     });
     const token = await client.getToken({ audience: ORDERS });
     expect(decodeJwt(token.accessToken)).toMatchObject({ client_id: "ci-deployer", scope: "write:orders" });
-    expect(github.requests.map((r) => r.audience)).toEqual([ENTRA_AUDIENCE]);
+    expect(github.audiences.slice(asked)).toEqual([ENTRA_AUDIENCE]);
     await client.close();
   });
 
@@ -221,13 +229,7 @@ describe("client assertions from the platform", () => {
           AZURE_TENANT_ID: "contoso",
         },
       }),
-      workloadIdentity({
-        env: {
-          ACTIONS_ID_TOKEN_REQUEST_URL: github.requestUrl,
-          ACTIONS_ID_TOKEN_REQUEST_TOKEN: github.requestToken,
-        },
-        audience: ENTRA_AUDIENCE,
-      }),
+      workloadIdentity({ env: github.env, audience: ENTRA_AUDIENCE }),
       workloadIdentity({ env: {}, tokenFile: file.path }),
     ];
     expect(identities.map((identity) => identity.source)).toEqual(["azure", "github-actions", "token-file"]);
