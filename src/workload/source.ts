@@ -41,8 +41,9 @@ export interface AssertionContext {
 export interface AssertionSource {
   /**
    * The current assertion: a compact JWT. Throwing (or rejecting) fails the token request with a
-   * `ClientAssertionError` that names {@link AssertionSource.description}; an error with
-   * `transient: true` is retried like a network error.
+   * `ClientAssertionError` that names {@link AssertionSource.description}, with what was thrown as its
+   * `cause` (so it should not quote what it read); an error with `transient: true` is retried like a
+   * network error.
    */
   getAssertion(context: AssertionContext): Promise<string>;
   /**

@@ -10,12 +10,14 @@ import express from "express";
 import Fastify from "fastify";
 import { Hono } from "hono";
 import { decodeJwt } from "jose";
+import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServer, startDevServer } from "../../src/dev-server/index.js";
 import { requireAuth } from "../../src/express/index.js";
 import { m2mAuth } from "../../src/fastify/index.js";
 import { honoAuth } from "../../src/hono/index.js";
 import {
+  type AccessToken,
   ClientAssertionError,
   ClientCredentialsClient,
   type ClientEvent,
@@ -24,12 +26,14 @@ import {
   OAuthError,
   type VerifierOptions,
 } from "../../src/index.js";
+import { createRedisTokenStore } from "../../src/redis/index.js";
 import { withAuth } from "../../src/web/index.js";
 import { mintAssertion } from "../support/assertions.js";
 import { ManualClock } from "../support/clock.js";
 import { type FaultServer, startFaultServer } from "../support/fault-server.js";
 import { serveFetch } from "../support/fetch-server.js";
 import { listen } from "../support/http.js";
+import { startRedis } from "../support/redis.js";
 
 const ORDERS = "https://orders.example.com";
 const GATEWAY = "https://gateway.example.com";
@@ -215,6 +219,46 @@ describe("exchangeToken against the dev server", () => {
     ).rejects.toThrow(/subjectTokenType must be a token type URI/);
     expect(sent).toHaveLength(0);
     await gateway.close();
+  });
+});
+
+describe("exchangeToken with the client's DPoP and fleet store", () => {
+  it("DPoP: the exchanged token is bound to the client's key", async () => {
+    const subjectToken = await tokenOf("web-frontend");
+    const gateway = client("gateway", { dpop: true });
+    const token = await gateway.exchangeToken({ subjectToken, audience: ORDERS });
+    expect(token.tokenType).toBe("DPoP");
+    expect(decodeJwt(token.accessToken).cnf).toEqual({ jkt: await gateway.dpopThumbprint() });
+    await gateway.close();
+  });
+
+  it("two processes on one Redis store exchange one subject once", async () => {
+    const redisServer = await startRedis();
+    const redis = createClient({ url: redisServer.url });
+    redis.on("error", () => {});
+    await redis.connect();
+    const stores = [1, 2].map(() =>
+      createRedisTokenStore({
+        redis,
+        keyPrefix: "exchange:",
+        encryptionKey: "exchange-test-key-0123456789abcdef",
+      }),
+    );
+    try {
+      const subjectToken = await tokenOf("web-frontend");
+      const [a, b] = stores.map((store) => client("gateway", { store }));
+      sent.length = 0;
+      const [first, second] = await Promise.all(
+        [a, b].map((c) => c?.exchangeToken({ subjectToken, audience: ORDERS }) as Promise<AccessToken>),
+      );
+      expect(second?.accessToken).toBe(first?.accessToken);
+      expect(sent).toHaveLength(1);
+      for (const c of [a, b]) await c?.close();
+    } finally {
+      for (const store of stores) await store.close();
+      await redis.quit().catch(() => {});
+      await redisServer.stop();
+    }
   });
 });
 
