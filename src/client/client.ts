@@ -9,19 +9,15 @@ import { withRetry } from "../lib/retry.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import { transportInfo } from "../lib/transport.js";
 import { type AudienceParam, CLIENT_PRESETS, type ClientPreset, inferProvider } from "../providers.js";
-import { ASSERTION_MIN_REMAINING_MS } from "../workload/assertion.js";
-import { AssertionCredential } from "./assertion-credential.js";
 import { CachePartition } from "./cache-partition.js";
 import { DpopSession, isResourceNonceChallenge, isTokenNonceChallenge } from "./dpop.js";
 import { EndpointResolver } from "./endpoint.js";
 import { FailureCache } from "./failure-cache.js";
-import { clientCredentialsGrant } from "./grants/client-credentials.js";
 import type { Grant } from "./grants/grant.js";
 import { oauthHint } from "./grants/hints.js";
-import { jwtBearerGrant } from "./grants/jwt-bearer.js";
+import { clientGrant } from "./grants/setup.js";
 import {
   exchangeGrant,
-  sourceExchangeGrant,
   TOKEN_EXCHANGE_TOKEN_NAMES,
   type TokenExchangeTokens,
 } from "./grants/token-exchange.js";
@@ -218,31 +214,13 @@ export class ClientCredentialsClient {
       this.#options.provider ??
       inferProvider(new URL(this.#options.issuer ?? this.#options.tokenEndpoint ?? "invalid:"));
     this.#preset = provider ? CLIENT_PRESETS[provider] : undefined;
-    const sourced = (
-      source: AssertionCredential["source"],
-      parameter: "client_assertion" | "assertion" | "subject_token",
-      jwt: boolean,
-    ) =>
-      new AssertionCredential(source, {
-        parameter,
-        minRemainingMs: ASSERTION_MIN_REMAINING_MS,
-        jwt,
-        clock: this.#clock,
-        timeoutMs: this.#options.timeoutMs,
-        retry: this.#options.retry,
-      });
-    const clientAssertion =
-      this.#options.clientAssertion && sourced(this.#options.clientAssertion, "client_assertion", true);
-    const grantOption = this.#options.grant;
-    let grant = clientCredentialsGrant;
-    let grantSubject: AssertionCredential | undefined;
-    if (grantOption?.type === "jwt-bearer") {
-      grantSubject = sourced(grantOption.assertion, "assertion", true);
-      grant = jwtBearerGrant(grantSubject);
-    } else if (grantOption?.type === "token-exchange") {
-      grantSubject = sourced(grantOption.subject, "subject_token", false);
-      grant = sourceExchangeGrant(grantSubject, grantOption.subjectTokenType);
-    }
+    const {
+      grant,
+      key: grantKey,
+      subject: grantSubject,
+      clientAssertion,
+      exchange,
+    } = clientGrant(this.#options, this.#clock);
     this.#sourced = clientAssertion !== undefined || grantSubject !== undefined;
     this.#assertionSource = this.#options.clientAssertion?.description;
     const defaults = { audience: this.#options.defaultAudience, scope: this.#options.defaultScope };
@@ -258,21 +236,15 @@ export class ClientCredentialsClient {
       scopeTarget: undefined,
     };
     this.#exchangeTargets = new TargetResolver(this.#options.clientId, defaults, exchangeStyle);
-    const ownExchange = grantOption?.type === "token-exchange";
     this.#own = {
       grant,
-      targets: ownExchange
-        ? this.#exchangeTargets
-        : new TargetResolver(this.#options.clientId, defaults, style),
+      targets: exchange ? this.#exchangeTargets : new TargetResolver(this.#options.clientId, defaults, style),
     };
     this.#partition = new CachePartition({
-      grant: JSON.stringify([
-        grant.type,
-        grantOption?.type === "token-exchange" ? grantOption.subjectTokenType : null,
-      ]),
+      grant: grantKey,
       grantSubject,
       extraParams: this.#options.extraParams,
-      style: ownExchange ? exchangeStyle : style,
+      style: exchange ? exchangeStyle : style,
       credential: {
         secret: options.clientSecret,
         privateKey: options.privateKey,
