@@ -353,9 +353,12 @@ export class ClientCredentialsClient {
       // Once: a second change in the same call is left to the next call.
       if (error instanceof PartitionChanged && !again) return this.#obtain(options, kind, rejected, true);
       if (error instanceof PartitionChanged) {
-        throw new TokenRequestError("the client assertion changed identity twice during one call", {
-          transient: true,
-        });
+        throw new TokenRequestError(
+          "the credential read from its source changed identity twice during one call",
+          {
+            transient: true,
+          },
+        );
       }
       throw error;
     }
@@ -372,12 +375,7 @@ export class ClientCredentialsClient {
     const known = this.#endpoints.current;
     if (!known) targets.check(options);
     const endpoint = known ?? (await raceAbort(this.#endpoints.discover(), options.signal));
-    const partition = await this.#partitionOf(endpoint);
-    const target = targets.resolve(
-      options,
-      endpoint.url,
-      grant.keyPart === "" ? partition : partition + grant.keyPart,
-    );
+    const target = targets.resolve(options, endpoint.url, await this.#keyPartition(endpoint, grant));
     const key = target.key;
     if (!options.forceRefresh) {
       const found = this.#cache.get(key);
@@ -504,6 +502,12 @@ export class ClientCredentialsClient {
   /** The DPoP key's JWK SHA-256 thumbprint (the `cnf.jkt` of bound tokens), or `undefined` without DPoP. */
   async dpopThumbprint(): Promise<string | undefined> {
     return this.#binding();
+  }
+
+  /** The partition of a call's key: the client's, and what the call's grant adds (a subject's hash). */
+  async #keyPartition(endpoint: Endpoint, grant: Grant): Promise<string> {
+    const partition = await this.#partitionOf(endpoint);
+    return grant.keyPart === "" ? partition : partition + grant.keyPart;
   }
 
   /** The cache-key partition for requests to `endpoint` (see `CachePartition`). */
@@ -801,12 +805,9 @@ export class ClientCredentialsClient {
       now: sentAt,
       signal,
     });
-    if (this.#sourced) {
-      // The assertions just read name the identity this request is for: the key must be that one's.
-      const partition = await this.#partitionOf(endpoint);
-      if ((grant.keyPart === "" ? partition : partition + grant.keyPart) !== target.partition) {
-        throw new PartitionChanged();
-      }
+    // The assertions just read name the identity this request is for: the key must be that one's.
+    if (this.#sourced && (await this.#keyPartition(endpoint, grant)) !== target.partition) {
+      throw new PartitionChanged();
     }
     const { response, text } = await sendTokenRequest(this.#fetch, request, this.#options.timeoutMs, signal);
     if (this.#dpop) {
