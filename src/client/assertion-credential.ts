@@ -5,11 +5,11 @@
  * access token and two workloads never share one.
  */
 import type { AssertionParameter } from "../errors.js";
-import type { Clock } from "../lib/clock.js";
+import { type Clock, raceAbort } from "../lib/clock.js";
 import { type RetryPolicy, withRetry } from "../lib/retry.js";
 import { requestScopedIo } from "../lib/runtime.js";
 import { checkExpiry, type ReadAssertion, readAssertion } from "../workload/assertion.js";
-import { type ResolvedSource, sourceFailure } from "../workload/source.js";
+import { type ResolvedSource, SourceFailure, sourceFailure } from "../workload/source.js";
 import type { CredentialFingerprint } from "./cache-partition.js";
 import type { MaybePromise } from "./store.js";
 
@@ -26,7 +26,7 @@ export interface AssertionCredentialConfig {
   /** A JWT with `exp` is required. */
   jwt: boolean;
   clock: Clock;
-  /** Bound of the first read (the one that learns the identity, outside any token request), in ms. */
+  /** Bound of each read, in ms (the client's `timeoutMs`). */
   timeoutMs: number;
   /** The client's retry policy: a transient failure of the first read is retried as a request's is. */
   retry: RetryPolicy | false;
@@ -56,12 +56,11 @@ export class AssertionCredential implements CredentialFingerprint {
   }
 
   async #learn(): Promise<string> {
-    const { clock, retry, timeoutMs } = this.config;
-    const signal = new AbortController().signal;
-    const read = await withRetry(() => this.#read(AbortSignal.timeout(timeoutMs), false), {
+    const { clock, retry } = this.config;
+    const read = await withRetry(() => this.#read(undefined), {
       policy: retry,
       clock,
-      signal,
+      signal: new AbortController().signal,
     });
     this.#prefetched = { read, at: clock.now() };
     this.#identity ??= read.identity;
@@ -76,7 +75,7 @@ export class AssertionCredential implements CredentialFingerprint {
     const read =
       prefetched && now - prefetched.at <= PREFETCH_MAX_AGE_MS && now >= prefetched.at
         ? prefetched.read
-        : await this.#read(signal, true);
+        : await this.#read(signal);
     this.#identity = read.identity;
     checkExpiry(read, {
       parameter: this.config.parameter,
@@ -87,15 +86,23 @@ export class AssertionCredential implements CredentialFingerprint {
     return read;
   }
 
-  /** `callers`: the signal is the callers' (their abort is passed on), not this read's own timeout. */
-  async #read(signal: AbortSignal, callers: boolean): Promise<ReadAssertion> {
-    const { parameter, jwt } = this.config;
+  /**
+   * One read, bounded by `timeoutMs` whether or not the source heeds its signal; `callers` is the
+   * signal of the request it is for (its abort is passed on as it is).
+   */
+  async #read(callers: AbortSignal | undefined): Promise<ReadAssertion> {
+    const { parameter, jwt, timeoutMs } = this.config;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = callers ? AbortSignal.any([callers, timeout]) : timeout;
     let raw: string;
     try {
-      raw = await this.source.read({ signal });
+      raw = await raceAbort(this.source.read({ signal }), signal);
     } catch (error) {
-      if (callers && signal.aborted) throw signal.reason;
-      throw sourceFailure(error, this.source, parameter);
+      if (callers?.aborted) throw callers.reason;
+      const failure = timeout.aborted
+        ? new SourceFailure(`no answer within ${timeoutMs} ms`, { transient: true, cause: error })
+        : error;
+      throw sourceFailure(failure, this.source, parameter);
     }
     return readAssertion(raw, { parameter, source: this.source.description, jwt, identity: "claims" });
   }

@@ -237,6 +237,46 @@ describe("clientAssertion against oidc-provider", () => {
   });
 });
 
+describe("a source that never answers", () => {
+  it("is given up after timeoutMs, on the first read and on a token request's, without a request", {
+    timeout: 5_000,
+  }, async () => {
+    endpoint.requests.length = 0;
+    let calls = 0;
+    const token = await workloadToken("slow");
+    // Answers the first time only, then never: and it does not heed its signal.
+    const source: AssertionSource = {
+      description: "stuck sink",
+      getAssertion: () => (calls++ === 0 ? Promise.resolve(token) : new Promise<string>(() => {})),
+    };
+    const stuck: AssertionSource = {
+      description: "stuck sink",
+      getAssertion: () => new Promise<string>(() => {}),
+    };
+    for (const [clientAssertion, options] of [
+      [stuck, {}],
+      [source, { forceRefresh: true }],
+    ] as const) {
+      const client = new ClientCredentialsClient({
+        tokenEndpoint: endpoint.tokenEndpoint,
+        clientId: "shared-app",
+        clientAssertion,
+        timeoutMs: 100,
+        retry: false,
+      });
+      if (clientAssertion === source) await client.getToken({ audience: API });
+      const error = await client.getToken({ audience: API, ...options }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ClientAssertionError);
+      expect((error as Error).message).toBe(
+        "client_assertion source stuck sink failed: no answer within 100 ms; no token request was sent",
+      );
+      expect(error).toMatchObject({ transient: true });
+      await client.close();
+    }
+    expect(endpoint.requests).toHaveLength(1);
+  });
+});
+
 describe("the cache key holds the assertion's iss, sub and aud", () => {
   it("two workloads with one client id never share a token, in memory or through Redis; one workload's pods do", async () => {
     await redis.flushAll();
