@@ -1,5 +1,5 @@
 import { LRUCache } from "lru-cache";
-import { ClientClosedError, M2MError, TokenRequestError } from "../errors.js";
+import { ClientAssertionError, ClientClosedError, M2MError, TokenRequestError } from "../errors.js";
 import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import type { FetchLike } from "../lib/http.js";
 import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
@@ -771,7 +771,14 @@ export class ClientCredentialsClient {
               cause: signal.reason,
             })
           : toM2MError(error);
-      if (!background && !signal.aborted && generation === this.#generation) {
+      // An assertion refused before any request is read again by the next call: the platform may
+      // have rewritten it by then, and reading it asks nothing of the server.
+      if (
+        !background &&
+        !signal.aborted &&
+        generation === this.#generation &&
+        !(failure instanceof ClientAssertionError)
+      ) {
         this.#failures.record(target.key, failure, this.#clock.now());
       }
       this.#emit({

@@ -198,6 +198,10 @@ describe("clientAssertion against oidc-provider", () => {
       expect((error as Error).message).not.toContain(assertion);
       expect(as.tokenRequests).toBe(0);
       expect(JSON.stringify(events)).not.toContain(assertion);
+      // The kubelet writes a fresh one: the next call reads it at once (no remembered failure).
+      file.write(await rsaClientAssertion());
+      await expect(client.getToken({ audience: API })).resolves.toBeTruthy();
+      expect(as.tokenRequests).toBe(1);
       await client.close();
     }
   });
