@@ -101,11 +101,15 @@ export { ASYMMETRIC_ALGS, type VerifyAlgorithm } from "./verify/algorithms.js";
 export type { IntrospectionOptions } from "./verify/introspection.js";
 export type { JwksOptions } from "./verify/jwks.js";
 export {
+  type Actor,
+  type AllowedActor,
   type AuthResult,
   type ClaimRule,
   type Confirmation,
   createVerifier,
+  type DelegationMode,
   type IssuerOptions,
+  type IssuerResolver,
   type JwksState,
   type ScopeRequirement,
   type SharedVerifierOptions,

@@ -65,8 +65,10 @@ export type VerifierEvent =
       /** The error's stable code (`ERR_JWT_EXPIRED`, `ERR_INSUFFICIENT_SCOPE`, …). */
       code: string;
       /**
-       * The token's `iss`, only when it is one of the configured issuers (so the value is one of
-       * yours, never a string an attacker chose); absent otherwise (not a JWT, unlisted `iss`).
+       * The token's `iss`, only when it is one of the configured issuers (a listed tenant of a
+       * template, an issuer an `issuers` resolver accepted), so the value is one of yours, never a
+       * string an attacker chose; absent otherwise (not a JWT, an unlisted `iss`, a tenant under
+       * `tenants: "any"`).
        */
       issuer?: string;
       /** The error the caller got. */

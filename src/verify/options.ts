@@ -60,7 +60,11 @@ export interface IssuerOptions {
   audience: string | readonly string[] | null;
   /** Provider preset: sets `scopeClaim`, `audienceClaim` and claim policies; options still win. */
   provider?: ProviderName;
-  /** JWKS URL of this issuer. Default: the top-level `jwksUri`, else `jwks_uri` from discovery. */
+  /**
+   * JWKS URL of this issuer. Default: the top-level `jwksUri`, else `jwks_uri` from discovery. With
+   * an issuer template it may hold the same placeholder (one key set per tenant); without one it is
+   * a key set every tenant shares.
+   */
   jwksUri?: string;
   /**
    * Claim(s) holding the scopes. Default: the preset's, else `scope`, `scp`, `permissions` and `roles`.
@@ -325,7 +329,10 @@ export interface Verifier {
     token: string,
     options?: VerifyCallOptions,
   ): Promise<AuthResult<Claims>>;
-  /** Discovers and fetches the keys of every configured issuer now. */
+  /**
+   * Discovers and fetches the keys of every configured issuer now (with templates: of the listed
+   * tenants; a tenant under `tenants: "any"` or a resolver's issuer is fetched on its first token).
+   */
   warmUp(): Promise<void>;
   /** JWKS cache state per JWKS URI, for tests and metrics. */
   readonly jwks: ReadonlyArray<JwksState>;

@@ -204,6 +204,29 @@ describe("issuer templates", () => {
     expect(requestCount()).toBe(total);
   });
 
+  it("a placeholder may share its segment with fixed text (Cognito pools: eu-west-1_{pool})", async () => {
+    const verifier = createVerifier({
+      issuer: "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_{pool}",
+      jwksUri: `${issuer.issuer}/{pool}/jwks`,
+      tenants: ["contoso"],
+      audience: API,
+    });
+    const pool = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_contoso";
+    await expect(verifier.verify(await contoso.mint({ iss: pool }))).resolves.toMatchObject({
+      tenant: "contoso",
+      issuer: pool,
+    });
+    for (const iss of [
+      `${pool}_x`,
+      `${pool}/`,
+      pool.replace("eu-west-1_", "eu-west-2_"),
+      pool.replace("_contoso", "_"),
+    ]) {
+      const token = await contoso.mint({ iss });
+      expect(await rejection(verifier.verify(token)), iss).toMatchObject({ code: "ERR_JWT_ISSUER" });
+    }
+  });
+
   it('under "any", a flood of made-up tenants costs at most one key fetch per cooldown, and the known tenant\'s keys stay cached', async () => {
     const real: TestTenant[] = [];
     for (let i = 0; i < 20; i++) real.push(await issuer.tenant(`flood-${i}`));
