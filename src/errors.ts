@@ -11,6 +11,7 @@ export type M2MErrorCode =
   | "ERR_TOKEN_REQUEST"
   | "ERR_DISCOVERY"
   | "ERR_CLIENT_CLOSED"
+  | "ERR_CLIENT_ASSERTION"
   | InvalidTokenCode
   | "ERR_INSUFFICIENT_SCOPE"
   | "ERR_CLAIM_POLICY"
@@ -62,16 +63,28 @@ export class OAuthError extends M2MError {
   readonly body: Readonly<Record<string, unknown>>;
   /** The server's `Retry-After`, in milliseconds, when it sent one. */
   readonly retryAfterMs: number | undefined;
+  /**
+   * What to check, when the error has a usual cause on the client's side (`invalid_grant`,
+   * `unsupported_grant_type`, `unauthorized_client`, `invalid_target`, `invalid_client` with a client
+   * assertion, a token exchange's `invalid_request`); also at the end of the message. `undefined`
+   * otherwise.
+   */
+  readonly hint: string | undefined;
 
-  constructor(body: OAuthErrorBody, status: number, retryAfterMs?: number) {
+  /**
+   * @param hint - What to check (see {@link OAuthError.hint}); appended to the message.
+   */
+  constructor(body: OAuthErrorBody, status: number, retryAfterMs?: number, hint?: string) {
     const description = body.error_description ? `: ${body.error_description}` : "";
-    super("ERR_OAUTH", `token endpoint answered ${status} ${body.error}${description}`);
+    const advice = hint ? ` (${hint})` : "";
+    super("ERR_OAUTH", `token endpoint answered ${status} ${body.error}${description}${advice}`);
     this.error = body.error;
     this.errorDescription = body.error_description;
     this.errorUri = body.error_uri;
     this.status = status;
     this.body = Object.freeze({ ...body });
     this.retryAfterMs = retryAfterMs;
+    this.hint = hint;
   }
 
   /** 5xx and 429 answers may succeed later; other OAuth errors will not. */
@@ -111,6 +124,47 @@ export class DiscoveryError extends M2MError {
   constructor(message: string, options?: { cause?: unknown; transient?: boolean }) {
     super("ERR_DISCOVERY", message, { cause: options?.cause });
     this.transient = options?.transient ?? false;
+  }
+}
+
+/** Which form parameter of a token request an assertion or token was for. */
+export type AssertionParameter = "client_assertion" | "assertion" | "subject_token" | "actor_token";
+
+/** Why an assertion could not be used. */
+export type AssertionProblem = "expired" | "malformed" | "source_failed" | "refused";
+
+/**
+ * A client assertion (or a grant's assertion, subject or actor token) could not be used, and no token
+ * request was sent: it has expired or expires within 10 s (a subject or actor token passed to
+ * `exchangeToken`: has expired), is not a JWT where one is needed, or its source failed (a file that
+ * cannot be read, GitHub's OIDC endpoint answering an error). The message names the source (a path, a
+ * URL without its query) and never holds the assertion.
+ */
+export class ClientAssertionError extends M2MError {
+  /** The token request parameter it was for: `client_assertion`, `assertion`, `subject_token`, `actor_token`. */
+  readonly parameter: AssertionParameter;
+  /** What is wrong: `expired` (or expiring within the margin), `malformed`, `source_failed`, `refused`. */
+  readonly problem: AssertionProblem;
+  /** The source, as it describes itself (`file /var/run/…`, a URL without its query); `undefined` for a value. */
+  readonly source: string | undefined;
+  /** Whether trying again later may succeed (a source that failed on the network or answered 5xx). */
+  readonly transient: boolean;
+
+  constructor(
+    message: string,
+    options: {
+      parameter: AssertionParameter;
+      problem: AssertionProblem;
+      source?: string | undefined;
+      transient?: boolean;
+      cause?: unknown;
+    },
+  ) {
+    super("ERR_CLIENT_ASSERTION", message, { cause: options.cause });
+    this.parameter = options.parameter;
+    this.problem = options.problem;
+    this.source = options.source;
+    this.transient = options.transient ?? false;
   }
 }
 

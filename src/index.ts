@@ -2,10 +2,13 @@ export {
   ClientCredentialsClient,
   type ClientFetchInit,
   type DpopProofOptions,
+  type ExchangeTokenOptions,
   type GetTokenOptions,
   type InvalidateOptions,
 } from "./client/client.js";
 export type { ClientDpopOption } from "./client/dpop.js";
+export type { GrantOption } from "./client/grants/option.js";
+export type { TokenExchangeTokens, TokenTypeUri } from "./client/grants/token-exchange.js";
 export type { ClientCredentialsClientOptions, ClientEvent } from "./client/options.js";
 export {
   type MaybePromise,
@@ -41,7 +44,10 @@ export {
   type ReplayStore,
 } from "./dpop/index.js";
 export {
+  type AssertionParameter,
+  type AssertionProblem,
   ClaimPolicyError,
+  ClientAssertionError,
   ClientClosedError,
   DiscoveryError,
   type DpopProofCode,
@@ -117,3 +123,15 @@ export {
   type VerifyCallOptions,
   verifyAccessToken,
 } from "./verify/verifier.js";
+export {
+  type GithubActionsAssertionOptions,
+  githubActionsAssertion,
+} from "./workload/github-actions.js";
+export {
+  type AssertionContext,
+  type AssertionInput,
+  type AssertionKind,
+  type AssertionSource,
+  JWT_BEARER_ASSERTION_TYPE,
+  JWT_SPIFFE_ASSERTION_TYPE,
+} from "./workload/source.js";

@@ -22,25 +22,68 @@ export type AudienceParam = "audience" | "resource" | "none";
  */
 export type ScopeTarget = "entra" | "cognito" | "zitadel";
 
+/**
+ * How a provider wants the assertions a client signs itself (`private_key_jwt`, `client_secret_jwt`):
+ * `aud` the issuer identifier with `typ: client-authentication+jwt` (draft-ietf-oauth-rfc7523bis), or
+ * RFC 7523's old form, `aud` the token endpoint with `typ: JWT`.
+ */
+export interface AssertionRule {
+  audience: "issuer" | "tokenEndpoint";
+  typ: boolean;
+}
+
+/** draft-ietf-oauth-rfc7523bis: the issuer identifier as the one audience, explicitly typed. */
+const RFC7523BIS: AssertionRule = { audience: "issuer", typ: true };
+/** RFC 7523's old form: the token endpoint, `typ: JWT`. */
+const TOKEN_ENDPOINT: AssertionRule = { audience: "tokenEndpoint", typ: false };
+
 export interface ClientPreset {
   audienceParam: AudienceParam;
   authMethod: AuthMethod;
   /** How the audience is written into `scope`, when the provider names the API there. */
   scopeTarget?: ScopeTarget;
+  /** The `aud` and `typ` of assertions the client signs, as the provider's document states them. */
+  assertion: AssertionRule;
 }
 
 /** From each provider's M2M documentation. */
 export const CLIENT_PRESETS: Readonly<Record<ProviderName, ClientPreset>> = {
-  auth0: { audienceParam: "audience", authMethod: "client_secret_post" },
-  kinde: { audienceParam: "audience", authMethod: "client_secret_post" },
-  authgear: { audienceParam: "resource", authMethod: "client_secret_post" },
-  asgardeo: { audienceParam: "none", authMethod: "client_secret_basic" },
-  okta: { audienceParam: "none", authMethod: "client_secret_basic" },
-  keycloak: { audienceParam: "none", authMethod: "client_secret_basic" },
-  entra: { audienceParam: "none", authMethod: "client_secret_post", scopeTarget: "entra" },
-  cognito: { audienceParam: "none", authMethod: "client_secret_basic", scopeTarget: "cognito" },
-  zitadel: { audienceParam: "none", authMethod: "client_secret_basic", scopeTarget: "zitadel" },
-  hydra: { audienceParam: "audience", authMethod: "client_secret_basic" },
+  // Auth0, "Authenticate with Private Key JWT": aud is the tenant's domain URL, its issuer.
+  auth0: { audienceParam: "audience", authMethod: "client_secret_post", assertion: RFC7523BIS },
+  // Kinde documents client secrets only for M2M applications: the RFC 7523bis default.
+  kinde: { audienceParam: "audience", authMethod: "client_secret_post", assertion: RFC7523BIS },
+  // Authgear documents client secrets only for M2M applications: the RFC 7523bis default.
+  authgear: { audienceParam: "resource", authMethod: "client_secret_post", assertion: RFC7523BIS },
+  // Asgardeo, "Private key JWT client authentication": aud is the token endpoint.
+  asgardeo: { audienceParam: "none", authMethod: "client_secret_basic", assertion: TOKEN_ENDPOINT },
+  // Okta, "Build a JWT for client authentication": aud is the full URL of the token endpoint.
+  okta: { audienceParam: "none", authMethod: "client_secret_basic", assertion: TOKEN_ENDPOINT },
+  // Keycloak, "Client authentication with signed JWT": the realm's issuer is accepted as aud.
+  keycloak: { audienceParam: "none", authMethod: "client_secret_basic", assertion: RFC7523BIS },
+  // Entra, "Microsoft identity platform application authentication certificate credentials": aud is
+  // https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token, the token endpoint; typ JWT.
+  entra: {
+    audienceParam: "none",
+    authMethod: "client_secret_post",
+    scopeTarget: "entra",
+    assertion: TOKEN_ENDPOINT,
+  },
+  // Cognito app clients authenticate with a client secret only: the RFC 7523bis default.
+  cognito: {
+    audienceParam: "none",
+    authMethod: "client_secret_basic",
+    scopeTarget: "cognito",
+    assertion: RFC7523BIS,
+  },
+  // Zitadel, "Private key JWT": aud is Zitadel's issuer (the instance's domain URL).
+  zitadel: {
+    audienceParam: "none",
+    authMethod: "client_secret_basic",
+    scopeTarget: "zitadel",
+    assertion: RFC7523BIS,
+  },
+  // Ory Hydra, "OAuth2 client authentication" (private_key_jwt): aud is the token endpoint URL.
+  hydra: { audienceParam: "audience", authMethod: "client_secret_basic", assertion: TOKEN_ENDPOINT },
 };
 
 /** Verifier defaults per provider: where scopes live, which claim names the audience, claim policies. */

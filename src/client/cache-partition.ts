@@ -28,6 +28,11 @@ export interface CredentialInput {
    * every key (certificate-bound tokens), and the credential of the mutual-TLS methods.
    */
   clientCertificate: string | undefined;
+  /**
+   * A client assertion from a source (`clientAssertion`): the identity of its current assertion (a
+   * hash of `iss`, `sub` and `aud`, read without verifying).
+   */
+  assertion?: CredentialFingerprint | undefined;
 }
 
 /**
@@ -187,11 +192,13 @@ export class CachePartition {
 
   constructor(
     private readonly config: {
-      /**
-       * The grant: `client_credentials`. A grant with a subject adds a hash of it here, so that two
-       * subjects never share a token.
-       */
+      /** The grant: its `grant_type` and what else names it (a subject token's type). */
       grant: string;
+      /**
+       * The grant's own credential (the JWT bearer grant's assertion, a token-exchange grant's subject
+       * token): the identity of the current one, so that two subjects never share a token.
+       */
+      grantSubject?: CredentialFingerprint | undefined;
       extraParams: Readonly<Record<string, string>>;
       style: TargetStyleKey;
       credential: CredentialInput;
@@ -218,15 +225,18 @@ export class CachePartition {
    */
   resolve(method: AuthMethod, binding: string | undefined): MaybePromise<string> {
     const credential = this.#fingerprint(method).current();
-    if (typeof credential === "string") return this.#compose(method, credential, binding);
-    return credential.then((value) => this.#compose(method, value, binding));
+    const subject = this.config.grantSubject?.current() ?? "";
+    if (typeof credential === "string" && typeof subject === "string") {
+      return this.#compose(method, credential, subject, binding);
+    }
+    return Promise.all([credential, subject]).then(([c, s]) => this.#compose(method, c, s, binding));
   }
 
-  #compose(method: AuthMethod, credential: string, binding: string | undefined): string {
-    const memoKey = `${method}\n${credential}\n${binding ?? ""}`;
+  #compose(method: AuthMethod, credential: string, subject: string, binding: string | undefined): string {
+    const memoKey = `${method}\n${credential}\n${subject}\n${binding ?? ""}`;
     let partition = this.#memo.get(memoKey);
     if (partition === undefined) {
-      partition = `${this.#fixed}${JSON.stringify([method, credential, binding ?? null])}`;
+      partition = `${this.#fixed}${JSON.stringify([method, credential, subject, binding ?? null])}`;
       if (this.#memo.size >= 16) this.#memo.clear();
       this.#memo.set(memoKey, partition);
     }
@@ -238,7 +248,9 @@ export class CachePartition {
     let fingerprint = this.#fingerprints.get(kind);
     if (!fingerprint) {
       const { credential, salt, store } = this.config;
-      if (kind === "key" && credential.privateKey !== undefined) {
+      if (kind === "key" && credential.assertion !== undefined) {
+        fingerprint = credential.assertion;
+      } else if (kind === "key" && credential.privateKey !== undefined) {
         fingerprint = privateKeyFingerprint(credential.privateKey, credential.privateKeyAlg);
       } else if (kind === "secret" && credential.secret !== undefined) {
         fingerprint = secretFingerprint(credential.secret, salt, store);

@@ -1,5 +1,5 @@
 import { LRUCache } from "lru-cache";
-import { ClientClosedError, M2MError, TokenRequestError } from "../errors.js";
+import { ClientAssertionError, ClientClosedError, M2MError, TokenRequestError } from "../errors.js";
 import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import type { FetchLike } from "../lib/http.js";
 import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
@@ -13,6 +13,14 @@ import { CachePartition } from "./cache-partition.js";
 import { DpopSession, isResourceNonceChallenge, isTokenNonceChallenge } from "./dpop.js";
 import { EndpointResolver } from "./endpoint.js";
 import { FailureCache } from "./failure-cache.js";
+import type { Grant } from "./grants/grant.js";
+import { oauthHint } from "./grants/hints.js";
+import { clientGrant } from "./grants/setup.js";
+import {
+  exchangeGrant,
+  TOKEN_EXCHANGE_TOKEN_NAMES,
+  type TokenExchangeTokens,
+} from "./grants/token-exchange.js";
 import { withMutualTlsHint } from "./mtls.js";
 import {
   type ClientCredentialsClientOptions,
@@ -23,11 +31,11 @@ import {
 import { authorizedInit, isReplayable } from "./resource-request.js";
 import { Abandoned, SingleFlight } from "./single-flight.js";
 import { type MaybePromise, MemoryTokenStore } from "./store.js";
-import { type KeyedTarget, TargetResolver } from "./target.js";
+import { type KeyedTarget, TargetResolver, type TargetStyle } from "./target.js";
 import { AccessToken, type StoredToken } from "./token.js";
 import { TokenCache } from "./token-cache.js";
 import { buildTokenRequest, credentialsOf, type Endpoint, sendTokenRequest } from "./token-request.js";
-import { readTokenResponse, redactor } from "./token-response.js";
+import { NOT_APPLICABLE, readTokenResponse, redactor } from "./token-response.js";
 import { UnauthorizedPolicy } from "./unauthorized.js";
 
 /** Per-call options of {@link ClientCredentialsClient.getToken}. */
@@ -74,6 +82,13 @@ export const FETCH_INIT_NAMES: OptionNames<ClientFetchInit, RequestInit> = {
   waitUntil: true,
 };
 
+/**
+ * Options of {@link ClientCredentialsClient.exchangeToken}: the tokens of the exchange (RFC 8693
+ * §2.1) and, as for `getToken`, the target (`audience` is sent as RFC 8693's `audience`; `scope`)
+ * and the call's `forceRefresh`, `signal` and `waitUntil`.
+ */
+export interface ExchangeTokenOptions extends GetTokenOptions, TokenExchangeTokens {}
+
 /** Options of {@link ClientCredentialsClient.invalidate}. */
 export interface InvalidateOptions {
   /** Drop the tokens of this audience only (every scope set). Default: every token. */
@@ -94,6 +109,23 @@ export const DPOP_PROOF_OPTION_NAMES: OptionNames<DpopProofOptions> = { nonce: t
 interface Obtained {
   token: AccessToken;
   target: KeyedTarget;
+}
+
+/**
+ * The assertion read for a request is another workload's than the one the cache key was built for (a
+ * file now holds another identity's token): the request is not sent, and the call starts again with
+ * the key of the new identity, so that its token is never stored under the old one.
+ */
+class PartitionChanged extends Error {
+  constructor() {
+    super("the credential's identity changed; the cache key is built again");
+  }
+}
+
+/** How a call's target is resolved, and with which grant its token is requested. */
+interface CallKind {
+  grant: Grant;
+  targets: TargetResolver;
 }
 
 /**
@@ -118,8 +150,14 @@ export class ClientCredentialsClient {
   readonly #instrumentations: Instrumentations<ClientEvent>;
   readonly #preset: ClientPreset | undefined;
   readonly #endpoints: EndpointResolver;
-  readonly #targets: TargetResolver;
+  /** Client credentials or the `grant` option, for `getToken` and `fetch`. */
+  readonly #own: CallKind;
+  /** RFC 8693 targets (`audience`, `scope`) for `exchangeToken`. */
+  readonly #exchangeTargets: TargetResolver;
   readonly #partition: CachePartition;
+  /** A client assertion or grant from a source: its identity may change from one request to the next. */
+  readonly #sourced: boolean;
+  readonly #assertionSource: string | undefined;
   readonly #unauthorized: UnauthorizedPolicy;
   readonly #failures: FailureCache;
   readonly #inflight = new SingleFlight<AccessToken>();
@@ -176,25 +214,43 @@ export class ClientCredentialsClient {
       this.#options.provider ??
       inferProvider(new URL(this.#options.issuer ?? this.#options.tokenEndpoint ?? "invalid:"));
     this.#preset = provider ? CLIENT_PRESETS[provider] : undefined;
-    const style = {
+    const {
+      grant,
+      key: grantKey,
+      subject: grantSubject,
+      clientAssertion,
+      exchange,
+    } = clientGrant(this.#options, this.#clock);
+    this.#sourced = clientAssertion !== undefined || grantSubject !== undefined;
+    this.#assertionSource = this.#options.clientAssertion?.description;
+    const defaults = { audience: this.#options.defaultAudience, scope: this.#options.defaultScope };
+    const style: TargetStyle = {
       audienceParam: this.audienceParam,
       // An explicit audienceParam replaces the preset's translation.
       scopeTarget: this.#options.audienceParam === undefined ? this.#preset?.scopeTarget : undefined,
     };
-    this.#targets = new TargetResolver(
-      this.#options.clientId,
-      { audience: this.#options.defaultAudience, scope: this.#options.defaultScope },
-      style,
-    );
+    // RFC 8693 §2.1 names the target `audience` (and `resource`); the preset's translation is for its
+    // client credentials requests.
+    const exchangeStyle: TargetStyle = {
+      audienceParam: this.#options.audienceParam ?? "audience",
+      scopeTarget: undefined,
+    };
+    this.#exchangeTargets = new TargetResolver(this.#options.clientId, defaults, exchangeStyle);
+    this.#own = {
+      grant,
+      targets: exchange ? this.#exchangeTargets : new TargetResolver(this.#options.clientId, defaults, style),
+    };
     this.#partition = new CachePartition({
-      grant: "client_credentials",
+      grant: grantKey,
+      grantSubject,
       extraParams: this.#options.extraParams,
-      style,
+      style: exchange ? exchangeStyle : style,
       credential: {
         secret: options.clientSecret,
         privateKey: options.privateKey,
         privateKeyAlg: options.privateKeyAlg,
         clientCertificate: transportInfo(options.fetch)?.clientCertificate,
+        assertion: clientAssertion,
       },
       salt: `${this.#options.issuer ?? this.#options.tokenEndpoint}\n${this.#options.clientId}`,
       store,
@@ -206,6 +262,7 @@ export class ClientCredentialsClient {
         privateKey: options.privateKey,
         privateKeyAlg: options.privateKeyAlg,
         keyId: options.keyId,
+        assertion: clientAssertion,
       },
       preset: this.#preset,
       fetch: this.#instrumentations.dispatch,
@@ -241,20 +298,84 @@ export class ClientCredentialsClient {
    *   caller's signal aborts; TypeError for bad options (e.g. an Entra scope list beside an audience).
    */
   async getToken(options: GetTokenOptions = {}): Promise<AccessToken> {
-    return (await this.#obtain(options)).token;
+    return (await this.#obtain(options, this.#own)).token;
+  }
+
+  /**
+   * RFC 8693 token exchange: a token for `audience` and `scope` on behalf of `subjectToken` (the access
+   * token your API received, an ID token, …), with `actorToken` for delegation (the issued token's
+   * `act` claim). Cached like `getToken` (single flight, refresh ahead, shared store, DPoP), keyed by a
+   * hash of the subject and actor tokens and their types; a cached token never outlives the subject
+   * token's `exp` (an opaque subject: the answer's `expires_in`). An answer with `token_type: N_A` (not
+   * an access token, RFC 8693 §2.2.1) is accepted; `issuedTokenType` says what was issued.
+   *
+   * @throws TypeError for bad options (`actorToken` without `actorTokenType`); `ClientAssertionError`
+   *   (`ERR_CLIENT_ASSERTION`) for a subject or actor token that has expired, without a request;
+   *   `OAuthError` (`invalid_grant`, `unsupported_grant_type`, `invalid_target` with a hint of what to
+   *   check), `TokenRequestError`, `DiscoveryError`, `ClientClosedError`.
+   * @example
+   * ```ts
+   * const downstream = await client.exchangeToken({
+   *   subjectToken: incomingAccessToken,
+   *   audience: "https://orders.example.com",
+   *   scope: ["read:orders"],
+   * });
+   * ```
+   */
+  async exchangeToken(options: ExchangeTokenOptions): Promise<AccessToken> {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError("exchangeToken options must be an object ({ subjectToken, audience, scope, … })");
+    }
+    checkOptionNames(options, [GET_TOKEN_OPTION_NAMES, TOKEN_EXCHANGE_TOKEN_NAMES], "exchangeToken()");
+    const { subjectToken, subjectTokenType, actorToken, actorTokenType, requestedTokenType, ...call } =
+      options;
+    this.#assertOpen();
+    const grant = await exchangeGrant(
+      { subjectToken, subjectTokenType, actorToken, actorTokenType, requestedTokenType },
+      () => this.#clock.now(),
+    );
+    return (await this.#obtain(call, { grant, targets: this.#exchangeTargets })).token;
   }
 
   /**
    * `rejected`: an access token the API refused (the 401 path); it is never the answer, from this
    * process's cache or from a shared store.
    */
-  async #obtain(options: GetTokenOptions, rejected?: string): Promise<Obtained> {
+  async #obtain(
+    options: GetTokenOptions,
+    kind: CallKind,
+    rejected?: string,
+    again = false,
+  ): Promise<Obtained> {
+    try {
+      return await this.#obtainOnce(options, kind, rejected);
+    } catch (error) {
+      // Once: a second change in the same call is left to the next call.
+      if (error instanceof PartitionChanged && !again) return this.#obtain(options, kind, rejected, true);
+      if (error instanceof PartitionChanged) {
+        throw new TokenRequestError(
+          "the credential read from its source changed identity twice during one call",
+          {
+            transient: true,
+          },
+        );
+      }
+      throw error;
+    }
+  }
+
+  async #obtainOnce(
+    options: GetTokenOptions,
+    kind: CallKind,
+    rejected: string | undefined,
+  ): Promise<Obtained> {
     checkCallOptions(options);
     this.#assertOpen();
+    const { grant, targets } = kind;
     const known = this.#endpoints.current;
-    if (!known) this.#targets.check(options);
+    if (!known) targets.check(options);
     const endpoint = known ?? (await raceAbort(this.#endpoints.discover(), options.signal));
-    const target = this.#targets.resolve(options, endpoint.url, await this.#partitionOf(endpoint));
+    const target = targets.resolve(options, endpoint.url, await this.#keyPartition(endpoint, grant));
     const key = target.key;
     if (!options.forceRefresh) {
       const found = this.#cache.get(key);
@@ -262,7 +383,7 @@ export class ClientCredentialsClient {
       const now = this.#clock.now();
       if (stored && now < stored.expiresAt && stored.accessToken !== rejected) {
         if (now >= stored.refreshAt && !this.#inflight.has(key)) {
-          const refresh = this.#refreshInBackground(endpoint, target, stored, now);
+          const refresh = this.#refreshInBackground(endpoint, target, grant, stored, now);
           if (refresh && options.waitUntil) options.waitUntil(refresh);
           else if (refresh && requestScopedIo) {
             const fresh = await raceAbort(refresh, options.signal);
@@ -286,7 +407,7 @@ export class ClientCredentialsClient {
     const previous = options.forceRefresh && this.#cache.lease ? await this.#cache.get(key) : undefined;
     const token = await this.#inflight.run(
       key,
-      (signal) => this.#obtainShared(endpoint, target, false, { previous, rejected }, signal),
+      (signal) => this.#obtainShared(endpoint, target, grant, false, { previous, rejected }, signal),
       { signal: options.signal },
     );
     return { token, target };
@@ -308,7 +429,7 @@ export class ClientCredentialsClient {
     // Each send needs the body again: keep a clone per possible resend (nonce challenge, 401).
     const copies = input instanceof Request && input.body !== null ? [input.clone(), input.clone()] : [];
     const nextInput = () => copies.shift() ?? input;
-    const first = await this.#obtain(tokenOptions);
+    const first = await this.#obtain(tokenOptions, this.#own);
     let response = await this.#send(input, requestInit, first.token);
     if (this.#dpop && first.token.tokenType === "DPoP" && replayable && isResourceNonceChallenge(response)) {
       // RFC 9449 §9: the resource server wants its nonce in the proof; answer once.
@@ -335,7 +456,7 @@ export class ClientCredentialsClient {
     // Another caller, or another process of the fleet, may already have written the replacement.
     await this.#cache.deleteIfHolds(key, refused);
     this.#emitUnauthorized(first.target, "token_replaced", undefined, undefined);
-    const next = await this.#obtain(tokenOptions, refused);
+    const next = await this.#obtain(tokenOptions, this.#own, refused);
     const second = await this.#send(nextInput(), requestInit, next.token);
     if (second.status === 401) {
       // The replacement is refused too: a new token would be refused as well. Keep it; back off.
@@ -381,6 +502,12 @@ export class ClientCredentialsClient {
   /** The DPoP key's JWK SHA-256 thumbprint (the `cnf.jkt` of bound tokens), or `undefined` without DPoP. */
   async dpopThumbprint(): Promise<string | undefined> {
     return this.#binding();
+  }
+
+  /** The partition of a call's key: the client's, and what the call's grant adds (a subject's hash). */
+  async #keyPartition(endpoint: Endpoint, grant: Grant): Promise<string> {
+    const partition = await this.#partitionOf(endpoint);
+    return grant.keyPart === "" ? partition : partition + grant.keyPart;
   }
 
   /** The cache-key partition for requests to `endpoint` (see `CachePartition`). */
@@ -489,12 +616,13 @@ export class ClientCredentialsClient {
   #request(
     endpoint: Endpoint,
     target: KeyedTarget,
+    grant: Grant,
     background: boolean,
     signal: AbortSignal,
   ): Promise<AccessToken> {
     return this.#instrumentations.run(
       { kind: "token_request", audience: target.audience, scope: target.scope, background },
-      () => this.#fetchAndStore(endpoint, target, background, signal),
+      () => this.#fetchAndStore(endpoint, target, grant, background, signal),
     );
   }
 
@@ -502,6 +630,7 @@ export class ClientCredentialsClient {
   #refreshInBackground(
     endpoint: Endpoint,
     target: KeyedTarget,
+    grant: Grant,
     stored: StoredToken,
     now: number,
   ): Promise<AccessToken | undefined> | undefined {
@@ -518,7 +647,7 @@ export class ClientCredentialsClient {
       expiresAt: stored.expiresAt,
     });
     return this.#inflight
-      .run(key, (signal) => this.#obtainShared(endpoint, target, true, { previous: stored }, signal), {
+      .run(key, (signal) => this.#obtainShared(endpoint, target, grant, true, { previous: stored }, signal), {
         background: true,
       })
       .then(
@@ -527,6 +656,11 @@ export class ClientCredentialsClient {
           return token;
         },
         (error: Error) => {
+          // Another identity's token is in the source now: the next call builds the new key.
+          if (error instanceof PartitionChanged) {
+            this.#refreshPausedUntil.delete(key);
+            return undefined;
+          }
           // The request already went through its retries: give the server a rest before the next
           // background try, but keep trying well before the token expires.
           const failedAt = this.#clock.now();
@@ -545,12 +679,13 @@ export class ClientCredentialsClient {
   async #obtainShared(
     endpoint: Endpoint,
     target: KeyedTarget,
+    grant: Grant,
     background: boolean,
     wanted: { previous?: StoredToken | undefined; rejected?: string | undefined },
     signal: AbortSignal,
   ): Promise<AccessToken> {
     const lease = this.#cache.lease;
-    if (!lease) return this.#request(endpoint, target, background, signal);
+    if (!lease) return this.#request(endpoint, target, grant, background, signal);
     let fetched: AccessToken | undefined;
     const outcome = await this.#cache.leased(lease, target.key, {
       previousExpiresAt: wanted.previous?.expiresAt,
@@ -558,7 +693,7 @@ export class ClientCredentialsClient {
       clock: this.#clock,
       signal,
       fetch: async () => {
-        const token = await this.#request(endpoint, target, background, signal);
+        const token = await this.#request(endpoint, target, grant, background, signal);
         fetched = token;
         const { accessToken, tokenType, expiresAt, audience } = token;
         return { accessToken, tokenType, expiresAt, refreshAt: expiresAt, scope: [...token.scope], audience };
@@ -579,6 +714,7 @@ export class ClientCredentialsClient {
   async #fetchAndStore(
     endpoint: Endpoint,
     target: KeyedTarget,
+    grant: Grant,
     background: boolean,
     signal: AbortSignal,
   ): Promise<AccessToken> {
@@ -589,7 +725,7 @@ export class ClientCredentialsClient {
       const stored = await withRetry(
         (attempt) => {
           attempts = attempt + 1;
-          return this.#requestOnce(endpoint, target, signal);
+          return this.#requestOnce(endpoint, target, grant, signal);
         },
         {
           policy: this.#options.retry,
@@ -626,6 +762,7 @@ export class ClientCredentialsClient {
       });
       return token;
     } catch (error) {
+      if (error instanceof PartitionChanged) throw error;
       const failure = this.#closed
         ? new ClientClosedError()
         : signal.reason instanceof Abandoned
@@ -634,7 +771,14 @@ export class ClientCredentialsClient {
               cause: signal.reason,
             })
           : toM2MError(error);
-      if (!background && !signal.aborted && generation === this.#generation) {
+      // An assertion refused before any request is read again by the next call: the platform may
+      // have rewritten it by then, and reading it asks nothing of the server.
+      if (
+        !background &&
+        !signal.aborted &&
+        generation === this.#generation &&
+        !(failure instanceof ClientAssertionError)
+      ) {
         this.#failures.record(target.key, failure, this.#clock.now());
       }
       this.#emit({
@@ -649,11 +793,11 @@ export class ClientCredentialsClient {
     }
   }
 
-  /** One attempt: build, send, read. */
   /** One attempt: build, send, read (and, with DPoP, answer a nonce challenge once: RFC 9449 §8). */
   async #requestOnce(
     endpoint: Endpoint,
     target: KeyedTarget,
+    grant: Grant,
     signal: AbortSignal,
     nonceRetry = false,
   ): Promise<StoredToken> {
@@ -661,16 +805,22 @@ export class ClientCredentialsClient {
     const request = await buildTokenRequest({
       endpoint,
       issuer: this.#options.issuer,
+      grant: await grant.parameters({ signal }),
       params: target.params,
       extraParams: this.#options.extraParams,
       headers: this.#dpop ? { dpop: await this.#dpop.proof("POST", endpoint.url) } : undefined,
       now: sentAt,
+      signal,
     });
+    // The assertions just read name the identity this request is for: the key must be that one's.
+    if (this.#sourced && (await this.#keyPartition(endpoint, grant)) !== target.partition) {
+      throw new PartitionChanged();
+    }
     const { response, text } = await sendTokenRequest(this.#fetch, request, this.#options.timeoutMs, signal);
     if (this.#dpop) {
       this.#dpop.noteNonce(endpoint.url, response);
       if (!nonceRetry && isTokenNonceChallenge(response, text))
-        return this.#requestOnce(endpoint, target, signal, true);
+        return this.#requestOnce(endpoint, target, grant, signal, true);
     }
     let stored: StoredToken;
     try {
@@ -681,13 +831,21 @@ export class ClientCredentialsClient {
         defaultTokenLifetimeSeconds: this.#options.defaultTokenLifetimeSeconds,
         refreshWindowSeconds: this.#options.refreshWindowSeconds,
         redact: redactor([this.#secret, ...credentialsOf(request)]),
+        hint: (error) =>
+          oauthHint(error, {
+            grantType: grant.type,
+            audience: target.audience,
+            assertionSource: this.#assertionSource,
+          }),
+        notAfter: grant.notAfter,
+        acceptsNotApplicable: grant.acceptsNotApplicable,
       });
     } catch (error) {
       throw withMutualTlsHint(error, endpoint.method, transportInfo(this.#fetch));
     }
     if (this.#dpop) {
       if (stored.tokenType.toLowerCase() === "dpop") stored.tokenType = "DPoP";
-      else if (!this.#dpop.allowBearer) {
+      else if (stored.tokenType !== NOT_APPLICABLE && !this.#dpop.allowBearer) {
         throw new TokenRequestError(
           `token endpoint answered token_type ${stored.tokenType} to a DPoP token request (dpop.allowBearer accepts it)`,
           { status: response.status, transient: false },

@@ -7,8 +7,11 @@ import { withRetry } from "../lib/retry.js";
 import { requestScopedIo } from "../lib/runtime.js";
 import { transportInfo } from "../lib/transport.js";
 import {
+  type AssertionStyle,
   type AuthMethod,
   type ClientAuthentication,
+  clientAssertion,
+  clientIdOnly,
   clientSecretBasic,
   clientSecretJwt,
   clientSecretPost,
@@ -17,6 +20,8 @@ import {
   tlsClientAuth,
 } from "../oauth/client-auth.js";
 import type { ClientPreset } from "../providers.js";
+import { assertionType } from "../workload/source.js";
+import type { AssertionCredential } from "./assertion-credential.js";
 import { mutualTlsTokenEndpoint } from "./mtls.js";
 import type { ClientEvent, NormalizedOptions } from "./options.js";
 import type { Endpoint } from "./token-request.js";
@@ -27,11 +32,14 @@ export interface ClientCredentials {
   privateKey: PrivateKeyInput | undefined;
   privateKeyAlg: string | undefined;
   keyId: string | undefined;
+  /** A client assertion from a source (`clientAssertion`), read for every request. */
+  assertion: AssertionCredential | undefined;
 }
 
 /**
- * DESIGN.md: `private_key_jwt` when a private key is given; otherwise the preset's; otherwise
- * `client_secret_basic` if discovery lists it (or lists nothing), else `client_secret_post`.
+ * DESIGN.md: `private_key_jwt` when a private key or a client assertion is given; `none` for a grant
+ * without a client credential; otherwise the preset's; otherwise `client_secret_basic` if discovery
+ * lists it (or lists nothing), else `client_secret_post`.
  */
 export function chooseAuthMethod(
   options: NormalizedOptions,
@@ -40,7 +48,8 @@ export function chooseAuthMethod(
   metadata: AuthorizationServerMetadata | undefined,
 ): AuthMethod {
   if (options.authMethod) return options.authMethod;
-  if (credentials.privateKey !== undefined) return "private_key_jwt";
+  if (credentials.privateKey !== undefined || credentials.assertion !== undefined) return "private_key_jwt";
+  if (credentials.secret === undefined) return "none";
   if (preset) return preset.authMethod;
   const supported = metadata?.token_endpoint_auth_methods_supported;
   if (!supported || supported.length === 0 || supported.includes("client_secret_basic")) {
@@ -49,12 +58,26 @@ export function chooseAuthMethod(
   return "client_secret_post";
 }
 
+/**
+ * The `aud` and `typ` of assertions the client signs: the options, else the preset's rule (the
+ * provider's document), else draft-ietf-oauth-rfc7523bis (the issuer identifier, or the token
+ * endpoint when only it is configured; `typ: client-authentication+jwt`).
+ */
+export function assertionStyle(options: NormalizedOptions, preset: ClientPreset | undefined): AssertionStyle {
+  const audience =
+    options.assertionAudience ??
+    (options.issuer === undefined ? "tokenEndpoint" : (preset?.assertion.audience ?? "issuer"));
+  const typ = options.assertionTyp ?? preset?.assertion.typ ?? true;
+  return { audience, typ };
+}
+
 export function clientAuthentication(
   method: AuthMethod,
   options: NormalizedOptions,
   credentials: ClientCredentials,
+  preset: ClientPreset | undefined,
 ): ClientAuthentication {
-  const { clientId, assertionAudience } = options;
+  const { clientId } = options;
   const secret = credentials.secret as string;
   switch (method) {
     case "client_secret_basic":
@@ -62,16 +85,27 @@ export function clientAuthentication(
     case "client_secret_post":
       return clientSecretPost(clientId, secret);
     case "client_secret_jwt":
-      return clientSecretJwt(clientId, secret, assertionAudience);
-    case "private_key_jwt":
+      return clientSecretJwt(clientId, secret, assertionStyle(options, preset));
+    case "private_key_jwt": {
+      const { assertion } = credentials;
+      if (assertion !== undefined) {
+        const type = assertionType(assertion.source.kind);
+        return clientAssertion(clientId, async ({ signal }) => ({
+          value: (await assertion.take(signal ?? AbortSignal.timeout(options.timeoutMs))).value,
+          type,
+        }));
+      }
       return privateKeyJwt(clientId, credentials.privateKey as PrivateKeyInput, {
         alg: credentials.privateKeyAlg,
         kid: credentials.keyId,
-        audience: assertionAudience,
+        style: assertionStyle(options, preset),
       });
+    }
     case "tls_client_auth":
     case "self_signed_tls_client_auth":
       return tlsClientAuth(clientId);
+    case "none":
+      return clientIdOnly(clientId);
   }
 }
 
@@ -171,7 +205,7 @@ export class EndpointResolver {
     return {
       url: alias ?? tokenEndpoint,
       method,
-      auth: clientAuthentication(method, options, credentials),
+      auth: clientAuthentication(method, options, credentials, preset),
     };
   }
 }

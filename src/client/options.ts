@@ -12,7 +12,10 @@ import {
 } from "../oauth/client-auth.js";
 import { checkScopeTokens } from "../oauth/scope.js";
 import { type AudienceParam, PROVIDER_NAMES, type ProviderName, tenantIssuers } from "../providers.js";
+import type { AssertionSource } from "../workload/source.js";
+import { type AssertionInput, type ResolvedSource, resolveAssertionInput } from "../workload/source.js";
 import { type ClientDpopOption, checkDpopOption } from "./dpop.js";
+import { checkGrantOption, type GrantOption, type NormalizedGrant } from "./grants/option.js";
 import { checkMutualTlsTransport } from "./mtls.js";
 import type { TokenStore } from "./store.js";
 
@@ -228,17 +231,46 @@ export interface ClientCredentialsClientOptions {
   /** With `provider`, instead of `issuer`: the tenant (domain, subdomain or id) the issuer is built from. */
   tenant?: string;
   /**
+   * An assertion issued by the workload's platform, sent as `client_assertion` (RFC 7523 §2.2,
+   * `private_key_jwt`) instead of a stored secret: a Kubernetes projected service-account token, a
+   * GitHub Actions or cloud OIDC token, a SPIFFE JWT-SVID (`kind: "jwt-spiffe"` sends
+   * `client_assertion_type` `urn:ietf:params:oauth:client-assertion-type:jwt-spiffe`). A JWT string
+   * (used until it expires), a function, or an {@link AssertionSource} such as `fileAssertion(path)` or
+   * `githubActionsAssertion(…)`; asked afresh for every token request. One that has expired or expires
+   * within 10 s is a `ClientAssertionError` (`ERR_CLIENT_ASSERTION`) and no request is sent. The cache
+   * key holds a hash of the current assertion's `iss`, `sub` and `aud` (read without verifying), never
+   * the assertion. Excludes `clientSecret` and `privateKey`.
+   */
+  clientAssertion?: AssertionInput;
+  /**
+   * A grant in place of client credentials: a platform token exchanged for an access token (RFC 8693,
+   * `{ type: "token-exchange", subjectToken, subjectTokenType }`) or sent as a JWT bearer grant (RFC
+   * 7523 §2.1, `{ type: "jwt-bearer", assertion }`). The client may authenticate too (a secret, a key,
+   * a client assertion) or not at all (`authMethod` `none`: `client_id` only). Default: client credentials.
+   */
+  grant?: GrantOption;
+  /**
    * Client authentication method. Default: see the README ("Client authentication");
+   * `private_key_jwt` with `privateKey` or `clientAssertion`; `none` with a `grant` and no credential;
    * `tls_client_auth` when no secret or key is given and `fetch` (from `m2m-kit/node`) presents a
    * client certificate. `tls_client_auth` and `self_signed_tls_client_auth` (RFC 8705 §2) need such a
    * `fetch`; one that is known to present no certificate is a `TypeError`.
    */
   authMethod?: AuthMethod;
   /**
-   * `aud` of client assertions (RFC 7523 §3): `"tokenEndpoint"` (default), `"issuer"` (needs the
-   * `issuer` option), or a URL the provider asks for.
+   * `aud` of the assertions the client signs (`private_key_jwt` with `privateKey`, `client_secret_jwt`):
+   * `"issuer"` (the issuer identifier, one string: draft-ietf-oauth-rfc7523bis; needs `issuer`),
+   * `"tokenEndpoint"` (RFC 7523's old form), or a URL the provider asks for. Default: the provider
+   * preset's rule (Okta, Entra, Hydra and Asgardeo document the token endpoint), else `"issuer"`, or
+   * `"tokenEndpoint"` when only `tokenEndpoint` is configured.
    */
   assertionAudience?: AssertionAudience;
+  /**
+   * `typ` header of the assertions the client signs: `true` writes `client-authentication+jwt`
+   * (draft-ietf-oauth-rfc7523bis §4), `false` writes `JWT` for servers that still want the old form.
+   * Default: the provider preset's rule, else `true`.
+   */
+  assertionTyp?: boolean;
   /**
    * How the target API is sent: `audience`, `resource` (RFC 8707) or not at all (`none`). Default: the
    * preset's translation (Entra `{audience}/.default`, Cognito `{audience}/{scope}`, Zitadel's project
@@ -329,8 +361,11 @@ export const CLIENT_OPTION_NAMES: OptionNames<ClientCredentialsClientOptions> = 
   keyId: true,
   provider: true,
   tenant: true,
+  clientAssertion: true,
+  grant: true,
   authMethod: true,
   assertionAudience: true,
+  assertionTyp: true,
   audienceParam: true,
   defaultAudience: true,
   defaultScope: true,
@@ -357,7 +392,11 @@ export interface NormalizedOptions {
   clientId: string;
   provider: ProviderName | undefined;
   authMethod: AuthMethod | undefined;
-  assertionAudience: AssertionAudience;
+  /** `undefined`: the preset's rule, else the issuer (see `assertionStyle`). */
+  assertionAudience: AssertionAudience | undefined;
+  assertionTyp: boolean | undefined;
+  clientAssertion: ResolvedSource | undefined;
+  grant: NormalizedGrant | undefined;
   audienceParam: AudienceParam | undefined;
   defaultAudience: string | undefined;
   defaultScope: string[];
@@ -378,6 +417,12 @@ const RESERVED_PARAMS = new Set([
   "client_assertion",
   "client_assertion_type",
   "scope",
+  "assertion",
+  "subject_token",
+  "subject_token_type",
+  "actor_token",
+  "actor_token_type",
+  "requested_token_type",
 ]);
 
 function positive(value: unknown, option: string, { allowZero = false } = {}): number {
@@ -471,32 +516,66 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
   if (options.privateKey !== undefined) checkPrivateKey(options.privateKey);
   if (options.privateKeyAlg !== undefined) nonEmptyString(options.privateKeyAlg, "privateKeyAlg");
   if (options.keyId !== undefined) nonEmptyString(options.keyId, "keyId");
-  const noCredentials = options.clientSecret === undefined && options.privateKey === undefined;
+  const clientAssertion =
+    options.clientAssertion === undefined
+      ? undefined
+      : resolveAssertionInput(options.clientAssertion, "clientAssertion");
+  const credentialCount = [options.clientSecret, options.privateKey, clientAssertion].filter(
+    (credential) => credential !== undefined,
+  ).length;
+  if (credentialCount > 1) {
+    throw new TypeError("set one credential: clientSecret, privateKey or clientAssertion");
+  }
+  const grant = checkGrantOption(options.grant, WHERE);
+  const noCredentials = credentialCount === 0;
   // A transport that presents a client certificate and no other credential: RFC 8705 §2.
   const method =
     options.authMethod ??
     (noCredentials && transportInfo(options.fetch)?.presentsClientCertificate
       ? "tls_client_auth"
-      : undefined);
+      : noCredentials && grant
+        ? "none"
+        : undefined);
   if (method === undefined && noCredentials) {
     throw new TypeError(
-      "clientSecret or privateKey is required (or authMethod tls_client_auth with a fetch that presents a client certificate)",
+      "clientSecret, privateKey or clientAssertion is required (or authMethod tls_client_auth with a fetch that presents a client certificate)",
     );
   }
   checkMutualTlsTransport(method, options.fetch);
   if (method?.startsWith("client_secret_") && options.clientSecret === undefined) {
     throw new TypeError(`clientSecret is required for authMethod ${method}`);
   }
-  if (method === "private_key_jwt" && options.privateKey === undefined) {
-    throw new TypeError("privateKey is required for authMethod private_key_jwt");
+  if (method === "private_key_jwt" && options.privateKey === undefined && clientAssertion === undefined) {
+    throw new TypeError("privateKey or clientAssertion is required for authMethod private_key_jwt");
+  }
+  if (clientAssertion !== undefined && method !== undefined && method !== "private_key_jwt") {
+    throw new TypeError(`clientAssertion is sent with authMethod private_key_jwt, not ${method}`);
+  }
+  if (method === "none" && (!grant || !noCredentials)) {
+    throw new TypeError(
+      "authMethod none (client_id only) is for a grant whose assertion is the credential: it needs the grant option and no clientSecret, privateKey or clientAssertion",
+    );
   }
 
-  const assertionAudience = options.assertionAudience ?? "tokenEndpoint";
-  if (assertionAudience !== "tokenEndpoint" && assertionAudience !== "issuer") {
-    withoutCredentials(checkUrl(assertionAudience, "assertionAudience", true), "assertionAudience");
+  const assertionAudience = options.assertionAudience;
+  if (assertionAudience !== undefined) {
+    if (assertionAudience !== "tokenEndpoint" && assertionAudience !== "issuer") {
+      withoutCredentials(checkUrl(assertionAudience, "assertionAudience", true), "assertionAudience");
+    }
+    if (assertionAudience === "issuer" && issuer === undefined) {
+      throw new TypeError('assertionAudience "issuer" needs the issuer option');
+    }
   }
-  if (assertionAudience === "issuer" && issuer === undefined) {
-    throw new TypeError('assertionAudience "issuer" needs the issuer option');
+  if (options.assertionTyp !== undefined && typeof options.assertionTyp !== "boolean") {
+    throw new TypeError("assertionTyp must be a boolean");
+  }
+  if (
+    clientAssertion !== undefined &&
+    (assertionAudience !== undefined || options.assertionTyp !== undefined)
+  ) {
+    throw new TypeError(
+      `${assertionAudience !== undefined ? "assertionAudience" : "assertionTyp"} applies to assertions the client signs; a clientAssertion's aud and typ are set by its issuer`,
+    );
   }
 
   if (options.defaultAudience !== undefined) nonEmptyString(options.defaultAudience, "defaultAudience");
@@ -578,6 +657,9 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
     provider: options.provider,
     authMethod: method,
     assertionAudience,
+    assertionTyp: options.assertionTyp,
+    clientAssertion,
+    grant,
     audienceParam: options.audienceParam,
     defaultAudience: options.defaultAudience,
     defaultScope,

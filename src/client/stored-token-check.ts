@@ -1,6 +1,6 @@
 import { decodeJwt } from "jose";
 import type { StoredToken } from "./token.js";
-import { ACCESS_TOKEN, MAX_TOKEN_LIFETIME_SECONDS, TOKEN_TYPES } from "./token-response.js";
+import { ACCESS_TOKEN, MAX_TOKEN_LIFETIME_SECONDS, NOT_APPLICABLE, TOKEN_TYPES } from "./token-response.js";
 
 /**
  * How far in the future an entry's `obtainedAt` may lie (another host's clock may run ahead), in ms.
@@ -39,8 +39,18 @@ export interface StoredTokenExpectations {
 export function checkStoredToken(token: StoredToken, expect: StoredTokenExpectations): string | undefined {
   const { accessToken, tokenType, expiresAt, refreshAt, obtainedAt, scope, audience } = token;
   if (typeof accessToken !== "string" || !ACCESS_TOKEN.test(accessToken)) return "access token syntax";
-  if (typeof tokenType !== "string" || TOKEN_TYPES.get(tokenType.toLowerCase()) !== tokenType) {
+  if (
+    typeof tokenType !== "string" ||
+    (TOKEN_TYPES.get(tokenType.toLowerCase()) !== tokenType && tokenType !== NOT_APPLICABLE)
+  ) {
     return "token type";
+  }
+  const { issuedTokenType } = token;
+  if (
+    issuedTokenType !== undefined &&
+    (typeof issuedTokenType !== "string" || !/^[\x21-\x7e]{1,512}$/.test(issuedTokenType))
+  ) {
+    return "issued token type";
   }
   if (!Number.isFinite(expiresAt) || !Number.isFinite(refreshAt)) return "expiry is not a time";
   if (obtainedAt === undefined) {
@@ -112,7 +122,8 @@ export function parseStoredToken(json: string): StoredToken | undefined {
     (t.obtainedAt !== undefined && typeof t.obtainedAt !== "number") ||
     !Array.isArray(t.scope) ||
     !t.scope.every((s) => typeof s === "string") ||
-    (t.audience !== undefined && t.audience !== null && typeof t.audience !== "string")
+    (t.audience !== undefined && t.audience !== null && typeof t.audience !== "string") ||
+    (t.issuedTokenType !== undefined && typeof t.issuedTokenType !== "string")
   ) {
     return undefined;
   }
@@ -125,5 +136,6 @@ export function parseStoredToken(json: string): StoredToken | undefined {
     audience: (t.audience ?? undefined) as string | undefined,
   };
   if (typeof t.obtainedAt === "number") token.obtainedAt = t.obtainedAt;
+  if (typeof t.issuedTokenType === "string") token.issuedTokenType = t.issuedTokenType;
   return token;
 }

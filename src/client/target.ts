@@ -19,6 +19,8 @@ export interface KeyedTarget extends Target {
   key: string;
   /** `scope`, `audience`, `resource`, as this provider wants them. */
   params: ReadonlyArray<readonly [string, string]>;
+  /** The partition the key was built with (see `CachePartition`). */
+  partition: string;
 }
 
 /** The per-call fields a target is read from. */
@@ -103,7 +105,7 @@ export function targetParams(target: Target, style: TargetStyle): Array<[string,
  * scope as given) for string scopes and the defaults, so a cache hit does no parsing or key building.
  */
 export class TargetResolver {
-  readonly #memo = new LRUCache<string, KeyedTarget & { endpoint: string; partition: string }>({
+  readonly #memo = new LRUCache<string, KeyedTarget & { endpoint: string }>({
     max: 256,
   });
 

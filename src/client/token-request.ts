@@ -17,10 +17,12 @@ export interface Endpoint {
   auth: ClientAuthentication;
 }
 
-/** Everything one token request (RFC 6749 §4.4.2) is built from. */
+/** Everything one token request (RFC 6749 §4.4.2, RFC 8693 §2.1, RFC 7523 §2.1) is built from. */
 export interface TokenRequestInput {
   endpoint: Endpoint;
   issuer: string | undefined;
+  /** The grant's parameters, `grant_type` first (see `grants/`). */
+  grant: ReadonlyArray<readonly [string, string]>;
   /** Parameters naming the target (see `targetParams`). */
   params: ReadonlyArray<readonly [string, string]>;
   /** Sent with every request (`extraParams`), after the target. */
@@ -29,6 +31,8 @@ export interface TokenRequestInput {
   headers?: HeadersInit;
   /** When the request is built, ms since the epoch (assertion `iat`). */
   now: number;
+  /** The request's own signal (a client assertion source stops with it). */
+  signal: AbortSignal;
 }
 
 /** A token request ready for `fetch`. */
@@ -37,9 +41,10 @@ export interface TokenRequest {
   init: RequestInit & { method: "POST"; headers: Headers; body: string };
 }
 
-/** Builds the client credentials request: form body, target, extra parameters, client authentication. */
+/** Builds a token request: the grant's parameters, target, extra parameters, client authentication. */
 export async function buildTokenRequest(input: TokenRequestInput): Promise<TokenRequest> {
-  const body = new URLSearchParams({ grant_type: "client_credentials" });
+  const body = new URLSearchParams();
+  for (const [name, value] of input.grant) body.set(name, value);
   for (const [name, value] of input.params) body.set(name, value);
   for (const [name, value] of Object.entries(input.extraParams ?? {})) body.set(name, value);
   const headers = new Headers({
@@ -53,17 +58,28 @@ export async function buildTokenRequest(input: TokenRequestInput): Promise<Token
     tokenEndpoint: input.endpoint.url,
     issuer: input.issuer,
     now: input.now,
+    signal: input.signal,
   });
   return { url: input.endpoint.url, init: { method: "POST", headers, body: body.toString() } };
 }
 
+/** Form parameters that carry a credential or a token: never shown, removed from what a server echoes. */
+const CREDENTIAL_PARAMS = [
+  "client_secret",
+  "client_assertion",
+  "assertion",
+  "subject_token",
+  "actor_token",
+] as const;
+
 /**
- * The credentials a token request carries: `client_secret`, `client_assertion` and the HTTP Basic
- * credentials (the header value, and the secret inside it, RFC 6749 §2.3.1).
+ * The credentials a token request carries: `client_secret`, `client_assertion`, a grant's `assertion`,
+ * `subject_token` and `actor_token`, and the HTTP Basic credentials (the header value, and the secret
+ * inside it, RFC 6749 §2.3.1).
  */
 export function credentialsOf(request: TokenRequest): string[] {
   const body = new URLSearchParams(request.init.body);
-  const found = [body.get("client_secret"), body.get("client_assertion")];
+  const found = CREDENTIAL_PARAMS.map((name) => body.get(name));
   const basic = /^Basic\s+(\S+)$/i.exec(request.init.headers.get("authorization") ?? "")?.[1];
   if (basic) {
     found.push(basic);

@@ -11,6 +11,8 @@ export interface ParsedTokenResponse {
   tokenType: string;
   expiresAt: number;
   scope: string[] | undefined;
+  /** RFC 8693 §2.2.1 `issued_token_type`, when the answer has one. */
+  issuedTokenType: string | undefined;
 }
 
 function malformed(reason: string, status: number): TokenRequestError {
@@ -39,6 +41,9 @@ export const TOKEN_TYPES = new Map([
   ["dpop", "DPoP"],
 ]);
 
+/** RFC 8693 §2.2.1: a token exchange may issue a token that is not an access token. */
+export const NOT_APPLICABLE = "N_A";
+
 /** RFC 9110 §5.6.2 token, at most 20 characters. */
 const SHORT_HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,20}$/;
 
@@ -53,6 +58,7 @@ export function parseTokenResponse(
   status: number,
   sentAt: number,
   defaultLifetimeSeconds: number,
+  acceptsNotApplicable = false,
 ): ParsedTokenResponse {
   const body = parseJsonObject(text);
   if (!body) malformedBody(text, status);
@@ -61,6 +67,7 @@ export function parseTokenResponse(
     token_type: tokenType,
     expires_in: expiresIn,
     scope,
+    issued_token_type: issuedTokenType,
   } = withoutNulls(body);
   if (typeof accessToken !== "string" || accessToken === "") {
     throw malformed("access_token is missing or not a string", status);
@@ -73,7 +80,13 @@ export function parseTokenResponse(
   if (tokenType !== undefined && (typeof tokenType !== "string" || tokenType === "")) {
     throw malformed("token_type is not a string", status);
   }
-  const scheme = tokenType === undefined ? "Bearer" : TOKEN_TYPES.get((tokenType as string).toLowerCase());
+  const lower = typeof tokenType === "string" ? tokenType.toLowerCase() : undefined;
+  const scheme =
+    lower === undefined
+      ? "Bearer"
+      : acceptsNotApplicable && lower === "n_a"
+        ? NOT_APPLICABLE
+        : TOKEN_TYPES.get(lower);
   if (scheme === undefined) {
     // Named only when it cannot be a token pasted into the wrong field: a short RFC 9110 token.
     const named = SHORT_HTTP_TOKEN.test(tokenType as string) ? ` ${tokenType as string}` : "";
@@ -81,6 +94,12 @@ export function parseTokenResponse(
   }
   if (scope !== undefined && typeof scope !== "string") {
     throw malformed("scope is not a string", status);
+  }
+  if (
+    issuedTokenType !== undefined &&
+    (typeof issuedTokenType !== "string" || !/^[\x21-\x7e]{1,512}$/.test(issuedTokenType))
+  ) {
+    throw malformed("issued_token_type is not a token type URI", status);
   }
   let lifetimeMs: number;
   if (expiresIn !== undefined) {
@@ -100,6 +119,7 @@ export function parseTokenResponse(
     tokenType: scheme,
     expiresAt: sentAt + lifetimeMs,
     scope: scope === undefined ? undefined : scope.split(" ").filter(Boolean),
+    issuedTokenType: issuedTokenType as string | undefined,
   };
 }
 
@@ -174,9 +194,10 @@ export function errorForStatus(
   status: number,
   retryAfterMs: number | undefined,
   redact?: Redact,
+  hint?: (error: string) => string | undefined,
 ): Error {
   const body = parseOAuthError(text, redact);
-  if (body) return new OAuthError(body, status, retryAfterMs);
+  if (body) return new OAuthError(body, status, retryAfterMs, hint?.(body.error));
   if (status === 407) {
     // A plain http request sent through a forward proxy: the answer is the proxy's, not the server's.
     return new TokenRequestError(`token request failed: ${PROXY_AUTHENTICATION_REFUSED}`, {
@@ -202,6 +223,12 @@ export interface TokenResponseContext {
   refreshWindowSeconds: number | undefined;
   /** Removes the client's credentials from an OAuth error body before it becomes an `OAuthError`. */
   redact?: Redact;
+  /** What to check for an OAuth error (`OAuthError.hint`). */
+  hint?: (error: string) => string | undefined;
+  /** The token is kept no later than this, ms since the epoch (a subject token's `exp`). */
+  notAfter?: number | undefined;
+  /** `token_type: N_A` is an answer (RFC 8693 §2.2.1). */
+  acceptsNotApplicable?: boolean;
 }
 
 /**
@@ -220,6 +247,7 @@ export function readTokenResponse(
       response.status,
       parseRetryAfter(response.headers.get("retry-after"), context.now),
       context.redact,
+      context.hint,
     );
   }
   const parsed = parseTokenResponse(
@@ -227,14 +255,17 @@ export function readTokenResponse(
     response.status,
     context.sentAt,
     context.defaultTokenLifetimeSeconds,
+    context.acceptsNotApplicable,
   );
+  const { notAfter } = context;
+  if (notAfter !== undefined && notAfter < parsed.expiresAt) parsed.expiresAt = notAfter;
   if (parsed.expiresAt <= context.now) {
     throw new TokenRequestError("token endpoint returned a token that has already expired", {
       status: response.status,
       transient: false,
     });
   }
-  return {
+  const stored: StoredToken = {
     accessToken: parsed.accessToken,
     tokenType: parsed.tokenType,
     expiresAt: parsed.expiresAt,
@@ -243,4 +274,6 @@ export function readTokenResponse(
     scope: parsed.scope ?? context.target.scope,
     audience: context.target.audience,
   };
+  if (parsed.issuedTokenType !== undefined) stored.issuedTokenType = parsed.issuedTokenType;
+  return stored;
 }

@@ -19,6 +19,8 @@ export interface StoredToken {
   scope: string[];
   /** The audience the token was requested for; `undefined` when none was named. */
   audience: string | undefined;
+  /** RFC 8693 §2.2.1 `issued_token_type` of a token exchange answer, when the server sent one. */
+  issuedTokenType?: string;
 }
 
 /**
@@ -27,7 +29,7 @@ export interface StoredToken {
  */
 export class AccessToken {
   readonly #value: string;
-  /** Token type, normally `Bearer`. */
+  /** Token type: `Bearer`, `DPoP`, or `N_A` for a token exchange that issued no access token (RFC 8693 §2.2.1). */
   readonly tokenType: string;
   /**
    * Expiry, in milliseconds since the epoch, measured from when the request was sent. A lifetime
@@ -38,6 +40,11 @@ export class AccessToken {
   readonly scope: readonly string[];
   /** The audience the token was requested for, if any. */
   readonly audience: string | undefined;
+  /**
+   * What a token exchange issued (RFC 8693 §2.2.1 `issued_token_type`, e.g.
+   * `urn:ietf:params:oauth:token-type:access_token`); `undefined` when the answer did not say.
+   */
+  readonly issuedTokenType: string | undefined;
 
   constructor(stored: StoredToken) {
     inspectsAsString(this);
@@ -46,6 +53,7 @@ export class AccessToken {
     this.expiresAt = stored.expiresAt;
     this.scope = Object.freeze([...stored.scope]);
     this.audience = stored.audience;
+    this.issuedTokenType = stored.issuedTokenType;
   }
 
   /** The access token string, for an `Authorization` header. */
@@ -66,6 +74,7 @@ export class AccessToken {
       expiresAt: this.expiresAt,
       scope: this.scope,
       audience: this.audience,
+      ...(this.issuedTokenType !== undefined && { issuedTokenType: this.issuedTokenType }),
     };
   }
 

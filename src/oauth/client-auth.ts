@@ -1,13 +1,18 @@
 import { importJWK, importPKCS8, type JWK, SignJWT } from "jose";
+import { JWT_BEARER_ASSERTION_TYPE } from "../workload/source.js";
 
-/** Client authentication methods at the token endpoint (RFC 6749 §2.3, RFC 7523, RFC 8705). */
+/**
+ * Client authentication methods at the token endpoint (RFC 6749 §2.3, RFC 7523, RFC 8705), and
+ * `none` (RFC 8414's name: `client_id` only), for a `grant` whose assertion is the credential.
+ */
 export type AuthMethod =
   | "client_secret_basic"
   | "client_secret_post"
   | "private_key_jwt"
   | "client_secret_jwt"
   | "tls_client_auth"
-  | "self_signed_tls_client_auth";
+  | "self_signed_tls_client_auth"
+  | "none";
 
 export const AUTH_METHODS: readonly AuthMethod[] = [
   "client_secret_basic",
@@ -16,6 +21,7 @@ export const AUTH_METHODS: readonly AuthMethod[] = [
   "client_secret_jwt",
   "tls_client_auth",
   "self_signed_tls_client_auth",
+  "none",
 ];
 
 /** RFC 8705 §2: the client authenticates with its TLS client certificate, not in the request. */
@@ -26,11 +32,21 @@ export function isMutualTlsMethod(method: AuthMethod | undefined): boolean {
 /** A private key for `private_key_jwt`: a private JWK, a PKCS#8 PEM string, or a `CryptoKey`. */
 export type PrivateKeyInput = JWK | string | CryptoKey;
 
+/** What client authentication knows of the request it authenticates. */
+export interface ClientAuthenticationContext {
+  tokenEndpoint: string;
+  issuer: string | undefined;
+  /** When the request is built, ms since the epoch. */
+  now: number;
+  /** The request's own signal (a source asked for an assertion stops with it). */
+  signal?: AbortSignal | undefined;
+}
+
 /** Adds client authentication to one token request. Called once per attempt (fresh `jti`). */
 export type ClientAuthentication = (
   body: URLSearchParams,
   headers: Headers,
-  context: { tokenEndpoint: string; issuer: string | undefined; now: number },
+  context: ClientAuthenticationContext,
 ) => Promise<void>;
 
 /**
@@ -71,19 +87,34 @@ export function tlsClientAuth(clientId: string): ClientAuthentication {
   };
 }
 
-const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const ASSERTION_LIFETIME_SECONDS = 60;
 
-/** Where the assertion's `aud` points: the token endpoint, the issuer, or a fixed URL. */
+/**
+ * Where the `aud` of an assertion the client signs points: the issuer identifier (RFC 7523bis, the
+ * default when `issuer` is configured), the token endpoint (RFC 7523's old form), or a fixed URL.
+ */
 export type AssertionAudience = "tokenEndpoint" | "issuer" | (string & {});
+
+/** The `typ` header of client assertions the client signs (draft-ietf-oauth-rfc7523bis §4). */
+export const CLIENT_ASSERTION_TYP = "client-authentication+jwt";
+
+/** How the client writes the assertions it signs. */
+export interface AssertionStyle {
+  audience: AssertionAudience;
+  /** `typ: client-authentication+jwt` (true) or `typ: JWT`, RFC 7523's old form (false). */
+  typ: boolean;
+}
 
 function jwtAssertion(
   clientId: string,
   getKey: () => Promise<SigningKey>,
-  audience: AssertionAudience,
+  style: AssertionStyle,
 ): ClientAuthentication {
+  const typ = style.typ ? CLIENT_ASSERTION_TYP : "JWT";
   return async (body, _headers, context) => {
     const { key, alg, kid } = await getKey();
+    const { audience } = style;
+    // draft-ietf-oauth-rfc7523bis §5: one string, the issuer identifier; never a list.
     const aud =
       audience === "tokenEndpoint"
         ? context.tokenEndpoint
@@ -92,7 +123,7 @@ function jwtAssertion(
           : audience;
     const iat = Math.floor(context.now / 1000);
     const assertion = await new SignJWT({})
-      .setProtectedHeader(kid ? { alg, kid, typ: "JWT" } : { alg, typ: "JWT" })
+      .setProtectedHeader(kid ? { alg, kid, typ } : { alg, typ })
       .setIssuer(clientId)
       .setSubject(clientId)
       .setAudience(aud)
@@ -101,8 +132,35 @@ function jwtAssertion(
       .setExpirationTime(iat + ASSERTION_LIFETIME_SECONDS)
       .sign(key);
     body.set("client_id", clientId);
-    body.set("client_assertion_type", ASSERTION_TYPE);
+    body.set("client_assertion_type", JWT_BEARER_ASSERTION_TYPE);
     body.set("client_assertion", assertion);
+  };
+}
+
+/**
+ * `private_key_jwt` with an assertion the client does not sign itself (RFC 7523 §2.2): a platform
+ * token (Kubernetes, GitHub Actions, a cloud's workload identity) or a SPIFFE JWT-SVID, from `take`,
+ * which reads the current one for this request.
+ */
+export function clientAssertion(
+  clientId: string,
+  take: (context: ClientAuthenticationContext) => Promise<{ value: string; type: string }>,
+): ClientAuthentication {
+  return async (body, _headers, context) => {
+    const { value, type } = await take(context);
+    body.set("client_id", clientId);
+    body.set("client_assertion_type", type);
+    body.set("client_assertion", value);
+  };
+}
+
+/**
+ * No client authentication (RFC 6749 §2.3 leaves it to the grant): the request names the client with
+ * `client_id` only. For grants whose assertion is the credential (JWT bearer, token exchange).
+ */
+export function clientIdOnly(clientId: string): ClientAuthentication {
+  return async (body) => {
+    body.set("client_id", clientId);
   };
 }
 
@@ -115,17 +173,17 @@ interface SigningKey {
 export function clientSecretJwt(
   clientId: string,
   secret: string,
-  audience: AssertionAudience,
+  style: AssertionStyle,
   alg = "HS256",
 ): ClientAuthentication {
   const key: SigningKey = { key: new TextEncoder().encode(secret), alg, kid: undefined };
-  return jwtAssertion(clientId, async () => key, audience);
+  return jwtAssertion(clientId, async () => key, style);
 }
 
 export function privateKeyJwt(
   clientId: string,
   input: PrivateKeyInput,
-  options: { alg?: string | undefined; kid?: string | undefined; audience: AssertionAudience },
+  options: { alg?: string | undefined; kid?: string | undefined; style: AssertionStyle },
 ): ClientAuthentication {
   let loading: Promise<SigningKey> | undefined;
   const getKey = () => {
@@ -136,7 +194,7 @@ export function privateKeyJwt(
     });
     return loading;
   };
-  return jwtAssertion(clientId, getKey, options.audience);
+  return jwtAssertion(clientId, getKey, options.style);
 }
 
 const PEM_ALGS = ["RS256", "ES256", "ES384", "ES512", "EdDSA"];

@@ -122,7 +122,7 @@ describe("client authentication against oidc-provider", () => {
     );
   });
 
-  it("private_key_jwt assertions follow RFC 7523: iss = sub = client id, aud, unique jti, short exp, kid", async () => {
+  it("private_key_jwt assertions follow RFC 7523bis: iss = sub = client id, aud the issuer, typed, unique jti, short exp, kid", async () => {
     as.resetCount();
     const client = new ClientCredentialsClient({
       issuer: as.issuer,
@@ -139,11 +139,15 @@ describe("client authentication against oidc-provider", () => {
     for (const c of claims) {
       expect(c.iss).toBe("rsa-client");
       expect(c.sub).toBe("rsa-client");
-      expect(c.aud).toBe(as.tokenEndpoint);
+      expect(c.aud).toBe(as.issuer);
       expect((c.exp as number) - (c.iat as number)).toBeLessThanOrEqual(60);
     }
     expect(claims[0]?.jti).not.toBe(claims[1]?.jti);
-    expect(decodeProtectedHeader(assertions[0] as string)).toMatchObject({ alg: "RS256", kid: "rsa-1" });
+    expect(decodeProtectedHeader(assertions[0] as string)).toMatchObject({
+      alg: "RS256",
+      kid: "rsa-1",
+      typ: "client-authentication+jwt",
+    });
   });
 
   it("private_key_jwt with a PKCS#8 PEM (alg inferred) and with a CryptoKey", async () => {

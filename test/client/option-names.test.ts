@@ -12,9 +12,19 @@ import {
   INVALIDATE_OPTION_NAMES,
 } from "../../src/client/client.js";
 import { CLIENT_DPOP_OPTION_NAMES } from "../../src/client/dpop.js";
+import { GRANT_OPTION_NAMES } from "../../src/client/grants/option.js";
+import { TOKEN_EXCHANGE_TOKEN_NAMES } from "../../src/client/grants/token-exchange.js";
 import { CLIENT_OPTION_NAMES } from "../../src/client/options.js";
-import { ClientCredentialsClient } from "../../src/index.js";
+import { ClientCredentialsClient, githubActionsAssertion } from "../../src/index.js";
 import { RETRY_OPTION_NAMES } from "../../src/lib/retry.js";
+import { FILE_ASSERTION_OPTION_NAMES, fileAssertion } from "../../src/node/file-assertion.js";
+import {
+  githubActionsAssertion as githubActionsFromEnv,
+  NODE_GITHUB_ACTIONS_ASSERTION_OPTION_NAMES,
+  WORKLOAD_IDENTITY_OPTION_NAMES,
+  workloadIdentity,
+} from "../../src/node/workload-identity.js";
+import { GITHUB_ACTIONS_ASSERTION_OPTION_NAMES } from "../../src/workload/github-actions.js";
 import { serveFetch } from "../support/fetch-server.js";
 import { ODD_SECRET, type RunningProvider, startProvider } from "../support/oidc.js";
 import { expectTypoError, namesOf, rejected, thrown, typosOf } from "../support/option-names.js";
@@ -67,6 +77,73 @@ describe("the constructor refuses misspelt names", () => {
     }
   });
 
+  it("grant, of either type", () => {
+    const exchange = {
+      type: "token-exchange",
+      subjectToken: "a.b.c",
+      subjectTokenType: "urn:ietf:params:oauth:token-type:jwt",
+    };
+    for (const [typo, meant] of typosOf(namesOf(GRANT_OPTION_NAMES))) {
+      expectTypoError(
+        thrown(
+          () => new ClientCredentialsClient({ ...options(), grant: { ...exchange, [typo]: "x" } } as never),
+        ),
+        typo,
+        meant,
+        "grant.",
+      );
+    }
+    expect(
+      thrown(
+        () =>
+          new ClientCredentialsClient({
+            ...options(),
+            grant: { type: "jwt-bearer", asertion: "a.b.c" },
+          } as never),
+      ),
+    ).toHaveProperty(
+      "message",
+      "grant.asertion is not an option of new ClientCredentialsClient(); did you mean grant.assertion?",
+    );
+  });
+
+  it("the workload identity helpers: fileAssertion, githubActionsAssertion, workloadIdentity", () => {
+    const github = {
+      audience: "a",
+      requestUrl: "https://github.example/idtoken?api-version=2.0",
+      requestToken: "t",
+    };
+    const cases: Array<[string[], (typo: string) => unknown, string]> = [
+      [
+        namesOf(FILE_ASSERTION_OPTION_NAMES),
+        (typo) => fileAssertion("/tmp/token", { [typo]: "jwt-spiffe" } as never),
+        "fileAssertion()",
+      ],
+      [
+        namesOf(GITHUB_ACTIONS_ASSERTION_OPTION_NAMES),
+        (typo) => githubActionsAssertion({ ...github, [typo]: 1 } as never),
+        "githubActionsAssertion()",
+      ],
+      [
+        namesOf(NODE_GITHUB_ACTIONS_ASSERTION_OPTION_NAMES),
+        (typo) => githubActionsFromEnv({ ...github, [typo]: 1 } as never),
+        "githubActionsAssertion()",
+      ],
+      [
+        namesOf(WORKLOAD_IDENTITY_OPTION_NAMES),
+        (typo) => workloadIdentity({ tokenFile: "/tmp/token", [typo]: 1 } as never),
+        "workloadIdentity()",
+      ],
+    ];
+    for (const [names, call, where] of cases) {
+      for (const [typo, meant] of typosOf(names)) {
+        const error = thrown(() => call(typo));
+        expectTypoError(error, typo, meant);
+        expect((error as Error).message).toContain(`of ${where}`);
+      }
+    }
+  });
+
   it("free-form extraParams are not checked; defaultScope must be RFC 6749 scope tokens", () => {
     expect(
       thrown(
@@ -101,6 +178,20 @@ describe("per-call options are refused before any request", () => {
     expect(as.tokenRequests).toBe(before);
     const token = await client.getToken({ audience: API, scope: ["read:data"] });
     expect(token.scope).toEqual(["read:data"]);
+    await client.close();
+  });
+
+  it("exchangeToken: its tokens and getToken's options", async () => {
+    const client = new ClientCredentialsClient(options());
+    const before = as.tokenRequests;
+    for (const [typo, meant] of typosOf(namesOf(GET_TOKEN_OPTION_NAMES, TOKEN_EXCHANGE_TOKEN_NAMES))) {
+      const error = await rejected(
+        client.exchangeToken({ subjectToken: "a.b.c", audience: API, [typo]: "x" } as never),
+      );
+      expectTypoError(error, typo, meant);
+      expect((error as Error).message).toContain("of exchangeToken()");
+    }
+    expect(as.tokenRequests).toBe(before);
     await client.close();
   });
 

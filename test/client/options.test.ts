@@ -8,7 +8,68 @@ describe("constructor validation names the option", () => {
   it.each<[string, Partial<ClientCredentialsClientOptions> & Record<string, unknown>, RegExp]>([
     ["missing clientId", { clientId: undefined }, /clientId/],
     ["empty clientId", { clientId: "" }, /clientId/],
-    ["no credential", { clientSecret: undefined }, /clientSecret or privateKey/],
+    ["no credential", { clientSecret: undefined }, /clientSecret, privateKey or clientAssertion is required/],
+    [
+      "two credentials",
+      { clientAssertion: "a.b.c" },
+      /set one credential: clientSecret, privateKey or clientAssertion/,
+    ],
+    [
+      "a number as clientAssertion",
+      { clientSecret: undefined, clientAssertion: 42 as never },
+      /clientAssertion must be an assertion \(a JWT string\), a function that returns one, or an AssertionSource/,
+    ],
+    [
+      "a clientAssertion source with a bad kind",
+      { clientSecret: undefined, clientAssertion: { getAssertion: async () => "", kind: "saml" as never } },
+      /clientAssertion\.kind must be "jwt-bearer" or "jwt-spiffe"/,
+    ],
+    [
+      "clientAssertion with another authMethod",
+      { clientSecret: undefined, clientAssertion: "a.b.c", authMethod: "client_secret_post" },
+      /clientSecret is required for authMethod client_secret_post/,
+    ],
+    [
+      "clientAssertion with tls_client_auth",
+      { clientSecret: undefined, clientAssertion: "a.b.c", authMethod: "tls_client_auth" },
+      /clientAssertion is sent with authMethod private_key_jwt, not tls_client_auth/,
+    ],
+    [
+      "clientAssertion with assertionAudience",
+      { clientSecret: undefined, clientAssertion: "a.b.c", assertionAudience: "tokenEndpoint" },
+      /assertionAudience applies to assertions the client signs; a clientAssertion's aud and typ are set by its issuer/,
+    ],
+    ["a string as assertionTyp", { assertionTyp: "JWT" as never }, /assertionTyp must be a boolean/],
+    [
+      "an unknown grant type",
+      { grant: { type: "password" } as never },
+      /grant\.type must be "token-exchange" or "jwt-bearer"/,
+    ],
+    [
+      "a token-exchange grant without its token type",
+      { grant: { type: "token-exchange", subjectToken: "a.b.c" } as never },
+      /grant\.subjectTokenType is required/,
+    ],
+    [
+      "a jwt-bearer grant with a subject token",
+      { grant: { type: "jwt-bearer", assertion: "a.b.c", subjectToken: "x" } as never },
+      /grant\.subjectToken is not an option of a jwt-bearer grant/,
+    ],
+    [
+      "a jwt-bearer grant without its assertion",
+      { grant: { type: "jwt-bearer" } as never },
+      /grant\.assertion must be an assertion/,
+    ],
+    [
+      "authMethod none without a grant",
+      { authMethod: "none" },
+      /authMethod none \(client_id only\) is for a grant/,
+    ],
+    [
+      "subject_token as an extra parameter",
+      { extraParams: { subject_token: "x" } },
+      /extraParams\.subject_token/,
+    ],
     ["no issuer or endpoint", { issuer: undefined }, /issuer or tokenEndpoint/],
     ["malformed issuer", { issuer: "not a url" }, /issuer is not a valid URL/],
     ["http issuer off loopback", { issuer: "http://auth.example.com/" }, /issuer uses http:/],

@@ -511,7 +511,7 @@ describe("m2m usage", () => {
     const missing = await m2m(["token", "--issuer", issuer, "--client-id", "x"]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain(
-      "one of --client-secret-env, --client-secret-file, --private-key-file or --cert (mutual TLS) is required",
+      "one of --client-secret-env, --client-secret-file, --private-key-file, --assertion-file or --cert (mutual TLS) is required",
     );
     expect((await m2m(["token", "--nope"])).code).toBe(2);
     const debug = await m2m(["verify", "a.b.c", "--issuer", "not a url", "--audience", "x", "--debug"]);

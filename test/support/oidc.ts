@@ -59,6 +59,11 @@ export interface StartOptions {
    * closed keeps its issuer and token endpoint (a restart, e.g. with a client's secret rotated).
    */
   port?: number;
+  /**
+   * oidc-provider's `assertJwtClientAuthClaimsAndHeader` hook: called with the claims and header of
+   * every client assertion the server accepted the signature of; throwing refuses it (invalid_client).
+   */
+  assertClientAssertion?: (claims: Record<string, unknown>, header: Record<string, unknown>) => void;
 }
 
 export interface TokenRequestRecord {
@@ -182,6 +187,11 @@ export async function startProvider(options: StartOptions = {}): Promise<Running
       ...client,
     })) as ClientMetadata[],
     jwks: { keys: [signingJwk] },
+    ...(options.assertClientAssertion && {
+      assertJwtClientAuthClaimsAndHeader: async (_ctx, claims, header) => {
+        options.assertClientAssertion?.(claims as Record<string, unknown>, header as Record<string, unknown>);
+      },
+    }),
     enabledJWA: {
       dPoPSigningAlgValues: (options.dpop?.algorithms ?? [
         "ES256",

@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 // The library through its public entry points only (the build turns them into `m2m-kit` imports).
-import { ClientCredentialsClient } from "../../index.js";
-import { FileTokenStore } from "../../node/index.js";
+import { type AccessToken, ClientCredentialsClient } from "../../index.js";
+import { FileTokenStore, fileAssertion } from "../../node/index.js";
 import { PROVIDER_NAMES, type ProviderName } from "../../providers.js";
 import {
   type Command,
@@ -40,6 +40,51 @@ const TOKEN_OPTIONS: OptionRow[] = [
     value: "FILE",
     help: "PEM or JWK private key for private_key_jwt",
     secret: true,
+  },
+  {
+    name: "assertion-file",
+    type: "string",
+    value: "FILE",
+    help: "client assertion issued by the platform (a Kubernetes projected service-account token, a SPIFFE JWT-SVID), read for each request",
+    secret: true,
+  },
+  {
+    name: "assertion-type",
+    type: "string",
+    value: "TYPE",
+    help: "what --assertion-file holds: jwt-bearer (default) or jwt-spiffe",
+  },
+  {
+    name: "subject-token-file",
+    type: "string",
+    value: "FILE",
+    help: "token exchange (RFC 8693): the subject token to exchange",
+    secret: true,
+  },
+  {
+    name: "subject-token-type",
+    type: "string",
+    value: "URI",
+    help: "its type (default urn:ietf:params:oauth:token-type:access_token)",
+  },
+  {
+    name: "actor-token-file",
+    type: "string",
+    value: "FILE",
+    help: "token exchange: the actor token (delegation)",
+    secret: true,
+  },
+  {
+    name: "actor-token-type",
+    type: "string",
+    value: "URI",
+    help: "its type (required with --actor-token-file)",
+  },
+  {
+    name: "requested-token-type",
+    type: "string",
+    value: "URI",
+    help: "token exchange: the type of token wanted",
   },
   {
     name: "dpop-key",
@@ -81,10 +126,36 @@ async function run(values: Values, _positionals: string[], io: Io): Promise<numb
   if (!clientId) throw new UsageError("--client-id is required");
   let clientSecret: string | undefined;
   let privateKey: string | undefined;
+  let clientAssertion: ReturnType<typeof fileAssertion> | undefined;
   const secretEnv = str(values, "client-secret-env");
   const secretFile = str(values, "client-secret-file");
   const keyFile = str(values, "private-key-file");
-  if (secretEnv !== undefined) {
+  const assertionFile = str(values, "assertion-file");
+  const assertionType = str(values, "assertion-type");
+  if (assertionType !== undefined && assertionFile === undefined) {
+    throw new UsageError("--assertion-type needs --assertion-file");
+  }
+  if (assertionType !== undefined && assertionType !== "jwt-bearer" && assertionType !== "jwt-spiffe") {
+    throw new UsageError("--assertion-type must be jwt-bearer or jwt-spiffe");
+  }
+  const credentials = [secretEnv, secretFile, keyFile, assertionFile].filter((v) => v !== undefined);
+  if (credentials.length > 1) {
+    throw new UsageError(
+      "give one of --client-secret-env, --client-secret-file, --private-key-file or --assertion-file",
+    );
+  }
+  if (assertionFile !== undefined) {
+    // Read once now, so that an unreadable file is a usage error; the client reads it for each request.
+    readSecretFile(assertionFile, "--assertion-file");
+    let source: ReturnType<typeof fileAssertion>;
+    try {
+      source = fileAssertion(resolve(assertionFile), { kind: assertionType ?? "jwt-bearer" });
+    } catch (error) {
+      throw new UsageError(`--assertion-file: ${(error as Error).message.replace(/^fileAssertion: /, "")}`);
+    }
+    // Named by its option, not its path: a token pasted in place of the path must not be echoed.
+    clientAssertion = { ...source, description: "--assertion-file" };
+  } else if (secretEnv !== undefined) {
     clientSecret = io.env[secretEnv];
     if (!clientSecret) {
       throw new UsageError(
@@ -97,9 +168,10 @@ async function run(values: Values, _positionals: string[], io: Io): Promise<numb
     privateKey = readSecretFile(keyFile, "--private-key-file");
   } else if (str(values, "cert") === undefined) {
     throw new UsageError(
-      "one of --client-secret-env, --client-secret-file, --private-key-file or --cert (mutual TLS) is required",
+      "one of --client-secret-env, --client-secret-file, --private-key-file, --assertion-file or --cert (mutual TLS) is required",
     );
   }
+  const exchange = exchangeFrom(values);
   const dpopFile = str(values, "dpop-key");
   const dpop = dpopFile === undefined ? undefined : { privateKey: readDpopKey(dpopFile) };
   const provider = str(values, "provider");
@@ -124,6 +196,7 @@ async function run(values: Values, _positionals: string[], io: Io): Promise<numb
       clientId,
       clientSecret,
       privateKey,
+      clientAssertion,
       dpop,
       provider: provider as ProviderName | undefined,
       fetch,
@@ -135,7 +208,10 @@ async function run(values: Values, _positionals: string[], io: Io): Promise<numb
     throw new UsageError(cliMessage((error as Error).message));
   }
   try {
-    const token = await client.getToken({ audience: str(values, "audience"), scope: str(values, "scope") });
+    const target = { audience: str(values, "audience"), scope: str(values, "scope") };
+    const token: AccessToken = exchange
+      ? await client.exchangeToken({ ...exchange, ...target })
+      : await client.getToken(target);
     if (values.json) {
       io.out(
         JSON.stringify(
@@ -145,6 +221,7 @@ async function run(values: Values, _positionals: string[], io: Io): Promise<numb
             expires_at: new Date(token.expiresAt).toISOString(),
             scope: token.scope.join(" "),
             audience: token.audience,
+            ...(token.issuedTokenType !== undefined && { issued_token_type: token.issuedTokenType }),
           },
           null,
           2,
@@ -167,15 +244,55 @@ async function run(values: Values, _positionals: string[], io: Io): Promise<numb
   }
 }
 
-/** `m2m token`: an access token with the client credentials grant. */
+/**
+ * The tokens of a token exchange (RFC 8693), from files only: a token on the command line would land
+ * in the shell's history and the process list.
+ */
+function exchangeFrom(values: Values) {
+  const subjectFile = str(values, "subject-token-file");
+  const actorFile = str(values, "actor-token-file");
+  const subjectTokenType = str(values, "subject-token-type");
+  const actorTokenType = str(values, "actor-token-type");
+  const requestedTokenType = str(values, "requested-token-type");
+  if (subjectFile === undefined) {
+    for (const [name, value] of [
+      ["actor-token-file", actorFile],
+      ["subject-token-type", subjectTokenType],
+      ["actor-token-type", actorTokenType],
+      ["requested-token-type", requestedTokenType],
+    ] as const) {
+      if (value !== undefined) throw new UsageError(`--${name} needs --subject-token-file (token exchange)`);
+    }
+    return undefined;
+  }
+  if (actorFile !== undefined && actorTokenType === undefined) {
+    throw new UsageError("--actor-token-type is required with --actor-token-file (RFC 8693 §2.1)");
+  }
+  if (actorFile === undefined && actorTokenType !== undefined) {
+    throw new UsageError("--actor-token-type needs --actor-token-file");
+  }
+  return {
+    subjectToken: readSecretFile(subjectFile, "--subject-token-file"),
+    subjectTokenType,
+    actorToken: actorFile === undefined ? undefined : readSecretFile(actorFile, "--actor-token-file"),
+    actorTokenType,
+    requestedTokenType,
+  };
+}
+
+/** `m2m token`: an access token with the client credentials grant, or by token exchange. */
 export const tokenCommand: Command = {
   usage:
-    "m2m token --issuer URL --client-id ID (--client-secret-env VAR | --client-secret-file FILE | --private-key-file FILE | --cert FILE --key FILE) [options]",
-  summary: "get an access token with the client credentials grant",
-  description: `Prints the access token (or with --json the whole result, token included). Secrets are read only from
-an environment variable or a file, never from the command line. With --cert and --key and no secret,
-the client authenticates with its certificate (tls_client_auth, RFC 8705) at the server's mTLS
-endpoint; requests go through the proxy of HTTPS_PROXY / HTTP_PROXY unless NO_PROXY or --proxy.`,
+    "m2m token --issuer URL --client-id ID (--client-secret-env VAR | --client-secret-file FILE | --private-key-file FILE | --assertion-file FILE | --cert FILE --key FILE) [--subject-token-file FILE] [options]",
+  summary: "get an access token with the client credentials grant, or by token exchange",
+  description: `Prints the access token (or with --json the whole result, token included). Secrets, assertions and
+tokens are read only from an environment variable or a file, never from the command line. With
+--assertion-file the client authenticates with a token its platform issued (a Kubernetes projected
+service-account token, a SPIFFE JWT-SVID with --assertion-type jwt-spiffe): no stored secret. With
+--subject-token-file the token is obtained by token exchange (RFC 8693) on behalf of that token's
+subject, with --actor-token-file for delegation. With --cert and --key and no secret, the client
+authenticates with its certificate (tls_client_auth, RFC 8705) at the server's mTLS endpoint; requests
+go through the proxy of HTTPS_PROXY / HTTP_PROXY unless NO_PROXY or --proxy.`,
   options: TOKEN_OPTIONS,
   run,
 };
