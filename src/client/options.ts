@@ -1,7 +1,7 @@
 import type { JWK } from "jose";
 import type { Clock } from "../lib/clock.js";
 import { checkUrl, type FetchLike } from "../lib/http.js";
-import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
+import { checkOptionNames, knownOptions, type OptionNames } from "../lib/option-names.js";
 import { DEFAULT_RETRY, RETRY_OPTION_NAMES, type RetryOptions, type RetryPolicy } from "../lib/retry.js";
 import { transportInfo } from "../lib/transport.js";
 import {
@@ -426,6 +426,7 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
     throw new TypeError("ClientCredentialsClient options must be an object");
   }
   checkOptionNames(options, [CLIENT_OPTION_NAMES], WHERE);
+  options = knownOptions(options, [CLIENT_OPTION_NAMES]);
   if (options.allowInsecureHttp !== undefined && typeof options.allowInsecureHttp !== "boolean") {
     throw new TypeError("allowInsecureHttp must be a boolean");
   }

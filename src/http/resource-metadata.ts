@@ -1,7 +1,6 @@
 import { isLoopbackHost } from "../lib/http.js";
-import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
+import { checkOptionNames, isOptionsObject, type OptionNames } from "../lib/option-names.js";
 import { checkScopeTokens } from "../oauth/scope.js";
-import { isPlainObject } from "../verify/issuers.js";
 import { normalizeRequirement } from "../verify/scopes.js";
 import { type AcceptedTokens, accepted, type Verifier } from "../verify/verifier.js";
 import type { HttpAuthOptions } from "./config.js";
@@ -240,7 +239,7 @@ function authorizationServersOf(option: unknown, issuers: readonly string[] | un
  * rest when the document is resolved.
  */
 export function checkResourceMetadataOptions(value: unknown, where: string): ResourceMetadataOptions {
-  if (!isPlainObject(value)) {
+  if (!isOptionsObject(value)) {
     throw new TypeError(
       "resourceMetadata must be an object of resource metadata options ({} for the defaults)",
     );

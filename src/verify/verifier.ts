@@ -6,7 +6,7 @@ import { type InvalidTokenCode, InvalidTokenError, M2MError } from "../errors.js
 import { checkUrl, type FetchLike } from "../lib/http.js";
 import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
 import { symbolMembers } from "../lib/members.js";
-import { checkOptionNames } from "../lib/option-names.js";
+import { checkOptionNames, isOptionsObject, knownOptions } from "../lib/option-names.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { ASYMMETRIC_ALGS } from "./algorithms.js";
@@ -16,7 +16,7 @@ import { actorOf, checkDelegation } from "./delegation.js";
 import { emitTo, type VerifierEvent, type VerifierEventListener } from "./events.js";
 import { INTROSPECTION_OPTION_NAMES, Introspector } from "./introspection.js";
 import { discoverIntrospectionEndpoint, IssuerKeys } from "./issuer-keys.js";
-import { buildIssuerRules, type IssuerConfig, type IssuerRule, isPlainObject } from "./issuers.js";
+import { buildIssuerRules, type IssuerConfig, type IssuerRule } from "./issuers.js";
 import { DEFAULT_JWKS, JWKS_OPTION_NAMES, type JwksSettings, type RemoteJwks } from "./jwks.js";
 import {
   checkHeader,
@@ -108,7 +108,7 @@ interface ParsedToken {
 
 /** `dpop` must be an object of known options: a typo or a string must not turn DPoP on unchecked. */
 function checkDpopOptions(dpop: unknown, where: string): void {
-  if (!isPlainObject(dpop))
+  if (!isOptionsObject(dpop))
     throw new TypeError("dpop must be an object of DPoP options ({} for the defaults)");
   checkOptionNames(dpop, [DPOP_OPTION_NAMES], where, "dpop.");
   if (dpop.required !== undefined && typeof dpop.required !== "boolean") {
@@ -233,6 +233,8 @@ class JwtVerifier implements Verifier {
     if (typeof options !== "object" || options === null)
       throw new TypeError("verifier options must be an object");
     checkOptionNames(options, [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES], where);
+    // Read as a plain object: an option inherited from a prototype counts as an own one.
+    options = knownOptions(options, [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES]);
     this.#allowInsecureHttp = options.allowInsecureHttp === true;
     const issuerConfig: IssuerConfig = buildIssuerRules(options, this.#allowInsecureHttp, where);
     const algorithms =
@@ -259,7 +261,7 @@ class JwtVerifier implements Verifier {
     }
     checkOptionNames(options.jwks, [JWKS_OPTION_NAMES], where, "jwks.");
     this.#jwksSettings = { ...DEFAULT_JWKS };
-    for (const [name, value] of Object.entries(options.jwks ?? {})) {
+    for (const [name, value] of Object.entries(knownOptions(options.jwks ?? {}, [JWKS_OPTION_NAMES]))) {
       this.#jwksSettings[name as keyof JwksSettings] = nonNegative(value, `jwks.${name}`);
     }
     if (options.fetch !== undefined && typeof options.fetch !== "function")
@@ -314,7 +316,7 @@ class JwtVerifier implements Verifier {
     }
     const cache = options.verifiedTokenCache;
     if (cache !== undefined && cache !== false) {
-      if (!isPlainObject(cache)) throw new TypeError("verifiedTokenCache must be { maxEntries } or false");
+      if (!isOptionsObject(cache)) throw new TypeError("verifiedTokenCache must be { maxEntries } or false");
       checkOptionNames(cache, [VERIFIED_TOKEN_CACHE_OPTION_NAMES], where, "verifiedTokenCache.");
     }
     if (cache !== false) {
@@ -800,8 +802,14 @@ function sharedVerifier(options: VerifierOptions & VerifyCallOptions): Verifier 
   if (typeof options !== "object" || options === null) {
     throw new TypeError("verifyAccessToken options must be an object ({ issuer, audience, … })");
   }
-  checkOptionNames(options, [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES, VERIFY_CALL_OPTION_NAMES], WHERE);
-  const { requiredScopes: _scopes, waitUntil: _waitUntil, confirmation: _confirmation, ...config } = options;
+  const lists = [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES, VERIFY_CALL_OPTION_NAMES];
+  checkOptionNames(options, lists, WHERE);
+  const {
+    requiredScopes: _scopes,
+    waitUntil: _waitUntil,
+    confirmation: _confirmation,
+    ...config
+  } = knownOptions(options, lists);
   let key: string | undefined;
   try {
     key = JSON.stringify(config, (_k, v) => {

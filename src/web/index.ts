@@ -83,7 +83,7 @@ export async function authenticate(
   config: AuthConfig | Verifier,
   options: AuthenticateOptions = {},
 ): Promise<AuthResult | Response | undefined> {
-  const { waitUntil, ...rest } = options;
+  const { waitUntil, ...rest } = checkAdapterOptions(options, AUTHENTICATE);
   const { verifier, settings } = resolveAuth(config, rest, AUTHENTICATE);
   return authenticateWith(request, verifier, settings, waitUntil);
 }
