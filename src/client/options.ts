@@ -1,6 +1,6 @@
 import type { JWK } from "jose";
 import type { Clock } from "../lib/clock.js";
-import { checkUrl, type FetchLike } from "../lib/http.js";
+import { checkUrl, type FetchLike, withoutCredentials as refuseCredentials } from "../lib/http.js";
 import { checkOptionNames, knownOptions, type OptionNames } from "../lib/option-names.js";
 import { DEFAULT_RETRY, RETRY_OPTION_NAMES, type RetryOptions, type RetryPolicy } from "../lib/retry.js";
 import { transportInfo } from "../lib/transport.js";
@@ -397,12 +397,7 @@ function nonEmptyString(value: unknown, option: string): string {
  * the URL is (messages, events, `toString`). The message names the option, never the URL.
  */
 export function withoutCredentials(url: URL, option: string): URL {
-  if (url.username !== "" || url.password !== "") {
-    throw new TypeError(
-      `${option} must not contain credentials (user:password@); use clientId and clientSecret`,
-    );
-  }
-  return url;
+  return refuseCredentials(url, option, "use clientId and clientSecret");
 }
 
 /** Splits and validates a scope option: a space-delimited string or a list of scope tokens. */

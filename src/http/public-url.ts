@@ -1,3 +1,4 @@
+import { withoutCredentials } from "../lib/http.js";
 import type { Verifier } from "../verify/options.js";
 
 /**
@@ -49,9 +50,7 @@ export function checkPublicUrl(value: unknown): string | undefined {
     throw new TypeError(shape);
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") throw new TypeError(shape);
-  if (url.username !== "" || url.password !== "") {
-    throw new TypeError("publicUrl must not contain credentials");
-  }
+  withoutCredentials(url, "publicUrl");
   if (value.includes("?") || value.includes("#")) {
     throw new TypeError("publicUrl must not have a query or a fragment");
   }

@@ -1,4 +1,4 @@
-import { checkUrl } from "../lib/http.js";
+import { checkPlainUrl } from "../lib/http.js";
 import { knownOptions, optionNamesOf, unknownOption } from "../lib/option-names.js";
 import { PROVIDER_NAMES, tenantIssuers, tenantTemplates, VERIFIER_PRESETS } from "../providers.js";
 import type { ClaimRule } from "./claims.js";
@@ -277,7 +277,7 @@ function ruleFrom(
   const jwksUri =
     entry.jwksUri === undefined || jwksTemplate !== undefined
       ? undefined
-      : checkUrl(entry.jwksUri, name("jwksUri"), allowInsecureHttp).href;
+      : checkPlainUrl(entry.jwksUri, name("jwksUri"), allowInsecureHttp).href;
   const base: Omit<IssuerRule, "issuer" | "tenant" | "tenantClaim" | "tenants"> = {
     audiences,
     audienceClaim: entry.audienceClaim ?? preset?.audienceClaim ?? "aud",
@@ -291,7 +291,7 @@ function ruleFrom(
   const compiled: CompiledEntry = { rules: [], templates: [], templateStrings: [] };
   for (const issuer of issuers) {
     if (!isTemplate(issuer)) {
-      checkUrl(issuer, name("issuer"), allowInsecureHttp);
+      checkPlainUrl(issuer, name("issuer"), allowInsecureHttp);
       if (jwksTemplate !== undefined) {
         throw new TypeError(`${name("jwksUri")} has a placeholder, and issuer ${issuer} has none`);
       }

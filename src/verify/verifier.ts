@@ -3,7 +3,7 @@ import { LRUCache } from "lru-cache";
 import { platform } from "#platform";
 import { createDpopProofVerifier, DPOP_OPTION_NAMES, type DpopProofVerifier } from "../dpop/verify.js";
 import { type InvalidTokenCode, InvalidTokenError, M2MError } from "../errors.js";
-import { checkUrl, type FetchLike } from "../lib/http.js";
+import { checkPlainUrl, type FetchLike } from "../lib/http.js";
 import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
 import { symbolMembers } from "../lib/members.js";
 import { checkOptionNames, isOptionsObject, knownOptions } from "../lib/option-names.js";
@@ -300,7 +300,7 @@ class JwtVerifier implements Verifier {
       const { endpoint } = options.introspection;
       if (endpoint !== undefined) {
         this.#introspectionEndpoint = Promise.resolve(
-          checkUrl(endpoint, "introspection.endpoint", this.#allowInsecureHttp).href,
+          checkPlainUrl(endpoint, "introspection.endpoint", this.#allowInsecureHttp).href,
         );
       } else if (this.#issuers.single === undefined) {
         throw new TypeError("introspection.endpoint is required with several issuers");
