@@ -297,7 +297,9 @@ class JwtVerifier implements Verifier {
         throw new TypeError("introspection must be an object");
       }
       checkOptionNames(options.introspection, [INTROSPECTION_OPTION_NAMES], where, "introspection.");
-      const { endpoint } = options.introspection;
+      // Read once, here: the introspector keeps what it was given.
+      const introspection = knownOptions(options.introspection, [INTROSPECTION_OPTION_NAMES]);
+      const { endpoint } = introspection;
       if (endpoint !== undefined) {
         this.#introspectionEndpoint = Promise.resolve(
           checkPlainUrl(endpoint, "introspection.endpoint", this.#allowInsecureHttp).href,
@@ -306,7 +308,7 @@ class JwtVerifier implements Verifier {
         throw new TypeError("introspection.endpoint is required with several issuers");
       }
       this.#introspector = new Introspector(
-        options.introspection,
+        introspection,
         dispatch,
         this.#now,
         this.#jwksSettings.timeoutMs,
