@@ -87,15 +87,15 @@ async function sha256(text: string): Promise<string> {
  */
 export function secretFingerprint(secret: string, salt: string, store: TokenStore): CredentialFingerprint {
   return once(async () => {
-    if (typeof store.credentialFingerprint === "function") {
-      try {
-        const keyed = await store.credentialFingerprint(
-          await sha256(`m2m-kit client secret\n${salt}\n${secret}`),
-        );
+    // Read inside the try: a store whose member (a getter) throws is a store that cannot hash.
+    try {
+      const hash = store.credentialFingerprint;
+      if (typeof hash === "function") {
+        const keyed = await hash.call(store, await sha256(`m2m-kit client secret\n${salt}\n${secret}`));
         if (typeof keyed === "string" && keyed !== "") return `hmac:${keyed}`;
-      } catch {
-        // A store that cannot hash: the fingerprint needs no store.
       }
+    } catch {
+      // A store that cannot hash: the fingerprint needs no store.
     }
     const material = await crypto.subtle.importKey("raw", encoder.encode(secret), "PBKDF2", false, [
       "deriveBits",

@@ -28,7 +28,7 @@ import {
   type NormalizedOptions,
   normalizeOptions,
 } from "./options.js";
-import { authorizedInit, isReplayable } from "./resource-request.js";
+import { authorizedInit, fetchInitOf, isReplayable } from "./resource-request.js";
 import { Abandoned, SingleFlight } from "./single-flight.js";
 import { type MaybePromise, MemoryTokenStore } from "./store.js";
 import { type KeyedTarget, TargetResolver, type TargetStyle } from "./target.js";
@@ -422,7 +422,8 @@ export class ClientCredentialsClient {
    */
   async fetch(input: string | URL | Request, init: ClientFetchInit = {}): Promise<Response> {
     checkNearMisses(init, FETCH_INIT_NAMES, "client.fetch() init");
-    const { audience, scope, waitUntil, ...requestInit } = init;
+    const { audience, scope, waitUntil } = init;
+    const requestInit = fetchInitOf(init, FETCH_INIT_NAMES);
     const tokenOptions: GetTokenOptions = { audience, scope, waitUntil };
     if (requestInit.signal) tokenOptions.signal = requestInit.signal;
     const replayable = isReplayable(requestInit);

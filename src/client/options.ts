@@ -1,7 +1,7 @@
 import type { JWK } from "jose";
 import type { Clock } from "../lib/clock.js";
-import { checkUrl, type FetchLike } from "../lib/http.js";
-import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
+import { checkUrl, type FetchLike, withoutCredentials as refuseCredentials } from "../lib/http.js";
+import { checkOptionNames, isFreeFormMap, knownOptions, type OptionNames } from "../lib/option-names.js";
 import { DEFAULT_RETRY, RETRY_OPTION_NAMES, type RetryOptions, type RetryPolicy } from "../lib/retry.js";
 import { transportInfo } from "../lib/transport.js";
 import {
@@ -286,8 +286,10 @@ export interface ClientCredentialsClientOptions {
    */
   defaultScope?: string | string[];
   /**
-   * Extra form parameters sent with every token request (strings only). Parameters the client sets
-   * itself (`grant_type`, `client_id`, `client_secret`, `client_assertion*`, `scope`) are a `TypeError`.
+   * Extra form parameters sent with every token request (a plain object of strings). Parameters the
+   * client sets itself (`grant_type`, `client_id`, `client_secret`, `client_assertion*`) and those
+   * that name the target of a call (`scope`, `audience`, `resource`: give them per call or as
+   * `defaultAudience` / `defaultScope`) are a `TypeError`.
    */
   extraParams?: Record<string, string>;
   /**
@@ -423,7 +425,19 @@ const RESERVED_PARAMS = new Set([
   "actor_token",
   "actor_token_type",
   "requested_token_type",
+  "audience",
+  "resource",
 ]);
+
+/**
+ * Why an `extraParams` name is refused. The target (`audience`, `resource`, `scope`) is the call's:
+ * set for every call, it would get a token for another API labelled, cached and sent as the one asked for.
+ */
+function reservedParamMessage(name: string): string {
+  return name === "audience" || name === "resource" || name === "scope"
+    ? `extraParams.${name} names the target of each token request, which is the call's: pass it as getToken({ audience, scope }) or defaultAudience / defaultScope (audienceParam says how the audience is sent)`
+    : `extraParams.${name} is set by the client and cannot be overridden`;
+}
 
 function positive(value: unknown, option: string, { allowZero = false } = {}): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
@@ -442,12 +456,7 @@ function nonEmptyString(value: unknown, option: string): string {
  * the URL is (messages, events, `toString`). The message names the option, never the URL.
  */
 export function withoutCredentials(url: URL, option: string): URL {
-  if (url.username !== "" || url.password !== "") {
-    throw new TypeError(
-      `${option} must not contain credentials (user:password@); use clientId and clientSecret`,
-    );
-  }
-  return url;
+  return refuseCredentials(url, option, "use clientId and clientSecret");
 }
 
 /** Splits and validates a scope option: a space-delimited string or a list of scope tokens. */
@@ -471,6 +480,7 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
     throw new TypeError("ClientCredentialsClient options must be an object");
   }
   checkOptionNames(options, [CLIENT_OPTION_NAMES], WHERE);
+  options = knownOptions(options, [CLIENT_OPTION_NAMES]);
   if (options.allowInsecureHttp !== undefined && typeof options.allowInsecureHttp !== "boolean") {
     throw new TypeError("allowInsecureHttp must be a boolean");
   }
@@ -583,14 +593,12 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
 
   const extraParams: Record<string, string> = {};
   if (options.extraParams !== undefined) {
-    if (typeof options.extraParams !== "object" || options.extraParams === null) {
-      throw new TypeError("extraParams must be an object of strings");
+    if (!isFreeFormMap(options.extraParams)) {
+      throw new TypeError("extraParams must be a plain object of strings");
     }
     for (const [name, value] of Object.entries(options.extraParams)) {
       if (typeof value !== "string") throw new TypeError(`extraParams.${name} must be a string`);
-      if (RESERVED_PARAMS.has(name)) {
-        throw new TypeError(`extraParams.${name} is set by the client and cannot be overridden`);
-      }
+      if (RESERVED_PARAMS.has(name)) throw new TypeError(reservedParamMessage(name));
       extraParams[name] = value;
     }
   }

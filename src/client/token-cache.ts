@@ -58,9 +58,28 @@ export class TokenCache {
     this.#fallback = new MemoryTokenStore({ maxEntries: options.maxEntries });
   }
 
-  /** The store's lease, when it is shared by several processes. */
+  /**
+   * The store's lease, when it is shared by several processes. A lease that cannot be read (a getter
+   * that throws) or is not `{ ttlMs, waitTimeoutMs, acquire }` is a store failure: reported, and the
+   * client fetches on its own.
+   */
   get lease(): TokenLease | undefined {
-    return this.store.lease;
+    try {
+      const lease = this.store.lease;
+      if (lease === undefined || lease === null) return undefined;
+      const { ttlMs, waitTimeoutMs, acquire } = lease;
+      if (
+        typeof acquire !== "function" ||
+        !(Number.isFinite(ttlMs) && ttlMs > 0) ||
+        !(Number.isFinite(waitTimeoutMs) && waitTimeoutMs >= 0)
+      ) {
+        throw new TypeError("the store's lease is not { ttlMs, waitTimeoutMs, acquire() }");
+      }
+      return { ttlMs, waitTimeoutMs, acquire: (key, ms) => acquire.call(lease, key, ms) };
+    } catch (error) {
+      this.#failed("get", error, "");
+      return undefined;
+    }
   }
 
   /** The stored token; synchronous when the store is (a cache hit then costs no microtask). */
@@ -140,12 +159,14 @@ export class TokenCache {
     endpointUrl: string | undefined,
   ): Promise<void> {
     const all = !("audience" in options);
-    if (this.store.deleteGroup && endpointUrl !== undefined) {
+    if (endpointUrl !== undefined) {
       const group = all
         ? JSON.stringify([endpointUrl, this.clientId])
         : JSON.stringify([endpointUrl, this.clientId, options.audience ?? null]);
       try {
-        await this.store.deleteGroup(group);
+        // Read inside the try: a member (a getter) that throws is a store failure too.
+        const deleteGroup = this.store.deleteGroup;
+        if (deleteGroup) await deleteGroup.call(this.store, group);
       } catch (error) {
         this.#failed("delete", error, group);
       }

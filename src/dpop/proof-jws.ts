@@ -29,6 +29,17 @@ export function invalidProof(code: ProofErrorCode, message: string, cause?: unkn
   return new InvalidDpopProofError(code, message, cause === undefined ? undefined : { cause });
 }
 
+/**
+ * A request target with a dot segment (see `hasDotSegment`): 401 `invalid_dpop_proof`. The router
+ * sees the raw target, the comparison of `htu` its normalized form (RFC 9449 §4.3 step 9).
+ */
+export function dotSegments(): InvalidDpopProofError {
+  return invalidProof(
+    "ERR_DPOP_HTU",
+    'the request target has a dot segment ("." or ".."); it cannot be compared with the DPoP proof\'s htu',
+  );
+}
+
 function malformed(): InvalidDpopProofError {
   return invalidProof("ERR_DPOP_MALFORMED", "the DPoP proof is not a valid JWT");
 }

@@ -2,9 +2,9 @@ import type { JWK } from "jose";
 import { LRUCache } from "lru-cache";
 import { platform } from "#platform";
 import { UseDpopNonceError } from "../errors.js";
-import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
+import { checkOptionNames, knownOptions, type OptionNames } from "../lib/option-names.js";
 import type { Platform } from "../platform/types.js";
-import { normalizeHtu } from "./htu.js";
+import { hasDotSegment, normalizeHtu } from "./htu.js";
 import { DPOP_ALGORITHMS, type DpopAlgorithm } from "./key.js";
 import type { DpopNonceSource } from "./nonce.js";
 import {
@@ -12,6 +12,7 @@ import {
   checkEncoding,
   checkProofHeader,
   checkUnencodedPayload,
+  dotSegments,
   invalidProof,
   type ProofParts,
   proofClaims,
@@ -65,6 +66,14 @@ export interface DpopRequest {
   accessToken?: string | undefined;
 }
 
+/** The names of {@link DpopRequest}. */
+const DPOP_REQUEST_NAMES: OptionNames<DpopRequest> = {
+  proof: true,
+  method: true,
+  url: true,
+  accessToken: true,
+};
+
 /** A proof that passed the checks. */
 export interface DpopProof {
   /** RFC 7638 SHA-256 thumbprint of the proof key: what `cnf.jkt` must equal. */
@@ -92,7 +101,10 @@ export interface DpopProofVerifier {
   /**
    * Runs RFC 9449 §4.3 steps 1–11 and `ath`. With `thumbprint`, also checks the token's `cnf.jkt`
    * (the caller passes it after checking the token) and only then remembers the `jti`.
-   * @throws InvalidDpopProofError, UseDpopNonceError, ReplayStoreFullError
+   * A `url` string with a dot segment (`/admin/../orders`) is refused (`ERR_DPOP_HTU`): a router
+   * sees it raw, the comparison with `htu` normalized.
+   * @throws (rejects) InvalidDpopProofError, UseDpopNonceError, ReplayStoreFullError; TypeError for a
+   *   member of `request` it does not know (`acessToken` would skip the `ath` check).
    */
   verify(request: DpopRequest): Promise<DpopProof>;
   /** Records the proof as used (RFC 9449 §11.1): `ERR_DPOP_REPLAY` when it was seen before. */
@@ -258,6 +270,9 @@ export function createProofVerifier<Key>(
     if (htm !== request.method.toUpperCase()) {
       throw invalidProof("ERR_DPOP_HTM", "the DPoP proof's htm is not the request method");
     }
+    // The router sees the raw target, the comparison its normalized form: a request for
+    // `/admin/../orders` must not pass with a proof for `/orders`.
+    if (typeof request.url === "string" && hasDotSegment(request.url)) throw dotSegments();
     const expected = normalized(request.url);
     if (expected === undefined || normalized(htu) !== expected) {
       throw invalidProof("ERR_DPOP_HTU", "the DPoP proof's htu is not the request URL");
@@ -307,7 +322,15 @@ export function createProofVerifier<Key>(
     algorithms,
     required: options.required ?? false,
     nonce,
-    verify: (request) => promised(() => verifyNow(request)),
+    verify: (request) =>
+      promised(() => {
+        // A misspelt name (`acessToken`) must not skip its check (the `ath` of RFC 9449 §4.3 step 11).
+        if (typeof request !== "object" || request === null) {
+          throw new TypeError("verify() needs the request: { proof, method, url, accessToken }");
+        }
+        checkOptionNames(request, [DPOP_REQUEST_NAMES], "DpopProofVerifier.verify() (the request)");
+        return verifyNow(knownOptions(request, [DPOP_REQUEST_NAMES]));
+      }),
     remember: (proof) => promised(() => rememberNow(proof)),
     [verifyProofNow]: verifyNow,
     [rememberProofNow]: rememberNow,

@@ -18,6 +18,7 @@ import {
 import {
   type AdapterNames,
   type AuthConfig,
+  adapterConfig,
   type HttpAuthOptions,
   resolveConfig,
   verifierFrom,
@@ -30,7 +31,14 @@ import {
   resourceMetadataOf,
   withResourceMetadata,
 } from "../http/resource-metadata.js";
-import { checkOptionNames, isKnownName, nearMiss, type OptionNames } from "../lib/option-names.js";
+import {
+  checkOptionNames,
+  isKnownName,
+  knownOptions,
+  nearMiss,
+  type OptionNames,
+  optionNamesOf,
+} from "../lib/option-names.js";
 import { nodeCertificateSource } from "../node/peer-certificate.js";
 import { checkScopeTokens } from "../oauth/scope.js";
 import { emitTo } from "../verify/events.js";
@@ -242,7 +250,7 @@ function checkScopeList(value: unknown, option: string): void {
 }
 
 function checkRouteConfig(config: Record<string, unknown>, route: string): void {
-  for (const key of Object.keys(config)) {
+  for (const key of optionNamesOf(config)) {
     const meant = meantRouteKey(key);
     if (meant !== undefined) {
       throw new TypeError(
@@ -258,7 +266,9 @@ function checkRouteConfig(config: Record<string, unknown>, route: string): void 
   }
 }
 
-const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options) => {
+const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, registered) => {
+  // Read as a plain object: options inherited from a prototype count as own ones do.
+  const options = adapterConfig(registered, PLUGIN);
   const verifier = verifierFrom(options, PLUGIN);
   checkPublicUrlFor(verifier, options);
   const settings: FastifyAuthOptions = withResourceMetadata(verifier, options, PLUGIN.call);
@@ -301,6 +311,7 @@ const plugin: FastifyPluginAsync<M2MAuthPluginOptions> = async (fastify, options
       if (typeof route !== "object" || route === null)
         throw new TypeError(`${where} options must be an object`);
       checkOptionNames(route, [ROUTE_AUTH_OPTION_NAMES], where);
+      route = knownOptions(route, [ROUTE_AUTH_OPTION_NAMES]);
       for (const key of ["scopes", "anyScope"] as const) {
         if (route[key] !== undefined) checkScopeList(route[key], key);
       }

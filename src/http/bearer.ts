@@ -6,12 +6,17 @@ import {
   M2MError,
   VerifierUnavailableError,
 } from "../errors.js";
+import { checkOptionNames, knownOptions, type NameList, type OptionNames } from "../lib/option-names.js";
 import type { WaitUntil } from "../lib/runtime.js";
 import { checkBinding } from "../verify/confirmation.js";
 import { emitTo } from "../verify/events.js";
 import { type AuthResult, type Verifier, type VerifyCallOptions, verifyNow } from "../verify/verifier.js";
-import { type ClientCertificateSource, checkCertificateBinding } from "./certificate-binding.js";
-import type { HttpAuthOptions } from "./config.js";
+import {
+  CERTIFICATE_BINDING_OPTION_NAMES,
+  type ClientCertificateSource,
+  certificateBinding,
+} from "./certificate-binding.js";
+import { checkHttpAuthOptions, HTTP_AUTH_OPTION_NAMES, type HttpAuthOptions } from "./config.js";
 import { type DpopRequestParts, dpopChallenge, dpopFailure, verifyDpopRequest } from "./dpop.js";
 import { resourceMetadataOf, resourceMetadataUrl, withResourceMetadata } from "./resource-metadata.js";
 
@@ -97,6 +102,40 @@ export interface RequestCredentials extends DpopRequestParts {
   waitUntil?: WaitUntil;
 }
 
+/** The names of {@link RequestCredentials}. */
+const REQUEST_CREDENTIALS_NAMES: OptionNames<RequestCredentials> = {
+  authorization: true,
+  queryTokens: true,
+  bodyTokens: true,
+  clientCertificate: true,
+  waitUntil: true,
+  dpop: true,
+  method: true,
+  url: true,
+};
+
+const HTTP_AUTH_LISTS: readonly NameList[] = [HTTP_AUTH_OPTION_NAMES, CERTIFICATE_BINDING_OPTION_NAMES];
+
+const checkedSettings = new WeakMap<object, HttpAuthOptions>();
+
+/**
+ * The options of a framework-free call (`authenticateRequest`, `extractBearerToken`, web
+ * `errorResponse`) checked as an adapter checks its own: names (own and inherited) and types, once
+ * per options object; returned as a plain object of the known names.
+ */
+export function httpAuthSettings(options: HttpAuthOptions, where: string): HttpAuthOptions {
+  if (typeof options !== "object" || options === null)
+    throw new TypeError(`${where} options must be an object`);
+  let settings = checkedSettings.get(options);
+  if (settings === undefined) {
+    checkOptionNames(options, HTTP_AUTH_LISTS, where, "");
+    settings = knownOptions(options, HTTP_AUTH_LISTS);
+    checkHttpAuthOptions(settings, where);
+    checkedSettings.set(options, settings);
+  }
+  return settings;
+}
+
 /** RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
@@ -156,14 +195,26 @@ function failure(
 /**
  * Finds the bearer token of a request. Returns the token, `undefined` when there are no bearer
  * credentials (another scheme counts as none), or throws an {@link HttpAuthError}.
+ *
+ * @throws TypeError for an option or a request part it does not know (`allowQueryTokens`), or a bad
+ *   option value, as the adapters refuse theirs.
  */
 export function extractBearerToken(
   request: RequestCredentials,
   options: HttpAuthOptions = {},
 ): string | undefined {
-  const token = findBearerToken(request, options);
-  if (token !== undefined && !B64TOKEN.test(token)) throw malformedToken(options);
+  const settings = httpAuthSettings(options, "extractBearerToken()");
+  checkRequestNames(request, "extractBearerToken()");
+  const token = findBearerToken(request, settings);
+  if (token !== undefined && !B64TOKEN.test(token)) throw malformedToken(settings);
   return token;
+}
+
+/** The request's names: a misspelt one (`clientCertifcate`) is never a part left unchecked. */
+function checkRequestNames(request: RequestCredentials, where: string): void {
+  if (typeof request !== "object" || request === null)
+    throw new TypeError(`${where}: the request must be an object`);
+  checkOptionNames(request, [REQUEST_CREDENTIALS_NAMES], `${where} (the request)`);
 }
 
 function malformedToken(settings: ChallengeSettings): HttpAuthError {
@@ -301,14 +352,34 @@ export function errorResponseBody(
 /**
  * Authenticates one request: extracts the token, verifies it, checks scopes. Resolves with the
  * result, with `undefined` (optional auth, no credentials), or rejects with an {@link HttpAuthError}
- * (or an unexpected error as it is).
+ * (or an unexpected error as it is). Options inherited from a prototype count as own ones.
+ *
+ * @throws rejects with a TypeError for an option it does not know (`requiredScope`, which would
+ *   otherwise let every token through), a bad option value, or a request part it does not know.
  */
 export async function authenticateRequest(
   verifier: Verifier,
   request: RequestCredentials,
   options: HttpAuthOptions = {},
 ): Promise<AuthResult | undefined> {
-  return authenticateNow(verifier, request, resolvedSettings(verifier, options));
+  const settings = httpAuthSettings(options, WHERE);
+  checkRequestNames(request, WHERE);
+  return authenticateNow(
+    verifier,
+    knownOptions(request, [REQUEST_CREDENTIALS_NAMES]),
+    resolvedSettings(verifier, settings),
+  );
+}
+
+const WHERE = "authenticateRequest()";
+
+/** {@link authenticateRequest} for an adapter, whose settings and request are checked already. */
+export async function authenticateChecked(
+  verifier: Verifier,
+  request: RequestCredentials,
+  settings: HttpAuthOptions,
+): Promise<AuthResult | undefined> {
+  return authenticateNow(verifier, request, resolvedSettings(verifier, settings));
 }
 
 const resolved = new WeakMap<HttpAuthOptions, { verifier: Verifier; settings: HttpAuthOptions }>();
@@ -319,7 +390,7 @@ function resolvedSettings(verifier: Verifier, options: HttpAuthOptions): HttpAut
   if (options?.resourceMetadata === undefined || resourceMetadataOf(options)) return options;
   const known = resolved.get(options);
   if (known?.verifier === verifier) return known.settings;
-  const settings = withResourceMetadata(verifier, options, "authenticateRequest()");
+  const settings = withResourceMetadata(verifier, options, WHERE);
   resolved.set(options, { verifier, settings });
   return settings;
 }
@@ -455,8 +526,10 @@ function authenticateWithDpop(
         requestCall(options, request, x5t, jkt),
       );
       return auth instanceof Promise
-        ? auth.then((result) => checkCertificateBinding(result, () => x5t, options))
-        : checkCertificateBinding(auth, () => x5t, options);
+        ? auth.then((result) =>
+            certificateBinding(result, () => x5t, options.requireCertificateBoundTokens === true),
+          )
+        : certificateBinding(auth, () => x5t, options.requireCertificateBoundTokens === true);
     };
     try {
       const x5t = presentedCertificate(request, read);
@@ -554,7 +627,7 @@ function verifyBearer(
   const settle = (auth: AuthResult) => {
     // Again here, for a Verifier that is not createVerifier's (the interface is open to implement).
     checkBinding(auth.claims, { jkt: undefined, x5t }, verifier.dpop !== undefined);
-    return checkCertificateBinding(auth, () => x5t, options);
+    return certificateBinding(auth, () => x5t, options.requireCertificateBoundTokens === true);
   };
   return outcome instanceof Promise ? outcome.then(settle) : settle(outcome);
 }

@@ -1,5 +1,5 @@
 import { InvalidTokenError } from "../errors.js";
-import type { OptionNames } from "../lib/option-names.js";
+import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import type { AuthResult } from "../verify/verifier.js";
 
 /**
@@ -183,16 +183,32 @@ export function headerCertificateSource(value: string | null | undefined): Clien
  * `InvalidTokenError` — `ERR_CERTIFICATE_BINDING` for a bound token without its certificate,
  * `ERR_CERTIFICATE_HEADER` when the header that should carry it is unreadable,
  * `ERR_TOKEN_NOT_CERTIFICATE_BOUND` for an unbound token when bound ones are required.
+ *
+ * @throws TypeError for an option it does not know (`requireCertificateBoundToken`) or a bad value.
  */
 export function checkCertificateBinding(
   auth: AuthResult,
   certificate: ClientCertificateSource | undefined,
   options: CertificateBindingOptions = {},
 ): AuthResult | Promise<AuthResult> {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("checkCertificateBinding() options must be an object");
+  }
+  checkOptionNames(options, [CERTIFICATE_BINDING_OPTION_NAMES], "checkCertificateBinding()");
+  checkCertificateBindingOptions(options);
+  return certificateBinding(auth, certificate, options.requireCertificateBoundTokens === true);
+}
+
+/** {@link checkCertificateBinding} for the adapters, whose settings are checked at creation. */
+export function certificateBinding(
+  auth: AuthResult,
+  certificate: ClientCertificateSource | undefined,
+  requireBound: boolean,
+): AuthResult | Promise<AuthResult> {
   const cnf = auth.claims.cnf as Record<string, unknown> | undefined;
   const expected = typeof cnf === "object" && cnf !== null ? cnf["x5t#S256"] : undefined;
   if (expected === undefined) {
-    if (options.requireCertificateBoundTokens) {
+    if (requireBound) {
       throw new InvalidTokenError(
         "ERR_TOKEN_NOT_CERTIFICATE_BOUND",
         "the access token is not bound to a client certificate (RFC 8705)",

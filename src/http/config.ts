@@ -1,5 +1,12 @@
 import { LRUCache } from "lru-cache";
-import { isKnownName, type NameList, type OptionNames, unknownOption } from "../lib/option-names.js";
+import {
+  isKnownName,
+  knownOptions,
+  type NameList,
+  type OptionNames,
+  optionNamesOf,
+  unknownOption,
+} from "../lib/option-names.js";
 import type { VerifierEventListener } from "../verify/events.js";
 import { ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES } from "../verify/options.js";
 import { normalizeRequirement } from "../verify/scopes.js";
@@ -159,12 +166,13 @@ export function checkHttpAuthOptions(options: HttpAuthOptions, where: string): v
 
 /**
  * Checks an adapter's options argument (adapter options only: verifier options there would be
- * ignored), names first, then types.
+ * ignored), names first (own and inherited, see `optionNamesOf`), then types. Returns them as a plain
+ * object (`knownOptions`), so that an option inherited from a prototype is read as an own one is.
  */
-export function checkAdapterOptions(options: HttpAuthOptions, adapter: AdapterNames): void {
+export function checkAdapterOptions<T extends HttpAuthOptions>(options: T, adapter: AdapterNames): T {
   if (typeof options !== "object" || options === null) throw new TypeError("auth options must be an object");
   const lists = adapterLists(adapter);
-  for (const name of Object.keys(options)) {
+  for (const name of optionNamesOf(options)) {
     if (isKnownName(name, lists)) continue;
     if (isVerifierOption(name)) {
       throw new TypeError(
@@ -173,16 +181,18 @@ export function checkAdapterOptions(options: HttpAuthOptions, adapter: AdapterNa
     }
     throw unknownOption(name, lists, adapter.options);
   }
-  checkHttpAuthOptions(options, adapter.call);
+  const known = knownOptions(options, lists);
+  checkHttpAuthOptions(known, adapter.call);
+  return known;
 }
 
-/** Checks the names of an adapter's configuration (its first argument). */
+/** Checks the names of an adapter's configuration (its first argument), own and inherited. */
 function checkConfigNames(config: object, adapter: AdapterNames, withVerifier: boolean): void {
   const lists = adapterLists(adapter);
-  for (const [name, value] of Object.entries(config)) {
+  for (const name of optionNamesOf(config)) {
     if (isKnownName(name, lists) || name === "verifier") continue;
     if (withVerifier && isVerifierOption(name)) {
-      if (value === undefined) continue;
+      if ((config as Record<string, unknown>)[name] === undefined) continue;
       throw new TypeError(
         `${name} is a verifier option: give verifier options or a verifier, not both (set it in createVerifier())`,
       );
@@ -198,20 +208,39 @@ function checkConfigNames(config: object, adapter: AdapterNames, withVerifier: b
   }
 }
 
+function withVerifierOf(config: object): boolean {
+  return "verifier" in config && (config as { verifier?: unknown }).verifier !== undefined;
+}
+
+/**
+ * An adapter's configuration (its first argument) checked by name and read into a plain object of
+ * the names it knows: verifier options or `{ verifier }`, and adapter options. Options inherited from
+ * a prototype (`Object.create(defaults)`, a class with getters) count as own ones do.
+ */
+export function adapterConfig<T extends AuthConfig>(config: T, adapter: AdapterNames): T {
+  if (typeof config !== "object" || config === null) throw new TypeError("auth options must be an object");
+  checkConfigNames(config, adapter, withVerifierOf(config));
+  return knownOptions(config, [
+    ISSUER_OPTION_NAMES,
+    VERIFIER_OPTION_NAMES,
+    VERIFIER_CONFIG_NAMES,
+    ...adapterLists(adapter),
+  ]);
+}
+
 /** A verifier from an adapter's config, created once per middleware. */
 export function verifierFrom(config: AuthConfig, adapter: AdapterNames): Verifier {
-  if (typeof config !== "object" || config === null) throw new TypeError("auth options must be an object");
-  const withVerifier = "verifier" in config && config.verifier !== undefined;
-  checkConfigNames(config, adapter, withVerifier);
-  checkHttpAuthOptions(config, adapter.call);
-  if (withVerifier) {
-    if (typeof config.verifier?.verify !== "function")
+  const known = adapterConfig(config, adapter);
+  checkHttpAuthOptions(known, adapter.call);
+  if (withVerifierOf(known)) {
+    const verifier = (known as { verifier?: Verifier }).verifier;
+    if (typeof verifier?.verify !== "function")
       throw new TypeError("verifier must come from createVerifier()");
-    return config.verifier;
+    return verifier;
   }
   // The adapter applies requiredScopes per call; onEvent is the verifier's too (its events come there).
   const verifierOptions: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(config)) {
+  for (const [name, value] of Object.entries(known)) {
     if (name !== "requiredScopes" && isVerifierOption(name)) verifierOptions[name] = value;
   }
   return createVerifierFor(verifierOptions as unknown as VerifierOptions, adapter.call);
@@ -240,17 +269,16 @@ export function resolveConfig(
   options: HttpAuthOptions,
   adapter: AdapterNames,
 ): { verifier: Verifier; settings: HttpAuthOptions } {
-  checkAdapterOptions(options, adapter);
-  if (isVerifier(config)) return { verifier: config, settings: options };
+  const adapterOptions = checkAdapterOptions(options, adapter);
+  if (isVerifier(config)) return { verifier: config, settings: adapterOptions };
   let verifier = shared.get(config);
-  if (verifier) {
-    // One verifier per options object, but each adapter it is given to checks the names it reads.
-    checkConfigNames(config, adapter, "verifier" in config && config.verifier !== undefined);
-  } else {
-    verifier = verifierFrom(config, adapter);
+  // One verifier per options object, but each adapter it is given to checks the names it reads.
+  const known = adapterConfig(config, adapter);
+  if (!verifier) {
+    verifier = verifierFrom(known, adapter);
     shared.set(config, verifier);
   }
-  return { verifier, settings: { ...(config as HttpAuthOptions), ...options } };
+  return { verifier, settings: { ...(known as HttpAuthOptions), ...adapterOptions } };
 }
 
 /**
@@ -299,25 +327,25 @@ export function resolvePerConfiguration(
 ) => { verifier: Verifier; settings: HttpAuthOptions } {
   const verifiers = new LRUCache<string, Verifier>({ max: maxConfigurations });
   return (config, options) => {
-    checkAdapterOptions(options, adapter);
-    if (isVerifier(config)) return checked({ verifier: config, settings: options }, adapter);
-    if (typeof config !== "object" || config === null) throw new TypeError("auth options must be an object");
-    if ("verifier" in config && config.verifier !== undefined) {
+    const adapterOptions = checkAdapterOptions(options, adapter);
+    if (isVerifier(config)) return checked({ verifier: config, settings: adapterOptions }, adapter);
+    const known = adapterConfig(config, adapter);
+    if (withVerifierOf(known)) {
       return checked(
         {
-          verifier: verifierFrom(config, adapter),
-          settings: { ...(config as HttpAuthOptions), ...options },
+          verifier: verifierFrom(known, adapter),
+          settings: { ...(known as HttpAuthOptions), ...adapterOptions },
         },
         adapter,
       );
     }
-    const key = configurationKey(config);
+    const key = configurationKey(known);
     let verifier = verifiers.get(key);
     if (!verifier) {
-      verifier = verifierFrom(config, adapter);
+      verifier = verifierFrom(known, adapter);
       verifiers.set(key, verifier);
     }
-    return checked({ verifier, settings: { ...(config as HttpAuthOptions), ...options } }, adapter);
+    return checked({ verifier, settings: { ...(known as HttpAuthOptions), ...adapterOptions } }, adapter);
   };
 }
 

@@ -1,3 +1,6 @@
+import { hasDotSegment } from "../dpop/htu.js";
+import { dotSegments } from "../dpop/proof-jws.js";
+import { withoutCredentials } from "../lib/http.js";
 import type { Verifier } from "../verify/options.js";
 
 /**
@@ -49,9 +52,7 @@ export function checkPublicUrl(value: unknown): string | undefined {
     throw new TypeError(shape);
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") throw new TypeError(shape);
-  if (url.username !== "" || url.password !== "") {
-    throw new TypeError("publicUrl must not contain credentials");
-  }
+  withoutCredentials(url, "publicUrl");
   if (value.includes("?") || value.includes("#")) {
     throw new TypeError("publicUrl must not have a query or a fragment");
   }
@@ -83,13 +84,17 @@ function pathOf(target: string): string {
 /**
  * The public URL of a request: `publicUrl` followed by the request target's path, or, with
  * `"host-header"`, what the framework derives from the request (`fromRequest`). Built only on the
- * DPoP path, where it costs little beside the proof's signature.
+ * DPoP path, where it costs little beside the proof's signature. A target with a dot segment
+ * (`/admin/../orders`, `/admin/%2e%2e/orders`) is refused with `InvalidDpopProofError`
+ * (`ERR_DPOP_HTU`, 401 `invalid_dpop_proof`): the router sees it raw, the proof's comparison normalized.
  */
 export function publicRequestUrl(
   publicUrl: string | undefined,
   target: string,
   fromRequest: () => string,
 ): string {
+  // Routers match the raw target; the htu comparison removes dot segments (see `hasDotSegment`).
+  if (hasDotSegment(target)) throw dotSegments();
   const base = checkPublicUrl(publicUrl);
   if (base === undefined || base === "host-header") return fromRequest();
   return `${base}${pathOf(target)}`;

@@ -1,7 +1,6 @@
-import { isLoopbackHost } from "../lib/http.js";
-import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
+import { isLoopbackHost, withoutCredentials } from "../lib/http.js";
+import { checkOptionNames, isOptionsObject, type OptionNames } from "../lib/option-names.js";
 import { checkScopeTokens } from "../oauth/scope.js";
-import { isPlainObject } from "../verify/issuers.js";
 import { normalizeRequirement } from "../verify/scopes.js";
 import { type AcceptedTokens, accepted, type Verifier } from "../verify/verifier.js";
 import type { HttpAuthOptions } from "./config.js";
@@ -147,6 +146,8 @@ export function acceptedBy(verifier: Verifier): AcceptedTokens {
     : { issuers: undefined, audiences: undefined, requiredScopes: [] };
 }
 
+const CREDENTIALS = "must not contain credentials";
+
 /** Why a URL is not a resource identifier (RFC 9728 §2), or `undefined` when it is one. */
 export function resourceProblem(value: string): string | undefined {
   let url: URL;
@@ -158,7 +159,7 @@ export function resourceProblem(value: string): string | undefined {
   if (url.protocol !== "https:" && !(url.protocol === "http:" && isLoopbackHost(url.hostname))) {
     return "must be an https: URL (http: only on a loopback host)";
   }
-  if (url.username !== "" || url.password !== "") return "must not contain credentials";
+  if (url.username !== "" || url.password !== "") return CREDENTIALS;
   if (value.includes("?") || value.includes("#")) return "must not have a query or a fragment";
   return undefined;
 }
@@ -201,7 +202,7 @@ function resourceOf(option: unknown, audiences: readonly string[] | null | undef
   const problem = resourceProblem(audience);
   if (problem !== undefined) {
     throw new TypeError(
-      `resourceMetadata.resource is required: the audience ${JSON.stringify(audience)} is not a resource identifier (it ${problem})`,
+      `resourceMetadata.resource is required: the audience ${problem === CREDENTIALS ? "" : `${JSON.stringify(audience)} `}is not a resource identifier (it ${problem})`,
     );
   }
   return audience;
@@ -223,6 +224,8 @@ function authorizationServersOf(option: unknown, issuers: readonly string[] | un
     try {
       url = new URL(server);
     } catch {}
+    // Before any message that shows the URL: a password in it is never echoed.
+    if (url) withoutCredentials(url, "resourceMetadata.authorizationServers");
     if (url?.protocol !== "https:" && !(url?.protocol === "http:" && isLoopbackHost(url.hostname))) {
       throw new TypeError(`resourceMetadata.authorizationServers: ${server} is not an https: issuer URL`);
     }
@@ -240,7 +243,7 @@ function authorizationServersOf(option: unknown, issuers: readonly string[] | un
  * rest when the document is resolved.
  */
 export function checkResourceMetadataOptions(value: unknown, where: string): ResourceMetadataOptions {
-  if (!isPlainObject(value)) {
+  if (!isOptionsObject(value)) {
     throw new TypeError(
       "resourceMetadata must be an object of resource metadata options ({} for the defaults)",
     );
@@ -258,6 +261,7 @@ export function checkResourceMetadataOptions(value: unknown, where: string): Res
     if (url?.protocol !== "https:" && url?.protocol !== "http:") {
       throw new TypeError("resourceMetadata.resourceDocumentation must be an https: URL");
     }
+    withoutCredentials(url, "resourceMetadata.resourceDocumentation");
   }
   if (
     cacheMaxAgeSeconds !== undefined &&

@@ -1,6 +1,6 @@
 import { DiscoveryError } from "../errors.js";
 import {
-  checkUrl,
+  checkPlainUrl,
   type FetchLike,
   fetchText,
   isProxyAuthenticationRefused,
@@ -131,10 +131,7 @@ function validateMetadata(
     const value = metadata[field];
     if (value === undefined) continue;
     try {
-      const found = checkUrl(value, field, allowInsecureHttp);
-      if (found.username !== "" || found.password !== "") {
-        throw new TypeError(`${field} must not contain credentials (user:password@)`);
-      }
+      checkPlainUrl(value, field, allowInsecureHttp);
     } catch (error) {
       throw new DiscoveryError(`discovery of ${issuer} failed: ${(error as Error).message}`);
     }

@@ -125,6 +125,25 @@ export function checkUrl(value: unknown, option: string, allowInsecureHttp: bool
   return url;
 }
 
+/**
+ * Refuses a URL with user info (`https://user:password@host/`): a `TypeError` naming the option and
+ * never the value, so the password is neither echoed in the error nor later in errors and events
+ * that name the URL. `instead` says where the credentials go.
+ */
+export function withoutCredentials(url: URL, option: string, instead?: string): URL {
+  if (url.username !== "" || url.password !== "") {
+    throw new TypeError(
+      `${option} must not contain credentials (user:password@)${instead === undefined ? "" : `; ${instead}`}`,
+    );
+  }
+  return url;
+}
+
+/** {@link checkUrl} and {@link withoutCredentials}: a URL option that must carry no credentials. */
+export function checkPlainUrl(value: unknown, option: string, allowInsecureHttp: boolean): URL {
+  return withoutCredentials(checkUrl(value, option, allowInsecureHttp), option);
+}
+
 /** What m2m-kit says of a forward proxy's 407 (RFC 9110 §15.5.8); the proxy's credentials never appear. */
 export const PROXY_AUTHENTICATION_REFUSED =
   "the proxy refused authentication (407 Proxy Authentication Required); check the proxy credentials";

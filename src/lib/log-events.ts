@@ -1,4 +1,7 @@
-import { checkOptionNames, type OptionNames } from "./option-names.js";
+import type { ClientEvent } from "../client/options.js";
+import type { RedisStoreEvent } from "../redis/token-store-options.js";
+import type { VerifierEvent } from "../verify/events.js";
+import { checkOptionNames, closestName, isFreeFormMap, type OptionNames } from "./option-names.js";
 
 /** Log levels, lowest first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -18,16 +21,79 @@ export interface LogEventsOptions {
   style?: "fields-first" | "message-first";
   /** Lowest level written. Default `"info"` (cache hits, at `debug`, are left out). */
   level?: LogLevel;
-  /** Level per event type, or `"off"`; overrides the defaults listed in the README. */
+  /**
+   * Level per event type, or `"off"`; overrides the defaults listed in the README. A type m2m-kit
+   * does not emit, or a value that is not a level, is a `TypeError` (a misspelt level must not turn
+   * an event's logs off).
+   */
   levels?: Record<string, LogLevel | "off">;
 }
 
-/** The names of {@link LogEventsOptions} (`levels` is a map of event types, not checked). */
+/** The names of {@link LogEventsOptions} (`levels` is a map of event types, checked on its own). */
 export const LOG_EVENTS_OPTION_NAMES: OptionNames<LogEventsOptions> = {
   style: true,
   level: true,
   levels: true,
 };
+
+/**
+ * Every event type of the client, the verifier, the adapters and the stores (`FileTokenStore`'s
+ * `store_refused` besides those of the Redis store): the names `levels` may use. A type added to one
+ * of the event unions must be added here (the compiler says so).
+ */
+const EVENT_TYPES: Record<
+  ClientEvent["type"] | VerifierEvent["type"] | RedisStoreEvent["type"] | "store_refused",
+  true
+> = {
+  cache_hit: true,
+  cache_miss: true,
+  discovery: true,
+  lease_unavailable: true,
+  lease_wait: true,
+  refresh_failed: true,
+  refresh_started: true,
+  retry: true,
+  store_failed: true,
+  stored_token_refused: true,
+  token_failed: true,
+  token_fetched: true,
+  unauthorized: true,
+  introspection_answered: true,
+  introspection_failed: true,
+  jwks_cooldown: true,
+  jwks_failed: true,
+  jwks_fetched: true,
+  jwks_stale: true,
+  store_hit: true,
+  store_entry_refused: true,
+  request_refused: true,
+  response_failed: true,
+  verification_failed: true,
+  entry_refused: true,
+  invalidation_channel_down: true,
+  invalidation_channel_up: true,
+  store_recovered: true,
+  store_unavailable: true,
+  store_refused: true,
+};
+
+/** `levels`: a plain object of known event types, each a level or `"off"`. */
+function checkLevels(levels: unknown): Record<string, LogLevel | "off"> {
+  if (levels === undefined) return {};
+  if (!isFreeFormMap(levels)) throw new TypeError("levels must be a plain object of event types");
+  for (const [type, value] of Object.entries(levels)) {
+    if (!Object.hasOwn(EVENT_TYPES, type)) {
+      const meant = closestName(type, Object.keys(EVENT_TYPES));
+      throw new TypeError(
+        `levels.${type} is not an event of m2m-kit${meant === undefined ? "" : `; did you mean levels.${meant}?`}`,
+      );
+    }
+    if (value !== "off" && !LEVELS.includes(value as LogLevel)) {
+      throw new TypeError(`levels.${type} must be one of debug, info, warn, error, off`);
+    }
+  }
+  return levels as Record<string, LogLevel | "off">;
+}
 
 /** Default level of each event type of the client and the verifier; other types are `info`. */
 export const DEFAULT_EVENT_LEVELS: Readonly<Record<string, LogLevel>> = {
@@ -49,7 +115,8 @@ export const DEFAULT_EVENT_LEVELS: Readonly<Record<string, LogLevel>> = {
  * Turns the events of a client or verifier into log lines with levels, for the `onEvent` option.
  * Fields are the event's own (they never hold a token, secret or assertion); an `error` becomes
  * `{ name, code, message }`. A logger without `debug`/`info`/`warn`/`error` methods writes nothing at
- * that level; a bad `style` or `level` is a `TypeError`.
+ * that level; a bad `style` or `level`, and in `levels` an unknown event type or a value that is not
+ * a level, is a `TypeError`.
  *
  * @typeParam Event - {@link ClientEvent}, {@link VerifierEvent} or `RedisStoreEvent`.
  * @example
@@ -79,7 +146,10 @@ export function logEvents<
   }
   const minimum = LEVELS.indexOf(options.level ?? "info");
   if (minimum < 0) throw new TypeError("level must be one of debug, info, warn, error");
-  const levels: Record<string, LogLevel | "off"> = { ...DEFAULT_EVENT_LEVELS, ...options.levels };
+  const levels: Record<string, LogLevel | "off"> = {
+    ...DEFAULT_EVENT_LEVELS,
+    ...checkLevels(options.levels),
+  };
   const enabled = (level: LogLevel | "off") => level !== "off" && LEVELS.indexOf(level) >= minimum;
   return (event) => {
     const level = levels[event.type] ?? "info";

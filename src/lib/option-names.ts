@@ -97,10 +97,35 @@ export function unknownOption(
   return new TypeError(`${prefix}${shown(name)} is not an option of ${where}${hint}`);
 }
 
+/** Whether `options` is a plain object: its names are its own enumerable ones. */
+function isPlain(options: object): boolean {
+  const proto = Object.getPrototypeOf(options);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * The names of an options object as reading it sees them: its own names, and those it inherits from
+ * prototypes other than `Object.prototype` (an `Object.create(base)`, a class with getters), whether
+ * enumerable or not, `constructor` aside. Reading `options.requiredScopes` finds an inherited value,
+ * so the check of names must find an inherited misspelling too.
+ */
+export function optionNamesOf(options: object): string[] {
+  if (isPlain(options)) return Object.keys(options);
+  const names = new Set<string>();
+  for (let level: object | null = options; level !== null && level !== Object.prototype; ) {
+    for (const name of Object.getOwnPropertyNames(level)) {
+      if (level !== options && name === "constructor") continue;
+      names.add(name);
+    }
+    level = Object.getPrototypeOf(level) as object | null;
+  }
+  return [...names];
+}
+
 /**
  * Refuses a name of `options` that none of `lists` holds (a `TypeError` naming it and the closest
- * known name). Free-form maps (`extraParams`, `claims`) are not passed here. `options` that is not an
- * object is left to the caller's type check.
+ * known name), own or inherited (see {@link optionNamesOf}). Free-form maps (`extraParams`, `claims`)
+ * are not passed here. `options` that is not an object is left to the caller's type check.
  */
 export function checkOptionNames(
   options: unknown,
@@ -109,12 +134,51 @@ export function checkOptionNames(
   prefix = "",
 ): void {
   if (typeof options !== "object" || options === null) return;
-  // for…in allocates nothing: verify()'s call options are checked on every call.
-  for (const name in options) {
-    if (!isKnownName(name, lists) && Object.hasOwn(options, name)) {
-      throw unknownOption(name, lists, where, prefix);
+  if (isPlain(options)) {
+    // for…in allocates nothing: verify()'s call options are checked on every call.
+    for (const name in options) {
+      if (!isKnownName(name, lists) && Object.hasOwn(options, name)) {
+        throw unknownOption(name, lists, where, prefix);
+      }
+    }
+    return;
+  }
+  for (const name of optionNamesOf(options)) {
+    if (!isKnownName(name, lists)) throw unknownOption(name, lists, where, prefix);
+  }
+}
+
+/**
+ * The options as a plain object of the known names they have, each read once as a property access
+ * reads it (own or inherited, a getter called): what code that copies or lists options
+ * (`{ ...options }`, `Object.entries`) must work on, so that an inherited option is never dropped.
+ * A plain object is returned as it is.
+ */
+export function knownOptions<T extends object>(options: T, lists: readonly NameList[]): T {
+  if (isPlain(options)) return options;
+  const copy: Record<string, unknown> = {};
+  for (const list of lists) {
+    for (const name of Object.keys(list)) {
+      if (name in options) copy[name] = (options as Record<string, unknown>)[name];
     }
   }
+  return copy as T;
+}
+
+/**
+ * Whether `value` can be an options object: any object but an array (its names are checked, and
+ * read through its prototypes, see {@link optionNamesOf} and {@link knownOptions}).
+ */
+export function isOptionsObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * A free-form map (`claims`, `extraParams`, `logEvents`' `levels`): its entries are its own names,
+ * so it must be a plain object — one with a prototype would lose what it inherits.
+ */
+export function isFreeFormMap(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && isPlain(value);
 }
 
 /**
@@ -130,7 +194,7 @@ export function nearMiss(name: string, list: NameList): string | undefined {
 /** Refuses only the near-misses of `list`'s names in a shared object (see {@link nearMiss}). */
 export function checkNearMisses(options: unknown, list: NameList, where: string): void {
   if (typeof options !== "object" || options === null) return;
-  for (const name of Object.keys(options)) {
+  for (const name of optionNamesOf(options)) {
     const meant = nearMiss(name, list);
     if (meant !== undefined) {
       throw new TypeError(`${shown(name)} is not an option of ${where}; did you mean ${meant}?`);

@@ -56,14 +56,69 @@ export function backoffDelay(
   return Math.floor(random() * ceiling);
 }
 
-/** `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3), in milliseconds. */
+const DAY_NAMES = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const LONG_DAY_NAMES = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const DAY = `(?:${DAY_NAMES.join("|")})`;
+const MONTH = `(${MONTHS.join("|")})`;
+const TIME = "(\\d{2}):(\\d{2}):(\\d{2})";
+/** RFC 9110 §5.6.7 IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`. */
+const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`);
+/** The obsolete RFC 850 form: `Sunday, 06-Nov-94 08:49:37 GMT`. */
+const RFC850_DATE = new RegExp(`^(?:${LONG_DAY_NAMES.join("|")}), (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`);
+/** The obsolete asctime() form: `Sun Nov  6 08:49:37 1994`. */
+const ASCTIME_DATE = new RegExp(`^${DAY} ${MONTH} ( \\d|\\d{2}) ${TIME} (\\d{4})$`);
+
+/** Milliseconds since the epoch of a valid calendar date and time, else `undefined`. */
+function utc(year: number, month: string, day: number, hour: number, minute: number, second: number) {
+  const m = MONTHS.indexOf(month);
+  if (hour > 23 || minute > 59 || second > 60) return undefined;
+  const date = new Date(0);
+  date.setUTCFullYear(year, m, day);
+  // 31 Feb, 00 Jan: not a date (Date would roll it over).
+  if (date.getUTCDate() !== day || date.getUTCMonth() !== m) return undefined;
+  return date.getTime() + ((hour * 60 + minute) * 60 + second) * 1000;
+}
+
+/**
+ * An HTTP-date (RFC 9110 §5.6.7) in ms since the epoch: IMF-fixdate, and the two obsolete forms a
+ * recipient must accept (RFC 850, whose two-digit year more than 50 years ahead of `now` is taken in
+ * the past century, and asctime). `undefined` for anything else.
+ */
+export function parseHttpDate(value: string, now: number): number | undefined {
+  const n = Number;
+  let match = IMF_FIXDATE.exec(value);
+  if (match) {
+    const [, day, month, year, h, m, s] = match as unknown as string[];
+    return utc(n(year), month as string, n(day), n(h), n(m), n(s));
+  }
+  match = RFC850_DATE.exec(value);
+  if (match) {
+    const [, day, month, yy, h, m, s] = match as unknown as string[];
+    const current = new Date(now).getUTCFullYear();
+    let year = current - (current % 100) + n(yy);
+    if (year > current + 50) year -= 100;
+    return utc(year, month as string, n(day), n(h), n(m), n(s));
+  }
+  match = ASCTIME_DATE.exec(value);
+  if (match) {
+    const [, month, day, h, m, s, year] = match as unknown as string[];
+    return utc(n(year), month as string, n((day as string).trim()), n(h), n(m), n(s));
+  }
+  return undefined;
+}
+
+/**
+ * `Retry-After` (RFC 9110 §10.2.3) in milliseconds: delay-seconds (`1*DIGIT`) or an HTTP-date (see
+ * {@link parseHttpDate}; a date in the past is 0). Anything else (`-5`, `1.5`, `10, 20`, an ISO date)
+ * is not a Retry-After and gives `undefined`: the back-off applies, never a wait of 0.
+ */
 export function parseRetryAfter(value: string | null, now: number): number | undefined {
   if (!value) return undefined;
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const date = Date.parse(trimmed);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - now);
+  const date = parseHttpDate(trimmed, now);
+  return date === undefined ? undefined : Math.max(0, date - now);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { InvalidTokenError } from "../errors.js";
 import { acceptedBy, resourceProblem } from "../http/resource-metadata.js";
-import type { OptionNames } from "../lib/option-names.js";
+import { knownOptions, type OptionNames } from "../lib/option-names.js";
+import { VERIFY_CALL_OPTION_NAMES } from "../verify/options.js";
 import {
   type AcceptedTokens,
   type AuthResult,
@@ -66,7 +67,9 @@ export function forResource(verifier: Verifier, resource: string): Verifier {
   }
   const only: VerifyCallOptions = Object.freeze({ audience: resource });
   const call = (options: VerifyCallOptions | undefined) =>
-    options === undefined ? only : { ...options, audience: resource };
+    options === undefined
+      ? only
+      : { ...knownOptions(options, [VERIFY_CALL_OPTION_NAMES]), audience: resource };
   const now = (verifier as { [verifyNow]?: VerifyNow })[verifyNow];
   const scoped: Verifier & { [verifyNow]: VerifyNow; [accepted]: () => AcceptedTokens } = {
     verify: (token, options) => verifier.verify(token, call(options)).then(withClient) as never,

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
+import { checkOptionNames, knownOptions, type OptionNames } from "../lib/option-names.js";
 import type { TestIssuer } from "./index.js";
 import { GITHUB_ACTIONS_TOKEN_OPTION_NAMES, type GitHubActionsTokenOptions } from "./platform-tokens.js";
 
@@ -59,6 +59,7 @@ export async function createGitHubActionsTokenServer(
     throw new TypeError("createGitHubActionsTokenServer() options must be an object");
   }
   checkOptionNames(options, [SERVER_OPTION_NAMES], "createGitHubActionsTokenServer()");
+  options = knownOptions(options, [SERVER_OPTION_NAMES]);
   const requestToken = randomBytes(24).toString("base64url");
   const plan = crypto.randomUUID();
   const job = crypto.randomUUID();

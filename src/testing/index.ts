@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from "jose";
 import { type DpopKey, generateDpopKey } from "../dpop/key.js";
 import { createDpopProof } from "../dpop/proof.js";
-import { checkOptionNames, type NameList, type OptionNames } from "../lib/option-names.js";
+import { checkOptionNames, knownOptions, type NameList, type OptionNames } from "../lib/option-names.js";
 import {
   GITHUB_ACTIONS_TOKEN_OPTION_NAMES,
   type GitHubActionsTokenOptions,
@@ -363,8 +363,9 @@ export function createTestClient(
   claims: JWTPayload = {},
   options: TestClientOptions = {},
 ): TestClient {
-  checkHelperOptions(options, [MINT_OPTION_NAMES, TEST_CLIENT_OPTION_NAMES], "createTestClient()");
-  const { dpop, ...mintOptions } = options;
+  const lists = [MINT_OPTION_NAMES, TEST_CLIENT_OPTION_NAMES];
+  checkHelperOptions(options, lists, "createTestClient()");
+  const { dpop, ...mintOptions } = knownOptions(options, lists);
   let key: Promise<DpopKey> | undefined;
   const dpopKey = async () => {
     if (!dpop) return undefined;

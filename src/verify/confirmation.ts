@@ -1,5 +1,6 @@
 import type { JWTPayload } from "jose";
 import { InvalidTokenError } from "../errors.js";
+import { isOptionsObject, optionNamesOf } from "../lib/option-names.js";
 import { isPlainObject } from "./issuers.js";
 
 /**
@@ -39,12 +40,13 @@ const MEMBERS = new Set(["jkt", "x5t#S256"]);
 /** Validates a `confirmation` call option; a bad one is a `TypeError` naming it. */
 export function checkConfirmation(value: unknown): CheckedConfirmation {
   if (value === undefined || value === "checked-by-caller") return value;
-  if (!isPlainObject(value)) {
+  if (!isOptionsObject(value)) {
     throw new TypeError(
       'confirmation must be { jkt?, "x5t#S256"? } (what this request proved) or "checked-by-caller"',
     );
   }
-  for (const [name, member] of Object.entries(value)) {
+  for (const name of optionNamesOf(value)) {
+    const member = value[name];
     if (!MEMBERS.has(name)) throw new TypeError(`confirmation.${name} is not a known option (jkt, x5t#S256)`);
     if (member !== undefined && (typeof member !== "string" || member === "")) {
       throw new TypeError(`confirmation.${name} must be a non-empty string (a base64url thumbprint)`);

@@ -1,4 +1,4 @@
-import { checkUrl } from "../lib/http.js";
+import { checkPlainUrl } from "../lib/http.js";
 import type { IssuerRule, KeyCache, TemplateRule } from "./issuers.js";
 
 /**
@@ -30,6 +30,10 @@ export function isTemplate(value: string): boolean {
  * never in the scheme, user info, port, query or fragment. A `TypeError` names `option` otherwise.
  */
 export function parseTemplate(template: string, option: string, allowInsecureHttp: boolean): IssuerTemplate {
+  // Before any message that shows the template: a password in it is never echoed.
+  if (/^[^/?#]*:\/\/[^/?#]*@/.test(template)) {
+    throw new TypeError(`${option} must not contain credentials (user:password@)`);
+  }
   const found = [...template.matchAll(PLACEHOLDER)];
   const bad = (why: string) => new TypeError(`${option}: ${why} (in ${template})`);
   if (found.length !== 1) throw bad("a template has exactly one placeholder such as {tenantid}");
@@ -48,7 +52,7 @@ export function parseTemplate(template: string, option: string, allowInsecureHtt
       throw bad("the placeholder must be in the host or the path, not the user info or the port");
     }
   }
-  checkUrl(prefix + "tenant" + suffix, option, allowInsecureHttp);
+  checkPlainUrl(prefix + "tenant" + suffix, option, allowInsecureHttp);
   return Object.freeze({ template, placeholder: match[0], prefix, suffix });
 }
 

@@ -1,5 +1,5 @@
-import { checkUrl } from "../lib/http.js";
-import { unknownOption } from "../lib/option-names.js";
+import { checkPlainUrl } from "../lib/http.js";
+import { knownOptions, optionNamesOf, unknownOption } from "../lib/option-names.js";
 import { PROVIDER_NAMES, tenantIssuers, tenantTemplates, VERIFIER_PRESETS } from "../providers.js";
 import type { ClaimRule } from "./claims.js";
 import { type DelegationPolicy, delegationPolicy } from "./delegation.js";
@@ -146,7 +146,7 @@ function entryWithDefaults(
   if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
     throw new TypeError(`${at} must be an object`);
   }
-  for (const key of Object.keys(entry)) {
+  for (const key of optionNamesOf(entry)) {
     if (Object.hasOwn(ISSUER_OPTION_NAMES, key)) continue;
     if (Object.hasOwn(VERIFIER_OPTION_NAMES, key)) {
       throw new TypeError(
@@ -155,7 +155,8 @@ function entryWithDefaults(
     }
     throw unknownOption(key, [ISSUER_OPTION_NAMES], where, `${at}.`);
   }
-  const own = entry as IssuerOptions;
+  // Read as a plain object: an option inherited from a prototype counts as an own one.
+  const own = knownOptions(entry as IssuerOptions, [ISSUER_OPTION_NAMES]);
   const merged: IssuerOptions = { ...defaults, ...own };
   if (own.provider !== undefined && own.scopeClaim === undefined) merged.scopeClaim = undefined;
   if (own.provider !== undefined && own.audienceClaim === undefined) merged.audienceClaim = undefined;
@@ -175,7 +176,7 @@ function resolvedRule(
 ): IssuerRule {
   const at = "issuers(iss)";
   const merged = entryWithDefaults(entry, defaults, at, where);
-  const own = entry as IssuerOptions;
+  const own = knownOptions(entry as IssuerOptions, [ISSUER_OPTION_NAMES]);
   const issuers = own.issuer === undefined && own.tenant === undefined ? [iss] : undefined;
   const compiled = ruleFrom(merged, at, where, allowInsecureHttp, issuers, "resolved");
   const rule = compiled.rules.find((r) => r.issuer === iss);
@@ -276,7 +277,7 @@ function ruleFrom(
   const jwksUri =
     entry.jwksUri === undefined || jwksTemplate !== undefined
       ? undefined
-      : checkUrl(entry.jwksUri, name("jwksUri"), allowInsecureHttp).href;
+      : checkPlainUrl(entry.jwksUri, name("jwksUri"), allowInsecureHttp).href;
   const base: Omit<IssuerRule, "issuer" | "tenant" | "tenantClaim" | "tenants"> = {
     audiences,
     audienceClaim: entry.audienceClaim ?? preset?.audienceClaim ?? "aud",
@@ -290,7 +291,7 @@ function ruleFrom(
   const compiled: CompiledEntry = { rules: [], templates: [], templateStrings: [] };
   for (const issuer of issuers) {
     if (!isTemplate(issuer)) {
-      checkUrl(issuer, name("issuer"), allowInsecureHttp);
+      checkPlainUrl(issuer, name("issuer"), allowInsecureHttp);
       if (jwksTemplate !== undefined) {
         throw new TypeError(`${name("jwksUri")} has a placeholder, and issuer ${issuer} has none`);
       }

@@ -1,7 +1,7 @@
 import type { JWTPayload } from "jose";
 import { LRUCache } from "lru-cache";
 import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
-import { checkUrl } from "../lib/http.js";
+import { checkPlainUrl } from "../lib/http.js";
 import { requestScopedIo } from "../lib/runtime.js";
 import { captureTenant, tenantRule } from "./issuer-templates.js";
 import type { IssuerConfig, IssuerRule, TemplateRule } from "./issuers.js";
@@ -122,7 +122,7 @@ export class IssuerMatcher {
     if (refusedAt !== undefined && now - refusedAt < this.#cacheMs) return undefined;
     // An iss that cannot be an issuer identifier is refused without asking.
     try {
-      checkUrl(iss, "iss", this.#allowInsecureHttp);
+      checkPlainUrl(iss, "iss", this.#allowInsecureHttp);
     } catch {
       return undefined;
     }

@@ -3,10 +3,10 @@ import { LRUCache } from "lru-cache";
 import { platform } from "#platform";
 import { createDpopProofVerifier, DPOP_OPTION_NAMES, type DpopProofVerifier } from "../dpop/verify.js";
 import { type InvalidTokenCode, InvalidTokenError, M2MError } from "../errors.js";
-import { checkUrl, type FetchLike } from "../lib/http.js";
+import { checkPlainUrl, type FetchLike } from "../lib/http.js";
 import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
 import { symbolMembers } from "../lib/members.js";
-import { checkOptionNames } from "../lib/option-names.js";
+import { checkOptionNames, isOptionsObject, knownOptions } from "../lib/option-names.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
 import { ASYMMETRIC_ALGS } from "./algorithms.js";
@@ -23,7 +23,7 @@ import { actorOf, checkDelegation } from "./delegation.js";
 import { emitTo, type VerifierEvent, type VerifierEventListener } from "./events.js";
 import { INTROSPECTION_OPTION_NAMES, Introspector } from "./introspection.js";
 import { discoverIntrospectionEndpoint, IssuerKeys } from "./issuer-keys.js";
-import { buildIssuerRules, type IssuerConfig, type IssuerRule, isPlainObject } from "./issuers.js";
+import { buildIssuerRules, type IssuerConfig, type IssuerRule } from "./issuers.js";
 import {
   DEFAULT_JWKS,
   JWKS_OPTION_NAMES,
@@ -122,7 +122,7 @@ interface ParsedToken {
 
 /** `dpop` must be an object of known options: a typo or a string must not turn DPoP on unchecked. */
 function checkDpopOptions(dpop: unknown, where: string): void {
-  if (!isPlainObject(dpop))
+  if (!isOptionsObject(dpop))
     throw new TypeError("dpop must be an object of DPoP options ({} for the defaults)");
   checkOptionNames(dpop, [DPOP_OPTION_NAMES], where, "dpop.");
   if (dpop.required !== undefined && typeof dpop.required !== "boolean") {
@@ -260,6 +260,8 @@ class JwtVerifier implements Verifier {
     if (typeof options !== "object" || options === null)
       throw new TypeError("verifier options must be an object");
     checkOptionNames(options, [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES], where);
+    // Read as a plain object: an option inherited from a prototype counts as an own one.
+    options = knownOptions(options, [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES]);
     this.#allowInsecureHttp = options.allowInsecureHttp === true;
     const issuerConfig: IssuerConfig = buildIssuerRules(options, this.#allowInsecureHttp, where);
     this.#audiences = acceptedAudiences(issuerConfig);
@@ -287,7 +289,7 @@ class JwtVerifier implements Verifier {
     }
     checkOptionNames(options.jwks, [JWKS_OPTION_NAMES], where, "jwks.");
     this.#jwksSettings = { ...DEFAULT_JWKS };
-    for (const [name, value] of Object.entries(options.jwks ?? {})) {
+    for (const [name, value] of Object.entries(knownOptions(options.jwks ?? {}, [JWKS_OPTION_NAMES]))) {
       if ((JWKS_STORE_OPTIONS as readonly string[]).includes(name)) continue;
       this.#jwksSettings[name as keyof JwksSettings] = nonNegative(value, `jwks.${name}`);
     }
@@ -326,16 +328,18 @@ class JwtVerifier implements Verifier {
         throw new TypeError("introspection must be an object");
       }
       checkOptionNames(options.introspection, [INTROSPECTION_OPTION_NAMES], where, "introspection.");
-      const { endpoint } = options.introspection;
+      // Read once, here: the introspector keeps what it was given.
+      const introspection = knownOptions(options.introspection, [INTROSPECTION_OPTION_NAMES]);
+      const { endpoint } = introspection;
       if (endpoint !== undefined) {
         this.#introspectionEndpoint = Promise.resolve(
-          checkUrl(endpoint, "introspection.endpoint", this.#allowInsecureHttp).href,
+          checkPlainUrl(endpoint, "introspection.endpoint", this.#allowInsecureHttp).href,
         );
       } else if (this.#issuers.single === undefined) {
         throw new TypeError("introspection.endpoint is required with several issuers");
       }
       this.#introspector = new Introspector(
-        options.introspection,
+        introspection,
         dispatch,
         this.#now,
         this.#jwksSettings.timeoutMs,
@@ -345,7 +349,7 @@ class JwtVerifier implements Verifier {
     }
     const cache = options.verifiedTokenCache;
     if (cache !== undefined && cache !== false) {
-      if (!isPlainObject(cache)) throw new TypeError("verifiedTokenCache must be { maxEntries } or false");
+      if (!isOptionsObject(cache)) throw new TypeError("verifiedTokenCache must be { maxEntries } or false");
       checkOptionNames(cache, [VERIFIED_TOKEN_CACHE_OPTION_NAMES], where, "verifiedTokenCache.");
     }
     if (cache !== false) {
@@ -837,8 +841,14 @@ function sharedVerifier(options: VerifierOptions & VerifyCallOptions): Verifier 
   if (typeof options !== "object" || options === null) {
     throw new TypeError("verifyAccessToken options must be an object ({ issuer, audience, … })");
   }
-  checkOptionNames(options, [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES, VERIFY_CALL_OPTION_NAMES], WHERE);
-  const { requiredScopes: _scopes, waitUntil: _waitUntil, confirmation: _confirmation, ...config } = options;
+  const lists = [ISSUER_OPTION_NAMES, VERIFIER_OPTION_NAMES, VERIFY_CALL_OPTION_NAMES];
+  checkOptionNames(options, lists, WHERE);
+  const {
+    requiredScopes: _scopes,
+    waitUntil: _waitUntil,
+    confirmation: _confirmation,
+    ...config
+  } = knownOptions(options, lists);
   let key: string | undefined;
   const jwks = (config as VerifierOptions).jwks;
   try {

@@ -1,4 +1,4 @@
-import { errorResponseBody, HttpAuthError } from "../http/bearer.js";
+import { errorResponseBody, HttpAuthError, httpAuthSettings } from "../http/bearer.js";
 import { checkCertificateBindingOptions } from "../http/certificate-binding.js";
 import {
   type AdapterNames,
@@ -57,9 +57,18 @@ function metadataResponse(endpoint: ResourceMetadataEndpoint, request: Request):
   return answer && new Response(answer.body ?? null, { status: answer.status, headers: answer.headers });
 }
 
-/** The RFC 6750 response for an authentication failure. */
+/**
+ * The RFC 6750 response for an authentication failure.
+ *
+ * @throws TypeError for an option it does not know, or a bad option value.
+ */
 export function errorResponse(error: HttpAuthError, options: HttpAuthOptions = {}): Response {
-  const { contentType, body } = errorResponseBody(error, options);
+  return responseOf(error, httpAuthSettings(options, "errorResponse()"));
+}
+
+/** {@link errorResponse} with an adapter's settings (checked at creation). */
+function responseOf(error: HttpAuthError, settings: HttpAuthOptions): Response {
+  const { contentType, body } = errorResponseBody(error, settings);
   return new Response(body, {
     status: error.status,
     headers: { ...error.headers, "content-type": contentType },
@@ -83,7 +92,7 @@ export async function authenticate(
   config: AuthConfig | Verifier,
   options: AuthenticateOptions = {},
 ): Promise<AuthResult | Response | undefined> {
-  const { waitUntil, ...rest } = options;
+  const { waitUntil, ...rest } = checkAdapterOptions(options, AUTHENTICATE);
   const { verifier, settings } = resolveAuth(config, rest, AUTHENTICATE);
   return authenticateWith(request, verifier, settings, waitUntil);
 }
@@ -103,7 +112,7 @@ async function authenticateWith(
   } catch (error) {
     if (!(error instanceof HttpAuthError)) throw error;
     try {
-      return errorResponse(error, settings);
+      return responseOf(error, settings);
     } catch (answerError) {
       // Fail closed: the handler never runs; the error goes to the runtime's error handling (a 500).
       emitTo(settings.onEvent, { type: "response_failed", status: error.status, error: answerError });

@@ -1,4 +1,4 @@
-import { authenticateRequest } from "../http/bearer.js";
+import { authenticateChecked } from "../http/bearer.js";
 import { checkCertificateBindingOptions, headerCertificateSource } from "../http/certificate-binding.js";
 import type { HttpAuthOptions } from "../http/config.js";
 import { publicRequestUrl } from "../http/public-url.js";
@@ -26,7 +26,7 @@ export async function authenticateFetchRequest(
   if (header !== undefined || settings.requireCertificateBoundTokens !== undefined) {
     checkCertificateBindingOptions(settings);
   }
-  return authenticateRequest(
+  return authenticateChecked(
     verifier,
     {
       // No TLS connection is visible here: only a header set by a trusted proxy (RFC 8705 §3).

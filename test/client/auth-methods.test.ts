@@ -229,16 +229,34 @@ describe("target API parameter", () => {
     expect(error.error).toBe("invalid_target");
   });
 
-  it("extraParams are sent with every request", async () => {
-    // `audience` as an extra parameter reaches the server exactly like audienceParam "audience".
+  it.each(["audience", "resource"])(
+    "extraParams.%s is refused: a token for another API would be labelled and sent as the one asked for",
+    (name) => {
+      const make = () =>
+        new ClientCredentialsClient({
+          issuer: as.issuer,
+          clientId: "basic-client",
+          clientSecret: ODD_SECRET,
+          audienceParam: "none",
+          extraParams: { [name]: "https://billing.example.com" },
+        });
+      expect(make).toThrow(TypeError);
+      expect(make).toThrow(`extraParams.${name} names the target of each token request`);
+    },
+  );
+
+  it("the audience of every call: defaultAudience, sent as audienceParam says", async () => {
     const client = new ClientCredentialsClient({
       issuer: as.issuer,
       clientId: "basic-client",
       clientSecret: ODD_SECRET,
-      audienceParam: "none",
-      extraParams: { audience: "https://billing.example.com" },
+      audienceParam: "audience",
+      defaultAudience: "https://billing.example.com",
     });
     const token = await client.getToken({ scope: "read:invoices" });
     expect(decodeJwt(token.accessToken).aud).toBe("https://billing.example.com");
+    expect(token.audience).toBe("https://billing.example.com");
+    const orders = await client.getToken({ audience: API, scope: "read:data" });
+    expect(decodeJwt(orders.accessToken).aud).toBe(API);
   });
 });

@@ -105,6 +105,33 @@ describe("retries", () => {
     expect(clock.sleeps).toEqual([5000]);
   });
 
+  it.each([
+    ["the obsolete RFC 850 form", "Thursday, 01-Jan-26 00:00:05 GMT"],
+    ["the obsolete asctime form", "Thu Jan  1 00:00:05 2026"],
+  ])("429 with Retry-After as an HTTP date in %s (RFC 9110 §5.6.7)", async (_, value) => {
+    const clock = new ManualClock(Date.parse("2026-01-01T00:00:00Z"));
+    server.script(
+      { status: 429, body: "", headers: { "retry-after": value } },
+      tokenReply({ access_token: "after-obsolete-date" }),
+    );
+    expect((await newClient({ clock }).getToken()).accessToken).toBe("after-obsolete-date");
+    expect(clock.sleeps).toEqual([5000]);
+  });
+
+  it.each(["-5", "1.5", "10, 20", "2026-01-01T00:00:05Z", "Thu, 01 Jan 2026 00:00:05 UTC", "soon"])(
+    "Retry-After %j is neither delay-seconds nor an HTTP-date: ignored, never a wait of 0",
+    async (value) => {
+      const clock = new ManualClock(Date.parse("2026-01-01T00:00:00Z"));
+      server.script({ status: 429, body: "", headers: { "retry-after": value } });
+      const error = await newClient({ clock, retry: { retries: 0 } })
+        .getToken()
+        .catch((e) => e);
+      expect(error).toBeInstanceOf(TokenRequestError);
+      expect(error.status).toBe(429);
+      expect(error.retryAfterMs).toBeUndefined();
+    },
+  );
+
   it("Retry-After is honoured on the real clock too", async () => {
     server.script(
       { status: 429, body: "", headers: { "retry-after": "1" } },

@@ -8,6 +8,7 @@ import {
   ClientCredentialsClient,
   type ClientEvent,
   M2MError,
+  MemoryTokenStore,
   StoreUnavailableError,
   type TokenStore,
 } from "../../src/index.js";
@@ -90,4 +91,52 @@ describe("a failing TokenStore is bypassed", () => {
       expect(events.filter((e) => e.type === "store_failed").map((e) => e.operation)).toContain("delete");
     },
   );
+});
+
+describe("a store whose optional members cannot be read is a failing store too", () => {
+  /** A working memory store whose `name` getter throws. */
+  function withThrowingMember(name: "lease" | "credentialFingerprint" | "deleteGroup"): TokenStore {
+    const inner = new MemoryTokenStore();
+    const store = {
+      get: (key: string) => inner.get(key),
+      set: (key: string, token: Parameters<TokenStore["set"]>[1]) => inner.set(key, token),
+      delete: (key: string, condition?: { accessToken: string }) => inner.delete(key, condition),
+    };
+    Object.defineProperty(store, name, {
+      get() {
+        throw broken;
+      },
+    });
+    return store as TokenStore;
+  }
+
+  it.each(["lease", "credentialFingerprint", "deleteGroup"] as const)(
+    "%s getter throws: getToken and invalidate succeed",
+    async (name) => {
+      const events: ClientEvent[] = [];
+      const client = clientWith(withThrowingMember(name), events);
+      const token = await client.getToken({ audience: "https://api.example" });
+      expect(token.accessToken).toBe(TOKEN);
+      expect((await client.getToken({ audience: "https://api.example" })).accessToken).toBe(TOKEN);
+      await expect(client.invalidate({ audience: "https://api.example" })).resolves.toBeUndefined();
+      if (name !== "credentialFingerprint") {
+        const failure = events.find((e) => e.type === "store_failed");
+        expect(failure?.type === "store_failed" && failure.error.cause).toBe(broken);
+      }
+    },
+  );
+
+  it("a lease that is not { ttlMs, waitTimeoutMs, acquire } is reported, and the client fetches on its own", async () => {
+    const events: ClientEvent[] = [];
+    const inner = new MemoryTokenStore();
+    const store: TokenStore = {
+      get: (key) => inner.get(key),
+      set: (key, token) => inner.set(key, token),
+      delete: (key, condition) => inner.delete(key, condition),
+      lease: { ttlMs: 1000, waitTimeoutMs: Number.NaN, acquire: () => undefined },
+    };
+    const token = await clientWith(store, events).getToken({ audience: "https://api.example" });
+    expect(token.accessToken).toBe(TOKEN);
+    expect(events.some((e) => e.type === "store_failed" && e.operation === "get")).toBe(true);
+  });
 });

@@ -103,3 +103,44 @@ describe("logEvents", () => {
     expect(() => logEvents(logger, { level: "trace" as never })).toThrow(/level must be/);
   });
 });
+
+describe("logEvents levels: a typo never turns an event's logs off", () => {
+  it('a level value that is not a level ("eror") is a TypeError at creation, not "off"', async () => {
+    const { logger } = recorder();
+    expect(() => logEvents(logger, { levels: { token_failed: "eror" as never } })).toThrow(
+      new TypeError("levels.token_failed must be one of debug, info, warn, error, off"),
+    );
+    // Spelt right, the event is logged at that level.
+    const { lines, logger: working } = recorder();
+    const client = new ClientCredentialsClient({
+      tokenEndpoint: server.tokenEndpoint,
+      clientId: "log-client",
+      clientSecret: "log-secret",
+      onEvent: logEvents(working, { levels: { token_failed: "warn" } }),
+    });
+    server.script({ status: 401, json: { error: "invalid_client" } });
+    await client.getToken().catch(() => {});
+    expect(lines.find((l) => l.args[0] === "m2m-kit token_failed")?.level).toBe("warn");
+  });
+
+  it("an event name m2m-kit does not emit is a TypeError with the closest one", () => {
+    const { logger } = recorder();
+    expect(() => logEvents(logger, { levels: { token_faild: "error" } })).toThrow(
+      new TypeError("levels.token_faild is not an event of m2m-kit; did you mean levels.token_failed?"),
+    );
+    expect(() => logEvents(logger, { levels: Object.create({ retry: "off" }) })).toThrow(
+      /levels must be a plain object/,
+    );
+    // Every event of the client, the verifier, the adapters and the stores is known.
+    expect(() =>
+      logEvents(logger, {
+        levels: {
+          jwks_failed: "error",
+          request_refused: "warn",
+          store_refused: "error",
+          entry_refused: "off",
+        },
+      }),
+    ).not.toThrow();
+  });
+});

@@ -114,7 +114,11 @@ describe("issuer templates", () => {
     const refused: Array<[Partial<VerifierOptions>, RegExp]> = [
       [{ issuer: `${issuer.issuer}/{a}/{b}`, tenants: "any" }, /exactly one placeholder/],
       [{ issuer: "https://login.example.com:{port}/", tenants: "any" }, /not the user info or the port/],
-      [{ issuer: "https://{user}@login.example.com/", tenants: "any" }, /not the user info or the port/],
+      // User info is refused as credentials, before any message repeats the template.
+      [
+        { issuer: "https://{user}@login.example.com/", tenants: "any" },
+        /issuer must not contain credentials/,
+      ],
       [{ issuer: "https://login.example.com/?tenant={t}", tenants: "any" }, /no query or fragment/],
       [{ issuer: "{scheme}://login.example.com/", tenants: "any" }, /in the host or the path/],
       [{ issuer: "https://login.example.com/{t}}", tenants: "any" }, /braces/],
