@@ -1,9 +1,13 @@
 /**
  * One API server for bench/http.ts, in its own process (the load generator gets the other core).
- * Usage: tsx bench/http-server.ts <scenario>; env ISSUER, JWKS_URI, PUBLIC_PEM. Prints "ready <port>".
+ * Usage: tsx bench/http-server.ts <scenario>; env ISSUER, JWKS_URI, PUBLIC_PEM, BENCH_HTTP_PROFILE.
+ * Prints "ready <port>".
  */
+import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { Session } from "node:inspector";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import fastifyJwt from "@fastify/jwt";
 import express from "express";
 import { auth as auth0Auth } from "express-oauth2-jwt-bearer";
@@ -89,5 +93,24 @@ else if (framework === "fastify") await fastifyApp(protect as never);
 else if (framework === "hono") await honoApp(protect as never);
 else throw new Error(`unknown scenario ${scenario}`);
 
-// Exit normally on a signal, so that --cpu-prof can write its profile.
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => process.exit(0));
+// BENCH_HTTP_PROFILE=<dir>: SIGUSR2 (sent after the warm-up) starts a CPU profile of the measured
+// period; SIGTERM writes it as <dir>/<scenario>.cpuprofile (open it in Chrome DevTools) and exits.
+const profileDir = process.env.BENCH_HTTP_PROFILE;
+const profiler = profileDir === undefined ? undefined : new Session();
+if (profiler !== undefined) {
+  profiler.connect();
+  process.on("SIGUSR2", () => {
+    profiler.post("Profiler.enable", () => profiler.post("Profiler.start"));
+  });
+}
+function exit() {
+  if (profiler === undefined || profileDir === undefined) process.exit(0);
+  profiler.post("Profiler.stop", (error, result) => {
+    if (error === null) {
+      const name = scenario.replace(/[^a-z0-9-]+/gi, "_");
+      writeFileSync(join(profileDir, `${name}.cpuprofile`), JSON.stringify(result.profile));
+    }
+    process.exit(0);
+  });
+}
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, exit);
