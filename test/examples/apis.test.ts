@@ -1,4 +1,4 @@
-/** The README's framework snippets (examples/*-api/server.ts) started as processes and called over HTTP. */
+/** The framework snippets of docs/protecting-an-api.md (examples/*-api/server.ts) started as processes and called over HTTP. */
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KeyServer, startKeyServer } from "../support/key-server.js";

@@ -1,4 +1,4 @@
-/** The README's DPoP example (examples/dpop-api/server.ts) started as a process, called by a DPoP client. */
+/** The DPoP example of docs/dpop-mtls.md (examples/dpop-api/server.ts) started as a process, called by a DPoP client. */
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ClientCredentialsClient } from "../../src/index.js";

@@ -1,7 +1,8 @@
 /**
- * The README's tour and the examples' READMEs, as written: `m2m dev --config demo/m2m.dev.json`, an
- * example API started with ISSUER, a token from `m2m token` for the demo's example app, a call to the
- * API with it, and the cli-script example against both. Ports are free ones instead of 4000 and 3000.
+ * The 5-minute tour (docs/local-development.md) and the examples' READMEs, as written: `m2m dev
+ * --config demo/m2m.dev.json`, an example API started with ISSUER, a token from `m2m token` for the
+ * demo's example app, a call to the API with it, and the cli-script example against both. Ports are
+ * free ones instead of 4000 and 3000.
  */
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
@@ -40,9 +41,9 @@ afterAll(async () => {
   await dev?.stop();
 });
 
-it("the README's tour calls a protected example API with a token from m2m token", async () => {
-  const readme = await readFile(join(root, "README.md"), "utf8");
-  const tour = readme.slice(readme.indexOf("## 5-minute tour"), readme.indexOf("## Client quick start"));
+it("the 5-minute tour calls a protected example API with a token from m2m token", async () => {
+  const guide = await readFile(join(root, "docs/local-development.md"), "utf8");
+  const tour = guide.slice(guide.indexOf("## The 5-minute tour"), guide.indexOf("## The dev server"));
   expect(tour).toContain("npm run m2m -- dev --config demo/m2m.dev.json --port 4000");
   expect(tour).toContain("ISSUER=http://127.0.0.1:4000 PORT=3000 npx tsx examples/express-api/server.ts");
   expect(tour).toContain("--client-id example-client");

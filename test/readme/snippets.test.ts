@@ -83,7 +83,9 @@ it("every TypeScript snippet in README.md and docs/ type-checks (and a wrong opt
   const blocks = documents.flatMap(({ path, text }) =>
     typeScriptBlocks(text).map((block) => ({ ...block, path })),
   );
-  expect(blocks.filter((b) => b.path === "README.md").length).toBeGreaterThan(15);
+  // The README keeps its two quick starts; the guides under docs/ hold the rest.
+  expect(blocks.filter((b) => b.path === "README.md").length).toBeGreaterThanOrEqual(2);
+  expect(blocks.length).toBeGreaterThan(50);
   const dir = join(root, ".tmp", "readme-snippets");
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
