@@ -250,7 +250,7 @@ export interface ClientCredentialsClientOptions {
    */
   grant?: GrantOption;
   /**
-   * Client authentication method. Default: see the README ("Client authentication");
+   * Client authentication method. Default: see docs/client.md ("Client authentication");
    * `private_key_jwt` with `privateKey` or `clientAssertion`; `none` with a `grant` and no credential;
    * `tls_client_auth` when no secret or key is given and `fetch` (from `m2m-kit/node`) presents a
    * client certificate. `tls_client_auth` and `self_signed_tls_client_auth` (RFC 8705 §2) need such a

@@ -22,7 +22,7 @@ export interface LogEventsOptions {
   /** Lowest level written. Default `"info"` (cache hits, at `debug`, are left out). */
   level?: LogLevel;
   /**
-   * Level per event type, or `"off"`; overrides the defaults listed in the README. A type m2m-kit
+   * Level per event type, or `"off"`; overrides the defaults listed in docs/observability.md ("Logs"). A type m2m-kit
    * does not emit, or a value that is not a level, is a `TypeError` (a misspelt level must not turn
    * an event's logs off).
    */

@@ -2,7 +2,7 @@
  * OpenTelemetry metrics and traces for a `ClientCredentialsClient` or a verifier, through
  * `@opentelemetry/api` only (an optional peer dependency; bring your own SDK). Names follow
  * OpenTelemetry's semantic conventions where they exist (`http.client.request.duration`,
- * `error.type`, `server.address`) and `m2m.*` otherwise; the README lists every metric and span.
+ * `error.type`, `server.address`) and `m2m.*` otherwise; docs/observability.md lists every metric and span.
  */
 import type {
   Attributes,

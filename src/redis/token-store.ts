@@ -174,7 +174,7 @@ export class RedisTokenStore implements TokenStore {
 
   /**
    * True while the invalidation channel is subscribed: in-process hits then cost no round trip.
-   * Always false on a Cluster client (see the README, "How invalidate reaches a fleet").
+   * Always false on a Cluster client (see docs/security.md, "How invalidate reaches a fleet").
    */
   get invalidationChannelUp(): boolean {
     return this.#channel.liveSince !== undefined;
