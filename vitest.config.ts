@@ -10,6 +10,27 @@ const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta
  */
 const oldestMcpSdk = process.versions.node.split(".")[0] === "20";
 
+/**
+ * `M2M_HEAVY_TESTS=skip` leaves out the suites whose subject does not change with the Node version
+ * and that cost the most (fleets of child processes and redis-servers, packing and type-checking
+ * the package, the MCP SDK versions, the examples, the heap measurement): .ci/run runs them on its
+ * Node 20 pass and the rest again on Node 24, where the runtime suite has already run the packed
+ * package over real sockets.
+ */
+const heavy = [
+  "test/fleet/**",
+  "test/redis/**",
+  "test/package/**",
+  "test/mcp/**",
+  "test/examples/**",
+  "examples/**",
+  "test/client/memory.test.ts",
+];
+const exclude = process.env.M2M_HEAVY_TESTS === "skip" ? heavy : [];
+if (process.env.M2M_HEAVY_TESTS !== undefined && process.env.M2M_HEAVY_TESTS !== "skip") {
+  throw new TypeError(`M2M_HEAVY_TESTS must be "skip" or unset, not ${process.env.M2M_HEAVY_TESTS}`);
+}
+
 export default defineConfig({
   resolve: {
     // Examples import "m2m-kit" as users do; in the test suite that is this repository's source.
@@ -32,6 +53,7 @@ export default defineConfig({
         test: {
           name: "node",
           include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
+          exclude: ["**/node_modules/**", ...exclude],
           provide: { mcpSdk: "latest" },
         },
       },
@@ -53,7 +75,7 @@ export default defineConfig({
           ],
         },
       },
-      ...(oldestMcpSdk
+      ...(oldestMcpSdk && exclude.length === 0
         ? [
             {
               extends: true as const,
