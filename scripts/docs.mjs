@@ -92,6 +92,12 @@ process.exitCode = await main();
 
 /** Generates the reference into a temporary folder, then writes it or compares it; the exit code. */
 async function main() {
+  // The folder is replaced as a whole: never one that holds more than the reference's pages.
+  const foreign = args.check ? undefined : filesUnder(reference).find((file) => !file.endsWith(".md"));
+  if (foreign) {
+    console.error(`docs: ${label} holds ${foreign}, which is no page of the reference; not replacing it`);
+    return 1;
+  }
   const generated = mkdtempSync(join(tmpdir(), "m2m-kit-api-"));
   try {
     if (!(await generate(generated))) return 1;
