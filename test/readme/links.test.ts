@@ -1,15 +1,16 @@
 /**
  * Links in README.md and in every Markdown file under docs/ (new files are picked up without touching
  * this test). README.md is read on npm too, where the repository's files are not: every link it has
- * to one of them is an absolute link to the repository. The guides under docs/ are read in the
- * repository and may link relatively. Either way the file or folder a link names exists, and an
- * anchor into a Markdown file names one of its headings. Problems are reported as file:line:column.
+ * to one of them is an absolute link to the repository. The guides under docs/ (and the generated API
+ * reference, docs/api/) are read in the repository and may link relatively. Either way the file or
+ * folder a link names exists, and an anchor into a Markdown file names one of its headings or of its
+ * own `<a id>` anchors. Problems are reported as file:line:column.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, join, normalize, relative } from "node:path";
 import { expect, it } from "vitest";
-import { headingAnchors, markdownFiles, positionOf, prose, root } from "../support/markdown.js";
+import { anchors, markdownFiles, positionOf, prose, root } from "../support/markdown.js";
 
 const REPOSITORY = "https://github.com/m2m-kit/m2m-kit";
 
@@ -40,7 +41,9 @@ it("links in README.md and docs/ point at files and headings that exist; README'
   const manifest = JSON.parse(await readFile(join(root, "package.json"), "utf8"));
   expect(manifest.repository.url).toBe(`git+${REPOSITORY}.git`);
   const files = await markdownFiles();
-  expect(files.map((f) => f.path)).toContain("docs/security.md");
+  expect(files.map((f) => f.path)).toEqual(
+    expect.arrayContaining(["docs/security.md", "docs/api/README.md"]),
+  );
   const problems: string[] = [];
   let readmeLinks = 0;
   for (const { path: file, text } of files) {
@@ -62,9 +65,9 @@ it("links in README.md and docs/ point at files and headings that exist; README'
       }
       const anchor = named.anchor;
       if (anchor && named.path.endsWith(".md") && statSync(join(root, named.path)).isFile()) {
-        const headings = headingAnchors(readFileSync(join(root, named.path), "utf8"));
-        if (!headings.has(decodeURIComponent(anchor))) {
-          problems.push(`${where}: ${target}: ${named.path} has no heading #${anchor}`);
+        const targets = anchors(readFileSync(join(root, named.path), "utf8"));
+        if (!targets.has(decodeURIComponent(anchor))) {
+          problems.push(`${where}: ${target}: ${named.path} has no heading or anchor #${anchor}`);
         }
       }
     }

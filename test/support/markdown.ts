@@ -58,6 +58,18 @@ export function positionOf(text: string, index: number): { line: number; column:
   return { line: before.length, column: (before.at(-1) as string).length + 1 };
 }
 
+/**
+ * The anchors a link into a Markdown text can name on GitHub: those it makes for the headings, and
+ * the HTML anchors the text sets itself (`<a id="property-issuer"></a>`, as the API reference does in
+ * its tables).
+ */
+export function anchors(markdown: string): Set<string> {
+  const found = headingAnchors(markdown);
+  for (const [, id] of withoutCodeBlocks(markdown).matchAll(/<a\s+(?:id|name)="([^"]+)"/g))
+    found.add(id as string);
+  return found;
+}
+
 /** The anchors GitHub makes for the headings of a Markdown text (`## The client's answer` → `the-clients-answer`). */
 export function headingAnchors(markdown: string): Set<string> {
   const anchors = new Set<string>();
