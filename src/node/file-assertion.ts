@@ -1,4 +1,4 @@
-import { readFile, realpath } from "node:fs/promises";
+import { open, realpath } from "node:fs/promises";
 import { resolve } from "node:path";
 import { decodeJwt } from "jose";
 import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
@@ -81,15 +81,10 @@ export function fileAssertion(path: string, options: FileAssertionOptions = {}):
         if (isDefaultServiceAccountToken(await realpath(absolute))) {
           throw new SourceFailure(`it ${REFUSAL}`, { problem: "refused" });
         }
-        text = await readFile(absolute, "utf8");
+        text = await readToken(absolute);
       } catch (error) {
         if (error instanceof SourceFailure) throw error;
         throw readFailure(error);
-      }
-      if (text.length > MAX_TOKEN_FILE_BYTES) {
-        throw new SourceFailure(
-          `the file is larger than ${MAX_TOKEN_FILE_BYTES} bytes; it does not hold a token`,
-        );
       }
       const token = text.trim();
       if (addressesApiServer(token)) throw new SourceFailure(`it ${REFUSAL}`, { problem: "refused" });
@@ -98,6 +93,31 @@ export function fileAssertion(path: string, options: FileAssertionOptions = {}):
   };
   Object.defineProperty(source, "toString", { value: () => description, enumerable: false });
   return source;
+}
+
+/**
+ * The file's text, read up to {@link MAX_TOKEN_FILE_BYTES}: a wrong path to a large file, a device or a
+ * pipe is refused after that many bytes, not read in full on every token request.
+ */
+async function readToken(path: string): Promise<string> {
+  const handle = await open(path, "r");
+  try {
+    const buffer = new Uint8Array(MAX_TOKEN_FILE_BYTES + 1);
+    let size = 0;
+    while (size < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, size, buffer.length - size, null);
+      if (bytesRead === 0) break;
+      size += bytesRead;
+    }
+    if (size > MAX_TOKEN_FILE_BYTES) {
+      throw new SourceFailure(
+        `the file is larger than ${MAX_TOKEN_FILE_BYTES} bytes; it does not hold a token`,
+      );
+    }
+    return new TextDecoder().decode(buffer.subarray(0, size));
+  } finally {
+    await handle.close();
+  }
 }
 
 function addressesApiServer(token: string): boolean {
