@@ -43,7 +43,8 @@ function isDefaultServiceAccountToken(path: string): boolean {
  * An {@link AssertionSource} that reads a token file on every token request: a Kubernetes projected
  * service-account token (the kubelet rewrites it before it expires), the file `AZURE_FEDERATED_TOKEN_FILE`
  * names, a SPIFFE JWT-SVID written by spiffe-helper (`kind: "jwt-spiffe"`). Errors name the path, never
- * what it holds.
+ * what it holds. At most 64 KiB are read; a pipe (`/dev/stdin`, a shell's `<(…)`) gives its token to
+ * the first read only.
  *
  * The pod's default service-account token (`/var/run/secrets/kubernetes.io/serviceaccount/token`,
  * through any link to it, or any token whose audience is `https://kubernetes.default.svc`) is refused:
@@ -77,10 +78,6 @@ export function fileAssertion(path: string, options: FileAssertionOptions = {}):
     async getAssertion() {
       let text: string;
       try {
-        // Through links too: the kubelet's own files are links into a dated folder.
-        if (isDefaultServiceAccountToken(await realpath(absolute))) {
-          throw new SourceFailure(`it ${REFUSAL}`, { problem: "refused" });
-        }
         text = await readToken(absolute);
       } catch (error) {
         if (error instanceof SourceFailure) throw error;
@@ -97,11 +94,17 @@ export function fileAssertion(path: string, options: FileAssertionOptions = {}):
 
 /**
  * The file's text, read up to {@link MAX_TOKEN_FILE_BYTES}: a wrong path to a large file, a device or a
- * pipe is refused after that many bytes, not read in full on every token request.
+ * pipe is refused after that many bytes, not read in full on every token request. The default
+ * service-account token is refused by where the file really is.
  */
 async function readToken(path: string): Promise<string> {
   const handle = await open(path, "r");
   try {
+    // Through links too: the kubelet's own files are links into a dated folder. A pipe (`<(…)`,
+    // /dev/stdin) has no path to resolve; what it holds is checked by its audience.
+    if ((await handle.stat()).isFile() && isDefaultServiceAccountToken(await realpath(path))) {
+      throw new SourceFailure(`it ${REFUSAL}`, { problem: "refused" });
+    }
     const buffer = new Uint8Array(MAX_TOKEN_FILE_BYTES + 1);
     let size = 0;
     while (size < buffer.length) {
