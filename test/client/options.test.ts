@@ -49,7 +49,11 @@ describe("constructor validation names the option", () => {
       { clientSecret: undefined, clientAssertion: "a.b.c", privateKeyAlg: "RS256" },
       /privateKeyAlg describes the key the client signs with \(privateKey\); a clientAssertion is signed by its issuer/,
     ],
-    ["keyId with a secret", { keyId: "k1" }, /keyId describes the key the client signs with: it needs privateKey/],
+    [
+      "keyId with a secret",
+      { keyId: "k1" },
+      /keyId describes the key the client signs with: it needs privateKey/,
+    ],
     [
       "assertionAudience with a secret sent as it is",
       { assertionAudience: "tokenEndpoint" },
