@@ -36,6 +36,8 @@ export class AssertionCredential implements CredentialFingerprint {
   #identity: string | undefined;
   #learning: Promise<string> | undefined;
   #prefetched: { read: ReadAssertion; at: number } | undefined;
+  /** Stops the first read, with its retries, when the client closes. */
+  #controller: AbortController | undefined;
 
   constructor(
     readonly source: ResolvedSource,
@@ -57,14 +59,26 @@ export class AssertionCredential implements CredentialFingerprint {
 
   async #learn(): Promise<string> {
     const { clock, retry } = this.config;
-    const read = await withRetry(() => this.#read(undefined), {
-      policy: retry,
-      clock,
-      signal: new AbortController().signal,
-    });
-    this.#prefetched = { read, at: clock.now() };
-    this.#identity ??= read.identity;
-    return this.#identity;
+    const controller = new AbortController();
+    this.#controller = controller;
+    const { signal } = controller;
+    try {
+      const read = await withRetry(() => this.#read(signal), { policy: retry, clock, signal });
+      this.#prefetched = { read, at: clock.now() };
+      this.#identity ??= read.identity;
+      return this.#identity;
+    } finally {
+      if (this.#controller === controller) this.#controller = undefined;
+    }
+  }
+
+  /** Stops a first read in flight (the client closing): it rejects with `reason`. */
+  close(reason: unknown): void {
+    try {
+      this.#controller?.abort(reason);
+    } catch {
+      // Another request's controller on a request-scoped runtime: that read ends on its own.
+    }
   }
 
   /** The assertion for one token request: read now (or just before, by `current`), checked for expiry. */

@@ -9,6 +9,7 @@ import { withRetry } from "../lib/retry.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import { transportInfo } from "../lib/transport.js";
 import { type AudienceParam, CLIENT_PRESETS, type ClientPreset, inferProvider } from "../providers.js";
+import type { AssertionCredential } from "./assertion-credential.js";
 import { CachePartition } from "./cache-partition.js";
 import { DpopSession, isResourceNonceChallenge, isTokenNonceChallenge } from "./dpop.js";
 import { EndpointResolver } from "./endpoint.js";
@@ -157,6 +158,8 @@ export class ClientCredentialsClient {
   readonly #partition: CachePartition;
   /** A client assertion or grant from a source: its identity may change from one request to the next. */
   readonly #sourced: boolean;
+  /** The credentials read from sources, whose first read `close` stops. */
+  readonly #sources: AssertionCredential[];
   readonly #assertionSource: string | undefined;
   readonly #unauthorized: UnauthorizedPolicy;
   readonly #failures: FailureCache;
@@ -222,6 +225,7 @@ export class ClientCredentialsClient {
       exchange,
     } = clientGrant(this.#options, this.#clock);
     this.#sourced = clientAssertion !== undefined || grantSubject !== undefined;
+    this.#sources = [clientAssertion, grantSubject].filter((source) => source !== undefined);
     this.#assertionSource = this.#options.clientAssertion?.description;
     const defaults = { audience: this.#options.defaultAudience, scope: this.#options.defaultScope };
     const style: TargetStyle = {
@@ -375,7 +379,9 @@ export class ClientCredentialsClient {
     const known = this.#endpoints.current;
     if (!known) targets.check(options);
     const endpoint = known ?? (await raceAbort(this.#endpoints.discover(), options.signal));
-    const target = targets.resolve(options, endpoint.url, await this.#keyPartition(endpoint, grant));
+    // The first call reads the credential's source to learn whose it is: the caller may give up.
+    const partition = await raceAbort(this.#keyPartition(endpoint, grant), options.signal);
+    const target = targets.resolve(options, endpoint.url, partition);
     const key = target.key;
     if (!options.forceRefresh) {
       const found = this.#cache.get(key);
@@ -565,6 +571,7 @@ export class ClientCredentialsClient {
     const reason = new ClientClosedError();
     this.#inflight.abortAll(reason);
     this.#endpoints.close(reason);
+    for (const source of this.#sources) source.close(reason);
   }
 
   /** Client id and issuer (or token endpoint, so labelled); never the secret or key. */

@@ -219,9 +219,15 @@ export interface ClientCredentialsClientOptions {
    * makes `private_key_jwt` the default `authMethod`.
    */
   privateKey?: JWK | string | CryptoKey;
-  /** JWS `alg` of the assertion (`RS256`, `PS256`, `ES256`, `EdDSA`, …). Default: the JWK's `alg`, else from the key type. */
+  /**
+   * JWS `alg` of the assertion (`RS256`, `PS256`, `ES256`, `EdDSA`, …). Default: the JWK's `alg`, else
+   * from the key type. Only with `privateKey` (a `TypeError` without it).
+   */
   privateKeyAlg?: string;
-  /** `kid` header of the assertion, as registered with the provider. Default: the JWK's `kid`, else none. */
+  /**
+   * `kid` header of the assertion, as registered with the provider. Default: the JWK's `kid`, else none.
+   * Only with `privateKey` (a `TypeError` without it).
+   */
   keyId?: string;
   /**
    * Provider preset: its request style (`audience=`, `resource=`, Entra `/.default`, …) and default
@@ -262,13 +268,16 @@ export interface ClientCredentialsClientOptions {
    * `"issuer"` (the issuer identifier, one string: draft-ietf-oauth-rfc7523bis; needs `issuer`),
    * `"tokenEndpoint"` (RFC 7523's old form), or a URL the provider asks for. Default: the provider
    * preset's rule (Okta, Entra, Hydra and Asgardeo document the token endpoint), else `"issuer"`, or
-   * `"tokenEndpoint"` when only `tokenEndpoint` is configured.
+   * `"tokenEndpoint"` when only `tokenEndpoint` is configured. A client that signs no assertion (a
+   * `clientAssertion`, a secret sent with `client_secret_basic` or `_post`, a grant alone) refuses it
+   * with a `TypeError`.
    */
   assertionAudience?: AssertionAudience;
   /**
    * `typ` header of the assertions the client signs: `true` writes `client-authentication+jwt`
    * (draft-ietf-oauth-rfc7523bis §4), `false` writes `JWT` for servers that still want the old form.
-   * Default: the provider preset's rule, else `true`.
+   * Default: the provider preset's rule, else `true`. Refused where the client signs no assertion, as
+   * `assertionAudience` is.
    */
   assertionTyp?: boolean;
   /**
@@ -585,6 +594,27 @@ export function normalizeOptions(options: ClientCredentialsClientOptions): Norma
   ) {
     throw new TypeError(
       `${assertionAudience !== undefined ? "assertionAudience" : "assertionTyp"} applies to assertions the client signs; a clientAssertion's aud and typ are set by its issuer`,
+    );
+  }
+  // What shapes the client's own assertion, given where it signs none, would be silently ignored.
+  for (const name of ["privateKeyAlg", "keyId"] as const) {
+    if (options[name] === undefined || options.privateKey !== undefined) continue;
+    throw new TypeError(
+      clientAssertion !== undefined
+        ? `${name} describes the key the client signs with (privateKey); a clientAssertion is signed by its issuer`
+        : `${name} describes the key the client signs with: it needs privateKey`,
+    );
+  }
+  const signs =
+    method === "client_secret_jwt" ||
+    (options.privateKey !== undefined && (method === undefined || method === "private_key_jwt"));
+  if (!signs && (assertionAudience !== undefined || options.assertionTyp !== undefined)) {
+    throw new TypeError(
+      `${assertionAudience !== undefined ? "assertionAudience" : "assertionTyp"} applies to assertions the client signs (private_key_jwt with privateKey, client_secret_jwt), and ${
+        method === undefined
+          ? "with clientSecret the client signs one only with authMethod client_secret_jwt"
+          : `authMethod ${method} signs none`
+      }`,
     );
   }
 

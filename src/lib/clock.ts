@@ -29,10 +29,16 @@ export const systemClock: Clock = {
   },
 };
 
-/** Rejects with `signal.reason` when the signal aborts before `promise` settles. */
+/**
+ * Rejects with `signal.reason` when the signal aborts before `promise` settles. A promise left behind
+ * this way may still reject: nobody waits for it, so that is not an unhandled rejection.
+ */
 export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });

@@ -1,4 +1,4 @@
-import { readFile, realpath } from "node:fs/promises";
+import { open, realpath } from "node:fs/promises";
 import { resolve } from "node:path";
 import { decodeJwt } from "jose";
 import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
@@ -43,7 +43,8 @@ function isDefaultServiceAccountToken(path: string): boolean {
  * An {@link AssertionSource} that reads a token file on every token request: a Kubernetes projected
  * service-account token (the kubelet rewrites it before it expires), the file `AZURE_FEDERATED_TOKEN_FILE`
  * names, a SPIFFE JWT-SVID written by spiffe-helper (`kind: "jwt-spiffe"`). Errors name the path, never
- * what it holds.
+ * what it holds. At most 64 KiB are read; a pipe (`/dev/stdin`, a shell's `<(…)`) gives its token to
+ * the first read only.
  *
  * The pod's default service-account token (`/var/run/secrets/kubernetes.io/serviceaccount/token`,
  * through any link to it, or any token whose audience is `https://kubernetes.default.svc`) is refused:
@@ -77,19 +78,10 @@ export function fileAssertion(path: string, options: FileAssertionOptions = {}):
     async getAssertion() {
       let text: string;
       try {
-        // Through links too: the kubelet's own files are links into a dated folder.
-        if (isDefaultServiceAccountToken(await realpath(absolute))) {
-          throw new SourceFailure(`it ${REFUSAL}`, { problem: "refused" });
-        }
-        text = await readFile(absolute, "utf8");
+        text = await readToken(absolute);
       } catch (error) {
         if (error instanceof SourceFailure) throw error;
         throw readFailure(error);
-      }
-      if (text.length > MAX_TOKEN_FILE_BYTES) {
-        throw new SourceFailure(
-          `the file is larger than ${MAX_TOKEN_FILE_BYTES} bytes; it does not hold a token`,
-        );
       }
       const token = text.trim();
       if (addressesApiServer(token)) throw new SourceFailure(`it ${REFUSAL}`, { problem: "refused" });
@@ -98,6 +90,37 @@ export function fileAssertion(path: string, options: FileAssertionOptions = {}):
   };
   Object.defineProperty(source, "toString", { value: () => description, enumerable: false });
   return source;
+}
+
+/**
+ * The file's text, read up to {@link MAX_TOKEN_FILE_BYTES}: a wrong path to a large file, a device or a
+ * pipe is refused after that many bytes, not read in full on every token request. The default
+ * service-account token is refused by where the file really is.
+ */
+async function readToken(path: string): Promise<string> {
+  const handle = await open(path, "r");
+  try {
+    // Through links too: the kubelet's own files are links into a dated folder. A pipe (`<(…)`,
+    // /dev/stdin) has no path to resolve; what it holds is checked by its audience.
+    if ((await handle.stat()).isFile() && isDefaultServiceAccountToken(await realpath(path))) {
+      throw new SourceFailure(`it ${REFUSAL}`, { problem: "refused" });
+    }
+    const buffer = new Uint8Array(MAX_TOKEN_FILE_BYTES + 1);
+    let size = 0;
+    while (size < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, size, buffer.length - size, null);
+      if (bytesRead === 0) break;
+      size += bytesRead;
+    }
+    if (size > MAX_TOKEN_FILE_BYTES) {
+      throw new SourceFailure(
+        `the file is larger than ${MAX_TOKEN_FILE_BYTES} bytes; it does not hold a token`,
+      );
+    }
+    return new TextDecoder().decode(buffer.subarray(0, size));
+  } finally {
+    await handle.close();
+  }
 }
 
 function addressesApiServer(token: string): boolean {

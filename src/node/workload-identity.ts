@@ -135,7 +135,8 @@ const LOOKED_AT =
  * default service-account token, whose audience is the cluster's API server. `source` and
  * `description` say which it chose.
  *
- * @throws TypeError when none is found or one is incomplete, naming the variables it looked at.
+ * @throws TypeError when none is found or one is incomplete, naming the variables it looked at; for a
+ *   bad option (naming it), whichever platform is found.
  * @example
  * ```ts
  * const identity = workloadIdentity({ tokenFile: "/var/run/secrets/tokens/m2m-token" });
@@ -153,6 +154,21 @@ export function workloadIdentity(options: WorkloadIdentityOptions = {}): Workloa
     throw new TypeError(`${where} options must be an object`);
   checkOptionNames(options, [WORKLOAD_IDENTITY_OPTION_NAMES], where);
   const env = environment(options.env, where);
+  // Every option is checked whichever platform is found: the same code runs on the others. An empty
+  // string (an empty environment variable) counts as not given.
+  const { tokenFile, kind, audience } = options;
+  if (tokenFile !== undefined && typeof tokenFile !== "string") {
+    throw new TypeError(`${where}: tokenFile must be a string (the path of a token file)`);
+  }
+  if (kind !== undefined && kind !== "jwt-bearer" && kind !== "jwt-spiffe") {
+    throw new TypeError(`${where}: kind must be "jwt-bearer" or "jwt-spiffe"`);
+  }
+  if (audience !== undefined && typeof audience !== "string") {
+    throw new TypeError(`${where}: audience must be a string (the aud the authorization server expects)`);
+  }
+  if (options.fetch !== undefined && typeof options.fetch !== "function") {
+    throw new TypeError(`${where}: fetch must be a function`);
+  }
 
   const azureFile = env.AZURE_FEDERATED_TOKEN_FILE;
   if (azureFile) {
@@ -180,28 +196,28 @@ export function workloadIdentity(options: WorkloadIdentityOptions = {}): Workloa
   }
 
   if (env[URL_VARIABLE] || env[TOKEN_VARIABLE]) {
-    if (!options.audience) {
+    if (!audience) {
       throw new TypeError(
         `${where}: GitHub Actions found (${URL_VARIABLE}); audience is required: the aud the authorization server expects of the job's token`,
       );
     }
     const clientAssertion = githubActionsAssertion({
-      audience: options.audience,
+      audience,
       env,
       ...(options.fetch && { fetch: options.fetch }),
     });
     return {
       source: "github-actions",
-      description: `GitHub Actions OIDC token (${URL_VARIABLE}, ${TOKEN_VARIABLE}) for audience ${options.audience}`,
+      description: `GitHub Actions OIDC token (${URL_VARIABLE}, ${TOKEN_VARIABLE}) for audience ${audience}`,
       clientAssertion,
     };
   }
 
-  if (options.tokenFile !== undefined) {
-    const clientAssertion = fileAssertion(options.tokenFile, options.kind ? { kind: options.kind } : {});
+  if (tokenFile) {
+    const clientAssertion = fileAssertion(tokenFile, kind ? { kind } : {});
     return {
       source: "token-file",
-      description: `token ${clientAssertion.description ?? options.tokenFile} (the tokenFile option)`,
+      description: `token ${clientAssertion.description ?? tokenFile} (the tokenFile option)`,
       clientAssertion,
     };
   }

@@ -4,7 +4,7 @@
  * and `ACTIONS_ID_TOKEN_REQUEST_TOKEN`; a GET of the URL with `&audience=…` appended and
  * `Authorization: bearer <request token>` answers `{ "value": "<JWT>" }`.
  */
-import { type FetchLike, fetchText, parseJsonObject, ResponseTooLarge } from "../lib/http.js";
+import { type FetchLike, fetchText, isLoopbackHost, parseJsonObject, ResponseTooLarge } from "../lib/http.js";
 import { describeNetworkError } from "../lib/network-error.js";
 import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import { type AssertionSource, SourceFailure } from "./source.js";
@@ -17,7 +17,10 @@ export interface GithubActionsAssertionOptions {
    * federated credential). Required.
    */
   audience: string;
-  /** The job's `ACTIONS_ID_TOKEN_REQUEST_URL`. Required (`m2m-kit/node` reads it from the environment). */
+  /**
+   * The job's `ACTIONS_ID_TOKEN_REQUEST_URL`: `https:` (`http:` only on a loopback host), without a
+   * fragment. Required (`m2m-kit/node` reads it from the environment).
+   */
   requestUrl: string;
   /** The job's `ACTIONS_ID_TOKEN_REQUEST_TOKEN`. Required (`m2m-kit/node` reads it from the environment). */
   requestToken: string;
@@ -80,8 +83,12 @@ export function githubActionsAssertion(options: GithubActionsAssertionOptions): 
   } catch {
     throw new TypeError(`${WHERE}: requestUrl is not a valid URL`);
   }
-  if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new TypeError(`${WHERE}: requestUrl must be an https: URL`);
+  // The request token goes with every request: in clear only to this machine.
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && isLoopbackHost(url.hostname))) {
+    throw new TypeError(`${WHERE}: requestUrl must be an https: URL (http: only on a loopback host)`);
+  }
+  if (url.hash !== "") {
+    throw new TypeError(`${WHERE}: requestUrl must not have a fragment (audience is appended to its query)`);
   }
   if (url.username !== "" || url.password !== "") {
     throw new TypeError(`${WHERE}: requestUrl must not contain credentials (user:password@)`);

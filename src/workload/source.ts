@@ -99,7 +99,8 @@ export function resolveAssertionInput(input: unknown, option: string): ResolvedS
     }
     if (!KINDS.includes(kind)) throw new TypeError(`${option}.kind must be "jwt-bearer" or "jwt-spiffe"`);
     return {
-      read: (context) => source.getAssertion(context),
+      // As a promise whatever it returns: a JavaScript source may answer synchronously.
+      read: async (context) => source.getAssertion(context),
       description: description || `${option} source`,
       kind,
       fixed: false,

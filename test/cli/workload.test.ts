@@ -24,8 +24,15 @@ let dev: DevServer;
 let platform: TestIssuer;
 let dir: string;
 
-async function m2m(args: string[]) {
-  const child = execFile(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: "1" } });
+async function m2m(args: string[], options: { pipe?: { input: string; script: string } } = {}) {
+  const { pipe } = options;
+  // With a pipe, bash runs m2m as a user would: `… | m2m … /dev/stdin` or `m2m … <(…)`.
+  const child = pipe
+    ? execFile("bash", ["-c", pipe.script, "bash", process.execPath, BIN, ...args], {
+        env: { ...process.env, NO_COLOR: "1" },
+      })
+    : execFile(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: "1" } });
+  if (pipe) child.stdin?.end(pipe.input);
   let stdout = "";
   let stderr = "";
   child.stdout?.on("data", (chunk) => {
@@ -115,6 +122,21 @@ describe("m2m token with workload identity", { timeout: 120_000 }, () => {
     expect(result.code).toBe(0);
     expect(decodeJwt(result.stdout.trim())).toMatchObject({ client_id: "workers", aud: ORDERS });
     expect(result.stdout).not.toContain(assertion);
+  });
+
+  it("--assertion-file /dev/stdin or a shell's <(…): the token comes through a pipe, with no file on disk", async () => {
+    const assertion = await platform.mint({ sub: SA, aud: dev.issuer }, { header: { typ: "JWT" } });
+    const args = ["token", "--issuer", dev.issuer, "--client-id", "workers"];
+    for (const script of ['cat | "$@" --assertion-file /dev/stdin', 'exec "$@" --assertion-file <(cat)']) {
+      const result = await m2m(args, { pipe: { input: `${assertion}\n`, script } });
+      expect(result.stderr, script).toBe("");
+      expect(result.code, script).toBe(0);
+      expect(decodeJwt(result.stdout.trim())).toMatchObject({ client_id: "workers", aud: ORDERS });
+    }
+    // A folder is no file: a usage error, before any request.
+    const folder = await m2m([...args, "--assertion-file", dir]);
+    expect(folder.code).toBe(2);
+    expect(folder.stderr).toBe("m2m token: --assertion-file: the file cannot be read (EISDIR)\n");
   });
 
   it("an expired assertion: exit 1, ERR_CLIENT_ASSERTION naming the option, never the token or the path", async () => {

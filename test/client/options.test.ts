@@ -39,6 +39,40 @@ describe("constructor validation names the option", () => {
       { clientSecret: undefined, clientAssertion: "a.b.c", assertionAudience: "tokenEndpoint" },
       /assertionAudience applies to assertions the client signs; a clientAssertion's aud and typ are set by its issuer/,
     ],
+    [
+      "clientAssertion with keyId",
+      { clientSecret: undefined, clientAssertion: "a.b.c", keyId: "k1" },
+      /keyId describes the key the client signs with \(privateKey\); a clientAssertion is signed by its issuer/,
+    ],
+    [
+      "clientAssertion with privateKeyAlg",
+      { clientSecret: undefined, clientAssertion: "a.b.c", privateKeyAlg: "RS256" },
+      /privateKeyAlg describes the key the client signs with \(privateKey\); a clientAssertion is signed by its issuer/,
+    ],
+    [
+      "keyId with a secret",
+      { keyId: "k1" },
+      /keyId describes the key the client signs with: it needs privateKey/,
+    ],
+    [
+      "assertionAudience with a secret sent as it is",
+      { assertionAudience: "tokenEndpoint" },
+      /assertionAudience applies to assertions the client signs \(private_key_jwt with privateKey, client_secret_jwt\), and with clientSecret the client signs one only with authMethod client_secret_jwt/,
+    ],
+    [
+      "assertionTyp with client_secret_post",
+      { assertionTyp: false, authMethod: "client_secret_post" },
+      /assertionTyp applies to assertions the client signs .*, and authMethod client_secret_post signs none/,
+    ],
+    [
+      "assertionAudience with a grant and no client authentication",
+      {
+        clientSecret: undefined,
+        grant: { type: "jwt-bearer", assertion: "a.b.c" },
+        assertionAudience: "tokenEndpoint",
+      },
+      /assertionAudience applies to assertions the client signs .*, and authMethod none signs none/,
+    ],
     ["a string as assertionTyp", { assertionTyp: "JWT" as never }, /assertionTyp must be a boolean/],
     [
       "an unknown grant type",

@@ -364,6 +364,47 @@ describe("exchangeToken against a server that does not cap the lifetime", () => 
     await c.close();
   });
 
+  it("an actor token expiring in 3 s: the delegated token is not served after the actor's exp", async () => {
+    endpoint.requests.length = 0;
+    endpoint.script({
+      status: 200,
+      json: { access_token: "delegated-1", token_type: "Bearer", expires_in: 3600 },
+    });
+    const clock = new ManualClock();
+    const c = new ClientCredentialsClient({
+      tokenEndpoint: endpoint.tokenEndpoint,
+      clientId: "gateway",
+      clientSecret: "gateway-secret",
+      clock,
+    });
+    const mint = (sub: string, expiresInSeconds: number) =>
+      mintAssertion(key, {
+        iss: "https://idp.example",
+        sub,
+        aud: GATEWAY,
+        alg: "HS256",
+        now: clock.now(),
+        expiresInSeconds,
+      });
+    const exchange = {
+      subjectToken: await mint("alice", 3600),
+      actorToken: await mint("batch-agent", 3),
+      actorTokenType: "urn:ietf:params:oauth:token-type:jwt",
+      audience: ORDERS,
+    };
+    const first = await c.exchangeToken(exchange);
+    expect(first.expiresAt).toBe(Math.floor(clock.now() / 1000) * 1000 + 3000);
+    expect((await c.exchangeToken(exchange)).accessToken).toBe("delegated-1");
+    expect(endpoint.requests).toHaveLength(1);
+    clock.advance(4_000);
+    // What a miss refuses, a hit does not hand out: the delegation ended with the actor's token.
+    const error = await c.exchangeToken(exchange).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClientAssertionError);
+    expect(error).toMatchObject({ parameter: "actor_token", problem: "expired" });
+    expect(endpoint.requests).toHaveLength(1);
+    await c.close();
+  });
+
   it("an opaque subject: only expires_in counts; token_type N_A is an answer", async () => {
     endpoint.requests.length = 0;
     endpoint.script({

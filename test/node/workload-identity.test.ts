@@ -135,6 +135,37 @@ describe("workloadIdentity picks one platform and says which", () => {
   });
 });
 
+describe("workloadIdentity's options", () => {
+  it("a bad option is a TypeError naming it, whichever platform is found", () => {
+    const environments = { azure: azureEnv(), "github-actions": githubEnv(), none: {} };
+    for (const [name, env] of Object.entries(environments)) {
+      const audience = name === "github-actions" ? { audience: "api://AzureADTokenExchange" } : {};
+      expect(() => workloadIdentity({ env, ...audience, tokenFile: 42 as never }), name).toThrow(
+        "workloadIdentity(): tokenFile must be a string (the path of a token file)",
+      );
+      expect(
+        () => workloadIdentity({ env, ...audience, tokenFile: file.path, kind: "jwt-svid" as never }),
+        name,
+      ).toThrow('workloadIdentity(): kind must be "jwt-bearer" or "jwt-spiffe"');
+      expect(() => workloadIdentity({ env, tokenFile: file.path, audience: ["a"] as never }), name).toThrow(
+        "workloadIdentity(): audience must be a string",
+      );
+      expect(
+        () => workloadIdentity({ env, ...audience, tokenFile: file.path, fetch: "x" as never }),
+        name,
+      ).toThrow("workloadIdentity(): fetch must be a function");
+    }
+  });
+
+  it("an empty string, as an unset environment variable gives it, counts as not given", () => {
+    expect(workloadIdentity({ env: azureEnv(), tokenFile: "", audience: "" }).source).toBe("azure");
+    expect(() => workloadIdentity({ env: {}, tokenFile: "" })).toThrow(
+      "workloadIdentity(): no workload identity found",
+    );
+    expect(() => workloadIdentity({ env: githubEnv(), audience: "" })).toThrow(/audience is required/);
+  });
+});
+
 describe("the pod's default service-account token is refused", () => {
   it("by path, as tokenFile or to fileAssertion", () => {
     for (const path of [

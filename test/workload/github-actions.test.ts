@@ -119,6 +119,37 @@ describe("githubActionsAssertion", () => {
       } as never),
     ).toThrow("audiance is not an option of githubActionsAssertion(); did you mean audience?");
   });
+
+  it("the request token is sent over https only (http: on a loopback host), and audience reaches the query", () => {
+    const made = (requestUrl: string) => () =>
+      githubActionsAssertion({ audience: AUDIENCE, requestUrl, requestToken: "request-token" });
+    for (const requestUrl of [
+      "http://pipelines.example.com/idtoken?api-version=2.0",
+      "http://10.1.0.4/idtoken?api-version=2.0",
+    ]) {
+      expect(made(requestUrl), requestUrl).toThrow(
+        "githubActionsAssertion(): requestUrl must be an https: URL (http: only on a loopback host)",
+      );
+      expect(() =>
+        githubActionsFromEnv({
+          audience: AUDIENCE,
+          env: { ACTIONS_ID_TOKEN_REQUEST_URL: requestUrl, ACTIONS_ID_TOKEN_REQUEST_TOKEN: "request-token" },
+        }),
+      ).toThrow(/requestUrl must be an https: URL/);
+    }
+    // With a fragment, the appended &audience= would never leave the machine.
+    expect(made("https://pipelines.example.com/idtoken?api-version=2.0#job")).toThrow(
+      "githubActionsAssertion(): requestUrl must not have a fragment (audience is appended to its query)",
+    );
+    for (const requestUrl of [
+      "https://pipelines.example.com/idtoken?api-version=2.0",
+      "http://127.0.0.1:8080/idtoken?api-version=2.0",
+      "http://localhost:8080/idtoken",
+      github.requestUrl,
+    ]) {
+      expect(made(requestUrl), requestUrl).not.toThrow();
+    }
+  });
 });
 
 describe("m2m-kit/node githubActionsAssertion", () => {

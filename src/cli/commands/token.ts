@@ -1,3 +1,4 @@
+import { accessSync, constants, statSync } from "node:fs";
 import { resolve } from "node:path";
 // The library through its public entry points only (the build turns them into `m2m-kit` imports).
 import { type AccessToken, ClientCredentialsClient } from "../../index.js";
@@ -107,6 +108,18 @@ const TOKEN_OPTIONS: OptionRow[] = [
   ...TRANSPORT,
 ];
 
+/** A file this process may read (not a folder), checked without reading it; the path is never echoed. */
+function checkReadable(path: string, option: string): void {
+  try {
+    accessSync(path, constants.R_OK);
+    if (statSync(path).isDirectory()) throw Object.assign(new Error("a folder"), { code: "EISDIR" });
+  } catch (error) {
+    throw new UsageError(
+      `${option}: the file cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+    );
+  }
+}
+
 /** The DPoP key file: a private JWK (JSON) or a PKCS#8 PEM; its contents are never echoed. */
 function readDpopKey(path: string): string | Record<string, unknown> {
   const text = readSecretFile(path, "--dpop-key");
@@ -145,8 +158,9 @@ async function run(values: Values, _positionals: string[], io: Io): Promise<numb
     );
   }
   if (assertionFile !== undefined) {
-    // Read once now, so that an unreadable file is a usage error; the client reads it for each request.
-    readSecretFile(assertionFile, "--assertion-file");
+    // An unreadable file is a usage error. Checked without reading: the client reads it for each
+    // request, and a pipe (`<(…)`, /dev/stdin) gives its token only once.
+    checkReadable(assertionFile, "--assertion-file");
     let source: ReturnType<typeof fileAssertion>;
     try {
       source = fileAssertion(resolve(assertionFile), { kind: assertionType ?? "jwt-bearer" });

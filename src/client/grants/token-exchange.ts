@@ -35,7 +35,11 @@ export interface TokenExchangeTokens {
   subjectToken: string;
   /** `subject_token_type`. Default `urn:ietf:params:oauth:token-type:access_token`. */
   subjectTokenType?: TokenTypeUri;
-  /** The token of the acting party (`actor_token`), for delegation (the issued token's `act` claim). */
+  /**
+   * The token of the acting party (`actor_token`), for delegation (the issued token's `act` claim). A
+   * cached result never outlives its `exp` either; an expired one is a `ClientAssertionError` and no
+   * request.
+   */
   actorToken?: string;
   /** `actor_token_type`; required with `actorToken` (a `TypeError` without it). */
   actorTokenType?: TokenTypeUri;
@@ -88,10 +92,16 @@ function exchangeParameters(
   return params;
 }
 
+/** The earlier of two expiry times; `undefined` for one not known. */
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+}
+
 /**
  * The grant of one `exchangeToken` call. Its cache key part holds a hash of the subject and actor
  * tokens (and every type named); a subject or actor token that has expired by the time of a request is
- * a `ClientAssertionError` and no request is sent.
+ * a `ClientAssertionError` and no request is sent, and a token obtained with them is kept no later
+ * than the earlier of their `exp`.
  *
  * @throws TypeError for a missing or malformed option, `actorToken` without `actorTokenType` and the
  *   other way round; `ClientAssertionError` for a token with spaces or control characters.
@@ -134,7 +144,8 @@ export async function exchangeGrant(tokens: TokenExchangeTokens, now: () => numb
       if (actor) unexpired(actor, "actor_token");
       return parameters;
     },
-    notAfter: subject.expiresAt,
+    // Delegation ends with either token: the actor's expiry bounds the result too.
+    notAfter: earliest(subject.expiresAt, actor?.expiresAt),
     acceptsNotApplicable: true,
   };
 }
