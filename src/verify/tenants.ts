@@ -69,9 +69,16 @@ export class IssuerMatcher {
     );
   }
 
-  /** The configured issuers' rules (templates' listed tenants included). */
+  /**
+   * The configured issuers' rules (templates' listed tenants included), and the rule of each template
+   * under `"any"` with one `jwksUri` for every tenant: that key set is configured, kept for good and
+   * fetched once, never a new tenant's (its issuer, the template itself, is no token's `iss`).
+   */
   get configured(): Iterable<IssuerRule> {
-    return this.#fixed.values();
+    const shared = this.#templates.filter(
+      (t) => t.jwksTemplate === undefined && t.base.jwksUri !== undefined,
+    );
+    return [...this.#fixed.values(), ...shared.map((t) => t.base)];
   }
 
   /** The one rule of a verifier of one issuer (no template, no resolver), else `undefined`. */
