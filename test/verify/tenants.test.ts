@@ -514,6 +514,30 @@ describe("an issuers resolver", () => {
     expect(db.calls.has("not a url")).toBe(false);
   });
 
+  it("an iss longer than an issuer identifier is refused without asking: a flood of long, unique ones costs no lookups and fills no cache", async () => {
+    const db = table({});
+    const verifier = createVerifier({ issuers: db.resolve });
+    const longest = `https://tenant.example.com/${"a".repeat(1_024 - "https://tenant.example.com/".length)}`;
+    expect(longest).toHaveLength(1_024);
+    // Up to maxTokenBytes (16 KiB), each one different: kept as refusals, they would hold ~160 MB.
+    for (let i = 0; i < 50; i++) {
+      const iss = `${longest}${i}${"b".repeat(10_000)}`;
+      expect(await rejection(verifier.verify(await fabrikam.mint({ iss })))).toMatchObject({
+        code: "ERR_JWT_ISSUER",
+        status: 401,
+      });
+      expect(await rejection(verifier.verify(await fabrikam.mint({ iss: `${longest}x` })))).toMatchObject({
+        code: "ERR_JWT_ISSUER",
+      });
+    }
+    expect(db.calls.size).toBe(0);
+    // An issuer of 1 024 characters is still asked about.
+    await expect(verifier.verify(await fabrikam.mint({ iss: longest }))).rejects.toMatchObject({
+      code: "ERR_JWT_ISSUER",
+    });
+    expect(db.calls.get(longest)).toBe(1);
+  });
+
   it("a withdrawn answer ends cached verifications; a failing resolver is a 503 that is not kept", async () => {
     const clock = new ManualClock();
     const rows: Record<string, IssuerOptions | undefined> = { [contoso.issuer]: { audience: API } };
