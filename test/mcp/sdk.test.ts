@@ -213,12 +213,18 @@ describe.each(gates)(`MCP SDK ${SDK}: $name`, (gate) => {
     expect(challenge).toContain('error="invalid_token"');
     expect(challenge).toContain(`resource_metadata="${metadataUrl}"`);
     expect(await res.json()).toMatchObject({ error: "invalid_token" });
-    // An agent configured with the wrong resource: its first token is replaced once, then it stops.
+    // An agent configured with the wrong resource never sends that resource's token to this server.
     as.resetCount();
     answered.length = 0;
     await expect(connectMcp(resource, mcpClientAuth(client, { resource: OTHER }))).rejects.toThrow(
-      /invalid_token/,
+      `the token for ${OTHER} is sent to ${OTHER} and below only`,
     );
+    expect(as.tokenRequests).toBe(0);
+    expect(answered).toEqual([]);
+    // Told that the server runs here: its first token is replaced once, then it stops.
+    await expect(
+      connectMcp(resource, mcpClientAuth(client, { resource: OTHER, serverUrl: resource })),
+    ).rejects.toThrow(/invalid_token/);
     expect(as.tokenRequests).toBe(1);
     expect(posts()).toEqual(["POST 401", "POST 401"]);
     await client.close();
@@ -289,6 +295,88 @@ describe(`MCP SDK ${SDK}: mcpRequireAuth with DPoP`, () => {
     const metadata = await (await fetch(metadataUrl)).json();
     expect(metadata).toMatchObject({ resource, dpop_bound_access_tokens_required: false });
     await client.close();
+  });
+});
+
+describe(`MCP SDK ${SDK}: mcpClientAuth sends the token only where the MCP server is`, () => {
+  beforeAll(() => {
+    http.removeAllListeners("request");
+    http.on("request", (gates[1] as Gate).app());
+  });
+
+  it("a transport pointed at another server, or at another path, never gets the token: a TypeError before any token request", async () => {
+    // Another MCP server (another origin): it records what it is sent.
+    const seen: Array<string | undefined> = [];
+    const other = await listen(
+      createServer((req, res) => {
+        seen.push(req.headers.authorization);
+        res.writeHead(401, { "www-authenticate": "Bearer" }).end();
+      }),
+    );
+    const client = newClient();
+    try {
+      const auth = mcpClientAuth(client, { resource, scope: "tools:call" });
+      const refusals: unknown[] = [];
+      for (const url of [`${other.url}/mcp`, `${origin}/admin/mcp`, `${origin}/mcp-admin`]) {
+        refusals.push(
+          await connectMcp(url, auth).then(
+            () => "connected",
+            (error: Error) => error.message,
+          ),
+        );
+      }
+      refusals.push(await auth.fetch(`${other.url}/mcp?x=1`, { method: "POST" }).catch((e: Error) => e));
+      // The other server received nothing, least of all a token.
+      expect(seen).toEqual([]);
+      for (const refusal of refusals.slice(0, 3)) {
+        expect(refusal).toContain(
+          `mcpClientAuth(): the token for ${resource} is sent to ${resource} and below only`,
+        );
+      }
+      expect(refusals[3]).toBeInstanceOf(TypeError);
+      expect(as.tokenRequests).toBe(0);
+      expect(answered).toEqual([]);
+      // The server at resource, and below it, gets it.
+      const mcp = await connectMcp(resource, auth);
+      expect((await mcp.whoami()).resource).toBe(resource);
+      await mcp.close();
+      expect(as.tokenRequests).toBe(1);
+    } finally {
+      await client.close();
+      await other.close();
+    }
+  });
+
+  it("serverUrl names where a server known by another resource runs (a local instance); it is checked", async () => {
+    // The same MCP server on another port: its resource is the public URL, where it runs differs.
+    const local = await listen(createServer((gates[1] as Gate).app()));
+    const client = newClient();
+    try {
+      const mcp = await connectMcp(
+        `${local.url}/mcp`,
+        mcpClientAuth(client, { resource, serverUrl: `${local.url}/mcp`, scope: "tools:call" }),
+      );
+      const seen = await mcp.whoami();
+      await mcp.close();
+      expect(seen).toMatchObject({ resource, extra: { claims: { aud: resource } } });
+      expect(as.requests[0]?.params.get("resource")).toBe(resource);
+      // Then the token goes there only, not to resource itself.
+      await expect(
+        connectMcp(resource, mcpClientAuth(client, { resource, serverUrl: `${local.url}/mcp` })),
+      ).rejects.toThrow(`is sent to ${local.url}/mcp and below only, not to ${resource}`);
+    } finally {
+      await client.close();
+      await local.close();
+    }
+    expect(() => mcpClientAuth(client, { resource, serverUrl: "http://mcp.example.com/mcp" })).toThrow(
+      "serverUrl must be an https: URL (http: only on a loopback host)",
+    );
+    expect(() => mcpClientAuth(client, { resource, serverUrl: "https://u:p@mcp.example.com/" })).toThrow(
+      "serverUrl must not contain credentials",
+    );
+    expect(() => mcpClientAuth(client, { resource, serverURL: resource } as never)).toThrow(
+      /serverURL is not an option of mcpClientAuth\(\) \(second argument\); did you mean serverUrl\?/,
+    );
   });
 });
 
