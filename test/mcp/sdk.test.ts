@@ -479,6 +479,9 @@ describe("option checks at creation", () => {
     expect(() => mcpRequireAuth({ verifier: verifier(), resource, requiredScope: "x" } as never)).toThrow(
       /requiredScope is not an option of mcpRequireAuth\(\); did you mean requiredScopes\?/,
     );
+    expect(() => mcpRequireAuth({ verifier: verifier(), resouce: resource } as never)).toThrow(
+      /^resouce is not an option of mcpRequireAuth\(\); did you mean resource\?/,
+    );
     expect(() => mcpRequireAuth({ verifier: verifier(), resource, allowQueryToken: true })).toThrow(
       "allowQueryToken is not allowed for an MCP server: MCP clients send the token in the Authorization header",
     );
