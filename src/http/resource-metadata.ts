@@ -333,6 +333,35 @@ export function resolveResourceMetadata(
   };
 }
 
+/** A path with its percent-encoded octets decoded (as Hono and Fastify's router see it), else as it is. */
+function decodedPath(path: string): string {
+  if (!path.includes("%")) return path;
+  try {
+    return decodeURI(path);
+  } catch {
+    return path;
+  }
+}
+
+/**
+ * Whether `path` is one the endpoint answers, as the request sent it (`/caf%C3%A9`, Express) or
+ * decoded (`/café`, Hono): a resource whose path has characters a URL percent-encodes is served too.
+ */
+function servesPath(endpoint: ResourceMetadataEndpoint, path: string): boolean {
+  if (endpoint.paths.includes(path)) return true;
+  if (!path.startsWith(WELL_KNOWN_RESOURCE_METADATA)) return false;
+  const decoded = decodedPath(path);
+  return endpoint.paths.some((served) => decodedPath(served) === decoded);
+}
+
+/**
+ * The paths a router that decodes the request path before it matches routes (Fastify's) must
+ * register for the endpoint: each path decoded.
+ */
+export function decodedMetadataPaths(endpoint: ResourceMetadataEndpoint): string[] {
+  return endpoint.paths.map(decodedPath);
+}
+
 /**
  * The answer to a request for `path` (the path the application sees, without the query), or
  * `undefined` when it is not a metadata path: the document for GET and HEAD, a CORS preflight answer
@@ -343,7 +372,7 @@ export function answerMetadataRequest(
   method: string,
   path: string,
 ): MetadataAnswer | undefined {
-  if (!endpoint.paths.includes(path)) return undefined;
+  if (!servesPath(endpoint, path)) return undefined;
   const cors = { "access-control-allow-origin": "*" };
   if (method === "GET" || method === "HEAD") {
     return {
