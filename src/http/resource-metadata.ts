@@ -91,7 +91,10 @@ export interface ResourceMetadataEndpoint {
   readonly document: ProtectedResourceMetadata;
   /** The absolute metadata URL (RFC 9728 §3.1), the `resource_metadata` of every challenge. */
   readonly url: string;
-  /** The request paths answered: the path-inserted form, and the bare well-known path. */
+  /**
+   * The request paths answered: the path-inserted form (also with the resource's terminating slash),
+   * and the bare well-known path.
+   */
   readonly paths: readonly string[];
   /** The document as JSON, and its length in bytes. */
   readonly body: string;
@@ -322,11 +325,15 @@ export function resolveResourceMetadata(
   const url = new URL(resource);
   const path = url.pathname.replace(/\/+$/, "");
   const inserted = `${WELL_KNOWN_RESOURCE_METADATA}${path}`;
+  const paths = path === "" ? [inserted] : [inserted, WELL_KNOWN_RESOURCE_METADATA];
+  // The MCP SDK's getOAuthProtectedResourceMetadataUrl keeps the terminating slash §3.1 removes, and
+  // its requireBearerAuth names that URL in challenges: answered too.
+  if (path !== "" && url.pathname.endsWith("/")) paths.push(`${inserted}/`);
   const body = JSON.stringify(document);
   return {
     document,
     url: `${url.origin}${inserted}`,
-    paths: path === "" ? [inserted] : [inserted, WELL_KNOWN_RESOURCE_METADATA],
+    paths,
     body,
     bodyBytes: new TextEncoder().encode(body).length,
     cacheMaxAgeSeconds: options.cacheMaxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS,

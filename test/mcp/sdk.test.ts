@@ -14,6 +14,7 @@
 import { createServer, type Server } from "node:http";
 import { InvalidTokenError, ServerError } from "@modelcontextprotocol/sdk/server/auth/errors.js";
 import { requireBearerAuth } from "@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js";
+import { getOAuthProtectedResourceMetadataUrl } from "@modelcontextprotocol/sdk/server/auth/router.js";
 import express, { type Express } from "express";
 import { decodeJwt } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
@@ -377,6 +378,42 @@ describe(`MCP SDK ${SDK}: mcpClientAuth sends the token only where the MCP serve
     expect(() => mcpClientAuth(client, { resource, serverURL: resource } as never)).toThrow(
       /serverURL is not an option of mcpClientAuth\(\) \(second argument\); did you mean serverUrl\?/,
     );
+  });
+});
+
+describe(`MCP SDK ${SDK}: a resource with a terminating slash`, () => {
+  it("the metadata URL requireBearerAuth names (getOAuthProtectedResourceMetadataUrl) answers, without a token", async () => {
+    const server = createServer();
+    const running = await listen(server);
+    try {
+      const slashed = `${running.url}/tools/`;
+      const verifier = createVerifier({ issuer: as.issuer, audience: slashed });
+      const app = express();
+      app.use(protectedResourceMetadata({ verifier, resourceMetadata: {} }));
+      app.post(
+        "/tools/",
+        requireBearerAuth({
+          verifier: mcpTokenVerifier(verifier, { resource: slashed }),
+          resourceMetadataUrl: getOAuthProtectedResourceMetadataUrl(new URL(slashed)),
+        }),
+        mcpHandler,
+      );
+      server.on("request", app);
+      const refused = await fetch(slashed, { method: "POST" });
+      expect(refused.status).toBe(401);
+      const named = /resource_metadata="([^"]+)"/.exec(refused.headers.get("www-authenticate") ?? "")?.[1];
+      // SDK 1.16 names the bare well-known URL; later versions insert the path, slash and all.
+      expect(named).toBe(
+        SDK === "1.16.0"
+          ? `${running.url}/.well-known/oauth-protected-resource`
+          : `${running.url}/.well-known/oauth-protected-resource/tools/`,
+      );
+      const metadata = await fetch(named as string);
+      expect(metadata.status).toBe(200);
+      expect(await metadata.json()).toMatchObject({ resource: slashed, authorization_servers: [as.issuer] });
+    } finally {
+      await running.close();
+    }
   });
 });
 
