@@ -91,7 +91,8 @@ export function mcpClientAuth(
     fetch: (url, init) => {
       let requested: URL | undefined;
       try {
-        requested = new URL(typeof url === "object" && url !== null && "url" in url ? url.url : String(url));
+        // A string or a URL, as the transport passes it; a Request's own URL otherwise.
+        requested = new URL(url instanceof URL ? url.href : String((url as { url?: unknown }).url ?? url));
       } catch {}
       if (requested === undefined)
         return Promise.reject(new TypeError(`${WHERE}: the request URL is not a URL`));
