@@ -200,7 +200,10 @@ async function main() {
   });
   const mcp = new Client({ name: "orders-agent", version: "1.0.0" });
   await mcp.connect(
-    new StreamableHTTPClientTransport(new URL(`${mcpOrigin}/mcp`), mcpClientAuth(agent, { resource: MCP })),
+    new StreamableHTTPClientTransport(
+      new URL(`${mcpOrigin}/mcp`),
+      mcpClientAuth(agent, { resource: MCP, serverUrl: `${mcpOrigin}/mcp` }),
+    ),
   );
   const { tools } = await mcp.listTools();
   const called = await mcp.callTool({ name: "list_orders", arguments: {} });

@@ -25,7 +25,10 @@ const credentials = new ClientCredentialsClient({
 });
 
 const mcp = new Client({ name: "orders-agent", version: "1.0.0" });
-await mcp.connect(new StreamableHTTPClientTransport(url, mcpClientAuth(credentials, { resource })));
+// The token for resource goes to url only (serverUrl): never to a server the agent was not pointed at.
+await mcp.connect(
+  new StreamableHTTPClientTransport(url, mcpClientAuth(credentials, { resource, serverUrl: url.href })),
+);
 const { tools } = await mcp.listTools();
 console.log(`tools: ${tools.map((tool) => tool.name).join(", ")}`);
 for (const tool of tools) {

@@ -26,6 +26,7 @@ import {
 import { checkPublicUrlFor, publicRequestUrl } from "../http/public-url.js";
 import {
   answerMetadataRequest,
+  decodedMetadataPaths,
   type ResourceMetadataEndpoint,
   resolveResourceMetadata,
   resourceMetadataOf,
@@ -146,17 +147,19 @@ function serveMetadata(fastify: FastifyInstance, endpoint: ResourceMetadataEndpo
     served = new Map();
     servedDocuments.set(fastify.server, served);
   }
-  for (const path of endpoint.paths) {
+  // Fastify's router matches the decoded request path: a percent-encoded resource path is registered decoded.
+  const routes = decodedMetadataPaths(endpoint);
+  endpoint.paths.forEach((path, i) => {
     const url = `${fastify.prefix}${path}`;
     const existing = served.get(url);
-    if (existing === endpoint.body) continue;
+    if (existing === endpoint.body) return;
     if (existing !== undefined) {
       throw new TypeError(`resourceMetadata: ${url} serves the metadata of another resource already`);
     }
     served.set(url, endpoint.body);
     fastify.route({
       method: METADATA_METHODS,
-      url: path,
+      url: routes[i] as string,
       exposeHeadRoute: false,
       config: { auth: false },
       handler(request, reply) {
@@ -165,7 +168,7 @@ function serveMetadata(fastify: FastifyInstance, endpoint: ResourceMetadataEndpo
         return reply.code(answer.status).headers(answer.headers).send(answer.body);
       },
     });
-  }
+  });
 }
 
 /**

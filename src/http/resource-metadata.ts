@@ -91,7 +91,10 @@ export interface ResourceMetadataEndpoint {
   readonly document: ProtectedResourceMetadata;
   /** The absolute metadata URL (RFC 9728 §3.1), the `resource_metadata` of every challenge. */
   readonly url: string;
-  /** The request paths answered: the path-inserted form, and the bare well-known path. */
+  /**
+   * The request paths answered: the path-inserted form (also with the resource's terminating slash),
+   * and the bare well-known path.
+   */
   readonly paths: readonly string[];
   /** The document as JSON, and its length in bytes. */
   readonly body: string;
@@ -322,15 +325,48 @@ export function resolveResourceMetadata(
   const url = new URL(resource);
   const path = url.pathname.replace(/\/+$/, "");
   const inserted = `${WELL_KNOWN_RESOURCE_METADATA}${path}`;
+  const paths = path === "" ? [inserted] : [inserted, WELL_KNOWN_RESOURCE_METADATA];
+  // The MCP SDK's getOAuthProtectedResourceMetadataUrl keeps the terminating slash §3.1 removes, and
+  // its requireBearerAuth names that URL in challenges: answered too.
+  if (path !== "" && url.pathname.endsWith("/")) paths.push(`${inserted}/`);
   const body = JSON.stringify(document);
   return {
     document,
     url: `${url.origin}${inserted}`,
-    paths: path === "" ? [inserted] : [inserted, WELL_KNOWN_RESOURCE_METADATA],
+    paths,
     body,
     bodyBytes: new TextEncoder().encode(body).length,
     cacheMaxAgeSeconds: options.cacheMaxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS,
   };
+}
+
+/** A path with its percent-encoded octets decoded (as Hono and Fastify's router see it), else as it is. */
+function decodedPath(path: string): string {
+  if (!path.includes("%")) return path;
+  try {
+    return decodeURI(path);
+  } catch {
+    return path;
+  }
+}
+
+/**
+ * Whether `path` is one the endpoint answers, as the request sent it (`/caf%C3%A9`, Express) or
+ * decoded (`/café`, Hono): a resource whose path has characters a URL percent-encodes is served too.
+ */
+function servesPath(endpoint: ResourceMetadataEndpoint, path: string): boolean {
+  if (endpoint.paths.includes(path)) return true;
+  if (!path.startsWith(WELL_KNOWN_RESOURCE_METADATA)) return false;
+  const decoded = decodedPath(path);
+  return endpoint.paths.some((served) => decodedPath(served) === decoded);
+}
+
+/**
+ * The paths a router that decodes the request path before it matches routes (Fastify's) must
+ * register for the endpoint: each path decoded.
+ */
+export function decodedMetadataPaths(endpoint: ResourceMetadataEndpoint): string[] {
+  return endpoint.paths.map(decodedPath);
 }
 
 /**
@@ -343,7 +379,7 @@ export function answerMetadataRequest(
   method: string,
   path: string,
 ): MetadataAnswer | undefined {
-  if (!endpoint.paths.includes(path)) return undefined;
+  if (!servesPath(endpoint, path)) return undefined;
   const cors = { "access-control-allow-origin": "*" };
   if (method === "GET" || method === "HEAD") {
     return {

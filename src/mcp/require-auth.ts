@@ -77,7 +77,6 @@ export function mcpRequireAuth(options: McpRequireAuthOptions): RequestHandler {
   if (typeof options !== "object" || options === null) {
     throw new TypeError("mcpRequireAuth() options must be an object ({ issuer, audience, resource, … })");
   }
-  const resource = checkResource(options.resource);
   for (const name of ["allowQueryToken", "allowBodyToken"] as const) {
     if (options[name]) {
       throw new TypeError(
@@ -85,7 +84,9 @@ export function mcpRequireAuth(options: McpRequireAuthOptions): RequestHandler {
       );
     }
   }
+  // Names first: a misspelt resource is named as such, not reported missing.
   const { verifier, settings } = resolveConfig(options, {}, MCP_REQUIRE_AUTH);
+  const resource = checkResource(options.resource);
   const metadata = settings.resourceMetadata;
   if (metadata?.resource !== undefined && metadata.resource !== resource) {
     throw new TypeError(`resourceMetadata.resource must be left out or equal resource (${resource})`);

@@ -56,6 +56,25 @@ export function parseTemplate(template: string, option: string, allowInsecureHtt
   return Object.freeze({ template, placeholder: match[0], prefix, suffix });
 }
 
+/**
+ * Under `tenants: "any"`, a placeholder in the host must stand for a subdomain of a fixed domain
+ * (`https://{tenant}.okta.com/`): the host labels after the placeholder's own label must be at least
+ * two. Otherwise (`https://{tenant}example.com/`, `https://auth.{tenant}.com/`) a tenant names a
+ * domain anyone can register, and its owner would serve their own keys. A `TypeError` names `option`.
+ */
+export function checkOpenTemplate(template: IssuerTemplate, option: string): void {
+  const { prefix, suffix } = template;
+  // In the path: the host is fixed text.
+  if (prefix.slice(prefix.indexOf("://") + 3).includes("/")) return;
+  const host = (suffix.split("/")[0] as string).split(":")[0]?.replace(/\.$/, "") ?? "";
+  const dot = host.indexOf(".");
+  const domain = dot < 0 ? "" : host.slice(dot + 1);
+  if (domain.includes(".") && !domain.split(".").includes("")) return;
+  throw new TypeError(
+    `${option}: under tenants: "any" a placeholder in the host must be a subdomain of a fixed domain, such as https://{tenant}.example.com/; in ${template.template} a tenant could be a domain anyone can register`,
+  );
+}
+
 /** The tenant an `iss` names under a template, or `undefined` when it does not have that shape. */
 export function captureTenant(template: IssuerTemplate, iss: string): string | undefined {
   const { prefix, suffix } = template;

@@ -5,6 +5,7 @@ import type { ClaimRule } from "./claims.js";
 import { type DelegationPolicy, delegationPolicy } from "./delegation.js";
 import {
   captureTenant,
+  checkOpenTemplate,
   type IssuerTemplate,
   isTemplate,
   parseTemplate,
@@ -307,6 +308,10 @@ function ruleFrom(
       continue;
     }
     const template = parseTemplate(issuer, name("issuer"), allowInsecureHttp);
+    if (tenants === "any") {
+      checkOpenTemplate(template, name("issuer"));
+      if (jwksTemplate !== undefined) checkOpenTemplate(jwksTemplate, name("jwksUri"));
+    }
     if (jwksTemplate !== undefined && jwksTemplate.placeholder !== template.placeholder) {
       throw new TypeError(
         `${name("jwksUri")} must use the placeholder of its issuer template, ${template.placeholder}`,

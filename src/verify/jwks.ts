@@ -57,7 +57,8 @@ type LoadReason = "first" | "refresh" | "missing-key";
  *
  * With a shared store (`jwks.store`), a verifier without keys, and a scheduled refresh, first read
  * the store: an authentic entry newer than the cached set is used as if it had been fetched at the
- * time it was (its age decides freshness and staleness). Each fetched set is written back.
+ * time it was; younger than its max age it is used without a request, older it serves only when the
+ * fetch fails. Each fetched set is written back.
  */
 export class RemoteJwks<Key> {
   readonly uri: string;
@@ -348,8 +349,10 @@ export class RemoteJwks<Key> {
           serverMaxAgeSeconds: stored.maxAgeSeconds,
         });
       }
-      // No keys yet: any keys do (stale ones serve while a refresh runs, as for keys of our own).
-      if (reason === "first" ? this.#set !== undefined : this.fresh) return;
+      // Fresh keys do. A stored set past its max age serves only if the fetch fails (stale-if-error):
+      // anyone who can write to the store can put an old authentic entry back, with a key the issuer
+      // has removed since, and it must not outrank the key set itself.
+      if (this.fresh) return;
     }
     const started = this.#now();
     this.#lastAttemptAt = started;

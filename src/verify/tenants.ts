@@ -9,6 +9,15 @@ import type { Verifier } from "./options.js";
 
 /** Answers of an `issuers` resolver kept (each of accepted and refused issuers). */
 const RESOLVER_ANSWERS = 10_000;
+/** Characters of the issuers whose answers are kept, in all (each of accepted and refused issuers). */
+const RESOLVER_ANSWER_CHARS = 1_000_000;
+/**
+ * The longest `iss` a resolver is asked about: issuer identifiers are short URLs, and an `iss` a
+ * token may make as long as `maxTokenBytes` must not fill the caches of answers.
+ */
+export const MAX_RESOLVED_ISSUER_CHARS = 1_024;
+
+const byIssuerLength = { max: RESOLVER_ANSWERS, maxSize: RESOLVER_ANSWER_CHARS };
 
 /**
  * The issuers a verifier accepts, for what describes the API (RFC 9728 `authorization_servers`):
@@ -50,8 +59,14 @@ export class IssuerMatcher {
   readonly #resolver: IssuerConfig["resolver"];
   readonly #now: () => number;
   readonly #allowInsecureHttp: boolean;
-  readonly #answers = new LRUCache<string, Answer>({ max: RESOLVER_ANSWERS });
-  readonly #refusals = new LRUCache<string, number>({ max: RESOLVER_ANSWERS });
+  readonly #answers = new LRUCache<string, Answer>({
+    ...byIssuerLength,
+    sizeCalculation: (_answer, iss) => iss.length,
+  });
+  readonly #refusals = new LRUCache<string, number>({
+    ...byIssuerLength,
+    sizeCalculation: (_at, iss) => iss.length,
+  });
   readonly #pending = new Map<string, Promise<IssuerRule | undefined>>();
 
   constructor(config: IssuerConfig, now: () => number, allowInsecureHttp: boolean) {
@@ -69,9 +84,16 @@ export class IssuerMatcher {
     );
   }
 
-  /** The configured issuers' rules (templates' listed tenants included). */
+  /**
+   * The configured issuers' rules (templates' listed tenants included), and the rule of each template
+   * under `"any"` with one `jwksUri` for every tenant: that key set is configured, kept for good and
+   * fetched once, never a new tenant's (its issuer, the template itself, is no token's `iss`).
+   */
   get configured(): Iterable<IssuerRule> {
-    return this.#fixed.values();
+    const shared = this.#templates.filter(
+      (t) => t.jwksTemplate === undefined && t.base.jwksUri !== undefined,
+    );
+    return [...this.#fixed.values(), ...shared.map((t) => t.base)];
   }
 
   /** The one rule of a verifier of one issuer (no template, no resolver), else `undefined`. */
@@ -121,6 +143,7 @@ export class IssuerMatcher {
     const refusedAt = this.#refusals.get(iss);
     if (refusedAt !== undefined && now - refusedAt < this.#cacheMs) return undefined;
     // An iss that cannot be an issuer identifier is refused without asking.
+    if (iss.length > MAX_RESOLVED_ISSUER_CHARS) return undefined;
     try {
       checkPlainUrl(iss, "iss", this.#allowInsecureHttp);
     } catch {

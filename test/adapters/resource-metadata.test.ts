@@ -282,6 +282,55 @@ describe("the document and the challenges on every adapter (an API under a path)
     }
   });
 
+  it("a resource whose path a URL percent-encodes: the URL the challenge names answers on every adapter, mounted either way", async () => {
+    for (const resource of [`${API}/caf%C3%A9/mcp`, `${API}/orders%20api`]) {
+      const config: AuthConfig = { issuer: issuer.issuer, audience: resource, resourceMetadata: {} };
+      for (const [name, factory] of Object.entries(factories)) {
+        for (const mount of ["app", "route"] as const) {
+          const server = await factory(config, mount, "/v1");
+          try {
+            const anonymous = await get(`${server.url}/v1/data`);
+            const [named] = metadataParameters(anonymous.challenge);
+            expect(named).toBe(`${API}${WELL_KNOWN}${new URL(resource).pathname}`);
+            // Requested as an agent does (percent-encoded), in either case of hex digits.
+            for (const path of [
+              new URL(named as string).pathname,
+              new URL(named as string).pathname.toLowerCase(),
+            ]) {
+              const document = await get(`${server.url}${path}`);
+              expect(document.status, `${name} ${mount} ${path}`).toBe(200);
+              expect(JSON.parse(document.text).resource).toBe(resource);
+            }
+          } finally {
+            await server.close();
+          }
+        }
+      }
+    }
+  });
+
+  it("a resource with a terminating slash: the URL RFC 9728 derives and the one the MCP SDK derives both answer", async () => {
+    const resource = `${API}/v1/`;
+    const config: AuthConfig = { issuer: issuer.issuer, audience: resource, resourceMetadata: {} };
+    for (const [name, factory] of Object.entries(factories)) {
+      for (const mount of ["app", "route"] as const) {
+        const server = await factory(config, mount, "/v1");
+        try {
+          const anonymous = await get(`${server.url}/v1/data`);
+          expect(metadataParameters(anonymous.challenge)).toEqual([METADATA_V1]);
+          // §3.1 removes the terminating slash; getOAuthProtectedResourceMetadataUrl keeps it.
+          for (const path of [`${WELL_KNOWN}/v1`, `${WELL_KNOWN}/v1/`]) {
+            const document = await get(`${server.url}${path}`);
+            expect(document.status, `${name} ${mount} ${path}`).toBe(200);
+            expect(JSON.parse(document.text).resource).toBe(resource);
+          }
+        } finally {
+          await server.close();
+        }
+      }
+    }
+  });
+
   it("without resourceMetadata the challenges are as before and no document is served", async () => {
     const config: AuthConfig = { issuer: issuer.issuer, audience: API_V1 };
     for (const [name, factory] of Object.entries(factories)) {

@@ -14,6 +14,7 @@
 import { createServer, type Server } from "node:http";
 import { InvalidTokenError, ServerError } from "@modelcontextprotocol/sdk/server/auth/errors.js";
 import { requireBearerAuth } from "@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js";
+import { getOAuthProtectedResourceMetadataUrl } from "@modelcontextprotocol/sdk/server/auth/router.js";
 import express, { type Express } from "express";
 import { decodeJwt } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
@@ -213,12 +214,18 @@ describe.each(gates)(`MCP SDK ${SDK}: $name`, (gate) => {
     expect(challenge).toContain('error="invalid_token"');
     expect(challenge).toContain(`resource_metadata="${metadataUrl}"`);
     expect(await res.json()).toMatchObject({ error: "invalid_token" });
-    // An agent configured with the wrong resource: its first token is replaced once, then it stops.
+    // An agent configured with the wrong resource never sends that resource's token to this server.
     as.resetCount();
     answered.length = 0;
     await expect(connectMcp(resource, mcpClientAuth(client, { resource: OTHER }))).rejects.toThrow(
-      /invalid_token/,
+      `the token for ${OTHER} is sent to ${OTHER} and below only`,
     );
+    expect(as.tokenRequests).toBe(0);
+    expect(answered).toEqual([]);
+    // Told that the server runs here: its first token is replaced once, then it stops.
+    await expect(
+      connectMcp(resource, mcpClientAuth(client, { resource: OTHER, serverUrl: resource })),
+    ).rejects.toThrow(/invalid_token/);
     expect(as.tokenRequests).toBe(1);
     expect(posts()).toEqual(["POST 401", "POST 401"]);
     await client.close();
@@ -289,6 +296,124 @@ describe(`MCP SDK ${SDK}: mcpRequireAuth with DPoP`, () => {
     const metadata = await (await fetch(metadataUrl)).json();
     expect(metadata).toMatchObject({ resource, dpop_bound_access_tokens_required: false });
     await client.close();
+  });
+});
+
+describe(`MCP SDK ${SDK}: mcpClientAuth sends the token only where the MCP server is`, () => {
+  beforeAll(() => {
+    http.removeAllListeners("request");
+    http.on("request", (gates[1] as Gate).app());
+  });
+
+  it("a transport pointed at another server, or at another path, never gets the token: a TypeError before any token request", async () => {
+    // Another MCP server (another origin): it records what it is sent.
+    const seen: Array<string | undefined> = [];
+    const other = await listen(
+      createServer((req, res) => {
+        seen.push(req.headers.authorization);
+        res.writeHead(401, { "www-authenticate": "Bearer" }).end();
+      }),
+    );
+    const client = newClient();
+    try {
+      const auth = mcpClientAuth(client, { resource, scope: "tools:call" });
+      const refusals: unknown[] = [];
+      for (const url of [`${other.url}/mcp`, `${origin}/admin/mcp`, `${origin}/mcp-admin`]) {
+        refusals.push(
+          await connectMcp(url, auth).then(
+            () => "connected",
+            (error: Error) => error.message,
+          ),
+        );
+      }
+      refusals.push(await auth.fetch(`${other.url}/mcp?x=1`, { method: "POST" }).catch((e: Error) => e));
+      // The other server received nothing, least of all a token.
+      expect(seen).toEqual([]);
+      for (const refusal of refusals.slice(0, 3)) {
+        expect(refusal).toContain(
+          `mcpClientAuth(): the token for ${resource} is sent to ${resource} and below only`,
+        );
+      }
+      expect(refusals[3]).toBeInstanceOf(TypeError);
+      expect(as.tokenRequests).toBe(0);
+      expect(answered).toEqual([]);
+      // The server at resource, and below it, gets it.
+      const mcp = await connectMcp(resource, auth);
+      expect((await mcp.whoami()).resource).toBe(resource);
+      await mcp.close();
+      expect(as.tokenRequests).toBe(1);
+    } finally {
+      await client.close();
+      await other.close();
+    }
+  });
+
+  it("serverUrl names where a server known by another resource runs (a local instance); it is checked", async () => {
+    // The same MCP server on another port: its resource is the public URL, where it runs differs.
+    const local = await listen(createServer((gates[1] as Gate).app()));
+    const client = newClient();
+    try {
+      const mcp = await connectMcp(
+        `${local.url}/mcp`,
+        mcpClientAuth(client, { resource, serverUrl: `${local.url}/mcp`, scope: "tools:call" }),
+      );
+      const seen = await mcp.whoami();
+      await mcp.close();
+      expect(seen).toMatchObject({ resource, extra: { claims: { aud: resource } } });
+      expect(as.requests[0]?.params.get("resource")).toBe(resource);
+      // Then the token goes there only, not to resource itself.
+      await expect(
+        connectMcp(resource, mcpClientAuth(client, { resource, serverUrl: `${local.url}/mcp` })),
+      ).rejects.toThrow(`is sent to ${local.url}/mcp and below only, not to ${resource}`);
+    } finally {
+      await client.close();
+      await local.close();
+    }
+    expect(() => mcpClientAuth(client, { resource, serverUrl: "http://mcp.example.com/mcp" })).toThrow(
+      "serverUrl must be an https: URL (http: only on a loopback host)",
+    );
+    expect(() => mcpClientAuth(client, { resource, serverUrl: "https://u:p@mcp.example.com/" })).toThrow(
+      "serverUrl must not contain credentials",
+    );
+    expect(() => mcpClientAuth(client, { resource, serverURL: resource } as never)).toThrow(
+      /serverURL is not an option of mcpClientAuth\(\) \(second argument\); did you mean serverUrl\?/,
+    );
+  });
+});
+
+describe(`MCP SDK ${SDK}: a resource with a terminating slash`, () => {
+  it("the metadata URL requireBearerAuth names (getOAuthProtectedResourceMetadataUrl) answers, without a token", async () => {
+    const server = createServer();
+    const running = await listen(server);
+    try {
+      const slashed = `${running.url}/tools/`;
+      const verifier = createVerifier({ issuer: as.issuer, audience: slashed });
+      const app = express();
+      app.use(protectedResourceMetadata({ verifier, resourceMetadata: {} }));
+      app.post(
+        "/tools/",
+        requireBearerAuth({
+          verifier: mcpTokenVerifier(verifier, { resource: slashed }),
+          resourceMetadataUrl: getOAuthProtectedResourceMetadataUrl(new URL(slashed)),
+        }),
+        mcpHandler,
+      );
+      server.on("request", app);
+      const refused = await fetch(slashed, { method: "POST" });
+      expect(refused.status).toBe(401);
+      const named = /resource_metadata="([^"]+)"/.exec(refused.headers.get("www-authenticate") ?? "")?.[1];
+      // SDK 1.16 names the bare well-known URL; later versions insert the path, slash and all.
+      expect(named).toBe(
+        SDK === "1.16.0"
+          ? `${running.url}/.well-known/oauth-protected-resource`
+          : `${running.url}/.well-known/oauth-protected-resource/tools/`,
+      );
+      const metadata = await fetch(named as string);
+      expect(metadata.status).toBe(200);
+      expect(await metadata.json()).toMatchObject({ resource: slashed, authorization_servers: [as.issuer] });
+    } finally {
+      await running.close();
+    }
   });
 });
 
@@ -390,6 +515,9 @@ describe("option checks at creation", () => {
     const resource = "https://mcp.example.com/mcp";
     expect(() => mcpRequireAuth({ verifier: verifier(), resource, requiredScope: "x" } as never)).toThrow(
       /requiredScope is not an option of mcpRequireAuth\(\); did you mean requiredScopes\?/,
+    );
+    expect(() => mcpRequireAuth({ verifier: verifier(), resouce: resource } as never)).toThrow(
+      /^resouce is not an option of mcpRequireAuth\(\); did you mean resource\?/,
     );
     expect(() => mcpRequireAuth({ verifier: verifier(), resource, allowQueryToken: true })).toThrow(
       "allowQueryToken is not allowed for an MCP server: MCP clients send the token in the Authorization header",

@@ -143,6 +143,42 @@ describe("issuer templates", () => {
     }
   });
 
+  it('under "any", a placeholder in the host must be a subdomain of a fixed domain: a tenant never names a domain anyone can register', () => {
+    const open = /under tenants: "any" a placeholder in the host must be a subdomain of a fixed domain/;
+    for (const [options, option] of [
+      [{ issuer: "https://{tenant}example.com/" }, "issuer"],
+      [{ issuer: "https://auth.{tenant}.com/" }, "issuer"],
+      [{ issuer: "https://{tenant}.com/oauth2/default" }, "issuer"],
+      [{ issuer: "https://login.{tenant}/" }, "issuer"],
+      [{ issuer: "https://{tenant}.com./" }, "issuer"],
+      [{ issuer: `${issuer.issuer}/{tenant}`, jwksUri: "https://{tenant}keys.com/jwks" }, "jwksUri"],
+      [{ issuer: "https://{tenant}.login.example.com/", jwksUri: "https://keys.{tenant}.net/" }, "jwksUri"],
+    ] as const) {
+      const made = () => createVerifier({ ...options, tenants: "any", audience: API });
+      expect(made, options.issuer).toThrow(TypeError);
+      expect(made, options.issuer).toThrow(open);
+      expect(made, options.issuer).toThrow(new RegExp(`^${option}: `));
+      // In an issuers entry (a resolver's answers are compiled the same way), the entry is named.
+      expect(() => createVerifier({ issuers: [{ ...options, tenants: "any", audience: API }] })).toThrow(
+        new RegExp(`^issuers\\[0\\]\\.${option}: `),
+      );
+      // A list of tenants names each domain: custom domains per customer stay possible.
+      expect(() => createVerifier({ ...options, tenants: ["contoso"], audience: API })).not.toThrow();
+    }
+    for (const accepted of [
+      "https://{tenant}.okta.com/oauth2/default",
+      "https://{tenant}-auth.example.com/",
+      "https://id-{tenant}.eu.example.com:8443/",
+      "https://login.microsoftonline.com/{tenantid}/v2.0",
+      "https://auth.example.com/{tenant}.com/",
+    ]) {
+      expect(
+        () => createVerifier({ issuer: accepted, tenants: "any", audience: API }),
+        accepted,
+      ).not.toThrow();
+    }
+  });
+
   it("a placeholder matches one path segment of letters, digits and -: hostile values are refused before any request", async () => {
     const hostile = [
       "a.b",
@@ -476,6 +512,30 @@ describe("an issuers resolver", () => {
       code: "ERR_JWT_ISSUER",
     });
     expect(db.calls.has("not a url")).toBe(false);
+  });
+
+  it("an iss longer than an issuer identifier is refused without asking: a flood of long, unique ones costs no lookups and fills no cache", async () => {
+    const db = table({});
+    const verifier = createVerifier({ issuers: db.resolve });
+    const longest = `https://tenant.example.com/${"a".repeat(1_024 - "https://tenant.example.com/".length)}`;
+    expect(longest).toHaveLength(1_024);
+    // Up to maxTokenBytes (16 KiB), each one different: kept as refusals, they would hold ~160 MB.
+    for (let i = 0; i < 50; i++) {
+      const iss = `${longest}${i}${"b".repeat(10_000)}`;
+      expect(await rejection(verifier.verify(await fabrikam.mint({ iss })))).toMatchObject({
+        code: "ERR_JWT_ISSUER",
+        status: 401,
+      });
+      expect(await rejection(verifier.verify(await fabrikam.mint({ iss: `${longest}x` })))).toMatchObject({
+        code: "ERR_JWT_ISSUER",
+      });
+    }
+    expect(db.calls.size).toBe(0);
+    // An issuer of 1 024 characters is still asked about.
+    await expect(verifier.verify(await fabrikam.mint({ iss: longest }))).rejects.toMatchObject({
+      code: "ERR_JWT_ISSUER",
+    });
+    expect(db.calls.get(longest)).toBe(1);
   });
 
   it("a withdrawn answer ends cached verifications; a failing resolver is a 503 that is not kept", async () => {
