@@ -4,7 +4,7 @@
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -146,9 +146,11 @@ describe("m2m dev", () => {
   });
 
   it("an app with dpop: true needs DPoP; m2m token --dpop-key (PEM or JWK) prints a token bound to that key", async () => {
-    expect(dev.output()).toMatch(
-      /DPoP required: m2m token --issuer \S+ --client-id '?bound'? … --dpop-key FILE/,
+    const line = /DPoP required: (.+)/.exec(dev.output())?.[1];
+    expect(line).toMatch(
+      /^M2M_CLIENT_SECRET="\$\(node -p .+\)" m2m token --issuer \S+ --client-id 'bound' --audience \S+ --dpop-key dpop\.pem --client-secret-env M2M_CLIENT_SECRET$/,
     );
+    expect(line).not.toContain("bound-secret");
     const env = { BOUND_SECRET: "bound-secret" };
     const base = ["token", "--issuer", issuer, "--client-id", "bound", "--client-secret-env", "BOUND_SECRET"];
     // Without a proof, the authorization server refuses the app (oidc-provider: dpop_bound_access_tokens).
@@ -160,6 +162,18 @@ describe("m2m dev", () => {
     const ed = await generateKeyPair("Ed25519", { extractable: true });
     await writeFile(join(dir, "dpop.pem"), await exportPKCS8(ec.privateKey), { mode: 0o600 });
     await writeFile(join(dir, "dpop.jwk"), JSON.stringify(await exportJWK(ed.privateKey)), { mode: 0o600 });
+    // The printed line works when pasted, beside dpop.pem, with `m2m` on the PATH.
+    await mkdir(join(dir, "bin"), { recursive: true });
+    await writeFile(join(dir, "bin", "m2m"), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`, {
+      mode: 0o755,
+    });
+    const pasted = await run("sh", ["-c", line ?? "false"], {
+      cwd: dir,
+      env: { ...process.env, PATH: `${join(dir, "bin")}:${process.env.PATH ?? ""}`, NO_COLOR: "1" },
+    });
+    expect((decodeJwt(pasted.stdout.trim()).cnf as { jkt?: string }).jkt).toBe(
+      await calculateJwkThumbprint(await exportJWK(ec.publicKey)),
+    );
     for (const [file, pair] of [
       ["dpop.pem", ec],
       ["dpop.jwk", ed],

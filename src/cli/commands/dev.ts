@@ -64,6 +64,28 @@ function curlLine(
   return `curl -s -u ${read('encodeURIComponent(a.clientId) + ":" + encodeURIComponent(a.clientSecret)')} -d grant_type=client_credentials ${target} ${tokenUrl}`;
 }
 
+/**
+ * An `m2m token` line for an app that must use DPoP, that works when pasted once `dpop.pem` exists
+ * (`openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out dpop.pem`): a secret is
+ * read from the configuration file into an environment variable by `node` at that moment, never
+ * printed; a `private_key_jwt` app names its key file.
+ */
+function dpopTokenLine(
+  configFile: string,
+  appIndex: number,
+  clientId: string,
+  method: string,
+  api: string,
+  issuer: string,
+) {
+  const command = `m2m token --issuer ${shellQuote(issuer)} --client-id ${shellQuote(clientId)} --audience ${shellQuote(api)} --dpop-key dpop.pem`;
+  if (method === "client_secret_basic" || method === "client_secret_post") {
+    const read = `"$(node -p ${shellQuote(`require(process.argv[1]).apps[${appIndex}].clientSecret`)} ${shellQuote(configFile)})"`;
+    return `M2M_CLIENT_SECRET=${read} ${command} --client-secret-env M2M_CLIENT_SECRET`;
+  }
+  return `${command} --private-key-file KEY.pem`;
+}
+
 async function run(values: Values, _positionals: string[], io: Io, hooks: Hooks): Promise<number> {
   const configPath = str(values, "config") ?? "m2m.dev.json";
   if (values.init) return writeSampleConfig(configPath, io);
@@ -92,9 +114,7 @@ async function run(values: Values, _positionals: string[], io: Io, hooks: Hooks)
     for (const [api, scopes] of Object.entries(app.grants)) {
       io.out(`  ${api}: ${scopes.join(" ") || "(no scopes)"}`);
       if (enabled && app.dpop) {
-        io.out(
-          `  DPoP required: m2m token --issuer ${dev.issuer} --client-id ${shellQuote(app.clientId)} … --dpop-key FILE`,
-        );
+        io.out(`  DPoP required: ${dpopTokenLine(configFile, index, app.clientId, method, api, dev.issuer)}`);
       } else if (
         enabled &&
         (method === "client_secret_basic" || method === "client_secret_post") &&
