@@ -7,9 +7,10 @@ export {
   type InvalidateOptions,
 } from "./client/client.js";
 export type { ClientDpopOption } from "./client/dpop.js";
+export type { ClientEvent } from "./client/events.js";
 export type { GrantOption } from "./client/grants/option.js";
 export type { TokenExchangeTokens, TokenTypeUri } from "./client/grants/token-exchange.js";
-export type { ClientCredentialsClientOptions, ClientEvent } from "./client/options.js";
+export type { ClientCredentialsClientOptions } from "./client/options.js";
 export {
   type MaybePromise,
   MemoryTokenStore,
