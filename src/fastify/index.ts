@@ -8,13 +8,8 @@ import type {
   RegisterOptions,
 } from "fastify";
 import fp from "fastify-plugin";
-import {
-  authenticateNow,
-  checkRequestScopes,
-  errorResponseBody,
-  HttpAuthError,
-  reportRefusal,
-} from "../http/bearer.js";
+import { errorResponseBody, HttpAuthError, reportRefusal } from "../http/auth-error.js";
+import { authenticateNow, checkRequestScopes } from "../http/bearer.js";
 import {
   type AdapterNames,
   type AuthConfig,
@@ -486,6 +481,6 @@ export function protectedResourceMetadata(
   );
 }
 
-export { HttpAuthError } from "../http/bearer.js";
+export { HttpAuthError } from "../http/auth-error.js";
 export type { ProtectedResourceMetadata, ResourceMetadataOptions } from "../http/resource-metadata.js";
 export type { AuthResult } from "../verify/verifier.js";
