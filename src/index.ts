@@ -7,9 +7,10 @@ export {
   type InvalidateOptions,
 } from "./client/client.js";
 export type { ClientDpopOption } from "./client/dpop.js";
+export type { ClientEvent } from "./client/events.js";
 export type { GrantOption } from "./client/grants/option.js";
 export type { TokenExchangeTokens, TokenTypeUri } from "./client/grants/token-exchange.js";
-export type { ClientCredentialsClientOptions, ClientEvent } from "./client/options.js";
+export type { ClientCredentialsClientOptions } from "./client/options.js";
 export {
   type MaybePromise,
   MemoryTokenStore,
@@ -67,16 +68,12 @@ export {
   VerifierUnavailableError,
 } from "./errors.js";
 export {
-  type AuthConfig,
-  authenticateRequest,
   bearerChallenge,
-  extractBearerToken,
   HttpAuthError,
-  type HttpAuthOptions,
   type HttpErrorCode,
-  type RequestCredentials,
   toHttpAuthError,
-} from "./http/bearer.js";
+} from "./http/auth-error.js";
+export { authenticateRequest } from "./http/bearer.js";
 export {
   type CertificateBindingOptions,
   type ClientCertificateSource,
@@ -84,6 +81,8 @@ export {
   checkCertificateBinding,
   parseClientCertificateHeader,
 } from "./http/certificate-binding.js";
+export type { AuthConfig, HttpAuthOptions } from "./http/config.js";
+export { extractBearerToken, type RequestCredentials } from "./http/request-credentials.js";
 export type { ProtectedResourceMetadata, ResourceMetadataOptions } from "./http/resource-metadata.js";
 export type { Clock } from "./lib/clock.js";
 export type { AuthorizationServerMetadata } from "./lib/discovery.js";

@@ -13,6 +13,7 @@ import type { AssertionCredential } from "./assertion-credential.js";
 import { CachePartition } from "./cache-partition.js";
 import { DpopSession, isResourceNonceChallenge, isTokenNonceChallenge } from "./dpop.js";
 import { EndpointResolver } from "./endpoint.js";
+import type { ClientEvent } from "./events.js";
 import { FailureCache } from "./failure-cache.js";
 import type { Grant } from "./grants/grant.js";
 import { oauthHint } from "./grants/hints.js";
@@ -23,12 +24,8 @@ import {
   type TokenExchangeTokens,
 } from "./grants/token-exchange.js";
 import { withMutualTlsHint } from "./mtls.js";
-import {
-  type ClientCredentialsClientOptions,
-  type ClientEvent,
-  type NormalizedOptions,
-  normalizeOptions,
-} from "./options.js";
+import { type NormalizedOptions, normalizeOptions } from "./normalize-options.js";
+import type { ClientCredentialsClientOptions } from "./options.js";
 import { authorizedInit, fetchInitOf, isReplayable } from "./resource-request.js";
 import { Abandoned, SingleFlight } from "./single-flight.js";
 import { type MaybePromise, MemoryTokenStore } from "./store.js";

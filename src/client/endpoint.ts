@@ -22,8 +22,9 @@ import {
 import type { ClientPreset } from "../providers.js";
 import { assertionType } from "../workload/source.js";
 import type { AssertionCredential } from "./assertion-credential.js";
+import type { ClientEvent } from "./events.js";
 import { mutualTlsTokenEndpoint } from "./mtls.js";
-import type { ClientEvent, NormalizedOptions } from "./options.js";
+import type { NormalizedOptions } from "./normalize-options.js";
 import type { Endpoint } from "./token-request.js";
 
 /** The credentials a client authenticates with. */

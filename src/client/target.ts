@@ -1,7 +1,7 @@
 import { LRUCache } from "lru-cache";
 import { SCOPE_TOKEN } from "../oauth/scope.js";
 import type { AudienceParam, ScopeTarget } from "../providers.js";
-import { normalizeScope } from "./options.js";
+import { normalizeScope } from "./normalize-options.js";
 
 /** What a caller asks for: the API (audience) and the scopes, in the one call shape of every provider. */
 export interface Target {

@@ -2,7 +2,6 @@ import { decodeJwt } from "jose";
 import { OAuthError, type OAuthErrorBody, TokenRequestError } from "../errors.js";
 import { PROXY_AUTHENTICATION_REFUSED, parseJsonObject, withoutNulls } from "../lib/http.js";
 import { parseRetryAfter } from "../lib/retry.js";
-import { refreshAt } from "./options.js";
 import type { Target } from "./target.js";
 import type { StoredToken } from "./token.js";
 
@@ -276,4 +275,22 @@ export function readTokenResponse(
   };
   if (parsed.issuedTokenType !== undefined) stored.issuedTokenType = parsed.issuedTokenType;
   return stored;
+}
+
+/**
+ * DESIGN.md: 10% of the lifetime, at least 60 s, at most half the lifetime; or the fixed
+ * `refreshWindowSeconds`, still capped at half. Up to 10% jitter shortens it, so a fleet that got its
+ * tokens together does not refresh together.
+ */
+export function refreshAt(
+  sentAt: number,
+  expiresAt: number,
+  fixedWindowSeconds: number | undefined,
+  random: () => number = Math.random,
+): number {
+  const lifetime = Math.max(0, expiresAt - sentAt);
+  const wanted =
+    fixedWindowSeconds !== undefined ? fixedWindowSeconds * 1000 : Math.max(60_000, lifetime * 0.1);
+  const window = Math.min(wanted, lifetime / 2) * (1 - 0.1 * random());
+  return expiresAt - window;
 }

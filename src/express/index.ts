@@ -1,12 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { JWTPayload } from "jose";
-import {
-  authenticateNow,
-  checkRequestScopes,
-  errorResponseBody,
-  HttpAuthError,
-  reportRefusal,
-} from "../http/bearer.js";
+import { errorResponseBody, HttpAuthError, reportRefusal } from "../http/auth-error.js";
+import { authenticateNow, checkRequestScopes } from "../http/bearer.js";
 import {
   type AdapterNames,
   type AuthConfig,
@@ -345,6 +340,6 @@ export function protectedResourceMetadata(
   };
 }
 
-export { HttpAuthError } from "../http/bearer.js";
+export { HttpAuthError } from "../http/auth-error.js";
 export type { ProtectedResourceMetadata, ResourceMetadataOptions } from "../http/resource-metadata.js";
 export type { AuthResult } from "../verify/verifier.js";

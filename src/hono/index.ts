@@ -1,7 +1,8 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { JWTPayload } from "jose";
 import { MissingPeerDependencyError } from "../errors.js";
-import { checkRequestScopes, errorResponseBody, HttpAuthError } from "../http/bearer.js";
+import { errorResponseBody, HttpAuthError } from "../http/auth-error.js";
+import { checkRequestScopes } from "../http/bearer.js";
 import { checkCertificateBindingOptions } from "../http/certificate-binding.js";
 import {
   type AdapterNames,
@@ -263,6 +264,6 @@ export function protectedResourceMetadata(
   };
 }
 
-export { HttpAuthError } from "../http/bearer.js";
+export { HttpAuthError } from "../http/auth-error.js";
 export type { ProtectedResourceMetadata, ResourceMetadataOptions } from "../http/resource-metadata.js";
 export type { AuthResult } from "../verify/verifier.js";

@@ -1,5 +1,6 @@
 import { LRUCache } from "lru-cache";
 import {
+  checkOptionNames,
   isKnownName,
   knownOptions,
   type NameList,
@@ -16,7 +17,7 @@ import {
   type Verifier,
   type VerifierOptions,
 } from "../verify/verifier.js";
-import type { HttpAuthError } from "./bearer.js";
+import type { HttpAuthError } from "./auth-error.js";
 import {
   CERTIFICATE_BINDING_OPTION_NAMES,
   type CertificateBindingOptions,
@@ -162,6 +163,28 @@ export function checkHttpAuthOptions(options: HttpAuthOptions, where: string): v
   checkCertificateBindingOptions(options);
   checkPublicUrl(options.publicUrl);
   if (options.resourceMetadata !== undefined) checkResourceMetadataOptions(options.resourceMetadata, where);
+}
+
+const HTTP_AUTH_LISTS: readonly NameList[] = [HTTP_AUTH_OPTION_NAMES, CERTIFICATE_BINDING_OPTION_NAMES];
+
+const checkedSettings = new WeakMap<object, HttpAuthOptions>();
+
+/**
+ * The options of a framework-free call (`authenticateRequest`, `extractBearerToken`, web
+ * `errorResponse`) checked as an adapter checks its own: names (own and inherited) and types, once
+ * per options object; returned as a plain object of the known names.
+ */
+export function httpAuthSettings(options: HttpAuthOptions, where: string): HttpAuthOptions {
+  if (typeof options !== "object" || options === null)
+    throw new TypeError(`${where} options must be an object`);
+  let settings = checkedSettings.get(options);
+  if (settings === undefined) {
+    checkOptionNames(options, HTTP_AUTH_LISTS, where, "");
+    settings = knownOptions(options, HTTP_AUTH_LISTS);
+    checkHttpAuthOptions(settings, where);
+    checkedSettings.set(options, settings);
+  }
+  return settings;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { ClientEvent } from "../client/options.js";
+import type { ClientEvent } from "../client/events.js";
 import type { RedisStoreEvent } from "../redis/token-store-options.js";
 import type { VerifierEvent } from "../verify/events.js";
 import { checkOptionNames, closestName, isFreeFormMap, type OptionNames } from "./option-names.js";

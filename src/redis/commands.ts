@@ -103,3 +103,10 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, onLate?: (value:
     );
   });
 }
+
+export function toText(value: unknown): string | undefined {
+  if (value === null || value === undefined || value === false) return undefined;
+  if (typeof value === "string") return value;
+  if (value instanceof Uint8Array) return new TextDecoder().decode(value);
+  return String(value);
+}

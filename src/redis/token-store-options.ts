@@ -1,3 +1,4 @@
+import type { OptionNames } from "../lib/option-names.js";
 import type { EncryptionKeyInput } from "../lib/token-crypto.js";
 import type { RedisClientLike } from "./commands.js";
 
@@ -84,3 +85,29 @@ export type RedisStoreEvent =
       /** Which check failed (never the value). */
       reason: string;
     };
+
+/** The names of {@link RedisTokenStoreOptions}. */
+export const REDIS_TOKEN_STORE_OPTION_NAMES: OptionNames<RedisTokenStoreOptions> = {
+  redis: true,
+  keyPrefix: true,
+  encryptionKey: true,
+  lease: true,
+  redisTimeoutMs: true,
+  retryAfterMs: true,
+  l1MaxEntries: true,
+  onEvent: true,
+};
+
+/** The names of the `lease` option's object form. */
+export const LEASE_OPTION_NAMES: OptionNames<Exclude<RedisTokenStoreOptions["lease"], false | undefined>> = {
+  ttlMs: true,
+  waitTimeoutMs: true,
+};
+
+export function positive(value: unknown, option: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(`${option} must be a positive number of milliseconds`);
+  }
+  return value;
+}

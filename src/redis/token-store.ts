@@ -3,7 +3,7 @@ import type { TokenLease, TokenStore, TokenWriteContext } from "../client/store.
 import { OBTAINED_AT_SKEW_MS } from "../client/stored-token-check.js";
 import type { StoredToken } from "../client/token.js";
 import { MAX_TOKEN_LIFETIME_SECONDS } from "../client/token-response.js";
-import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
+import { checkOptionNames } from "../lib/option-names.js";
 import {
   checkEncryptionKey,
   createTokenSealer,
@@ -11,7 +11,7 @@ import {
   readStoredToken,
   type TokenSealer,
 } from "../lib/token-crypto.js";
-import { type RedisCommands, type Script, toCommands, withTimeout } from "./commands.js";
+import { type RedisCommands, type Script, toCommands, toText, withTimeout } from "./commands.js";
 import { RedisHealth } from "./health.js";
 import { InvalidationChannel, invalidationMessage } from "./invalidation.js";
 import {
@@ -24,27 +24,15 @@ import {
   SET_IF_NEWER,
   TOMBSTONE_IF,
 } from "./scripts.js";
-import type { RedisStoreEvent, RedisTokenStoreOptions } from "./token-store-options.js";
+import {
+  LEASE_OPTION_NAMES,
+  positive,
+  REDIS_TOKEN_STORE_OPTION_NAMES,
+  type RedisStoreEvent,
+  type RedisTokenStoreOptions,
+} from "./token-store-options.js";
 
 export type { RedisStoreEvent, RedisTokenStoreOptions } from "./token-store-options.js";
-
-/** The names of {@link RedisTokenStoreOptions}. */
-export const REDIS_TOKEN_STORE_OPTION_NAMES: OptionNames<RedisTokenStoreOptions> = {
-  redis: true,
-  keyPrefix: true,
-  encryptionKey: true,
-  lease: true,
-  redisTimeoutMs: true,
-  retryAfterMs: true,
-  l1MaxEntries: true,
-  onEvent: true,
-};
-
-/** The names of the `lease` option's object form. */
-export const LEASE_OPTION_NAMES: OptionNames<Exclude<RedisTokenStoreOptions["lease"], false | undefined>> = {
-  ttlMs: true,
-  waitTimeoutMs: true,
-};
 
 const WHERE = "createRedisTokenStore()";
 
@@ -76,21 +64,6 @@ export const UNCONFIRMED_L1_MS = 1_000;
 const MAX_LIFETIME_MS = MAX_TOKEN_LIFETIME_SECONDS * 1000;
 /** A lease longer than this (or than the store's own lease TTL) cannot be one a client wrote. */
 const LONGEST_LEASE_MS = 600_000;
-
-function positive(value: unknown, option: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw new TypeError(`${option} must be a positive number of milliseconds`);
-  }
-  return value;
-}
-
-function toText(value: unknown): string | undefined {
-  if (value === null || value === undefined || value === false) return undefined;
-  if (typeof value === "string") return value;
-  if (value instanceof Uint8Array) return new TextDecoder().decode(value);
-  return String(value);
-}
 
 /** A {@link TokenStore} on Redis, shared by every process and host of a fleet. */
 export class RedisTokenStore implements TokenStore {

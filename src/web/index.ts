@@ -1,10 +1,11 @@
-import { errorResponseBody, HttpAuthError, httpAuthSettings } from "../http/bearer.js";
+import { errorResponseBody, HttpAuthError } from "../http/auth-error.js";
 import { checkCertificateBindingOptions } from "../http/certificate-binding.js";
 import {
   type AdapterNames,
   type AuthConfig,
   checkAdapterOptions,
   type HttpAuthOptions,
+  httpAuthSettings,
   resolveAuth,
   resolveConfig,
   resolvePerConfiguration,
@@ -208,7 +209,7 @@ export function protectedResourceMetadata(
   };
 }
 
-export { HttpAuthError } from "../http/bearer.js";
+export { HttpAuthError } from "../http/auth-error.js";
 export type { AuthConfig, HttpAuthOptions } from "../http/config.js";
 export type { ProtectedResourceMetadata, ResourceMetadataOptions } from "../http/resource-metadata.js";
 export type { KeyValueStore } from "../verify/key-value-store.js";

@@ -20,7 +20,7 @@ import {
 import { createNodeFetch, FileTokenStore } from "../../src/node/index.js";
 import { createRedisReplayStore, createRedisTokenStore } from "../../src/redis/index.js";
 import { REDIS_REPLAY_STORE_OPTION_NAMES } from "../../src/redis/replay-store.js";
-import { LEASE_OPTION_NAMES, REDIS_TOKEN_STORE_OPTION_NAMES } from "../../src/redis/token-store.js";
+import { LEASE_OPTION_NAMES, REDIS_TOKEN_STORE_OPTION_NAMES } from "../../src/redis/token-store-options.js";
 import { expectTypoError, namesOf, thrown, typosOf } from "../support/option-names.js";
 import { type RedisServer, startRedis } from "../support/redis.js";
 

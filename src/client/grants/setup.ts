@@ -2,7 +2,7 @@ import type { Clock } from "../../lib/clock.js";
 import { ASSERTION_MIN_REMAINING_MS } from "../../workload/assertion.js";
 import type { ResolvedSource } from "../../workload/source.js";
 import { AssertionCredential } from "../assertion-credential.js";
-import type { NormalizedOptions } from "../options.js";
+import type { NormalizedOptions } from "../normalize-options.js";
 import { clientCredentialsGrant } from "./client-credentials.js";
 import type { Grant } from "./grant.js";
 import { jwtBearerGrant } from "./jwt-bearer.js";
