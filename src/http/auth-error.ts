@@ -89,6 +89,10 @@ export function bearerChallenge(
  */
 export type ChallengeSettings = Pick<HttpAuthOptions, "realm" | "resourceMetadata">;
 
+/**
+ * An {@link HttpAuthError} with its challenge: `Bearer` (RFC 6750 §3), or `DPoP` (RFC 9449 §7.1) for
+ * a request made with a DPoP-bound token, whose client reads the challenge of the scheme it used.
+ */
 export function failure(
   status: number,
   error: HttpErrorCode,
@@ -96,6 +100,7 @@ export function failure(
   settings: ChallengeSettings,
   extra: Record<string, string | undefined> = {},
   cause?: unknown,
+  scheme: "Bearer" | "DPoP" = "Bearer",
 ): HttpAuthError {
   const headers: Record<string, string> = {};
   if (status === 503) {
@@ -103,10 +108,11 @@ export function failure(
   } else {
     // No credentials: a bare challenge, no error attribute (RFC 6750 §3.1).
     const attributes = error === "unauthorized" ? {} : { error, error_description: description, ...extra };
-    headers["www-authenticate"] = bearerChallenge(settings.realm, {
+    const challenge = bearerChallenge(settings.realm, {
       ...attributes,
       resource_metadata: resourceMetadataUrl(settings),
     });
+    headers["www-authenticate"] = scheme === "DPoP" ? `DPoP${challenge.slice("Bearer".length)}` : challenge;
   }
   return new HttpAuthError(status, error, description, headers, { cause });
 }

@@ -309,10 +309,11 @@ function verifyBearer(
 
 /**
  * Checks scopes of an authenticated request (for `requireScopes` helpers); refusals carry the
- * challenge of the adapter's settings.
+ * challenge of the adapter's settings, in the scheme the request used: `DPoP` for a DPoP-bound token
+ * (`cnf.jkt`, RFC 9449 §7.1), else `Bearer` (RFC 6750 §3.1).
  */
 export function checkRequestScopes(
-  auth: Pick<AuthResult, "scopes"> | undefined,
+  auth: (Pick<AuthResult, "scopes"> & Partial<Pick<AuthResult, "claims">>) | undefined,
   scopes: readonly string[],
   anyOf: boolean,
   settings: HttpAuthOptions = {},
@@ -320,5 +321,12 @@ export function checkRequestScopes(
   if (!auth) throw failure(401, "unauthorized", "authentication is required", settings);
   const granted = auth.scopes;
   const ok = anyOf ? scopes.some((s) => granted.includes(s)) : scopes.every((s) => granted.includes(s));
-  if (!ok) throw httpAuthErrorOf(new InsufficientScopeError(scopes, granted, anyOf), settings);
+  if (ok) return;
+  const refusal = new InsufficientScopeError(scopes, granted, anyOf);
+  const cnf = auth.claims?.cnf as { jkt?: unknown } | undefined;
+  if (typeof cnf === "object" && cnf !== null && typeof cnf.jkt === "string") {
+    const scope = refusal.requiredScopes.join(" ");
+    throw failure(403, "insufficient_scope", refusal.message, settings, { scope }, refusal, "DPoP");
+  }
+  throw httpAuthErrorOf(refusal, settings);
 }
