@@ -16,7 +16,7 @@ import { NODE_FETCH_OPTION_NAMES } from "../../src/node/fetch.js";
 import {
   LEASE_OPTION_NAMES as FILE_LEASE_OPTION_NAMES,
   FILE_TOKEN_STORE_OPTION_NAMES,
-} from "../../src/node/file-store.js";
+} from "../../src/node/file-store-options.js";
 import { createNodeFetch, FileTokenStore } from "../../src/node/index.js";
 import { createRedisReplayStore, createRedisTokenStore } from "../../src/redis/index.js";
 import { REDIS_REPLAY_STORE_OPTION_NAMES } from "../../src/redis/replay-store.js";
