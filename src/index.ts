@@ -1,11 +1,11 @@
-export {
-  ClientCredentialsClient,
-  type ClientFetchInit,
-  type DpopProofOptions,
-  type ExchangeTokenOptions,
-  type GetTokenOptions,
-  type InvalidateOptions,
-} from "./client/client.js";
+export type {
+  ClientFetchInit,
+  DpopProofOptions,
+  ExchangeTokenOptions,
+  GetTokenOptions,
+  InvalidateOptions,
+} from "./client/call-options.js";
+export { ClientCredentialsClient } from "./client/client.js";
 export type { ClientDpopOption } from "./client/dpop.js";
 export type { ClientEvent } from "./client/events.js";
 export type { GrantOption } from "./client/grants/option.js";
