@@ -9,6 +9,7 @@ import { symbolMembers } from "../lib/members.js";
 import { checkOptionNames, isOptionsObject, knownOptions } from "../lib/option-names.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
+import { type AcceptedTokens, accepted, acceptedAudiences } from "./accepted.js";
 import { ASYMMETRIC_ALGS } from "./algorithms.js";
 import {
   checkAge,
@@ -178,36 +179,6 @@ export const verifyNow: unique symbol = Symbol.for("m2m-kit.verifyNow");
  * around a call to tell a cached answer from a signature check without timing the cached ones.
  */
 export const cacheHits: unique symbol = Symbol.for("m2m-kit.verifier.cacheHits");
-
-/**
- * What a verifier accepts, read by the documents that describe the API (RFC 9728 metadata) so that
- * they are built from the configuration that is enforced: `verifier[accepted]()`.
- */
-export const accepted: unique symbol = Symbol.for("m2m-kit.verifier.accepted");
-
-/** The answer of {@link accepted}. */
-export interface AcceptedTokens {
-  /** The issuers whose tokens are accepted; `undefined` when they are not a fixed list. */
-  readonly issuers: readonly string[] | undefined;
-  /**
-   * Every audience accepted from any issuer; `null` when an issuer has the audience check off;
-   * `undefined` when they are not known ahead.
-   */
-  readonly audiences: readonly string[] | null | undefined;
-  /** The scopes of the verifier's own `requiredScopes` (all of them, or one of them). */
-  readonly requiredScopes: readonly string[];
-}
-
-/** The audiences of {@link AcceptedTokens}: `undefined` with a resolver, `null` when one issuer has none. */
-function acceptedAudiences(config: IssuerConfig): readonly string[] | null | undefined {
-  if (config.resolver !== undefined) return undefined;
-  const audiences = new Set<string>();
-  for (const rule of [...config.rules.values(), ...config.templates.map((template) => template.base)]) {
-    if (rule.audiences === null) return null;
-    for (const audience of rule.audiences) audiences.add(audience);
-  }
-  return [...audiences];
-}
 
 class JwtVerifier implements Verifier {
   declare [cacheHits]: number;
