@@ -1,11 +1,11 @@
-export {
-  ClientCredentialsClient,
-  type ClientFetchInit,
-  type DpopProofOptions,
-  type ExchangeTokenOptions,
-  type GetTokenOptions,
-  type InvalidateOptions,
-} from "./client/client.js";
+export type {
+  ClientFetchInit,
+  DpopProofOptions,
+  ExchangeTokenOptions,
+  GetTokenOptions,
+  InvalidateOptions,
+} from "./client/call-options.js";
+export { ClientCredentialsClient } from "./client/client.js";
 export type { ClientDpopOption } from "./client/dpop.js";
 export type { ClientEvent } from "./client/events.js";
 export type { GrantOption } from "./client/grants/option.js";
@@ -102,6 +102,7 @@ export { ASYMMETRIC_ALGS, type VerifyAlgorithm } from "./verify/algorithms.js";
 export type { IntrospectionOptions } from "./verify/introspection.js";
 export type { JwksOptions } from "./verify/jwks.js";
 export type { KeyValueStore } from "./verify/key-value-store.js";
+export { verifyAccessToken } from "./verify/shared-verifiers.js";
 export {
   type Actor,
   type AllowedActor,
@@ -120,7 +121,6 @@ export {
   type VerifierEventListener,
   type VerifierOptions,
   type VerifyCallOptions,
-  verifyAccessToken,
 } from "./verify/verifier.js";
 export {
   type GithubActionsAssertionOptions,

@@ -4,13 +4,25 @@ import { type Clock, raceAbort, systemClock } from "../lib/clock.js";
 import type { FetchLike } from "../lib/http.js";
 import { type Instrumentation, Instrumentations, instrumentationHook } from "../lib/instrumentation.js";
 import { inspectsAsString, symbolMembers } from "../lib/members.js";
-import { checkNearMisses, checkOptionNames, type OptionNames } from "../lib/option-names.js";
+import { checkNearMisses, checkOptionNames } from "../lib/option-names.js";
 import { withRetry } from "../lib/retry.js";
-import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
+import { requestScopedIo } from "../lib/runtime.js";
 import { transportInfo } from "../lib/transport.js";
 import { type AudienceParam, CLIENT_PRESETS, type ClientPreset, inferProvider } from "../providers.js";
 import type { AssertionCredential } from "./assertion-credential.js";
 import { CachePartition } from "./cache-partition.js";
+import {
+  type ClientFetchInit,
+  checkCallOptions,
+  DPOP_PROOF_OPTION_NAMES,
+  type DpopProofOptions,
+  type ExchangeTokenOptions,
+  FETCH_INIT_NAMES,
+  GET_TOKEN_OPTION_NAMES,
+  type GetTokenOptions,
+  INVALIDATE_OPTION_NAMES,
+  type InvalidateOptions,
+} from "./call-options.js";
 import { DpopSession, isResourceNonceChallenge, isTokenNonceChallenge } from "./dpop.js";
 import { EndpointResolver } from "./endpoint.js";
 import type { ClientEvent } from "./events.js";
@@ -18,11 +30,7 @@ import { FailureCache } from "./failure-cache.js";
 import type { Grant } from "./grants/grant.js";
 import { oauthHint } from "./grants/hints.js";
 import { clientGrant } from "./grants/setup.js";
-import {
-  exchangeGrant,
-  TOKEN_EXCHANGE_TOKEN_NAMES,
-  type TokenExchangeTokens,
-} from "./grants/token-exchange.js";
+import { exchangeGrant, TOKEN_EXCHANGE_TOKEN_NAMES } from "./grants/token-exchange.js";
 import { withMutualTlsHint } from "./mtls.js";
 import { type NormalizedOptions, normalizeOptions } from "./normalize-options.js";
 import type { ClientCredentialsClientOptions } from "./options.js";
@@ -35,73 +43,6 @@ import { TokenCache } from "./token-cache.js";
 import { buildTokenRequest, credentialsOf, type Endpoint, sendTokenRequest } from "./token-request.js";
 import { NOT_APPLICABLE, readTokenResponse, redactor } from "./token-response.js";
 import { UnauthorizedPolicy } from "./unauthorized.js";
-
-/** Per-call options of {@link ClientCredentialsClient.getToken}. */
-export interface GetTokenOptions {
-  /**
-   * Target API identifier (Auth0 API identifier, Entra Application ID URI, Cognito resource server,
-   * Zitadel project id, …); the provider preset puts it where that provider reads it. Default:
-   * `defaultAudience`.
-   */
-  audience?: string;
-  /** Scopes, as a list or a space-delimited string. Default: `defaultScope`. */
-  scope?: string | string[];
-  /** Ignore a cached token and fetch a new one (joins a request already in flight). */
-  forceRefresh?: boolean;
-  /** Abandons this caller's wait; a request shared with other callers goes on. */
-  signal?: AbortSignal;
-  /**
-   * Receives the background refresh started inside the refresh window, so that the runtime keeps
-   * it alive after the response: a Worker's `ctx.waitUntil`, Next.js's `after`. On Cloudflare
-   * Workers, without it the refresh runs in this call (the still-valid token is returned if it fails).
-   */
-  waitUntil?: WaitUntil;
-}
-
-/** The names of {@link GetTokenOptions}. */
-export const GET_TOKEN_OPTION_NAMES: OptionNames<GetTokenOptions> = {
-  audience: true,
-  scope: true,
-  forceRefresh: true,
-  signal: true,
-  waitUntil: true,
-};
-
-/** `fetch` init plus the token to attach. */
-export type ClientFetchInit = RequestInit & Pick<GetTokenOptions, "audience" | "scope" | "waitUntil">;
-
-/**
- * The names `client.fetch` reads from its init besides `RequestInit`'s. The rest goes to `fetch`,
- * whose init differs per runtime (`dispatcher`, `cf`, `next`): only near-misses of these are refused.
- */
-export const FETCH_INIT_NAMES: OptionNames<ClientFetchInit, RequestInit> = {
-  audience: true,
-  scope: true,
-  waitUntil: true,
-};
-
-/**
- * Options of {@link ClientCredentialsClient.exchangeToken}: the tokens of the exchange (RFC 8693
- * §2.1) and, as for `getToken`, the target (`audience` is sent as RFC 8693's `audience`; `scope`)
- * and the call's `forceRefresh`, `signal` and `waitUntil`.
- */
-export interface ExchangeTokenOptions extends GetTokenOptions, TokenExchangeTokens {}
-
-/** Options of {@link ClientCredentialsClient.invalidate}. */
-export interface InvalidateOptions {
-  /** Drop the tokens of this audience only (every scope set). Default: every token. */
-  audience?: string;
-}
-
-export const INVALIDATE_OPTION_NAMES: OptionNames<InvalidateOptions> = { audience: true };
-
-/** Options of {@link ClientCredentialsClient.dpopProof}. */
-export interface DpopProofOptions {
-  /** The nonce to put in the proof (RFC 9449 §8, §9). Default: the origin's last `DPoP-Nonce`. */
-  nonce?: string;
-}
-
-export const DPOP_PROOF_OPTION_NAMES: OptionNames<DpopProofOptions> = { nonce: true };
 
 /** A token and the target (with its cache key) it was obtained for. */
 interface Obtained {
@@ -858,29 +799,6 @@ export class ClientCredentialsClient {
       }
     }
     return stored;
-  }
-}
-
-/** Per-call options: a wrong type is a `TypeError` naming it, before any work starts. */
-function checkCallOptions(options: GetTokenOptions): void {
-  if (typeof options !== "object" || options === null)
-    throw new TypeError("getToken options must be an object");
-  checkOptionNames(options, [GET_TOKEN_OPTION_NAMES], "getToken()");
-  const { signal, waitUntil, forceRefresh } = options;
-  if (
-    signal !== undefined &&
-    (typeof signal !== "object" ||
-      signal === null ||
-      typeof signal.addEventListener !== "function" ||
-      typeof signal.aborted !== "boolean")
-  ) {
-    throw new TypeError("signal must be an AbortSignal");
-  }
-  if (waitUntil !== undefined && typeof waitUntil !== "function") {
-    throw new TypeError("waitUntil must be a function");
-  }
-  if (forceRefresh !== undefined && typeof forceRefresh !== "boolean") {
-    throw new TypeError("forceRefresh must be a boolean");
   }
 }
 

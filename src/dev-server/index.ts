@@ -1,10 +1,7 @@
-import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
-import { Readable } from "node:stream";
-import { exportJWK, generateKeyPair, type JWK } from "jose";
 import { MissingPeerDependencyError } from "../errors.js";
 import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
 import {
@@ -18,7 +15,7 @@ import {
   validateDevConfig,
 } from "./config.js";
 import { authenticateFederated } from "./federated-auth.js";
-import { createFederation, type Federation } from "./federation.js";
+import { createFederation } from "./federation.js";
 import {
   customizeJwt,
   extraTokenClaims,
@@ -26,7 +23,10 @@ import {
   registerWorkloadGrants,
   unauthorizedClientAnswer,
 } from "./grants.js";
+import { clientMetadata, memoryAdapter, UNSERVED_METADATA, withFederation } from "./provider-setup.js";
 import { createResources } from "./resources.js";
+import { loadKeys, type SigningAlg } from "./signing-keys.js";
+import { clientIdOf, readBody, rewrittenRequest } from "./token-request.js";
 
 export {
   type DevApi,
@@ -90,174 +90,6 @@ export interface DevServer {
   readonly tokenRequests: number;
   /** Stops listening and closes open connections. */
   close(): Promise<void>;
-}
-
-type SigningAlg = NonNullable<DevApi["signingAlg"]>;
-
-async function loadKeys(
-  path: string | undefined,
-  algs: SigningAlg[],
-): Promise<{ keys: JWK[]; created: boolean }> {
-  let keys: JWK[] = [];
-  if (path && existsSync(path)) {
-    const parsed = JSON.parse(await readFile(path, "utf8")) as { keys?: JWK[] };
-    keys = Array.isArray(parsed.keys) ? parsed.keys : [];
-  }
-  let changed = false;
-  for (const alg of algs) {
-    if (keys.some((k) => k.alg === alg)) continue;
-    const pair = await generateKeyPair(alg, {
-      extractable: true,
-      crv: alg === "EdDSA" ? "Ed25519" : undefined,
-    });
-    keys.push({
-      ...(await exportJWK(pair.privateKey)),
-      alg,
-      use: "sig",
-      kid: `${alg.toLowerCase()}-${Date.now().toString(36)}`,
-    });
-    changed = true;
-  }
-  const created = changed && path !== undefined && !existsSync(path);
-  if (changed && path) await writeFile(path, `${JSON.stringify({ keys }, null, 2)}\n`, { mode: 0o600 });
-  return { keys, created };
-}
-
-/**
- * oidc-provider's storage for issued tokens, in memory. Passing one (rather than relying on its built-in
- * quick-start adapter) keeps it from warning that a development adapter is in use, which a dev server
- * wants; the host process's `console` is left alone.
- */
-function memoryAdapter() {
-  const store = new Map<string, { payload: Record<string, unknown>; expiresAt: number }>();
-  return class DevAdapter {
-    readonly #model: string;
-    constructor(model: string) {
-      this.#model = model;
-    }
-    #key(id: string) {
-      return `${this.#model}:${id}`;
-    }
-    async upsert(id: string, payload: Record<string, unknown>, expiresIn: number) {
-      if (store.size > 10_000) {
-        const now = Date.now();
-        for (const [key, entry] of store) if (entry.expiresAt <= now) store.delete(key);
-      }
-      store.set(this.#key(id), { payload, expiresAt: Date.now() + expiresIn * 1000 });
-    }
-    async find(id: string) {
-      const entry = store.get(this.#key(id));
-      if (!entry || entry.expiresAt <= Date.now()) return undefined;
-      return entry.payload;
-    }
-    async findByUid() {
-      return undefined;
-    }
-    async findByUserCode() {
-      return undefined;
-    }
-    async consume(id: string) {
-      const entry = store.get(this.#key(id));
-      if (entry) entry.payload.consumed = Math.floor(Date.now() / 1000);
-    }
-    async destroy(id: string) {
-      store.delete(this.#key(id));
-    }
-    async revokeByGrantId() {}
-  };
-}
-
-/** Discovery fields about flows this server does not serve (it has no authorization endpoint). */
-const UNSERVED_METADATA = [
-  "authorization_endpoint",
-  "authorization_response_iss_parameter_supported",
-  "claim_types_supported",
-  "claims_parameter_supported",
-  "claims_supported",
-  "code_challenge_methods_supported",
-  "end_session_endpoint",
-  "id_token_signing_alg_values_supported",
-  "request_parameter_supported",
-  "pushed_authorization_request_endpoint",
-  "request_uri_parameter_supported",
-  "require_pushed_authorization_requests",
-  "response_modes_supported",
-  "subject_types_supported",
-  "userinfo_endpoint",
-  "userinfo_signing_alg_values_supported",
-];
-
-/**
- * oidc-provider metadata of an app. `idTokenAlg` is an algorithm the server has a key for: this server
- * issues no ID tokens, but oidc-provider checks every client's `id_token_signed_response_alg` (default
- * RS256) against its keys, and refuses the client when no key signs it.
- */
-function clientMetadata(app: DevApp, idTokenAlg: SigningAlg): Record<string, unknown> {
-  const method = app.authMethod ?? (app.jwks ? "private_key_jwt" : "client_secret_basic");
-  return {
-    client_id: app.clientId,
-    id_token_signed_response_alg: idTokenAlg,
-    ...(app.clientSecret ? { client_secret: app.clientSecret } : {}),
-    ...(app.jwks ? { jwks: app.jwks } : {}),
-    token_endpoint_auth_method: method,
-    ...(app.dpop ? { dpop_bound_access_tokens: true } : {}),
-    grant_types: (app.grantTypes ?? ["client_credentials"]).map((type) => GRANT_TYPE_VALUES[type]),
-    response_types: [],
-    redirect_uris: [],
-  };
-}
-
-/**
- * An app with federated credentials authenticates at oidc-provider with assertions the dev server
- * signs for it: their key joins the app's own keys.
- */
-function withFederation(metadata: Record<string, unknown>, app: DevApp, federation: Federation) {
-  if (!app.federated) return metadata;
-  return {
-    ...metadata,
-    token_endpoint_auth_method: "private_key_jwt",
-    jwks: { keys: [...(app.jwks?.keys ?? []), federation.publicJwk] },
-  };
-}
-
-/** The client id of a token request: `client_id` in the body, or the Basic credentials' user. */
-function clientIdOf(req: IncomingMessage, params: URLSearchParams): string | undefined {
-  const fromBody = params.get("client_id");
-  if (fromBody) return fromBody;
-  const match = /^basic\s+(.+)$/i.exec(req.headers.authorization ?? "");
-  if (!match) return undefined;
-  const user =
-    Buffer.from(match[1] as string, "base64")
-      .toString("utf8")
-      .split(":")[0] ?? "";
-  try {
-    return decodeURIComponent(user.replace(/\+/g, " "));
-  } catch {
-    return undefined;
-  }
-}
-
-/** The request with a new body: a readable stream carrying the original request's metadata. */
-function rewrittenRequest(req: IncomingMessage, body: string): IncomingMessage {
-  const bytes = Buffer.from(body, "utf8");
-  const stream = Readable.from([bytes]) as unknown as IncomingMessage;
-  return Object.assign(stream, {
-    headers: { ...req.headers, "content-length": String(bytes.length) },
-    rawHeaders: req.rawHeaders,
-    method: req.method,
-    url: req.url,
-    httpVersion: req.httpVersion,
-    httpVersionMajor: req.httpVersionMajor,
-    httpVersionMinor: req.httpVersionMinor,
-    socket: req.socket,
-    connection: req.socket,
-  });
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 /**

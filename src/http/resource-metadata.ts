@@ -1,8 +1,9 @@
 import { isLoopbackHost, withoutCredentials } from "../lib/http.js";
 import { checkOptionNames, isOptionsObject, type OptionNames } from "../lib/option-names.js";
 import { checkScopeTokens } from "../oauth/scope.js";
+import { type AcceptedTokens, accepted } from "../verify/accepted.js";
 import { normalizeRequirement } from "../verify/scopes.js";
-import { type AcceptedTokens, accepted, type Verifier } from "../verify/verifier.js";
+import type { Verifier } from "../verify/verifier.js";
 import type { HttpAuthOptions } from "./config.js";
 
 /**

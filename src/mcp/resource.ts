@@ -1,15 +1,9 @@
 import { InvalidTokenError } from "../errors.js";
 import { acceptedBy, resourceProblem } from "../http/resource-metadata.js";
 import { knownOptions, type OptionNames } from "../lib/option-names.js";
+import { type AcceptedTokens, accepted } from "../verify/accepted.js";
 import { VERIFY_CALL_OPTION_NAMES } from "../verify/options.js";
-import {
-  type AcceptedTokens,
-  type AuthResult,
-  accepted,
-  type Verifier,
-  type VerifyCallOptions,
-  verifyNow,
-} from "../verify/verifier.js";
+import { type AuthResult, type Verifier, type VerifyCallOptions, verifyNow } from "../verify/verifier.js";
 
 /**
  * The MCP server's resource (RFC 8707, RFC 9728 §2): its URL, checked once, and a verifier that

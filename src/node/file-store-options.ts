@@ -1,3 +1,6 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
+import type { OptionNames } from "../lib/option-names.js";
 import type { EncryptionKeyInput } from "../lib/token-crypto.js";
 
 /** Options of {@link FileTokenStore}. */
@@ -66,3 +69,33 @@ export type FileStoreEvent =
       /** Which check failed (never the value). */
       reason: string;
     };
+
+/** The names of {@link FileTokenStoreOptions}. */
+export const FILE_TOKEN_STORE_OPTION_NAMES: OptionNames<FileTokenStoreOptions> = {
+  path: true,
+  directory: true,
+  encryptionKey: true,
+  lease: true,
+  staleLockMs: true,
+  ownerUid: true,
+  onEvent: true,
+};
+
+/** The names of the `lease` option's object form. */
+export const LEASE_OPTION_NAMES: OptionNames<Exclude<FileTokenStoreOptions["lease"], false | undefined>> = {
+  ttlMs: true,
+  waitTimeoutMs: true,
+};
+
+export function defaultDirectory(): string {
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
+  return join(base, "m2m-kit");
+}
+
+export function positive(value: unknown, option: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(`${option} must be a positive number of milliseconds`);
+  }
+  return value;
+}

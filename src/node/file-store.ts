@@ -1,12 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { rename, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import type { TokenLease, TokenStore, TokenWriteContext } from "../client/store.js";
-import { OBTAINED_AT_SKEW_MS } from "../client/stored-token-check.js";
 import type { StoredToken } from "../client/token.js";
-import { MAX_TOKEN_LIFETIME_SECONDS } from "../client/token-response.js";
-import { checkOptionNames, type OptionNames } from "../lib/option-names.js";
+import { checkOptionNames } from "../lib/option-names.js";
 import {
   checkEncryptionKey,
   createTokenSealer,
@@ -15,48 +12,19 @@ import {
 } from "../lib/token-crypto.js";
 import { withFileLock } from "./file-lock.js";
 import { inspectPlace, PlaceRefused, readPlacedFile } from "./file-place.js";
-
-import type { FileStoreEvent, FileTokenStoreOptions } from "./file-store-options.js";
+import { empty, type FileData, type FileEntry, plausible } from "./file-store-format.js";
+import {
+  defaultDirectory,
+  FILE_TOKEN_STORE_OPTION_NAMES,
+  type FileStoreEvent,
+  type FileTokenStoreOptions,
+  LEASE_OPTION_NAMES,
+  positive,
+} from "./file-store-options.js";
 
 export type { FileStoreEvent, FileTokenStoreOptions } from "./file-store-options.js";
 
-/** The names of {@link FileTokenStoreOptions}. */
-export const FILE_TOKEN_STORE_OPTION_NAMES: OptionNames<FileTokenStoreOptions> = {
-  path: true,
-  directory: true,
-  encryptionKey: true,
-  lease: true,
-  staleLockMs: true,
-  ownerUid: true,
-  onEvent: true,
-};
-
-/** The names of the `lease` option's object form. */
-export const LEASE_OPTION_NAMES: OptionNames<Exclude<FileTokenStoreOptions["lease"], false | undefined>> = {
-  ttlMs: true,
-  waitTimeoutMs: true,
-};
-
 const WHERE = "new FileTokenStore()";
-
-interface FileEntry {
-  /** Sealed (or plain JSON) StoredToken. */
-  v: string;
-  /** obtainedAt, ms since the epoch: orders writes. */
-  o: number;
-  /** expiresAt, ms since the epoch. */
-  e: number;
-  /** Fingerprint of the token. */
-  f: string;
-  /** Group names. */
-  g: string[];
-}
-
-interface FileData {
-  version: 2;
-  entries: Record<string, FileEntry>;
-  leases: Record<string, { id: string; until: number }>;
-}
 
 interface LocalEntry {
   token: StoredToken & { obtainedAt: number };
@@ -68,36 +36,6 @@ interface LocalEntry {
 
 /** An in-process entry older than this (ms) is read again from the file before use. */
 const UNCONFIRMED_MS = 1_000;
-const MAX_LIFETIME_MS = MAX_TOKEN_LIFETIME_SECONDS * 1000;
-
-const empty = (): FileData => ({ version: 2, entries: {}, leases: {} });
-
-function defaultDirectory(): string {
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
-  return join(base, "m2m-kit");
-}
-
-function positive(value: unknown, option: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw new TypeError(`${option} must be a positive number of milliseconds`);
-  }
-  return value;
-}
-
-/** Could a client have written this entry? (An entry that could not never blocks a write.) */
-function plausible(entry: FileEntry | undefined, now: number): entry is FileEntry {
-  if (typeof entry !== "object" || entry === null) return false;
-  const { o, e, v } = entry;
-  return (
-    typeof v === "string" &&
-    typeof o === "number" &&
-    typeof e === "number" &&
-    o <= now + OBTAINED_AT_SKEW_MS &&
-    e > now &&
-    e - o <= MAX_LIFETIME_MS
-  );
-}
 
 /**
  * A {@link TokenStore} in one file, shared by every process of one host: CLIs and cron jobs whose

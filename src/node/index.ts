@@ -1,5 +1,6 @@
 export type { EncryptionKeyInput } from "../lib/token-crypto.js";
-export { createNodeFetch, type NodeFetch, type NodeFetchOptions, type PemInput } from "./fetch.js";
+export { createNodeFetch, type NodeFetch } from "./fetch.js";
+export type { NodeFetchOptions, PemInput } from "./fetch-options.js";
 export { type FileAssertionOptions, fileAssertion } from "./file-assertion.js";
 export { type FileStoreEvent, FileTokenStore, type FileTokenStoreOptions } from "./file-store.js";
 export {

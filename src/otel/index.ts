@@ -9,7 +9,7 @@ import { MissingPeerDependencyError } from "../errors.js";
 import { type Instrumentable, instrumentationHook, type Operation } from "../lib/instrumentation.js";
 import { checkOptionNames } from "../lib/option-names.js";
 import type { Verifier } from "../verify/options.js";
-import { sharedVerifiersHook, type verifyAccessToken } from "../verify/verifier.js";
+import { sharedVerifiersHook, type verifyAccessToken } from "../verify/shared-verifiers.js";
 import { openTelemetryApi as otel } from "./api.js";
 import { tracedFetch } from "./http.js";
 import { INSTRUMENT_OPTION_NAMES, type InstrumentOptions } from "./options.js";

@@ -1,13 +1,13 @@
 import type { JWK } from "jose";
 import { InvalidTokenError, VerifierUnavailableError } from "../errors.js";
-import { type FetchLike, fetchText, parseJsonObject } from "../lib/http.js";
+import { type FetchLike, fetchText } from "../lib/http.js";
 import type { RunOperation } from "../lib/instrumentation.js";
 import { describeNetworkError } from "../lib/network-error.js";
 import { requestScopedIo, type WaitUntil } from "../lib/runtime.js";
 import type { Platform } from "../platform/types.js";
-import { jwkFitsAlg } from "./algorithms.js";
 import { emitTo, type VerifierEventListener } from "./events.js";
 import type { JwksSettings } from "./jwks-options.js";
+import { findKeys, parseKeySet } from "./key-set.js";
 import type { SharedDocuments } from "./key-value-store.js";
 
 export {
@@ -478,33 +478,4 @@ export class RemoteJwks<Key> {
     const server = serverMaxAgeSeconds * 1000;
     return Math.min(configured, Math.max(server, Math.min(this.#settings.cooldownMs, configured)));
   }
-}
-
-/**
- * A JWK set's text, fetched or read back from a shared store: a JSON object with a `keys` array, of
- * which only public signature keys are kept (a private or symmetric key in a JWKS is never used).
- * Throws when it is not a JWK set.
- */
-function parseKeySet(text: string): { text: string; keys: JWK[] } {
-  const body = parseJsonObject(text);
-  if (!body || !Array.isArray(body.keys)) throw new Error("not a JWK set");
-  const keys = body.keys.filter(
-    (k): k is JWK =>
-      typeof k === "object" &&
-      k !== null &&
-      typeof k.kty === "string" &&
-      k.kty !== "oct" &&
-      k.d === undefined,
-  );
-  return { text, keys };
-}
-
-/** With a `kid`: the keys with that `kid` that fit `alg`. Without: every key that fits `alg`. */
-function findKeys(keys: readonly JWK[], alg: string, kid: string | undefined): JWK[] {
-  const found: JWK[] = [];
-  for (const key of keys) {
-    if (kid !== undefined && key.kid !== kid) continue;
-    if (jwkFitsAlg(key, alg)) found.push(key);
-  }
-  return found;
 }

@@ -10,7 +10,7 @@ import {
   FETCH_INIT_NAMES,
   GET_TOKEN_OPTION_NAMES,
   INVALIDATE_OPTION_NAMES,
-} from "../../src/client/client.js";
+} from "../../src/client/call-options.js";
 import { CLIENT_DPOP_OPTION_NAMES } from "../../src/client/dpop.js";
 import { GRANT_OPTION_NAMES } from "../../src/client/grants/option.js";
 import { TOKEN_EXCHANGE_TOKEN_NAMES } from "../../src/client/grants/token-exchange.js";

@@ -12,11 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MEMORY_TOKEN_STORE_OPTION_NAMES } from "../../src/client/store.js";
 import { MEMORY_REPLAY_STORE_OPTION_NAMES } from "../../src/dpop/replay-store.js";
 import { createMemoryReplayStore, MemoryTokenStore, type StoredToken } from "../../src/index.js";
-import { NODE_FETCH_OPTION_NAMES } from "../../src/node/fetch.js";
+import { NODE_FETCH_OPTION_NAMES } from "../../src/node/fetch-options.js";
 import {
   LEASE_OPTION_NAMES as FILE_LEASE_OPTION_NAMES,
   FILE_TOKEN_STORE_OPTION_NAMES,
-} from "../../src/node/file-store.js";
+} from "../../src/node/file-store-options.js";
 import { createNodeFetch, FileTokenStore } from "../../src/node/index.js";
 import { createRedisReplayStore, createRedisTokenStore } from "../../src/redis/index.js";
 import { REDIS_REPLAY_STORE_OPTION_NAMES } from "../../src/redis/replay-store.js";
