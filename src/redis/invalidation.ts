@@ -63,6 +63,39 @@ function off(emitter: Emitter, event: string, listener: Listener): void {
   else emitter.off?.(event, listener);
 }
 
+/**
+ * The closings each user client has to announce, by event: one listener per client and event, however
+ * many stores share the client (a listener per store would pass the emitter's limit of 10 and warn).
+ */
+const closings = new WeakMap<object, Map<string, { listeners: Set<() => void>; shared: Listener }>>();
+
+/** Calls `onEnd` when `client` emits `event`; returns how to stop. */
+function onClientEvent(client: Any, event: string, onEnd: () => void): () => void {
+  let byEvent = closings.get(client);
+  if (byEvent === undefined) {
+    byEvent = new Map();
+    closings.set(client, byEvent);
+  }
+  let entry = byEvent.get(event);
+  if (entry === undefined) {
+    const listeners = new Set<() => void>();
+    const shared = () => {
+      for (const listener of [...listeners]) listener();
+    };
+    client.on(event, shared);
+    entry = { listeners, shared };
+    byEvent.set(event, entry);
+  }
+  const own = entry;
+  own.listeners.add(onEnd);
+  return () => {
+    own.listeners.delete(onEnd);
+    if (own.listeners.size > 0 || byEvent.get(event) !== own) return;
+    byEvent.delete(event);
+    off(client, event, own.shared);
+  };
+}
+
 /** One subscription per store, started on first use and closed with the store. */
 export class InvalidationChannel {
   /** When the subscription was last confirmed up (ms since the epoch); `undefined` while it may be down. */
@@ -98,8 +131,7 @@ export class InvalidationChannel {
     const onEnd = () => void this.close();
     for (const event of ["end", kind === "node-redis-cluster" ? "disconnect" : undefined]) {
       if (event === undefined) continue;
-      this.#redis.on(event, onEnd);
-      this.#cleanup.push(() => off(this.#redis, event, onEnd));
+      this.#cleanup.push(onClientEvent(this.#redis, event, onEnd));
     }
     try {
       this.#subscribe(kind).catch((error: unknown) => this.#down(reason(error)));

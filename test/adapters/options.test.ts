@@ -367,14 +367,23 @@ describe("bad adapter options are TypeErrors naming them, when the adapter is cr
 describe("a config function's bad result is refused on the request, never let through", () => {
   it("Hono: { verifier, audience } from a config function → 500, the route does not run", async () => {
     let ran = 0;
+    const errors: unknown[] = [];
     const app = new Hono()
       .use(honoAuth(() => ({ verifier, audience: "x", optional: true }) as never))
       .get("/data", (c) => {
         ran++;
         return c.text("ok");
       });
+    // The error reaches the app's error handler (Hono's default one would print it).
+    app.onError((error, c) => {
+      errors.push(error);
+      return c.text("error", 500);
+    });
     const res = await app.request("/data");
     expect(res.status).toBe(500);
     expect(ran).toBe(0);
+    expect(errors).toEqual([
+      expect.objectContaining({ name: "TypeError", message: expect.stringContaining("audience") }),
+    ]);
   });
 });
