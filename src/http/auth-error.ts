@@ -76,11 +76,20 @@ export function bearerChallenge(
   realm: string | undefined,
   attributes: Record<string, string | undefined> = {},
 ): string {
+  return challengeOf("Bearer", realm, attributes);
+}
+
+/** A challenge of `scheme` (`Bearer`, RFC 6750 §3; `DPoP`, RFC 9449 §7.1), attributes quoted. */
+function challengeOf(
+  scheme: "Bearer" | "DPoP",
+  realm: string | undefined,
+  attributes: Record<string, string | undefined>,
+): string {
   const parts: string[] = [];
   if (realm !== undefined) parts.push(`realm=${quote(realm)}`);
   for (const [name, value] of Object.entries(attributes))
     if (value !== undefined) parts.push(`${name}=${quote(value)}`);
-  return parts.length ? `Bearer ${parts.join(", ")}` : "Bearer";
+  return parts.length ? `${scheme} ${parts.join(", ")}` : scheme;
 }
 
 /**
@@ -108,11 +117,10 @@ export function failure(
   } else {
     // No credentials: a bare challenge, no error attribute (RFC 6750 §3.1).
     const attributes = error === "unauthorized" ? {} : { error, error_description: description, ...extra };
-    const challenge = bearerChallenge(settings.realm, {
+    headers["www-authenticate"] = challengeOf(scheme, settings.realm, {
       ...attributes,
       resource_metadata: resourceMetadataUrl(settings),
     });
-    headers["www-authenticate"] = scheme === "DPoP" ? `DPoP${challenge.slice("Bearer".length)}` : challenge;
   }
   return new HttpAuthError(status, error, description, headers, { cause });
 }
